@@ -1,0 +1,39 @@
+"""Writes one benchmark's section of docs/benchmarks.md, leaving the other sections as they are.
+
+Every bench script measures side by side in one run and calls :func:`write_section` with its
+markdown; the section is delimited by HTML comments so re-running one script replaces only its own.
+"""
+
+from __future__ import annotations
+
+import platform
+import re
+import time
+from pathlib import Path
+
+import torch
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
+_HEADER = (
+    "# Benchmarks\n\n"
+    "Every figure here was written by a script in `bench/`; each section names the command that\n"
+    "reproduces it and the machine it ran on. Timings are ratios measured side by side in one run.\n"
+)
+
+
+def machine() -> str:
+    """One line naming the machine a figure was measured on."""
+    cpu = platform.processor() or platform.machine()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}, torch {torch.__version__}, "
+            f"{time.strftime('%Y-%m-%d')}")
+
+
+def write_section(name: str, markdown: str, path: Path = BENCHMARKS) -> None:
+    """Replace (or append) the section ``name`` of the benchmarks page."""
+    text = path.read_text() if path.exists() else _HEADER
+    block = f"<!-- {name} -->\n{markdown.strip()}\n<!-- /{name} -->"
+    pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

@@ -1,0 +1,141 @@
+"""The only module that reads or writes weight files.
+
+A vidgate checkpoint is one safetensors file: every weight of the model, plus JSON metadata under
+the key ``vidgate`` holding the `ModelConfig` (backbones, input sizes, normalisation, snippet
+length, class names, kernel count, gate threshold, version) and free-form training notes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .vidgate import ModelConfig, VidGate
+
+FORMAT = "vidgate-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or weight file that is missing, corrupt, truncated or does not fit the model."""
+
+
+def save_checkpoint(model: VidGate, path: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
+    """Write weights, config and ``extra`` notes to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"format": FORMAT, "config": dataclasses.asdict(model.config), "extra": extra or {}}
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata={"vidgate": json.dumps(meta)})
+    tmp.replace(path)
+    return path
+
+
+def _config_from_dict(raw: dict[str, Any]) -> ModelConfig:
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    unknown = set(raw) - fields
+    if unknown:
+        raise CheckpointError(f"checkpoint config has unknown fields {sorted(unknown)} (written by a newer vidgate?)")
+    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    try:
+        return ModelConfig(**values)
+    except TypeError as exc:
+        raise CheckpointError(f"checkpoint config is incomplete: {exc}") from None
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The checkpoint's JSON metadata without loading weights."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("vidgate")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
+    if raw is None:
+        raise CheckpointError(f"{path} is a safetensors file but not a vidgate checkpoint (no 'vidgate' metadata)")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint {path} has corrupt metadata: {exc}") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path} has format {meta.get('format')!r}, expected {FORMAT!r}")
+    return meta
+
+
+def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[VidGate, dict[str, Any]]:
+    """Rebuild the model exactly from a checkpoint; returns it (in eval mode) and the ``extra`` notes."""
+    meta = read_metadata(path)
+    config = _config_from_dict(meta["config"])
+    try:
+        model = VidGate(config)
+    except KeyError as exc:
+        raise CheckpointError(f"checkpoint {path} names an unknown backbone: {exc.args[0]}") from None
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
+    _load_exact(model, tensors, str(path))
+    return model.to(device).eval(), meta.get("extra", {})
+
+
+def _load_exact(model: nn.Module, tensors: dict[str, torch.Tensor], source: str) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
+    if missing or unexpected or wrong:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+            if keys:
+                parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:3])})")
+        raise CheckpointError(f"checkpoint {source} does not match its model config: " + "; ".join(parts))
+    model.load_state_dict(tensors)
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise CheckpointError(f"weight file {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        raw = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch.load raises many types for a bad file
+        raise CheckpointError(f"weight file {path} cannot be read: {exc}") from None
+    for key in ("state_dict", "model_state", "model"):
+        if isinstance(raw, dict) and isinstance(raw.get(key), dict):
+            raw = raw[key]
+    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise CheckpointError(f"weight file {path} does not hold a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in raw.items()}
+
+
+def load_pretrained(module: nn.Module, path: str | Path) -> dict[str, list[str]]:
+    """Load torchvision / pytorchvideo weights a user downloaded into a light trunk or heavy net.
+
+    ``module`` is ``model.light.trunk`` or ``model.heavy.net``. Classifier weights and any tensor
+    whose shape does not fit are skipped (the classifier is replaced by the head). Returns the keys
+    that were loaded and skipped; raises `CheckpointError` when nothing fits.
+    """
+    state = _read_state_dict(Path(path))
+    expected = module.state_dict()
+    # pytorchvideo trunks are wrapped once more (``net.blocks...``): accept keys with or without it.
+    if not set(state) & set(expected):
+        state = {f"net.{k}": v for k, v in state.items()}
+    fits = {k: v for k, v in state.items() if k in expected and expected[k].shape == v.shape}
+    skipped = sorted(set(state) - set(fits))
+    if not fits:
+        raise CheckpointError(f"no tensor in {path} fits this network (first keys: {', '.join(list(state)[:3])})")
+    module.load_state_dict(fits, strict=False)
+    missing = sorted(set(expected) - set(fits))
+    return {"loaded": sorted(fits), "skipped": skipped, "missing": missing}

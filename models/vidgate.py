@@ -1,0 +1,135 @@
+"""The composed model: light encoder → concept kernels → context gate; heavy backbone → head.
+
+The pieces run at different times on different inputs (the gate decides what the heavy network
+sees), so the model exposes its stages rather than one ``forward``:
+
+    encode_frames(centre frames (N, 3, H, W))   -> light features (N, D)
+    select(light features (B, T, D), valid)      -> GateOutput(probabilities, mask, concept activations)
+    encode_snippets(clips (S, 3, L, H, W))      -> heavy features (S, F)
+    classify(heavy features (B, T, F), mask)     -> logits (B, C)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from .concepts import ConceptKernels
+from .gate import Budget, ContextGate, GateOutput, gumbel_sigmoid, select_snippets
+from .head import PoolHead
+from .heavy import build_heavy_backbone
+from .light import build_light_encoder
+
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model exactly (stored in every checkpoint).
+
+    Attributes:
+        classes: class names, in logit order.
+        multi_label: sigmoid per class instead of softmax.
+        light: light encoder name (``models.light.LIGHT_ENCODERS``).
+        heavy: heavy backbone name (``models.heavy.HEAVY_BACKBONES``).
+        light_size: square input size of centre frames.
+        heavy_size: square input size of snippet clips.
+        snippet_frames: frames per snippet.
+        mean: per-channel normalisation mean (RGB in [0, 1]).
+        std: per-channel normalisation std.
+        num_kernels: concept kernel count.
+        kernels_trainable: concept kernels keep learning after initialisation.
+        gate_hidden: gate width.
+        gate_heads: gate attention heads.
+        threshold: learned gate threshold used when no budget is given.
+        name: model name shown to users.
+        version: vidgate version that wrote the model.
+    """
+
+    classes: tuple[str, ...]
+    multi_label: bool = False
+    light: str = "mobilenet_v3_small"
+    heavy: str = "x3d_xs"
+    light_size: int = 112
+    heavy_size: int = 112
+    snippet_frames: int = 8
+    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
+    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
+    num_kernels: int = 64
+    kernels_trainable: bool = True
+    gate_hidden: int = 128
+    gate_heads: int = 4
+    threshold: float = 0.5
+    name: str = "vidgate"
+    version: str = field(default=VERSION)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+class VidGate(nn.Module):
+    """Light encoder, concept kernels, context gate, heavy backbone and head, built from a config."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if config.num_classes < 1:
+            raise ValueError("a model needs at least one class")
+        self.config = config
+        self.light = build_light_encoder(config.light)
+        self.concepts = ConceptKernels(config.num_kernels, self.light.num_features,
+                                       trainable=config.kernels_trainable)
+        self.gate = ContextGate(self.light.num_features, config.num_kernels,
+                                hidden=config.gate_hidden, heads=config.gate_heads)
+        self.heavy = build_heavy_backbone(config.heavy)
+        self.head = PoolHead(self.heavy.num_features, config.num_classes, multi_label=config.multi_label)
+
+    def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.light(frames)  # (N, D)
+
+    def encode_snippets(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.heavy.forward_features(clips)  # (S, F)
+
+    def select(
+        self,
+        light_features: torch.Tensor,
+        valid: torch.Tensor | None = None,
+        budget: Budget | None = None,
+        *,
+        temperature: float = 1.0,
+        sample: bool | None = None,
+    ) -> GateOutput:
+        """Gate scores and the selection mask for a batch of videos.
+
+        Args:
+            light_features: ``(B, T, D)``; padded snippets are ignored via ``valid``.
+            valid: ``(B, T)`` bool, False for padding; default all valid.
+            budget: deterministic selection rule; default the learned threshold. Ignored when sampling.
+            temperature: Gumbel-sigmoid temperature when sampling.
+            sample: draw hard decisions with Gumbel noise and a straight-through gradient
+                (default: in training mode).
+        """
+        if valid is None:
+            valid = torch.ones(light_features.shape[:2], dtype=torch.bool, device=light_features.device)
+        activations = self.concepts(light_features)  # (B, T, K)
+        logits = self.gate(light_features, activations, valid)  # (B, T)
+        probabilities = torch.sigmoid(logits) * valid
+        sample = self.training if sample is None else sample
+        if sample and not (budget is not None and budget.dense):
+            mask = gumbel_sigmoid(logits, temperature) * valid  # (B, T)
+            never_empty = (mask.detach().sum(1, keepdim=True) == 0) & (
+                logits == logits.masked_fill(~valid, -1e9).max(1, keepdim=True).values) & valid
+            mask = mask + never_empty.to(mask.dtype) * (1 - mask)
+        else:
+            rule = budget or Budget(threshold=self.config.threshold)
+            mask = select_snippets(probabilities, valid, rule).to(light_features.dtype)
+        return GateOutput(probabilities=probabilities, mask=mask, concept_activations=activations, logits=logits)
+
+    def classify(self, heavy_features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(heavy_features, mask)  # (B, C)
+
+    def scores(self, logits: torch.Tensor) -> torch.Tensor:
+        """Class scores in [0, 1] (softmax, or sigmoid for multi-label)."""
+        return self.head.activation(logits)

@@ -1,0 +1,77 @@
+"""Writing videos with PyAV: the synthetic benchmark, test fixtures and snippet clips."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float = 12.0,
+    codec: str = "libx264",
+    gop: int = 48,
+    bframes: int = 2,
+    crf: int = 23,
+    preset: str = "veryfast",
+    pts: Iterable[int] | None = None,
+    time_base: Fraction | None = None,
+    rotation: int | None = None,
+) -> int:
+    """Encode RGB frames ``(H, W, 3) uint8`` to a video file; returns the number of frames written.
+
+    Args:
+        path: output file; the container follows the extension (mp4, mkv, webm, avi...).
+        frames: frames in display order, all of one size (even width and height for yuv420p).
+        fps: nominal frame rate.
+        codec: FFmpeg encoder name (``libx264``, ``mpeg4``, ``libvpx-vp9``...).
+        gop: keyframe interval in frames (a long one makes seeking expensive, as in real footage).
+        bframes: B-frames between references (reordered decode order; 0 disables).
+        crf: constant rate factor for x264 (quality).
+        preset: x264 speed preset.
+        pts: optional explicit presentation timestamps in ``time_base`` units, for variable frame
+            rate output; defaults to one tick per frame at ``fps``.
+        time_base: time base of ``pts``; defaults to ``1/fps``.
+        rotation: optional display rotation metadata in degrees (90, 180, 270).
+    """
+    path = Path(path)
+    rate = Fraction(fps).limit_denominator(1001)
+    container = av.open(str(path), mode="w")
+    try:
+        stream = container.add_stream(codec, rate=rate)
+        stream.pix_fmt = "yuv420p"
+        options: dict[str, str] = {}
+        if codec == "libx264":
+            options = {"crf": str(crf), "preset": preset, "bf": str(bframes), "g": str(gop),
+                       "keyint_min": str(gop), "sc_threshold": "0"}
+        else:
+            stream.codec_context.gop_size = gop
+        stream.codec_context.options = options
+        if time_base is not None:
+            stream.time_base = time_base
+            stream.codec_context.time_base = time_base
+        if rotation:
+            stream.metadata["rotate"] = str(rotation)
+        pts_iter = iter(pts) if pts is not None else None
+        count = 0
+        for image in frames:
+            if count == 0:
+                stream.height, stream.width = image.shape[:2]
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            if pts_iter is not None:
+                frame.pts = next(pts_iter)
+                frame.time_base = time_base or Fraction(1) / rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+            count += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
+    return count

@@ -1,0 +1,70 @@
+"""The one exception family for bad input.
+
+Every error a user can cause carries a stable ``code`` (part of the public interface: the CLI
+prints it, the API maps it to an HTTP status and returns it as JSON, batch records store it).
+"""
+
+from __future__ import annotations
+
+
+class VidgateError(Exception):
+    """Base class: a problem with the input or options, not a bug."""
+
+    code: str = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+
+class VideoError(VidgateError):
+    """A video file that cannot be used (missing, empty, not a video, too big, undecodable)."""
+
+    code = "not_a_video"
+
+
+class DecodeError(VideoError):
+    """Decoding failed, hung or crashed part-way through."""
+
+    code = "decode_failed"
+
+
+class LimitError(VideoError):
+    """The video is valid but exceeds a configured limit (size, duration, resolution)."""
+
+    code = "video_too_large"
+
+
+class OptionsError(VidgateError):
+    """Invalid call options (budget, top-k, mode...)."""
+
+    code = "bad_options"
+
+
+class DatasetError(VidgateError):
+    """A data set folder with one or more problems; ``problems`` lists every one of them."""
+
+    code = "bad_dataset"
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        head = f"{len(problems)} problem(s) in data set"
+        super().__init__(head + ":\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class ModelError(VidgateError):
+    """A checkpoint that is missing, corrupt or does not match the model."""
+
+    code = "bad_checkpoint"
+
+
+# Codes used across the project (stable; documented in docs/errors.md).
+# VideoError:  file_missing, not_a_file, empty_file, not_a_video, no_video_stream, unsupported_codec,
+#              truncated_video
+# DecodeError: decode_failed, decode_timeout, decoder_crashed, decoder_out_of_memory
+# LimitError:  file_too_large, video_too_long, video_too_large (resolution)

@@ -1,0 +1,56 @@
+"""Settings: the only place that reads the environment (``VIDGATE_*`` variables)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "weights" / "vidgate-demo.safetensors"
+
+
+class Settings(BaseSettings):
+    """vidgate service settings; every field can be set as ``VIDGATE_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="VIDGATE_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Job store, uploads and artifacts (embedded mode).")
+    storage_url: str | None = Field(None, description="fsspec URL of the storage root; default data_dir/storage.")
+    redis_url: str | None = Field(None, description="Redis URL: API only enqueues, `vidgate worker` consumes.")
+    redis_prefix: str = "vidgate:"
+    checkpoint: Path = Field(DEMO_CHECKPOINT, description="Model checkpoint (local file).")
+    device: str = Field("auto", description="auto, cpu or cuda[:N].")
+    threads: int = Field(0, description="CPU threads for torch (0: torch's default).")
+    decoder: str = Field("pyav", description="Decoder backend: pyav, decord or torchcodec.")
+    decode_timeout_s: float = 120.0
+    decode_memory_bytes: int = 4 * 1024**3
+    workers: int = Field(1, description="In-process workers (embedded mode).")
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Comma-separated API keys; empty: no auth.")
+    max_upload_bytes: int = 2 * 1024**3
+    max_duration_s: float = 4 * 3600.0
+    max_pixels: int = 3840 * 2160
+    max_queue: int = 1000
+    default_budget: float = 0.25
+    default_top_k: int = 5
+    lease_s: float = 30.0
+    max_deliveries: int = 3
+    sync_timeout_s: float = 30.0
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @property
+    def storage_root(self) -> str:
+        return self.storage_url or str((self.data_dir / "storage").resolve())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
