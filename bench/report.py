@@ -25,8 +25,9 @@ def machine() -> str:
     """One line naming the machine a figure was measured on."""
     cpu = platform.processor() or platform.machine()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return (f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}, torch {torch.__version__}, "
-            f"{time.strftime('%Y-%m-%d')}")
+    return (
+        f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
+    )
 
 
 def write_section(name: str, markdown: str, path: Path = BENCHMARKS) -> None:

@@ -77,8 +77,9 @@ class ContextGate(nn.Module):
         dropout: dropout inside the gate.
     """
 
-    def __init__(self, feature_dim: int, num_kernels: int, *, hidden: int = 128, heads: int = 4,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self, feature_dim: int, num_kernels: int, *, hidden: int = 128, heads: int = 4, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.embed = nn.Sequential(
             nn.LayerNorm(feature_dim + num_kernels),

@@ -148,8 +148,13 @@ def x3d_m() -> HeavyBackbone:
 @HEAVY_BACKBONES.register("slow_r50")
 def slow_r50() -> HeavyBackbone:
     net = pv_resnet.create_resnet(
-        input_channel=3, model_depth=50, model_num_class=400, dropout_rate=0.5,
-        norm=nn.BatchNorm3d, activation=nn.ReLU, head_pool_kernel_size=(8, 7, 7),
+        input_channel=3,
+        model_depth=50,
+        model_num_class=400,
+        dropout_rate=0.5,
+        norm=nn.BatchNorm3d,
+        activation=nn.ReLU,
+        head_pool_kernel_size=(8, 7, 7),
     )
     return HeavyBackbone(_PytorchvideoTrunk(net), 2048)
 

@@ -79,10 +79,10 @@ class VidGate(nn.Module):
             raise ValueError("a model needs at least one class")
         self.config = config
         self.light = build_light_encoder(config.light)
-        self.concepts = ConceptKernels(config.num_kernels, self.light.num_features,
-                                       trainable=config.kernels_trainable)
-        self.gate = ContextGate(self.light.num_features, config.num_kernels,
-                                hidden=config.gate_hidden, heads=config.gate_heads)
+        self.concepts = ConceptKernels(config.num_kernels, self.light.num_features, trainable=config.kernels_trainable)
+        self.gate = ContextGate(
+            self.light.num_features, config.num_kernels, hidden=config.gate_hidden, heads=config.gate_heads
+        )
         self.heavy = build_heavy_backbone(config.heavy)
         self.head = PoolHead(self.heavy.num_features, config.num_classes, multi_label=config.multi_label)
 
@@ -119,8 +119,11 @@ class VidGate(nn.Module):
         sample = self.training if sample is None else sample
         if sample and not (budget is not None and budget.dense):
             mask = gumbel_sigmoid(logits, temperature) * valid  # (B, T)
-            never_empty = (mask.detach().sum(1, keepdim=True) == 0) & (
-                logits == logits.masked_fill(~valid, -1e9).max(1, keepdim=True).values) & valid
+            never_empty = (
+                (mask.detach().sum(1, keepdim=True) == 0)
+                & (logits == logits.masked_fill(~valid, -1e9).max(1, keepdim=True).values)
+                & valid
+            )
             mask = mask + never_empty.to(mask.dtype) * (1 - mask)
         else:
             rule = budget or Budget(threshold=self.config.threshold)

@@ -45,11 +45,21 @@ def write_video(
     container = av.open(str(path), mode="w")
     try:
         stream = container.add_stream(codec, rate=rate)
+        assert isinstance(stream, av.video.stream.VideoStream)
         stream.pix_fmt = "yuv420p"
         options: dict[str, str] = {}
         if codec == "libx264":
-            options = {"crf": str(crf), "preset": preset, "bf": str(bframes), "g": str(gop),
-                       "keyint_min": str(gop), "sc_threshold": "0"}
+            options = {
+                "crf": str(crf),
+                "preset": preset,
+                "bf": str(bframes),
+                "g": str(gop),
+                "keyint_min": str(gop),
+                "sc_threshold": "0",
+                # one thread and no macroblock tree: the same frames always give the same bytes
+                "threads": "1",
+                "x264-params": "mbtree=0",
+            }
         else:
             stream.codec_context.gop_size = gop
         stream.codec_context.options = options

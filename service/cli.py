@@ -1,13 +1,40 @@
-"""The ``vidgate`` command line: one typer app; each command is a thin wrapper over pipelines/ or service/."""
+"""The ``vidgate`` command line: one typer app; each command is a thin wrapper over pipelines/ or service/.
+
+Exit codes: 0 success, 1 some inputs failed (each named on stderr with the reason), 2 bad options
+or usage, 3 the model could not be loaded.
+"""
 
 from __future__ import annotations
 
 import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="vidgate: long-range activity recognition that looks only at the snippets that matter.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+from pipelines.errors import VidgateError
+
+from .config import get_settings
+
+app = typer.Typer(
+    help="vidgate: long-range activity recognition that looks only at the snippets that matter.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+EXIT_FAILED_INPUTS = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+
+
+def _fail(message: str, code: int, *, debug: bool = False) -> typer.Exit:
+    if debug:
+        traceback.print_exc()
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
 
 
 @app.command()
@@ -24,6 +51,200 @@ def smoke(light: str = "tiny2d", heavy: str = "tiny3d", snippets: int = 16) -> N
     from pipelines.inspect import smoke_run
 
     typer.echo(json.dumps(smoke_run(light=light, heavy=heavy, snippets=snippets), indent=2))
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write the data set into.")],
+    videos: Annotated[int, typer.Option(help="Number of videos.")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data set).")] = 0,
+    classes: Annotated[int, typer.Option(help="Number of activity classes.")] = 10,
+    size: Annotated[int, typer.Option(help="Frame width and height.")] = 112,
+    fps: Annotated[float, typer.Option(help="Frame rate.")] = 12.0,
+    min_snippets: Annotated[int, typer.Option(help="Fewest 8-frame snippets per video.")] = 32,
+    max_snippets: Annotated[int, typer.Option(help="Most 8-frame snippets per video.")] = 64,
+    workers: Annotated[int, typer.Option(help="Encoding processes.")] = 2,
+) -> None:
+    """Write the synthetic long-range activity benchmark (annotations.csv, videos, relevance.json)."""
+    from tqdm.auto import tqdm
+
+    from pipelines.synth import SynthConfig, write_synthetic_dataset
+
+    try:
+        config = SynthConfig(
+            videos=videos,
+            seed=seed,
+            classes=classes,
+            size=size,
+            fps=fps,
+            min_snippets=min_snippets,
+            max_snippets=max_snippets,
+        )
+    except (ValueError, TypeError) as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    with tqdm(total=videos, desc="synth", unit="video") as bar:
+        root = write_synthetic_dataset(
+            out, config, progress=lambda done, total: bar.update(done - bar.n), workers=workers
+        )
+    typer.echo(f"wrote {videos} videos to {root}")
+
+
+@app.command()
+def train(
+    dataset: Annotated[Path, typer.Argument(help="Data set folder (annotations.csv; see docs/datasets.md).")],
+    out: Annotated[Path, typer.Option("--out", help="Checkpoint file to write.")],
+    skip_bad: Annotated[bool, typer.Option(help="Train on the good rows and list the bad ones.")] = False,
+    light: str = "tiny2d",
+    heavy: str = "tiny3d",
+    light_size: int = 112,
+    heavy_size: int = 112,
+    max_snippets: Annotated[int, typer.Option(help="Snippets planned per video.")] = 64,
+    light_epochs: int = 8,
+    heavy_epochs: int = 8,
+    gate_epochs: int = 60,
+    target_ratio: Annotated[float, typer.Option(help="Target fraction of snippets the gate selects.")] = 0.2,
+    light_weights: Annotated[str | None, typer.Option(help="Pretrained light trunk weights (local file).")] = None,
+    heavy_weights: Annotated[str | None, typer.Option(help="Pretrained heavy backbone weights (local file).")] = None,
+    work: Annotated[Path | None, typer.Option(help="Work folder for caches (default OUT.work).")] = None,
+    seed: int = 0,
+    device: str = "auto",
+    quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
+) -> None:
+    """Staged training: light encoder, heavy backbone, feature cache, concept kernels, gate + head."""
+    from pipelines.datasets import load_dataset
+    from pipelines.training import TrainConfig
+    from pipelines.training import train as run_training
+
+    try:
+        data = load_dataset(dataset, skip_bad=skip_bad)
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_FAILED_INPUTS) from None
+    for problem in getattr(data, "skipped", ()):
+        typer.echo(f"skipped: {problem}", err=True)
+    config = TrainConfig(
+        light=light,
+        heavy=heavy,
+        light_size=light_size,
+        heavy_size=heavy_size,
+        max_snippets=max_snippets,
+        light_epochs=light_epochs,
+        heavy_epochs=heavy_epochs,
+        gate_epochs=gate_epochs,
+        target_ratio=target_ratio,
+        light_weights=light_weights,
+        heavy_weights=heavy_weights,
+        seed=seed,
+        device=device,
+    )
+    summary = run_training(
+        data, out, config, work=work, show_progress=not quiet, log=lambda line: typer.echo(line, err=True)
+    )
+    typer.echo(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def evaluate(
+    checkpoint: Annotated[Path, typer.Argument(help="Checkpoint to evaluate.")],
+    dataset: Annotated[Path, typer.Argument(help="Data set folder.")],
+    out: Annotated[Path, typer.Option(help="Folder for evaluation.json/.md/.png.")] = Path("evaluation"),
+    split: str = "test",
+    budgets: Annotated[str, typer.Option(help="Comma-separated budgets.")] = "0.1,0.25,0.5",
+) -> None:
+    """Dense, uniform-k, random-k and gated settings on one split, in one run: accuracy vs compute."""
+    from tqdm.auto import tqdm
+
+    from pipelines.datasets import load_dataset
+    from pipelines.evaluation import evaluate as run_evaluation
+    from pipelines.evaluation import markdown_table, write_report
+
+    recognizer = _recognizer(checkpoint)
+    try:
+        data = load_dataset(dataset)
+        fractions = tuple(float(b) for b in budgets.split(","))
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_FAILED_INPUTS) from None
+    except ValueError:
+        raise _fail(f"--budgets must be comma-separated numbers, got {budgets!r}", EXIT_USAGE) from None
+    bar = tqdm(desc="evaluate", unit="run")
+
+    def step(name: str, done: int, total: int) -> None:
+        bar.set_postfix_str(name)
+        bar.update(1)
+
+    report = run_evaluation(recognizer, data, split=split, budgets=fractions, on_step=step)
+    bar.close()
+    paths = write_report(report, out)
+    typer.echo(markdown_table(report))
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+
+
+def _recognizer(checkpoint: Path | None, *, debug: bool = False):  # type: ignore[no-untyped-def]
+    from pipelines.recognizer import Limits, Recognizer
+
+    s = get_settings()
+    try:
+        return Recognizer(
+            checkpoint or s.checkpoint,
+            device=s.device,
+            backend=s.decoder,
+            threads=s.threads,
+            decode_timeout_s=s.decode_timeout_s,
+            decode_memory_bytes=s.decode_memory_bytes,
+            limits=Limits(max_file_bytes=s.max_upload_bytes, max_duration_s=s.max_duration_s, max_pixels=s.max_pixels),
+        )
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_MODEL, debug=debug) from None
+
+
+@app.command()
+def classify(
+    videos: Annotated[list[Path], typer.Argument(help="One or more video files.")],
+    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint (default: the shipped demo model).")] = None,
+    budget: Annotated[float | None, typer.Option(help="Fraction of snippets for the heavy network.")] = None,
+    max_selected: Annotated[int | None, typer.Option(help="Most snippets for the heavy network.")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Gate score threshold.")] = None,
+    mode: Annotated[str, typer.Option(help="gated, dense, uniform or random.")] = "gated",
+    top_k: Annotated[int, typer.Option("--top-k", help="Labels to show.")] = 5,
+    keyframes: Annotated[bool, typer.Option(help="Fast mode: light pass on keyframes.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON result per line.")] = False,
+    debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
+) -> None:
+    """Recognise activities in videos; shows labels, the selected segments and the compute saved."""
+    from pipelines.recognizer import Options
+
+    from .render import result_table
+
+    try:
+        options = Options(
+            mode=mode, budget=budget, max_selected=max_selected, threshold=threshold, top_k=top_k, keyframes=keyframes
+        )
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_USAGE) from None
+    recognizer = _recognizer(checkpoint, debug=debug)
+    failed = 0
+    for video in videos:
+        try:
+            result = recognizer.recognize(video, options)
+        except VidgateError as exc:
+            failed += 1
+            if debug:
+                traceback.print_exc()
+            typer.echo(f"error: {video}: {exc.message} [{exc.code}]", err=True)
+            continue
+        except Exception as exc:  # a bug, not bad input: report it and go on with the other files
+            failed += 1
+            if debug:
+                traceback.print_exc()
+            typer.echo(f"error: {video}: internal error ({type(exc).__name__}: {exc}) [internal_error]", err=True)
+            continue
+        if as_json:
+            typer.echo(json.dumps(result.to_dict()))
+        else:
+            typer.echo(result_table(result))
+    sys.stdout.flush()
+    if failed:
+        raise typer.Exit(EXIT_FAILED_INPUTS)
 
 
 def main() -> None:

@@ -28,7 +28,9 @@ class Settings(BaseSettings):
     decode_timeout_s: float = 120.0
     decode_memory_bytes: int = 4 * 1024**3
     workers: int = Field(1, description="In-process workers (embedded mode).")
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Comma-separated API keys; empty: no auth.")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated API keys; empty: no auth."
+    )
     max_upload_bytes: int = 2 * 1024**3
     max_duration_s: float = 4 * 3600.0
     max_pixels: int = 3840 * 2160

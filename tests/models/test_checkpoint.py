@@ -66,8 +66,9 @@ def test_mismatched_weights_name_the_problem(tmp_path: Path) -> None:
 
 def test_pretrained_weights_from_local_file(tmp_path: Path) -> None:
     source = _model()
-    torch.save({"state_dict": {f"module.{k}": v for k, v in source.heavy.net.state_dict().items()}},
-               tmp_path / "heavy.pth")
+    torch.save(
+        {"state_dict": {f"module.{k}": v for k, v in source.heavy.net.state_dict().items()}}, tmp_path / "heavy.pth"
+    )
     target = VidGate(ModelConfig(classes=("x",), light="tiny2d", heavy="tiny3d", num_kernels=4))
     report = load_pretrained(target.heavy.net, tmp_path / "heavy.pth")
     assert report["loaded"] and not report["missing"]

@@ -1,0 +1,179 @@
+"""Decoder backends side by side on the recognizer's access pattern; writes the "decoders" section.
+
+    python -m bench.decoders                 # 5-minute 640×360 30 fps H.264 video, GOP 300, B-frames
+    python -m bench.decoders --seconds 60    # a quicker run on a 1-minute video
+
+The access pattern is the recognizer's: 64 centre frames spread over the whole video (ascending),
+then 8 selected 8-frame snippets, all at size 112. Each backend runs it ``--repeats`` times,
+interleaved with the others. Exactness is the fraction of the pattern's frames (full resolution)
+equal to a plain sequential PyAV decode; a full sequential decode is timed for scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pipelines.decoding import BACKENDS, IsolatedDecoder, VideoInfo, open_decoder, probe
+from pipelines.decoding.backends import Decoder
+from pipelines.encoding import write_video
+from pipelines.planning import plan_snippets
+
+from .report import machine, write_section
+
+
+def bench_frames(count: int, height: int, width: int) -> Iterator[np.ndarray]:
+    """Smoothly moving content (so inter prediction and B-frames work as on real footage) with a patch
+    of random colours seeded by the frame index (so every frame differs from its neighbours)."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    for i in range(count):
+        base = ((xx * 2 + yy + i * 3) % 256).astype(np.uint8)
+        image = np.stack([base, 255 - base, (base // 2 + 64).astype(np.uint8)], axis=-1)
+        cells = np.random.default_rng(i).integers(0, 256, (2, 4, 3), dtype=np.uint8)
+        patch = np.repeat(np.repeat(cells, height // 8, axis=0), width // 16, axis=1)
+        image[: patch.shape[0], : patch.shape[1]] = patch
+        yield image
+
+
+def access_pattern(num_frames: int, fps: float) -> tuple[list[int], list[int]]:
+    """64 centre frames (ascending), then 8 selected snippets' frames (every 8th snippet)."""
+    plan = plan_snippets(num_frames, fps, num_snippets=64)
+    centres = [s.centre_frame for s in plan]
+    snippets = [f for s in plan[3::8] for f in s.frame_indices()]
+    return centres, snippets
+
+
+def run_pattern(make: Callable[[], Decoder], centres: list[int], snippets: list[int], size: int) -> float:
+    start = time.perf_counter()
+    with make() as decoder:
+        decoder.frames(centres, size=size)
+        decoder.frames(snippets, size=size)
+    return time.perf_counter() - start
+
+
+def run_keyframes(make: Callable[[], Decoder], centres: list[int], size: int) -> float:
+    """The fast mode's first pass: the keyframe nearest each centre frame instead of the frame itself."""
+    start = time.perf_counter()
+    with make() as decoder:
+        decoder.keyframe_near(centres, size=size)
+    return time.perf_counter() - start
+
+
+def sequential_reference(path: Path, wanted: set[int]) -> tuple[dict[int, np.ndarray], float, int]:
+    """One plain sequential decode: the wanted frames (full size), the time, the frame count."""
+    frames: dict[int, np.ndarray] = {}
+    start = time.perf_counter()
+    count = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for count, frame in enumerate(container.decode(stream), start=1):
+            if count - 1 in wanted:
+                frames[count - 1] = frame.to_ndarray(format="rgb24")
+    return frames, time.perf_counter() - start, count
+
+
+def _opener(path: Path, name: str, info: VideoInfo) -> Callable[[], Decoder]:
+    return lambda: open_decoder(path, name, info=info)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=300.0)
+    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--height", type=int, default=360)
+    parser.add_argument("--fps", type=float, default=30.0)
+    parser.add_argument("--gop", type=int, default=300)
+    parser.add_argument("--bframes", type=int, default=2)
+    parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--video", type=Path, default=None, help="benchmark this file instead of a generated one")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="vidgate-bench-") as tmp:
+        path = args.video
+        encode_s = 0.0
+        if path is None:
+            path = Path(tmp) / "bench.mp4"
+            count = round(args.seconds * args.fps)
+            start = time.perf_counter()
+            write_video(
+                path, bench_frames(count, args.height, args.width), fps=args.fps, gop=args.gop, bframes=args.bframes
+            )
+            encode_s = time.perf_counter() - start
+        info = probe(path)
+        centres, snippets = access_pattern(info.num_frames, info.fps)
+        reference, sequential_s, decoded = sequential_reference(path, set(centres) | set(snippets))
+        assert decoded == info.num_frames, (decoded, info.num_frames)
+
+        makers: dict[str, Callable[[], Decoder]] = {name: _opener(path, name, info) for name in BACKENDS}
+        makers["pyav, isolated"] = lambda: IsolatedDecoder(path, "pyav", timeout_s=600, info=info)
+        timings: dict[str, list[float]] = {name: [] for name in makers}
+        keyframe_timings: dict[str, list[float]] = {name: [] for name in BACKENDS}
+        for _ in range(args.repeats):  # interleaved: drift on a shared machine hits every backend alike
+            for name, make in makers.items():
+                timings[name].append(run_pattern(make, centres, snippets, args.size))
+            for name in BACKENDS:
+                keyframe_timings[name].append(run_keyframes(makers[name], centres, args.size))
+
+        exact: dict[str, float] = {}
+        for name in BACKENDS:
+            with open_decoder(path, name, info=info) as decoder:
+                equal = 0
+                for request in (centres, snippets):
+                    frames = decoder.frames(request)
+                    equal += sum(np.array_equal(frames[row], reference[i]) for row, i in enumerate(request))
+            exact[name] = equal / (len(centres) + len(snippets))
+        exact["pyav, isolated"] = exact["pyav"]
+
+    source = (
+        f"`{args.video}`"
+        if args.video
+        else f"generated {args.seconds:g} s {args.width}×{args.height} {args.fps:g} fps H.264, GOP {args.gop}, "
+        f"{args.bframes} B-frames (encoded in {encode_s:.1f} s)"
+    )
+    lines = [
+        "## Decoders",
+        "",
+        f"`python -m bench.decoders{' --seconds ' + format(args.seconds, 'g') if args.seconds != 300 else ''}` — "
+        f"{source}; {info.num_frames} frames. Pattern: {len(centres)} centre frames, then "
+        f"{len(snippets) // 8} snippets × 8 frames, at size {args.size}; {args.repeats} interleaved repeats "
+        f"(median, min). Exact: fraction of the pattern's frames equal to a sequential decode.",
+        "",
+        "| backend | pattern median (s) | min (s) | vs full sequential decode | exact |",
+        "|---|---|---|---|---|",
+    ]
+    for name, values in timings.items():
+        median = statistics.median(values)
+        lines.append(
+            f"| {name} | {median:.2f} | {min(values):.2f} | {median / sequential_s:.2f}× | {exact[name]:.3f} |"
+        )
+    lines += [
+        "",
+        "Fast mode, first pass only (the keyframe at or before each of the 64 centre frames):",
+        "",
+        "| backend | keyframe pass median (s) | min (s) |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {name} | {statistics.median(v):.2f} | {min(v):.2f} |" for name, v in keyframe_timings.items()]
+    lines += [
+        "",
+        f"Full sequential PyAV decode of all {info.num_frames} frames (no conversion kept): "
+        f"{sequential_s:.2f} s. Machine: {machine()}.",
+    ]
+    markdown = "\n".join(lines)
+    print(markdown)
+    if not args.no_write:
+        write_section("decoders", markdown)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""On-disk caches for training: decoded snippet frames per video, then per-snippet features.
+
+Both are resumable: a video whose file already exists is skipped, files are written atomically.
+The frame cache holds every snippet of a video as ``(T, L, S, S, 3) uint8`` (centre-cropped squares),
+read back memory-mapped, so training never holds the data set in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .decoding import open_decoder, probe
+from .errors import VidgateError
+from .planning import Snippet, plan_snippets
+
+
+def plan_video(num_frames: int, fps: float, *, snippet_frames: int, max_snippets: int) -> list[Snippet]:
+    """The snippet plan shared by training, evaluation and inference.
+
+    As many non-overlapping snippets as fit, up to ``max_snippets``, spread uniformly over the whole
+    video: a video of exactly ``n × snippet_frames`` frames (n ≤ max) is tiled exactly, a longer one
+    gets ``max_snippets`` snippets with gaps between them.
+    """
+    count = max(1, min(max_snippets, num_frames // snippet_frames))
+    return plan_snippets(num_frames, fps, snippet_frames=snippet_frames, num_snippets=count)
+
+
+@dataclass(frozen=True)
+class CachedVideo:
+    """Where one video's snippet frames live in the cache."""
+
+    path: Path
+    frames_file: Path
+    snippets: int
+
+
+def _key(path: Path) -> str:
+    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+
+
+def cache_frames(
+    videos: Sequence[Path],
+    folder: Path,
+    *,
+    size: int,
+    snippet_frames: int,
+    max_snippets: int,
+    backend: str = "pyav",
+    on_video: Callable[[int, int], None] | None = None,
+) -> tuple[list[CachedVideo], list[tuple[Path, str]]]:
+    """Decode every snippet of every video once; returns the cached videos and the failures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    cached: list[CachedVideo] = []
+    failed: list[tuple[Path, str]] = []
+    for i, path in enumerate(videos):
+        target = folder / f"{_key(path)}.npy"
+        if not target.exists():
+            try:
+                info = probe(path)
+                plan = plan_video(info.num_frames, info.fps, snippet_frames=snippet_frames, max_snippets=max_snippets)
+                indices = [f for s in plan for f in range(s.start_frame, s.end_frame)]
+                with open_decoder(path, backend, info=info) as decoder:
+                    frames = decoder.frames(indices, size=size)  # (T·L, S, S, 3)
+                clips = frames.reshape(len(plan), snippet_frames, size, size, 3)
+                tmp = target.with_suffix(".tmp.npy")
+                np.save(tmp, clips)
+                os.replace(tmp, target)
+            except VidgateError as exc:
+                failed.append((path, f"{exc.code}: {exc.message}"))
+                if on_video:
+                    on_video(i + 1, len(videos))
+                continue
+        clips_shape = np.load(target, mmap_mode="r").shape
+        cached.append(CachedVideo(path=path, frames_file=target, snippets=clips_shape[0]))
+        if on_video:
+            on_video(i + 1, len(videos))
+    return cached, failed
+
+
+def load_clips(video: CachedVideo) -> np.ndarray:
+    """All snippets of a cached video, memory-mapped: ``(T, L, S, S, 3) uint8``."""
+    return np.load(video.frames_file, mmap_mode="r")
+
+
+def centre_frames(video: CachedVideo) -> np.ndarray:
+    """The centre frame of every snippet: ``(T, S, S, 3) uint8``."""
+    clips = load_clips(video)
+    return np.ascontiguousarray(clips[:, clips.shape[1] // 2])

@@ -1,0 +1,307 @@
+"""One decoder interface, several backends: PyAV (default), decord, torchcodec (when installed).
+
+Every backend returns ``(N, H, W, 3) uint8`` RGB frames in the requested order (duplicates allowed),
+upright (rotation metadata applied), optionally resized so the shorter side is ``size`` and
+centre-cropped to ``size × size``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+import av
+import av.error
+import numpy as np
+
+from ..errors import DecodeError, OptionsError
+from .probe import FrameTable, VideoInfo, frame_table, open_container, probe
+
+_D = TypeVar("_D", bound="Decoder")
+
+
+class Decoder(ABC):
+    """Decodes chosen frames of one video. Use as a context manager, or call :meth:`close`."""
+
+    info: VideoInfo
+
+    @abstractmethod
+    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+        """Frames ``indices`` (any order, duplicates allowed) as ``(N, H, W, 3) uint8`` RGB.
+
+        Args:
+            indices: frame indices in ``[0, num_frames)``.
+            size: resize the shorter side to ``size`` and centre-crop to ``size × size``; None keeps
+                the full upright frame.
+        """
+
+    def keyframe_near(self, indices: Sequence[int], *, size: int | None = None) -> tuple[np.ndarray, list[int]]:
+        """Fast mode: the nearest keyframe at or before each index, and the indices actually returned."""
+        actual = [_keyframe_before(self.info.keyframes, i) for i in self._checked(indices)]
+        return self.frames(actual, size=size), actual
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the file and any decoder state."""
+
+    def __enter__(self: _D) -> _D:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def _checked(self, indices: Sequence[int]) -> list[int]:
+        out = [int(i) for i in indices]
+        bad = [i for i in out if not 0 <= i < self.info.num_frames]
+        if bad:
+            raise OptionsError(f"frame indices out of range [0, {self.info.num_frames}): {bad[:5]}")
+        return out
+
+
+DecoderFactory = Callable[[Path, "VideoInfo | None"], Decoder]
+
+
+class PyAVDecoder(Decoder):
+    """PyAV (FFmpeg) decoder that seeks only when it pays and maps frames through the pts table.
+
+    Requests are served in ascending order of index: the decoder seeks to the keyframe before a
+    target only when that keyframe lies beyond the frames already decoded; otherwise it decodes
+    forward. Only requested frames are kept (converted straight to the output size).
+
+    Attributes:
+        decoded_frames: frames the codec produced so far (all requests), for tests and benchmarks.
+        seeks: seeks performed so far.
+    """
+
+    def __init__(self, path: str | Path, info: VideoInfo | None = None, *, threads: int = 0) -> None:
+        self.path = Path(path)
+        self.info = info if info is not None else probe(self.path)
+        self._container = open_container(self.path)
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self._stream.codec_context.thread_count = threads
+        self._table: FrameTable = frame_table(self.path, self._container, self._stream)
+        self._decoded: Iterator[av.VideoFrame] | None = None  # forward decoding since the last seek
+        self._position = -1  # index of the last frame taken from ``_decoded``
+        self.decoded_frames = 0
+        self.seeks = 0
+
+    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+        return self._gather(self._checked(indices), size, keyframes_only=False)
+
+    def keyframe_near(self, indices: Sequence[int], *, size: int | None = None) -> tuple[np.ndarray, list[int]]:
+        actual = [self._table.keyframe_before(i) for i in self._checked(indices)]
+        context = self._stream.codec_context
+        context.skip_frame = "NONKEY"  # the codec skips every non-key frame without decoding it
+        try:
+            out = self._gather(actual, size, keyframes_only=True)
+        finally:
+            context.skip_frame = "DEFAULT"
+            self._decoded = None  # frames decoded in NONKEY mode are no base for forward decoding
+        return out, actual
+
+    def close(self) -> None:
+        self._decoded = None
+        self._container.close()
+
+    def _gather(self, indices: list[int], size: int | None, *, keyframes_only: bool) -> np.ndarray:
+        h, w = (size, size) if size else (self.info.height, self.info.width)
+        out = np.empty((len(indices), h, w, 3), dtype=np.uint8)  # (N, H, W, 3)
+        targets, rows = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
+        for j, target in enumerate(targets.tolist()):
+            frame = self._frame(target, keyframes_only)
+            out[rows == j] = self._to_array(frame, size)
+        return out
+
+    def _frame(self, target: int, keyframes_only: bool) -> av.VideoFrame:
+        """Decode up to frame ``target``: forward from the current position, or after a seek."""
+        keyframe = self._table.keyframe_before(target)
+        if self._decoded is None or keyframes_only or target <= self._position or keyframe > self._position:
+            self._seek(keyframe)
+        for attempt in range(4):
+            assert self._decoded is not None
+            for frame in self._decoded:
+                self.decoded_frames += 1
+                index = self._table.index_of(frame.pts)
+                if index is None or index <= self._position:
+                    continue  # no timestamp, or a leading picture from before the seek point (open GOP)
+                if index > target:
+                    break  # the target never came out (seek landed late, or a dropped frame)
+                self._position = index
+                if index == target:
+                    return frame
+            # Retry from an earlier keyframe, finally from the very start of the file.
+            keyframe = self._table.keyframe_before(keyframe - 1) if keyframe > 0 else 0
+            self._seek(keyframe, to_start=keyframe == 0 or attempt >= 2)
+        raise DecodeError(f"{self.path.name}: frame {target} was not produced by the decoder",
+                          code="decode_failed")
+
+    def _seek(self, keyframe: int, *, to_start: bool = False) -> None:
+        try:
+            if to_start:
+                self._container.seek(0, backward=True, any_frame=False)
+                keyframe = 0
+            else:
+                pts = int(self._table.pts[keyframe])
+                self._container.seek(pts, stream=self._stream, backward=True, any_frame=False)
+        except av.error.FFmpegError as exc:
+            raise DecodeError(f"{self.path.name}: seek to frame {keyframe} failed: {exc.strerror}",
+                              code="decode_failed") from exc
+        self.seeks += 1
+        self._position = keyframe - 1
+        self._decoded = self._decode()
+
+    def _decode(self) -> Iterator[av.VideoFrame]:
+        try:
+            for packet in self._container.demux(self._stream):
+                yield from packet.decode()
+        except av.error.FFmpegError as exc:
+            raise DecodeError(f"{self.path.name}: decoding failed: {exc.strerror}", code="decode_failed") from exc
+
+    def _to_array(self, frame: av.VideoFrame, size: int | None) -> np.ndarray:
+        if size is None:
+            array = frame.to_ndarray(format="rgb24")  # (h, w, 3)
+        else:
+            # One swscale pass converts and shrinks; area averaging avoids aliasing on downscale.
+            width, height = _scaled(frame.width, frame.height, size)
+            small = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
+            array = _centre_crop(small.to_ndarray(), size)  # (size, size, 3)
+        return _upright(array, self.info.rotation)
+
+
+class DecordDecoder(Decoder):
+    """decord decoder (bundled FFmpeg; fast batched reads, known to be inexact on some streams).
+
+    decord resizes inside its decoder when given ``width``/``height`` at open time, so one reader is
+    kept per output size. It turns rotated videos upright on its own.
+    """
+
+    def __init__(self, path: str | Path, info: VideoInfo | None = None) -> None:
+        import decord
+
+        self._decord = decord
+        self.path = Path(path)
+        self.info = info if info is not None else probe(self.path)
+        self._readers: dict[int | None, decord.VideoReader] = {}
+
+    def _reader(self, size: int | None) -> object:
+        if size not in self._readers:
+            # decord applies the rotation metadata itself, and its width/height are display dimensions.
+            width, height = _scaled(self.info.width, self.info.height, size) if size else (-1, -1)
+            try:
+                self._readers[size] = self._decord.VideoReader(str(self.path), ctx=self._decord.cpu(0),
+                                                               width=width, height=height, num_threads=0)
+            except self._decord.DECORDError as exc:
+                raise DecodeError(f"{self.path.name}: decord cannot open it: {exc}", code="decode_failed") from exc
+        return self._readers[size]
+
+    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+        wanted = self._checked(indices)
+        reader = self._reader(size)
+        try:
+            batch = reader.get_batch(wanted).asnumpy()  # type: ignore[attr-defined]  # (N, h, w, 3)
+        except self._decord.DECORDError as exc:
+            raise DecodeError(f"{self.path.name}: decord failed: {exc}", code="decode_failed") from exc
+        if size:
+            batch = _centre_crop(batch, size, axes=(1, 2))
+        return np.ascontiguousarray(batch)
+
+    def close(self) -> None:
+        self._readers.clear()
+
+
+class TorchCodecDecoder(Decoder):
+    """torchcodec decoder (needs system FFmpeg libraries). Exact seek mode. Not installed in CI."""
+
+    def __init__(self, path: str | Path, info: VideoInfo | None = None) -> None:
+        from torchcodec.decoders import VideoDecoder
+
+        self.path = Path(path)
+        self.info = info if info is not None else probe(self.path)
+        self._decoder = VideoDecoder(str(self.path), seek_mode="exact", dimension_order="NCHW")
+
+    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        wanted = self._checked(indices)
+        targets, rows = np.unique(np.asarray(wanted, dtype=np.int64), return_inverse=True)
+        batch = self._decoder.get_frames_at(indices=targets.tolist()).data  # (U, 3, h, w) uint8
+        if size:
+            height, width = batch.shape[-2:]
+            new_w, new_h = _scaled(width, height, size)
+            batch = F.interpolate(batch.float(), size=(new_h, new_w), mode="bilinear", antialias=True,
+                                  align_corners=False).round().clamp(0, 255).to(torch.uint8)
+        array = batch.permute(0, 2, 3, 1).numpy()  # (U, h, w, 3)
+        if size:
+            array = _centre_crop(array, size, axes=(1, 2))
+        return np.ascontiguousarray(_upright(array, self.info.rotation, axes=(1, 2))[rows])
+
+    def close(self) -> None:
+        del self._decoder
+
+
+BACKENDS: dict[str, DecoderFactory] = {"pyav": PyAVDecoder}
+if importlib.util.find_spec("decord") is not None:
+    BACKENDS["decord"] = DecordDecoder
+if importlib.util.find_spec("torchcodec") is not None:
+    BACKENDS["torchcodec"] = TorchCodecDecoder
+
+
+def resolve_backend(backend: str) -> DecoderFactory:
+    """A registered name (``pyav``, ``decord``, ``torchcodec``) or an import path ``module:Class``."""
+    if backend in BACKENDS:
+        return BACKENDS[backend]
+    if ":" in backend:
+        module, _, attr = backend.partition(":")
+        try:
+            factory: DecoderFactory = getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as exc:
+            raise OptionsError(f"decoder backend {backend!r} cannot be imported: {exc}") from exc
+        return factory
+    raise OptionsError(f"unknown decoder backend {backend!r}; available: {', '.join(sorted(BACKENDS))}")
+
+
+def open_decoder(path: str | Path, backend: str = "pyav", info: VideoInfo | None = None) -> Decoder:
+    """Open ``path`` with a backend from :data:`BACKENDS` (or an import path ``module:Class``).
+
+    Args:
+        path: the video file.
+        backend: backend name or ``module:Class``; the class is called as ``Class(path, info)``.
+        info: the result of :func:`probe` if already known (else the backend probes).
+    """
+    return resolve_backend(backend)(Path(path), info)
+
+
+def _keyframe_before(keyframes: tuple[int, ...] | None, index: int) -> int:
+    if not keyframes:
+        return index
+    table = np.asarray(keyframes)
+    k = int(np.searchsorted(table, index, side="right")) - 1
+    return int(table[k]) if k >= 0 else index
+
+
+def _scaled(width: int, height: int, size: int) -> tuple[int, int]:
+    """Output dimensions with the shorter side equal to ``size``, aspect ratio kept."""
+    scale = size / min(width, height)
+    return max(size, round(width * scale)), max(size, round(height * scale))
+
+
+def _centre_crop(array: np.ndarray, size: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    h, w = array.shape[axes[0]], array.shape[axes[1]]
+    top, left = (h - size) // 2, (w - size) // 2
+    index = [slice(None)] * array.ndim
+    index[axes[0]] = slice(top, top + size)
+    index[axes[1]] = slice(left, left + size)
+    return array[tuple(index)]
+
+
+def _upright(array: np.ndarray, rotation: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Turn the coded picture ``rotation`` degrees clockwise (np.rot90 turns counter-clockwise)."""
+    return np.rot90(array, k=-(rotation // 90), axes=axes) if rotation else array

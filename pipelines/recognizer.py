@@ -1,0 +1,414 @@
+"""The recognizer: one video in, a `RecognitionResult` out. Every user path (CLI, service, batch) runs here.
+
+    probe ─► plan snippets ─► decode centre frames ─► light ─► gate ─► decode selected snippets ─► heavy ─► head
+
+Work that is not selected is never done: unselected snippets are neither decoded in full nor passed
+to the heavy network. Decoding runs in an isolated child process with a time and memory limit, and
+the heavy pass decodes the next chunk of snippets while the current one is computed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+
+from models import Budget, CheckpointError, ComputeProfile, VidGate, load_checkpoint
+
+from .cache import plan_video
+from .decoding import IsolatedDecoder, open_decoder, probe
+from .errors import ModelError, OptionsError
+from .planning import Snippet, plan_snippets
+from .results import Compute, Concept, Label, RecognitionResult, SnippetResult
+from .transforms import heavy_input, light_input
+
+MODES = ("gated", "dense", "uniform", "random")
+Progress = Callable[[str, float], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Per-call options.
+
+    Attributes:
+        mode: ``gated`` (the gate picks), ``dense`` (every snippet), ``uniform`` / ``random`` (k snippets
+            evenly spaced / at random, k from the budget: the baselines the gate is compared with).
+        budget: fraction of snippets the heavy network may see (None: the gate's learned threshold).
+        max_selected: maximum number of selected snippets.
+        threshold: gate score threshold (with a budget: at most the budget's snippets pass).
+        top_k: how many labels to return.
+        keyframes: fast mode: the light pass looks at the nearest keyframe instead of the exact centre frame.
+        seed: seed of the ``random`` baseline.
+    """
+
+    mode: str = "gated"
+    budget: float | None = None
+    max_selected: int | None = None
+    threshold: float | None = None
+    top_k: int = 5
+    keyframes: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise OptionsError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.budget is not None and not 0.0 < self.budget <= 1.0:
+            raise OptionsError(f"budget must be a fraction in (0, 1], got {self.budget}")
+        if self.max_selected is not None and self.max_selected < 1:
+            raise OptionsError(f"max_selected must be at least 1, got {self.max_selected}")
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise OptionsError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.top_k < 1:
+            raise OptionsError(f"top_k must be at least 1, got {self.top_k}")
+        if self.mode in ("uniform", "random") and self.budget is None and self.max_selected is None:
+            raise OptionsError(f"mode {self.mode!r} needs a budget or max_selected")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Inputs beyond these are refused before any decoding."""
+
+    max_file_bytes: int | None = None
+    max_duration_s: float | None = None
+    max_pixels: int | None = None
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+class Recognizer:
+    """Loads a model once and recognises any number of videos with it.
+
+    Args:
+        model: a checkpoint path, or a model already in memory.
+        device: ``auto``, ``cpu`` or ``cuda[:N]``.
+        backend: decoder backend (see ``pipelines.decoding.BACKENDS``).
+        isolate: decode in a child process with a time and memory limit (recommended for untrusted input).
+        decode_timeout_s: per-request decode time limit when isolated.
+        decode_memory_bytes: address-space limit of the decoding child.
+        limits: refuse inputs beyond these.
+        max_snippets: snippets planned per video (spread uniformly over the video).
+        seconds_per_snippet: plan one snippet per this many seconds instead (capped at ``max_snippets``).
+        heavy_batch: snippets per heavy forward pass.
+        threads: CPU threads for torch (0: leave torch's default).
+    """
+
+    def __init__(
+        self,
+        model: str | Path | VidGate,
+        *,
+        device: str = "auto",
+        backend: str = "pyav",
+        isolate: bool = True,
+        decode_timeout_s: float = 120.0,
+        decode_memory_bytes: int = 4 * 1024**3,
+        limits: Limits | None = None,
+        max_snippets: int = 64,
+        seconds_per_snippet: float | None = None,
+        heavy_batch: int = 16,
+        threads: int = 0,
+    ) -> None:
+        if threads:
+            torch.set_num_threads(threads)
+        self.device = torch.device(
+            "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
+        )
+        if isinstance(model, VidGate):
+            self.model = model.to(self.device).eval()
+        else:
+            try:
+                self.model, _ = load_checkpoint(model, device=self.device)
+            except CheckpointError as exc:
+                raise ModelError(str(exc)) from None
+        self.config = self.model.config
+        self.profile = ComputeProfile(self.model)
+        self.backend = backend
+        self.isolate = isolate
+        self.decode_timeout_s = decode_timeout_s
+        self.decode_memory_bytes = decode_memory_bytes
+        self.limits = limits or Limits()
+        self.max_snippets = max_snippets
+        self.seconds_per_snippet = seconds_per_snippet
+        self.heavy_batch = heavy_batch
+        self._prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidgate-decode")
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "name": c.name,
+            "version": c.version,
+            "light": c.light,
+            "heavy": c.heavy,
+            "classes": list(c.classes),
+            "snippet_frames": c.snippet_frames,
+            "multi_label": c.multi_label,
+            "threshold": c.threshold,
+        }
+
+    def plan(self, num_frames: int, fps: float) -> list[Snippet]:
+        if self.seconds_per_snippet:
+            return plan_snippets(
+                num_frames,
+                fps,
+                snippet_frames=self.config.snippet_frames,
+                seconds_per_snippet=self.seconds_per_snippet,
+                max_snippets=self.max_snippets,
+            )
+        return plan_video(num_frames, fps, snippet_frames=self.config.snippet_frames, max_snippets=self.max_snippets)
+
+    def _decoder(self, path: Path, info: Any) -> Any:
+        if self.isolate:
+            return IsolatedDecoder(
+                path, self.backend, timeout_s=self.decode_timeout_s, memory_limit_bytes=self.decode_memory_bytes
+            )
+        return open_decoder(path, self.backend, info=info)
+
+    def _selection(self, probabilities: torch.Tensor, options: Options) -> torch.Tensor:
+        """The selection mask ``(T,)`` for the chosen mode."""
+        n = probabilities.shape[0]
+        valid = torch.ones(1, n, dtype=torch.bool)
+        if options.mode == "dense":
+            return torch.ones(n, dtype=torch.bool)
+        if options.mode == "gated":
+            threshold = options.threshold
+            if threshold is None and options.budget is None and options.max_selected is None:
+                threshold = self.config.threshold
+            budget = Budget(fraction=options.budget, max_count=options.max_selected, threshold=threshold)
+            return _select(probabilities, valid, budget)
+        k = n if options.budget is None else math.ceil(options.budget * n)
+        k = max(1, min(k, options.max_selected or n))
+        if options.mode == "uniform":
+            chosen = {int((i + 0.5) * n / k) for i in range(k)}
+        else:
+            chosen = set(random.Random(options.seed).sample(range(n), k))
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[sorted(chosen)] = True
+        return mask
+
+    @torch.no_grad()
+    def recognize(
+        self,
+        video: str | Path | IO[bytes],
+        options: Options | None = None,
+        *,
+        name: str | None = None,
+        progress: Progress | None = None,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> RecognitionResult:
+        """Recognise one video (a path or a binary file object)."""
+        options = options or Options()
+        report = progress or (lambda stage, fraction: None)
+        with _as_path(video) as path:
+            return self._recognize(path, options, name or _display_name(video), report, should_cancel)
+
+    def _recognize(
+        self, path: Path, options: Options, name: str, report: Progress, should_cancel: Callable[[], bool] | None
+    ) -> RecognitionResult:
+        timer = _Timer()
+        c = self.config
+        with timer.stage("total"):
+            report("probe", 0.0)
+            with timer.stage("probe"):
+                info = probe(
+                    path,
+                    max_file_bytes=self.limits.max_file_bytes,
+                    max_duration=self.limits.max_duration_s,
+                    max_pixels=self.limits.max_pixels,
+                )
+            plan = self.plan(info.num_frames, info.fps)
+            gated = options.mode == "gated"
+            with self._decoder(path, info) as decoder:
+                probabilities = torch.zeros(len(plan))
+                activations = torch.zeros(len(plan), c.num_kernels)
+                if gated:
+                    report("light", 0.1)
+                    with timer.stage("decode"):
+                        centres = [s.centre_frame for s in plan]
+                        if options.keyframes:
+                            frames, _ = decoder.keyframe_near(centres, size=c.light_size)
+                        else:
+                            frames = decoder.frames(centres, size=c.light_size)  # (T, S, S, 3)
+                    with timer.stage("light"):
+                        features = self.model.encode_frames(light_input(frames, c).to(self.device))  # (T, D)
+                    del frames
+                    with timer.stage("gate"):
+                        out = self.model.select(features.unsqueeze(0))
+                        probabilities = out.probabilities[0].float().cpu()
+                        activations = out.concept_activations[0].float().cpu()
+                _cancel_check(should_cancel)
+                with timer.stage("gate"):
+                    mask = self._selection(probabilities, options)
+                chosen = mask.nonzero().flatten().tolist()
+                heavy = self._heavy_features(decoder, [plan[i] for i in chosen], timer, report, should_cancel)
+            with timer.stage("head"):
+                features_all = torch.zeros(1, len(plan), self.model.heavy.num_features, device=self.device)
+                features_all[0, chosen] = heavy
+                logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float())
+                scores = self.model.scores(logits)[0].float().cpu()
+        report("done", 1.0)
+        return self._result(name, info, plan, probabilities, activations, mask, scores, options, timer)
+
+    def _heavy_features(
+        self,
+        decoder: Any,
+        snippets: list[Snippet],
+        timer: _Timer,
+        report: Progress,
+        should_cancel: Callable[[], bool] | None,
+    ) -> torch.Tensor:
+        """Decode and encode the selected snippets chunk by chunk, decoding chunk i+1 during chunk i."""
+        c = self.config
+        chunks = [snippets[i : i + self.heavy_batch] for i in range(0, len(snippets), self.heavy_batch)]
+
+        def decode(chunk: list[Snippet]) -> tuple[np.ndarray, float]:
+            start = time.perf_counter()
+            indices = [f for s in chunk for f in range(s.start_frame, s.end_frame)]
+            frames = decoder.frames(indices, size=c.heavy_size)
+            return frames.reshape(len(chunk), c.snippet_frames, *frames.shape[1:]), time.perf_counter() - start
+
+        autocast = torch.autocast("cuda", dtype=torch.float16) if self.device.type == "cuda" else nullcontext()
+        outputs = []
+        pending = self._prefetch.submit(decode, chunks[0]) if chunks else None
+        for i in range(len(chunks)):
+            assert pending is not None
+            with timer.stage("decode_wait"):
+                clips, seconds = pending.result()
+            timer.seconds["decode"] = timer.seconds.get("decode", 0.0) + seconds
+            pending = self._prefetch.submit(decode, chunks[i + 1]) if i + 1 < len(chunks) else None
+            _cancel_check(should_cancel)
+            report("heavy", 0.3 + 0.7 * i / len(chunks))
+            with timer.stage("heavy"), autocast:
+                outputs.append(self.model.encode_snippets(heavy_input(clips, c).to(self.device)).float())
+        if not outputs:
+            return torch.zeros(0, self.model.heavy.num_features, device=self.device)
+        return torch.cat(outputs)  # (S, F)
+
+    def _result(
+        self,
+        name: str,
+        info: Any,
+        plan: list[Snippet],
+        probabilities: torch.Tensor,
+        activations: torch.Tensor,
+        mask: torch.Tensor,
+        scores: torch.Tensor,
+        options: Options,
+        timer: _Timer,
+    ) -> RecognitionResult:
+        c = self.config
+        top = scores.topk(min(options.top_k, scores.numel()))
+        labels = tuple(
+            Label(c.classes[int(i)], round(float(s), 6)) for s, i in zip(top.values, top.indices, strict=True)
+        )
+        concept_top = activations.topk(min(3, activations.shape[1]), dim=1) if options.mode == "gated" else None
+        snippets = []
+        for s in plan:
+            concepts: tuple[Concept, ...] = ()
+            if concept_top is not None:
+                concepts = tuple(
+                    Concept(int(k), round(float(v), 4))
+                    for v, k in zip(concept_top.values[s.index], concept_top.indices[s.index], strict=True)
+                )
+            snippets.append(
+                SnippetResult(
+                    index=s.index,
+                    start=round(s.start, 4),
+                    end=round(s.end, 4),
+                    frames=(s.start_frame, s.end_frame),
+                    gate=round(float(probabilities[s.index]), 6),
+                    selected=bool(mask[s.index]),
+                    concepts=concepts,
+                )
+            )
+        selected = int(mask.sum())
+        flops = self.profile.video(len(plan), selected, gated=options.mode == "gated")
+        compute = Compute(
+            snippets_total=len(plan),
+            snippets_selected=selected,
+            selected_fraction=round(selected / len(plan), 6),
+            gflops=round(flops["total"], 6),
+            gflops_dense=round(flops["dense"], 6),
+            gflops_saved_fraction=round(1 - flops["total"] / flops["dense"], 6),
+            gflops_by_stage={k: round(flops[k], 6) for k in ("light", "gate", "heavy", "head")},
+        )
+        timings = {
+            k: round(timer.seconds.get(k, 0.0), 6)
+            for k in ("probe", "decode", "decode_wait", "light", "gate", "heavy", "head", "total")
+        }
+        return RecognitionResult(
+            video=name,
+            duration=round(info.duration, 4),
+            fps=round(info.fps, 4),
+            num_frames=info.num_frames,
+            width=info.width,
+            height=info.height,
+            mode=options.mode,
+            labels=labels,
+            snippets=tuple(snippets),
+            compute=compute,
+            timings=timings,
+            model=self.model_info,
+            options=asdict(options),
+        )
+
+    def close(self) -> None:
+        self._prefetch.shutdown(wait=False)
+
+
+def _select(probabilities: torch.Tensor, valid: torch.Tensor, budget: Budget) -> torch.Tensor:
+    from models import select_snippets
+
+    return select_snippets(probabilities.unsqueeze(0), valid, budget)[0]
+
+
+def _cancel_check(should_cancel: Callable[[], bool] | None) -> None:
+    if should_cancel is not None and should_cancel():
+        raise Cancelled("cancelled")
+
+
+class Cancelled(Exception):
+    """Raised inside `Recognizer.recognize` when ``should_cancel`` says so."""
+
+
+def _display_name(video: str | Path | IO[bytes]) -> str:
+    if isinstance(video, str | Path):
+        return Path(video).name
+    return Path(str(getattr(video, "name", "upload"))).name
+
+
+@contextmanager
+def _as_path(video: str | Path | IO[bytes]) -> Iterator[Path]:
+    """Decoders need a path: a file object is spooled to a private temporary file first."""
+    if isinstance(video, str | Path):
+        yield Path(video)
+        return
+    fd, name = tempfile.mkstemp(prefix="vidgate-", suffix=".video")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(video, out, length=1024 * 1024)
+        yield Path(name)
+    finally:
+        os.unlink(name)

@@ -1,0 +1,48 @@
+"""Shared test helpers: small real videos and small locally initialised models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models import ModelConfig, VidGate, save_checkpoint
+from pipelines.encoding import write_video
+
+
+def moving_square_frames(frames: int, size: tuple[int, int] = (64, 64), seed: int = 0) -> list[np.ndarray]:
+    """A textured background with a bright square moving across it."""
+    rng = np.random.default_rng(seed)
+    h, w = size
+    background = rng.integers(0, 80, (h, w, 3), dtype=np.uint8)
+    out = []
+    for i in range(frames):
+        frame = background.copy()
+        x = (i * 3) % max(1, w - 12)
+        y = (i * 2) % max(1, h - 12)
+        frame[y : y + 12, x : x + 12] = (230, 40, 40)
+        out.append(frame)
+    return out
+
+
+def write_test_video(
+    path: Path, *, frames: int = 96, fps: float = 12.0, size: tuple[int, int] = (64, 64), gop: int = 48
+) -> Path:
+    write_video(path, moving_square_frames(frames, size), fps=fps, gop=gop)
+    return path
+
+
+def tiny_checkpoint(path: Path, *, classes: tuple[str, ...] = ("pour", "stir", "wait"), seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    config = ModelConfig(
+        classes=classes,
+        light="tiny2d",
+        heavy="tiny3d",
+        light_size=64,
+        heavy_size=64,
+        num_kernels=8,
+        gate_hidden=32,
+        name="tiny-test",
+    )
+    return save_checkpoint(VidGate(config), path)

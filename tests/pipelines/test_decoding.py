@@ -1,0 +1,380 @@
+"""Decoding: probe refuses every kind of bad input, every backend returns exactly the frames asked for."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipelines.decoding import BACKENDS, IsolatedDecoder, PyAVDecoder, VideoInfo, open_decoder, probe
+from pipelines.errors import DecodeError, LimitError, OptionsError, VideoError
+from pipelines.planning import plan_snippets
+from tests.conftest import VFR_GAPS_MS
+from tests.pipelines.videos import grid_frame, resized_reference, sequential_frames, write_grid_video
+
+DECODING_BACKENDS = [name for name in ("pyav", "decord") if name in BACKENDS]
+FAULTS = "tests.pipelines.fault_backends"
+
+
+def upright_reference(path: Path) -> np.ndarray:
+    """Every frame by a plain sequential decode, turned upright by the probed rotation ``(N, H, W, 3)``."""
+    frames = sequential_frames(path)
+    rotation = probe(path).rotation
+    return np.rot90(frames, k=-(rotation // 90), axes=(1, 2)) if rotation else frames
+
+
+def access_pattern(num_frames: int) -> list[list[int]]:
+    """The recognizer's requests: centre frames ascending, then selected snippets, then odd ones."""
+    plan = plan_snippets(num_frames, 12.0, num_snippets=min(32, num_frames // 8))
+    centres = [s.centre_frame for s in plan]
+    chosen = [plan[i] for i in (len(plan) - 1, 1, len(plan) // 2)]  # out of order on purpose
+    snippets = [f for s in chosen for f in s.frame_indices()]
+    return [centres, snippets, [num_frames - 1, 0, 0, num_frames // 2, num_frames - 1]]
+
+
+# ---- probe ----------------------------------------------------------------------------------------
+
+
+def test_probe_counts_frames_exactly_with_bframes(long_gop_video: Path) -> None:
+    info = probe(long_gop_video)
+    assert info == VideoInfo(path=long_gop_video, num_frames=300, fps=info.fps, duration=info.duration,
+                             width=98, height=62, codec="h264", rotation=0, keyframes=(0, 250))
+    assert (info.fps, info.duration) == (pytest.approx(12.0), pytest.approx(25.0))
+    assert info.num_frames == len(sequential_frames(long_gop_video))
+
+
+def test_probe_variable_frame_rate(vfr_video: Path) -> None:
+    info = probe(vfr_video)
+    gaps = [VFR_GAPS_MS[i % len(VFR_GAPS_MS)] for i in range(119)]
+    assert info.num_frames == 120 == len(sequential_frames(vfr_video))
+    # last frame lasts its packet duration (or the median gap): the span is known to within one gap
+    assert sum(gaps) / 1000 < info.duration <= (sum(gaps) + max(gaps)) / 1000
+    assert info.fps == pytest.approx(120 / info.duration)
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_probe_reports_upright_size_and_rotation(rotation: int, request: pytest.FixtureRequest) -> None:
+    path: Path = request.getfixturevalue(f"rotated_{rotation}_video")
+    info = probe(path)
+    assert info.rotation == rotation
+    assert (info.height, info.width) == (62, 98)  # the upright picture, whatever the coded one
+    assert sequential_frames(path).shape[1:3] == ((98, 62) if rotation != 180 else (62, 98))
+
+
+def test_probe_decides_by_content_not_extension(long_gop_video: Path, tmp_path: Path) -> None:
+    disguised = tmp_path / "notes.txt"
+    shutil.copy(long_gop_video, disguised)
+    assert probe(disguised).num_frames == 300
+
+
+def _audio_only(path: Path) -> Path:
+    container = av.open(str(path), mode="w")
+    stream = container.add_stream("aac", rate=16000)
+    for k in range(20):
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 16000, k * 1024
+        for packet in stream.encode(frame):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return path
+
+
+def _halved(source: Path, path: Path) -> Path:
+    data = source.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def _png(path: Path) -> Path:
+    Image.fromarray(grid_frame(0, 64, 64)).save(path, "PNG")
+    return path
+
+
+def _renamed_codec(source: Path, path: Path) -> Path:
+    """An H.264 MP4 whose codec tag is rewritten to one no decoder knows."""
+    path.write_bytes(source.read_bytes().replace(b"avc1", b"zzzz"))
+    return path
+
+
+def _faststart_halved(path: Path) -> Path:
+    """An MP4 with its index first (faststart), cut in half: it opens, but half its frames are gone."""
+    full = path.with_name("faststart_full.mp4")
+    container = av.open(str(full), mode="w", options={"movflags": "faststart"})
+    stream = container.add_stream("libx264", rate=12)
+    stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+    for i in range(48):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(grid_frame(i, 64, 64), format="rgb24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return _halved(full, path)
+
+
+BAD_INPUTS: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
+    "missing": (lambda d, v: d / "nope.mp4", "file_missing"),
+    "directory": (lambda d, v: d, "not_a_file"),
+    "zero_bytes": (lambda d, v: (d / "empty.mp4", (d / "empty.mp4").write_bytes(b""))[0], "empty_file"),
+    "text_as_mp4": (lambda d, v: (d / "t.mp4", (d / "t.mp4").write_text("hello\n" * 100))[0], "not_a_video"),
+    "text_as_txt": (lambda d, v: (d / "t.txt", (d / "t.txt").write_text("hello\n" * 100))[0], "not_a_video"),
+    "png_image": (lambda d, v: _png(d / "i.mp4"), "not_a_video"),
+    "random_bytes": (lambda d, v: (d / "r.mkv", (d / "r.mkv").write_bytes(os.urandom(4096)))[0], "not_a_video"),
+    "audio_only": (lambda d, v: _audio_only(d / "a.m4a"), "no_video_stream"),
+    "unknown_codec": (lambda d, v: _renamed_codec(v, d / "z.mp4"), "unsupported_codec"),
+    "mp4_cut_in_half": (lambda d, v: _halved(v, d / "half.mp4"), "truncated_video"),
+    "faststart_mp4_cut_in_half": (lambda d, v: _faststart_halved(d / "fs_half.mp4"), "truncated_video"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_probe_refuses_bad_input(case: str, tmp_path: Path, long_gop_video: Path) -> None:
+    make, code = BAD_INPUTS[case]
+    path = make(tmp_path, long_gop_video)
+    with pytest.raises(VideoError) as caught:
+        probe(path)
+    assert caught.value.code == code, caught.value.message
+
+
+@pytest.mark.parametrize(("limits", "code"), [
+    ({"max_file_bytes": 100}, "file_too_large"),
+    ({"max_duration": 10.0}, "video_too_long"),
+    ({"max_pixels": 64 * 48}, "video_too_large"),
+])
+def test_probe_limits(long_gop_video: Path, limits: dict[str, float], code: str) -> None:
+    with pytest.raises(LimitError) as caught:
+        probe(long_gop_video, **limits)  # type: ignore[arg-type]
+    assert caught.value.code == code
+    assert probe(long_gop_video, max_file_bytes=10**9, max_duration=25.5, max_pixels=98 * 62).num_frames == 300
+
+
+# ---- exact frames, every backend ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", DECODING_BACKENDS)
+@pytest.mark.parametrize("video", ["long_gop_video", "vfr_video", "wide_video", "rotated_90_video",
+                                   "rotated_180_video", "rotated_270_video"])
+def test_frames_exact(backend: str, video: str, request: pytest.FixtureRequest) -> None:
+    path: Path = request.getfixturevalue(video)
+    reference = upright_reference(path)  # (N, H, W, 3)
+    info = probe(path)
+    with open_decoder(path, backend, info=info) as decoder:
+        for indices in access_pattern(info.num_frames):
+            frames = decoder.frames(indices)
+            assert frames.shape == (len(indices), info.height, info.width, 3) and frames.dtype == np.uint8
+            wrong = [i for row, i in enumerate(indices) if not np.array_equal(frames[row], reference[i])]
+            assert not wrong, f"{backend} returned wrong frames for indices {wrong}"
+
+
+@pytest.mark.parametrize("backend", DECODING_BACKENDS)
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotation_turns_the_picture_upright(backend: str, rotation: int, request: pytest.FixtureRequest) -> None:
+    path: Path = request.getfixturevalue(f"rotated_{rotation}_video")
+    with open_decoder(path, backend) as decoder:
+        frames = decoder.frames([0, 17])
+    for row, index in enumerate([0, 17]):
+        # close to the upright original, far from its neighbour: the right frame, the right way up
+        error = np.abs(frames[row].astype(int) - grid_frame(index, 62, 98)).mean()
+        other = np.abs(frames[row].astype(int) - grid_frame(index + 1, 62, 98)).mean()
+        assert error < 8 < other
+
+
+@pytest.mark.parametrize("backend", DECODING_BACKENDS)
+@pytest.mark.parametrize("video", ["long_gop_video", "wide_video", "rotated_90_video"])
+def test_frames_resized_and_centre_cropped(backend: str, video: str, request: pytest.FixtureRequest) -> None:
+    path: Path = request.getfixturevalue(video)
+    reference = upright_reference(path)
+    indices = [0, 7, 25, 38, 7]
+    with open_decoder(path, backend) as decoder:
+        frames = decoder.frames(indices, size=32)
+    assert frames.shape == (5, 32, 32, 3) and frames.dtype == np.uint8
+    for row, index in enumerate(indices):
+        expected = resized_reference(reference[index], 32).astype(int)
+        neighbour = resized_reference(reference[index + 1], 32).astype(int)
+        error = np.abs(frames[row] - expected).mean()
+        # resampling filters differ (swscale vs PIL): near the right frame, far from the next one
+        assert error < 20 and error < 0.3 * np.abs(frames[row] - neighbour).mean(), (index, error)
+
+
+@pytest.mark.parametrize("backend", DECODING_BACKENDS)
+def test_keyframe_mode_returns_nearest_keyframe_before(backend: str, long_gop_video: Path,
+                                                       vfr_video: Path) -> None:
+    for path in (long_gop_video, vfr_video):
+        reference = upright_reference(path)
+        info = probe(path)
+        assert info.keyframes is not None
+        indices = [5, info.num_frames - 1, 0, info.keyframes[-1], info.keyframes[-1] - 1]
+        with open_decoder(path, backend, info=info) as decoder:
+            frames, actual = decoder.keyframe_near(indices, size=None)
+            # plain frames after keyframe mode are still exact (the decoder left NONKEY mode)
+            again = decoder.frames([3])
+        assert actual == [max(k for k in info.keyframes if k <= i) for i in indices]
+        assert all(np.array_equal(frames[row], reference[i]) for row, i in enumerate(actual))
+        assert np.array_equal(again[0], reference[3])
+
+
+def test_pyav_keyframe_mode_decodes_only_keyframes(long_gop_video: Path) -> None:
+    with PyAVDecoder(long_gop_video) as decoder:
+        decoder.keyframe_near([10, 120, 260, 299])
+        assert decoder.decoded_frames <= 2 + 2  # keyframes 0 and 250, and at most a frame of slack each
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 tiny frames (64×64), GOP 100: long enough that decoding all of it would show."""
+    return write_grid_video(tmp_path_factory.mktemp("long") / "long.mp4", 3000, size=(64, 64), gop=100)
+
+
+def test_decoding_is_memory_bounded(long_video: Path) -> None:
+    info = probe(long_video)
+    centres = [s.centre_frame for s in plan_snippets(info.num_frames, info.fps, num_snippets=8)]
+    with PyAVDecoder(long_video, info) as decoder:
+        tracemalloc.start()
+        frames = decoder.frames(centres)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        # each centre costs at most one GOP of decoding after a seek, never the whole video
+        assert decoder.decoded_frames <= len(centres) * 100 < info.num_frames / 3
+    frame_bytes = 64 * 64 * 3
+    assert frames.shape == (8, 64, 64, 3)
+    # the output plus a few frames in flight; the whole video would be 3000 × frame_bytes
+    assert peak < 40 * frame_bytes, peak
+
+
+def test_forward_requests_do_not_seek_back(long_gop_video: Path) -> None:
+    with PyAVDecoder(long_gop_video) as decoder:
+        decoder.frames([10, 20])
+        decoder.frames([30, 40])  # ahead, same GOP: keep decoding forward
+        assert decoder.seeks == 1
+        assert decoder.decoded_frames <= 41 + 4
+        decoder.frames([260])  # beyond the next keyframe: seek
+        assert decoder.seeks == 2 and decoder.decoded_frames <= 41 + 4 + 11 + 4
+
+
+def test_bad_requests(long_gop_video: Path) -> None:
+    with open_decoder(long_gop_video) as decoder:
+        with pytest.raises(OptionsError):
+            decoder.frames([300])
+        with pytest.raises(OptionsError):
+            decoder.frames([-1])
+        assert decoder.frames([]).shape == (0, 62, 98, 3)
+    with pytest.raises(OptionsError):
+        open_decoder(long_gop_video, "nonexistent")
+    with pytest.raises(OptionsError):
+        open_decoder(long_gop_video, "tests.pipelines.no_such_module:Decoder")
+
+
+def test_backend_by_import_path(long_gop_video: Path) -> None:
+    with open_decoder(long_gop_video, "pipelines.decoding:PyAVDecoder") as decoder:
+        assert isinstance(decoder, PyAVDecoder)
+
+
+# ---- isolation ------------------------------------------------------------------------------------
+
+
+def test_isolated_decoder_is_exact_and_keeps_its_child(long_gop_video: Path) -> None:
+    reference = sequential_frames(long_gop_video)
+    with IsolatedDecoder(long_gop_video, "pyav", timeout_s=20, memory_limit_bytes=1 << 30) as decoder:
+        assert decoder.info.num_frames == 300
+        pid = decoder.pid
+        for indices in access_pattern(300):
+            frames = decoder.frames(indices)
+            assert all(np.array_equal(frames[row], reference[i]) for row, i in enumerate(indices))
+        small = decoder.frames([4, 4], size=24)
+        assert small.shape == (2, 24, 24, 3)
+        key_frames, actual = decoder.keyframe_near([260, 3])
+        assert actual == [250, 0] and np.array_equal(key_frames[0], reference[250])
+        with pytest.raises(OptionsError):  # a bad request is reported, and the child lives on
+            decoder.frames([1000])
+        assert decoder.pid == pid is not None
+    assert decoder.pid is None
+
+
+def test_isolated_open_error_keeps_its_code(tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video\n" * 50)
+    with IsolatedDecoder(text, "pyav", timeout_s=20) as decoder, pytest.raises(VideoError) as caught:
+        decoder.frames([0])
+    assert caught.value.code == "not_a_video"
+
+
+def test_hang_times_out_and_caller_survives(long_gop_video: Path) -> None:
+    decoder = IsolatedDecoder(long_gop_video, f"{FAULTS}:HangingDecoder", timeout_s=1.0)
+    assert decoder.info.num_frames == 300  # started; only requests hang
+    pid = decoder.pid
+    assert pid is not None
+    start = time.monotonic()
+    with pytest.raises(DecodeError) as caught:
+        decoder.frames([1, 2])
+    assert caught.value.code == "decode_timeout"
+    assert time.monotonic() - start < 1.0 + 2.0
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # the hung child is gone, not leaked
+    decoder.close()
+
+
+@pytest.mark.parametrize(("backend", "signal_name"), [("AbortingDecoder", "SIGABRT"),
+                                                      ("SegfaultingDecoder", "SIGSEGV")])
+def test_crash_is_reported_and_caller_survives(long_gop_video: Path, backend: str, signal_name: str) -> None:
+    with IsolatedDecoder(long_gop_video, f"{FAULTS}:{backend}", timeout_s=20) as decoder:
+        with pytest.raises(DecodeError) as caught:
+            decoder.frames([0])
+        assert caught.value.code == "decoder_crashed"
+        assert signal_name in caught.value.message
+    with IsolatedDecoder(long_gop_video, "pyav", timeout_s=20) as healthy:
+        assert healthy.frames([0]).shape == (1, 62, 98, 3)
+
+
+def test_memory_limit_is_enforced(long_gop_video: Path) -> None:
+    with IsolatedDecoder(long_gop_video, f"{FAULTS}:GreedyDecoder", timeout_s=20,
+                         memory_limit_bytes=1 << 30) as decoder, pytest.raises(DecodeError) as caught:
+        decoder.frames([0])
+    assert caught.value.code == "decoder_out_of_memory"
+
+
+def test_killed_child_is_reported_then_replaced(long_gop_video: Path) -> None:
+    reference = sequential_frames(long_gop_video)
+    with IsolatedDecoder(long_gop_video, "pyav", timeout_s=20) as decoder:
+        decoder.frames([0])
+        pid = decoder.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        with pytest.raises(DecodeError) as caught:
+            decoder.frames([5])
+        assert caught.value.code == "decoder_crashed"
+        frames = decoder.frames([5, 120])  # a fresh child serves the next request
+        assert decoder.pid not in (None, pid)
+        assert np.array_equal(frames[1], reference[120])
+
+
+def test_isolated_decord(long_gop_video: Path) -> None:
+    if "decord" not in BACKENDS:
+        pytest.skip("decord not installed")
+    reference = sequential_frames(long_gop_video)
+    with IsolatedDecoder(long_gop_video, "decord", timeout_s=20) as decoder:
+        frames = decoder.frames([299, 3])
+    assert np.array_equal(frames[0], reference[299]) and np.array_equal(frames[1], reference[3])
+
+
+def test_torchcodec_registered_only_when_importable() -> None:
+    import importlib.util
+
+    assert ("torchcodec" in BACKENDS) == (importlib.util.find_spec("torchcodec") is not None)
+
+
+def test_write_grid_video_round_trip(tmp_path: Path) -> None:
+    """The helper the other tests rely on: distinct frames survive encoding."""
+    path = write_grid_video(tmp_path / "g.mp4", 6, size=(32, 48))
+    frames = sequential_frames(path)
+    errors = [np.abs(frames[i].astype(int) - grid_frame(i, 32, 48)).mean() for i in range(6)]
+    assert max(errors) < 8
