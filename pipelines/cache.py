@@ -64,7 +64,7 @@ def cache_frames(
             try:
                 info = probe(path)
                 plan = plan_video(info.num_frames, info.fps, snippet_frames=snippet_frames, max_snippets=max_snippets)
-                indices = [f for s in plan for f in range(s.start_frame, s.end_frame)]
+                indices = [f for s in plan for f in s.frame_indices(snippet_frames)]
                 with open_decoder(path, backend, info=info) as decoder:
                     frames = decoder.frames(indices, size=size)  # (T·L, S, S, 3)
                 clips = frames.reshape(len(plan), snippet_frames, size, size, 3)

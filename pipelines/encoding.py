@@ -67,7 +67,7 @@ def write_video(
             stream.time_base = time_base
             stream.codec_context.time_base = time_base
         if rotation:
-            stream.metadata["rotate"] = str(rotation)
+            stream.set_display_rotation(-rotation)  # the MP4 muxer ignores a "rotate" tag
         pts_iter = iter(pts) if pts is not None else None
         count = 0
         for image in frames:

@@ -285,7 +285,7 @@ class Recognizer:
 
         def decode(chunk: list[Snippet]) -> tuple[np.ndarray, float]:
             start = time.perf_counter()
-            indices = [f for s in chunk for f in range(s.start_frame, s.end_frame)]
+            indices = [f for s in chunk for f in s.frame_indices(c.snippet_frames)]
             frames = decoder.frames(indices, size=c.heavy_size)
             return frames.reshape(len(chunk), c.snippet_frames, *frames.shape[1:]), time.perf_counter() - start
 

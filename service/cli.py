@@ -10,11 +10,14 @@ import json
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pipelines.errors import VidgateError
+
+if TYPE_CHECKING:
+    from pipelines.recognizer import Recognizer
 
 from .config import get_settings
 
@@ -150,6 +153,7 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Folder for evaluation.json/.md/.png.")] = Path("evaluation"),
     split: str = "test",
     budgets: Annotated[str, typer.Option(help="Comma-separated budgets.")] = "0.1,0.25,0.5",
+    isolate: Annotated[bool, typer.Option(help="Decode in a child process (for untrusted files).")] = False,
 ) -> None:
     """Dense, uniform-k, random-k and gated settings on one split, in one run: accuracy vs compute."""
     from tqdm.auto import tqdm
@@ -158,7 +162,7 @@ def evaluate(
     from pipelines.evaluation import evaluate as run_evaluation
     from pipelines.evaluation import markdown_table, write_report
 
-    recognizer = _recognizer(checkpoint)
+    recognizer = _recognizer(checkpoint, isolate=isolate)
     try:
         data = load_dataset(dataset)
         fractions = tuple(float(b) for b in budgets.split(","))
@@ -179,13 +183,14 @@ def evaluate(
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
-def _recognizer(checkpoint: Path | None, *, debug: bool = False):  # type: ignore[no-untyped-def]
+def _recognizer(checkpoint: Path | None, *, debug: bool = False, isolate: bool = True) -> Recognizer:
     from pipelines.recognizer import Limits, Recognizer
 
     s = get_settings()
     try:
         return Recognizer(
             checkpoint or s.checkpoint,
+            isolate=isolate,
             device=s.device,
             backend=s.decoder,
             threads=s.threads,
@@ -230,7 +235,8 @@ def classify(
             failed += 1
             if debug:
                 traceback.print_exc()
-            typer.echo(f"error: {video}: {exc.message} [{exc.code}]", err=True)
+            message = exc.message.removeprefix(f"{video}: ")
+            typer.echo(f"error: {video}: {message} [{exc.code}]", err=True)
             continue
         except Exception as exc:  # a bug, not bad input: report it and go on with the other files
             failed += 1

@@ -46,3 +46,34 @@ def tiny_checkpoint(path: Path, *, classes: tuple[str, ...] = ("pour", "stir", "
         name="tiny-test",
     )
     return save_checkpoint(VidGate(config), path)
+
+
+def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
+    """An AAC audio file with no video stream."""
+    import av
+
+    rate = 16000
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("aac", rate=rate)
+        samples = np.sin(np.linspace(0, 2 * np.pi * 440 * seconds, int(rate * seconds))).astype(np.float32)
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="fltp", layout="mono")
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):  # type: ignore[union-attr]
+            container.mux(packet)
+        for packet in stream.encode(None):  # type: ignore[union-attr]
+            container.mux(packet)
+    return path
+
+
+def write_truncated(source: Path, path: Path) -> Path:
+    """The first half of a real MP4 (its index is lost with the rest)."""
+    data = source.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+def write_huge_frame_video(path: Path, size: tuple[int, int] = (2304, 4096)) -> Path:
+    """Two frames of 4096×2304: more pixels than the default limit (3840×2160)."""
+    frame = np.zeros((*size, 3), dtype=np.uint8)
+    write_video(path, [frame, frame], fps=2, preset="ultrafast", gop=2, bframes=0)
+    return path

@@ -83,10 +83,14 @@ class PyAVDecoder(Decoder):
         self.path = Path(path)
         self.info = info if info is not None else probe(self.path)
         self._container = open_container(self.path)
-        self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
-        self._stream.codec_context.thread_count = threads
-        self._table: FrameTable = frame_table(self.path, self._container, self._stream)
+        try:
+            self._stream = self._container.streams.video[0]
+            self._stream.thread_type = "AUTO"
+            self._stream.codec_context.thread_count = threads
+            self._table: FrameTable = frame_table(self.path, self._container, self._stream)
+        except BaseException:
+            self._container.close()
+            raise
         self._decoded: Iterator[av.VideoFrame] | None = None  # forward decoding since the last seek
         self._position = -1  # index of the last frame taken from ``_decoded``
         self.decoded_frames = 0
@@ -231,6 +235,9 @@ class TorchCodecDecoder(Decoder):
         import torch.nn.functional as F
 
         wanted = self._checked(indices)
+        if not wanted:
+            side = (size, size) if size else (self.info.height, self.info.width)
+            return np.empty((0, *side, 3), dtype=np.uint8)
         targets, rows = np.unique(np.asarray(wanted, dtype=np.int64), return_inverse=True)
         batch = self._decoder.get_frames_at(indices=targets.tolist()).data  # (U, 3, h, w) uint8
         if size:

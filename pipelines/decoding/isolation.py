@@ -122,7 +122,10 @@ class IsolatedDecoder(Decoder):
         if not self._conn.poll(max(0.0, deadline - time.monotonic())):
             self._timeout("receiving frames")
         try:
-            self._conn.recv_bytes_into(array.data.cast("B"))
+            if array.size:
+                self._conn.recv_bytes_into(array.data.cast("B"))
+            else:
+                self._conn.recv_bytes()  # memoryview cannot cast an empty array
         except (EOFError, ConnectionResetError, OSError):
             self._raise_death("receiving frames")
         return array, extra
@@ -224,7 +227,7 @@ def _serve(conn: multiprocessing.connection.Connection, path: str, backend: str,
                 _reply_error(conn, type(exc).__name__, exc.code, exc.message, fatal=False)
                 continue
             conn.send(("ok", array.shape, extra))
-            conn.send_bytes(array.data.cast("B"))
+            conn.send_bytes(array.data.cast("B") if array.size else b"")
             del array
     except MemoryError as exc:
         _reply_error(conn, "DecodeError", "decoder_out_of_memory",

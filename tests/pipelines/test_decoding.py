@@ -292,6 +292,7 @@ def test_isolated_decoder_is_exact_and_keeps_its_child(long_gop_video: Path) -> 
             assert all(np.array_equal(frames[row], reference[i]) for row, i in enumerate(indices))
         small = decoder.frames([4, 4], size=24)
         assert small.shape == (2, 24, 24, 3)
+        assert decoder.frames([]).shape == (0, 62, 98, 3)
         key_frames, actual = decoder.keyframe_near([260, 3])
         assert actual == [250, 0] and np.array_equal(key_frames[0], reference[250])
         with pytest.raises(OptionsError):  # a bad request is reported, and the child lives on

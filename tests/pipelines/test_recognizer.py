@@ -96,3 +96,10 @@ def test_bad_options_and_bad_input(recognizer: Recognizer, tmp_path: Path) -> No
     with pytest.raises(VideoError) as info:
         recognizer.recognize(text)
     assert info.value.code == "not_a_video"
+
+
+def test_video_shorter_than_one_snippet(recognizer: Recognizer, tmp_path: Path) -> None:
+    short = write_test_video(tmp_path / "short.mp4", frames=5, fps=10)
+    result = recognizer.recognize(short, Options())
+    assert [s.frames for s in result.snippets] == [(0, 5)]
+    assert result.snippets[0].selected and result.compute.snippets_total == 1

@@ -1,0 +1,91 @@
+"""`vidgate classify` through the real console script: output formats and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pipelines.results import RESULT_SCHEMA
+
+from ..helpers import (
+    tiny_checkpoint,
+    write_audio_only,
+    write_huge_frame_video,
+    write_test_video,
+    write_truncated,
+)
+
+VIDGATE = [sys.executable, "-m", "service.cli"]
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([*VIDGATE, *args], capture_output=True, text=True, timeout=300, env=full_env)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("cli")
+    good = write_test_video(root / "good.mp4", frames=96, fps=12)
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "notes.mp4").write_text("not a video\n" * 50)
+    (root / "folder").mkdir()
+    return {
+        "checkpoint": tiny_checkpoint(root / "tiny.safetensors"),
+        "good": good,
+        "empty": root / "empty.mp4",
+        "text": root / "notes.mp4",
+        "audio": write_audio_only(root / "voice.m4a"),
+        "truncated": write_truncated(good, root / "cut.mp4"),
+        "huge": write_huge_frame_video(root / "huge.mp4"),
+        "directory": root / "folder",
+        "missing": root / "absent.mp4",
+    }
+
+
+def test_bad_inputs_get_one_line_each_and_the_rest_still_run(files: dict[str, Path]) -> None:
+    order = ["empty", "text", "audio", "good", "truncated", "huge", "directory", "missing"]
+    proc = _run("classify", *[str(files[k]) for k in order], "--checkpoint", str(files["checkpoint"]),
+                "--budget", "0.25")
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    expected = {
+        "empty": "empty_file", "text": "not_a_video", "audio": "no_video_stream", "truncated": "truncated_video",
+        "huge": "video_too_large", "directory": "not_a_file", "missing": "file_missing",
+    }
+    assert len(errors) == len(expected), proc.stderr
+    for key, code in expected.items():
+        line = next(e for e in errors if str(files[key]) in e)
+        assert line.endswith(f"[{code}]"), line
+    assert "good.mp4" in proc.stdout and "selected segments (3 of 12 snippets)" in proc.stdout
+    assert "saved" in proc.stdout
+
+
+def test_json_output_and_debug_traceback(files: dict[str, Path]) -> None:
+    proc = _run("classify", str(files["good"]), "--checkpoint", str(files["checkpoint"]), "--json", "--top-k", "2")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    jsonschema.validate(result, RESULT_SCHEMA)
+    assert len(result["labels"]) == 2
+    debug = _run("classify", str(files["empty"]), "--checkpoint", str(files["checkpoint"]), "--debug")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_limits_and_bad_options_and_bad_checkpoint(files: dict[str, Path], tmp_path: Path) -> None:
+    too_long = _run("classify", str(files["good"]), "--checkpoint", str(files["checkpoint"]),
+                    env={"VIDGATE_MAX_DURATION_S": "2"})
+    assert too_long.returncode == 1 and too_long.stderr.strip().endswith("[video_too_long]")
+    bad_budget = _run("classify", str(files["good"]), "--checkpoint", str(files["checkpoint"]), "--budget", "3")
+    assert bad_budget.returncode == 2 and "budget" in bad_budget.stderr
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(files["checkpoint"].read_bytes()[:1000])
+    no_model = _run("classify", str(files["good"]), "--checkpoint", str(broken))
+    assert no_model.returncode == 3 and "corrupt or truncated" in no_model.stderr
+    assert "Traceback" not in no_model.stderr
