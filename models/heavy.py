@@ -62,10 +62,11 @@ class _Tiny3d(nn.Module):
             block(width * 2, width * 4, (2, 2, 2)),
             block(width * 4, num_features, (2, 2, 2)),
         )
-        self.pool = nn.AdaptiveAvgPool3d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.features(x))  # (B, F, 1, 1, 1)
+        x = self.features(x)  # (B, C, t, h, w)
+        # Max next to mean: a small moving object must not vanish in the average over the clip.
+        return torch.cat([x.mean((2, 3, 4)), x.amax((2, 3, 4))], dim=1)  # (B, 2C)
 
 
 def _torchvision_resnet3d(builder: type[nn.Module] | object) -> HeavyBackbone:
@@ -161,7 +162,7 @@ def slow_r50() -> HeavyBackbone:
 
 @HEAVY_BACKBONES.register("tiny3d")
 def tiny3d() -> HeavyBackbone:
-    return HeavyBackbone(_Tiny3d(), 128)
+    return HeavyBackbone(_Tiny3d(), 256)
 
 
 def build_heavy_backbone(name: str) -> HeavyBackbone:

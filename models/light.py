@@ -51,10 +51,11 @@ class _Tiny2d(nn.Module):
         self.features = nn.Sequential(
             block(3, width), block(width, width * 2), block(width * 2, width * 4), block(width * 4, num_features)
         )
-        self.pool = nn.AdaptiveAvgPool2d(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.features(x)).flatten(1)  # (N, D)
+        x = self.features(x)  # (N, C, h, w)
+        # Max next to mean: a small object must not vanish in the average over a mostly empty frame.
+        return torch.cat([x.mean((2, 3)), x.amax((2, 3))], dim=1)  # (N, 2C)
 
 
 def _without_classifier(model: nn.Module, attribute: str) -> nn.Module:
@@ -79,7 +80,7 @@ def resnet18() -> LightEncoder:
 
 @LIGHT_ENCODERS.register("tiny2d")
 def tiny2d() -> LightEncoder:
-    return LightEncoder(_Tiny2d(), 128)
+    return LightEncoder(_Tiny2d(), 256)
 
 
 def build_light_encoder(name: str) -> LightEncoder:
