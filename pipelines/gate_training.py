@@ -141,6 +141,7 @@ class GateTrainer:
             self.model.load_state_dict(state["model"], strict=False)
             optimiser.load_state_dict(state["optimiser"])
             start, best, best_state = int(state["epoch"]), float(state["best"]), state["best_state"]
+            self.log(f"gate: resuming after epoch {start}")
         train, train_targets = features["train"], targets["train"]
         val_split = "val" if features.get("val") else "train"
         bar = tqdm(

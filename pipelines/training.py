@@ -243,6 +243,7 @@ class Trainer:
             return
         if stage.done():
             self.model.light.load_state_dict(stage.load()["light"])
+            self.log("light: done earlier, loaded from the work folder")
             return
         net = _MilClassifier(self.model.light, self.model.light.num_features, self.model_config.num_classes)
         net.to(self.device)
@@ -250,6 +251,8 @@ class Trainer:
             net.parameters(), lr=self.config.backbone_lr, weight_decay=self.config.weight_decay
         )
         start = stage.resume(net, optimiser)
+        if start:
+            self.log(f"{stage.final.stem}: resuming after epoch {start}")
         g = torch.Generator().manual_seed(self.config.seed)
         for epoch in self._bar(range(start, self.config.light_epochs), "light", self.config.light_epochs - start):
             net.train()
@@ -296,8 +299,8 @@ class Trainer:
             load_pretrained(self.model.heavy.net, self.config.heavy_weights)
             self.log(f"heavy backbone: pretrained weights from {self.config.heavy_weights}")
         if stage.done():
-            state = stage.load()
-            self.model.heavy.load_state_dict(state["heavy"])
+            self.model.heavy.load_state_dict(stage.load()["heavy"])
+            self.log("heavy: done earlier, loaded from the work folder")
             return
         light_net: _MilClassifier | None = None
         if (self.work / "light_fc.pt").exists():
@@ -314,6 +317,8 @@ class Trainer:
             net.parameters(), lr=self.config.backbone_lr, weight_decay=self.config.weight_decay
         )
         start = stage.resume(net, optimiser)
+        if start:
+            self.log(f"{stage.final.stem}: resuming after epoch {start}")
         g = torch.Generator().manual_seed(self.config.seed)
         k = self.config.heavy_snippets_per_video
         for epoch in self._bar(range(start, self.config.heavy_epochs), "heavy", self.config.heavy_epochs - start):

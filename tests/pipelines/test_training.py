@@ -1,0 +1,76 @@
+"""synth → train → evaluate on a tiny generated benchmark, and resuming an interrupted training."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipelines.datasets import load_dataset
+from pipelines.evaluation import evaluate, write_report
+from pipelines.recognizer import Recognizer
+from pipelines.synth import SynthConfig, write_synthetic_dataset
+from pipelines.training import TrainConfig, train
+
+TINY_SYNTH = SynthConfig(videos=16, classes=2, size=64, min_snippets=15, max_snippets=16, seed=3)
+TINY_TRAIN = TrainConfig(light_size=64, heavy_size=64, num_kernels=8, gate_hidden=32, light_epochs=25,
+                         heavy_epochs=12, gate_epochs=40, batch_videos=4, target_ratio=0.2, seed=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_dataset(tmp_path_factory.mktemp("synth") / "data", TINY_SYNTH)
+
+
+@pytest.mark.slow
+def test_synth_train_evaluate_gate_beats_uniform_recall(tiny_benchmark: Path, tmp_path: Path) -> None:
+    dataset = load_dataset(tiny_benchmark)
+    checkpoint = tmp_path / "model.safetensors"
+    summary = train(dataset, checkpoint, TINY_TRAIN, show_progress=False, log=lambda line: None)
+    assert checkpoint.exists() and summary["videos"]["train"] >= 8
+    report = evaluate(Recognizer(checkpoint, isolate=False), dataset, split="train", budgets=(0.25,))
+    paths = write_report(report, tmp_path / "eval")
+    assert all(p.exists() and p.stat().st_size > 0 for p in paths.values())
+    settings = report["settings"]
+    assert set(settings) == {"dense", "uniform 25%", "random 25%", "gated 25%", "gated threshold"}
+    gated, uniform = settings["gated 25%"], settings["uniform 25%"]
+    assert gated["selected_fraction"] == pytest.approx(uniform["selected_fraction"])
+    assert gated["relevant_recall"] > uniform["relevant_recall"], settings
+    assert gated["total_gflops"] < settings["dense"]["total_gflops"]
+
+
+def _train_command(data: Path, out: Path) -> list[str]:
+    c = TINY_TRAIN
+    return [sys.executable, "-m", "service.cli", "train", str(data), "--out", str(out), "--quiet",
+            "--light-size", str(c.light_size), "--heavy-size", str(c.heavy_size), "--light-epochs", "3",
+            "--heavy-epochs", "40", "--gate-epochs", "5"]
+
+
+@pytest.mark.slow
+def test_interrupted_training_resumes_from_the_work_folder(tiny_benchmark: Path, tmp_path: Path) -> None:
+    out = tmp_path / "model.safetensors"
+    work = Path(str(out) + ".work")
+    proc = subprocess.Popen(_train_command(tiny_benchmark, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 240
+    while not (work / "heavy.partial.pt").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "training never reached the heavy stage"
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    frames_before = {p: p.stat().st_mtime_ns for p in (work / "frames").glob("*.npy")}
+    light_before = (work / "light.pt").stat().st_mtime_ns
+    resumed = subprocess.run(_train_command(tiny_benchmark, out), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "light: done earlier" in resumed.stderr
+    assert "heavy: resuming after epoch" in resumed.stderr
+    assert out.exists()
+    assert (work / "light.pt").stat().st_mtime_ns == light_before
+    assert {p: p.stat().st_mtime_ns for p in (work / "frames").glob("*.npy")} == frames_before
