@@ -68,3 +68,7 @@ class ModelError(VidgateError):
 #              truncated_video
 # DecodeError: decode_failed, decode_timeout, decoder_crashed, decoder_out_of_memory
 # LimitError:  file_too_large, video_too_long, video_too_large (resolution)
+
+
+class Cancelled(Exception):
+    """Raised inside a recognition when its caller asked to stop (not an error of the input)."""

@@ -29,7 +29,7 @@ from models import Budget, CheckpointError, ComputeProfile, VidGate, load_checkp
 
 from .cache import plan_video
 from .decoding import IsolatedDecoder, open_decoder, probe
-from .errors import ModelError, OptionsError
+from .errors import Cancelled, ModelError, OptionsError
 from .planning import Snippet, plan_snippets
 from .results import Compute, Concept, Label, RecognitionResult, SnippetResult
 from .transforms import heavy_input, light_input
@@ -387,10 +387,6 @@ def _select(probabilities: torch.Tensor, valid: torch.Tensor, budget: Budget) ->
 def _cancel_check(should_cancel: Callable[[], bool] | None) -> None:
     if should_cancel is not None and should_cancel():
         raise Cancelled("cancelled")
-
-
-class Cancelled(Exception):
-    """Raised inside `Recognizer.recognize` when ``should_cancel`` says so."""
 
 
 def _display_name(video: str | Path | IO[bytes]) -> str:

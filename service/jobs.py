@@ -1,0 +1,85 @@
+"""The job record shared by the API, the queues and the workers (JSON-serialisable)."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any
+
+
+class JobStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_job_id() -> str:
+    """Unguessable: 128 random bits."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass
+class Job:
+    """One recognition job.
+
+    Attributes:
+        id: unguessable job id.
+        status: where the job is.
+        owner: hash of the API key that created it ("" without keys).
+        options: recognizer options (budget, top_k, mode...).
+        input: ``{filename (display only), size, key (storage key), sha256}``.
+        progress: ``{stage, fraction}`` while running.
+        result: the recognition result (succeeded jobs).
+        error: ``{code, message}`` (failed jobs).
+        attempts: deliveries to a worker so far.
+        cancel_requested: a running job stops at its next stage boundary.
+    """
+
+    id: str
+    status: JobStatus = JobStatus.QUEUED
+    owner: str = ""
+    created_at: str = field(default_factory=now)
+    started_at: str | None = None
+    finished_at: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    input: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+
+    @classmethod
+    def new(cls, *, id: str | None = None, owner: str = "", options: dict[str, Any] | None = None,
+            input: dict[str, Any] | None = None, idempotency_key: str | None = None) -> Job:
+        return cls(id=id or new_job_id(), owner=owner, options=dict(options or {}), input=dict(input or {}),
+                   idempotency_key=idempotency_key)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["status"] = self.status.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Job:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["status"] = JobStatus(values.get("status", "queued"))
+        return cls(**values)

@@ -1,0 +1,41 @@
+"""Job handlers for queue tests: no model, real processes (they sleep, succeed, fail or kill their worker)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+import redis
+
+from pipelines.errors import VideoError
+from service.jobs import Job
+from service.worker import Report
+
+
+def make_sleep_handler(settings: Any) -> Any:
+    """Options: ``sleep`` seconds, ``poison`` (SIGKILL the worker), ``bad`` (bad input), ``flaky`` (raise)."""
+    counter = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
+
+    def handle(job: Job, report: Report) -> dict[str, Any]:
+        if job.options.get("poison"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if job.options.get("bad"):
+            raise VideoError("not a video at all", code="not_a_video")
+        if job.options.get("flaky"):
+            raise RuntimeError("transient failure")
+        seconds = float(job.options.get("sleep", 0))
+        steps = max(1, int(seconds / 0.1))
+        for i in range(steps):
+            if report.should_cancel():
+                from pipelines.errors import Cancelled
+
+                raise Cancelled("cancelled")
+            report.progress("sleep", i / steps)
+            time.sleep(seconds / steps)
+        if counter is not None:
+            counter.incr(f"{settings.redis_prefix}completions:{job.id}")
+        return {"worker": os.getpid(), "job": job.id}
+
+    return handle

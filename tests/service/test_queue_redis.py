@@ -1,0 +1,157 @@
+"""The Redis Streams queue against the real Redis, with real `python -m service.worker` processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from service.jobs import Job, JobStatus
+from service.queue import QueueFull
+from service.queue.redis_streams import RedisQueue
+
+REDIS_URL = os.environ.get("VIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def prefix() -> Iterator[str]:
+    try:
+        client = redis.Redis.from_url(REDIS_URL)
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL} (.ci/run starts one)")
+    name = f"vgtest-{uuid.uuid4().hex[:8]}:"
+    yield name
+    for key in client.scan_iter(f"{name}*"):
+        client.delete(key)
+
+
+def _queue(prefix: str, **kwargs: object) -> RedisQueue:
+    return RedisQueue(REDIS_URL, prefix=prefix, lease_s=1.0, max_deliveries=2, **kwargs)  # type: ignore[arg-type]
+
+
+def _worker(prefix: str, name: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.worker", "--redis-url", REDIS_URL, "--prefix", prefix, "--lease", "1",
+         "--max-deliveries", "2", "--name", name, "--handler", "tests.service.handlers:make_sleep_handler"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    assert proc.stdout is not None and "worker ready" in proc.stdout.readline()
+    return proc
+
+
+def _wait(queue: RedisQueue, job_id: str, timeout: float = 30) -> Job:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = queue.get(job_id)
+        if job is not None and job.finished:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job did not finish: {queue.get(job_id)}")
+
+
+def _stop(*procs: subprocess.Popen[str]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_two_workers_complete_every_job_exactly_once(prefix: str) -> None:
+    queue = _queue(prefix)
+    workers = [_worker(prefix, "w1"), _worker(prefix, "w2")]
+    try:
+        jobs = [queue.submit(Job.new(options={"sleep": 0.3})) for _ in range(6)]
+        done = [_wait(queue, j.id) for j in jobs]
+    finally:
+        _stop(*workers)
+    assert all(j.status is JobStatus.SUCCEEDED for j in done)
+    assert len({j.result["worker"] for j in done if j.result}) == 2  # both workers took jobs
+    client = redis.Redis.from_url(REDIS_URL)
+    assert all(int(client.get(f"{prefix}completions:{j.id}") or 0) == 1 for j in jobs)
+    assert queue.stats()["succeeded"] == 6 and queue.depth() == 0
+
+
+def test_killed_worker_job_completes_once_via_the_other(prefix: str) -> None:
+    queue = _queue(prefix)
+    first = _worker(prefix, "doomed")
+    job = queue.submit(Job.new(options={"sleep": 3}))
+    deadline = time.monotonic() + 20
+    while (current := queue.get(job.id)) is not None and current.status is not JobStatus.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.kill()  # SIGKILL mid-job: no cleanup, the stream entry stays pending
+    first.wait()
+    second = _worker(prefix, "survivor")
+    try:
+        done = _wait(queue, job.id)
+    finally:
+        _stop(second)
+    assert done.status is JobStatus.SUCCEEDED and done.result and done.result["worker"] == second.pid
+    assert done.attempts == 2
+    assert int(redis.Redis.from_url(REDIS_URL).get(f"{prefix}completions:{job.id}") or 0) == 1
+
+
+def test_poison_job_fails_after_the_cap_and_others_are_unaffected(prefix: str) -> None:
+    queue = _queue(prefix)
+    poison = queue.submit(Job.new(options={"poison": True}))
+    bad = queue.submit(Job.new(options={"bad": True}))
+    fine = queue.submit(Job.new(options={"sleep": 0.1}))
+    workers: list[subprocess.Popen[str]] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not (job := queue.get(poison.id)) or not job.finished:
+            assert time.monotonic() < deadline, queue.get(poison.id)
+            workers = [w for w in workers if w.poll() is None]
+            if len(workers) < 2:  # the poison kills its worker: keep two alive, like a supervisor would
+                workers.append(_worker(prefix, f"w{len(workers)}-{time.monotonic():.0f}"))
+            time.sleep(0.2)
+        assert _wait(queue, fine.id).status is JobStatus.SUCCEEDED
+    finally:
+        _stop(*workers)
+    failed = queue.get(poison.id)
+    assert failed is not None and failed.status is JobStatus.FAILED
+    assert failed.error and failed.error["code"] == "retries_exhausted" and "dead-letter" in failed.error["message"]
+    dead = redis.Redis.from_url(REDIS_URL, decode_responses=True).xrange(f"{prefix}dead")
+    assert [entry["job"] for _, entry in dead] == [poison.id]
+    bad_job = queue.get(bad.id)
+    assert bad_job is not None and bad_job.status is JobStatus.FAILED and bad_job.error == {
+        "code": "not_a_video", "message": "not a video at all"}
+    assert bad_job.attempts == 1  # bad input is not retried
+
+
+def test_cancel_idempotency_listing_and_limit(prefix: str) -> None:
+    queue = _queue(prefix, max_queue=3)
+    a = queue.submit(Job.new(owner="o", idempotency_key="same"))
+    assert queue.submit(Job.new(owner="o", idempotency_key="same")).id == a.id
+    b = queue.submit(Job.new(owner="o"))
+    queue.submit(Job.new(owner="p"))
+    with pytest.raises(QueueFull):
+        queue.submit(Job.new(owner="p"))
+    assert queue.cancel(a.id) and queue.get(a.id).status is JobStatus.CANCELLED  # type: ignore[union-attr]
+    assert not queue.cancel(a.id)
+    page, cursor = queue.list(owner="o", limit=1)
+    assert [j.id for j in page] == [b.id] and cursor
+    page2, end = queue.list(owner="o", limit=1, cursor=cursor)
+    assert [j.id for j in page2] == [a.id] and end is None
+    assert [j.id for j in queue.list(owner="o", status=JobStatus.CANCELLED)[0]] == [a.id]
+    worker = _worker(prefix, "w")
+    try:
+        assert _wait(queue, b.id).status is JobStatus.SUCCEEDED
+        time.sleep(0.5)
+        assert queue.get(a.id).status is JobStatus.CANCELLED  # type: ignore[union-attr] # skipped, not run
+    finally:
+        _stop(worker)
+    assert queue.delete(a.id) and queue.get(a.id) is None
