@@ -35,5 +35,9 @@ pytest: $(STAMP) browser
 
 test: lint typecheck pytest
 
+# Reproduce the shipped demo model and docs/results.md (synth + train + evaluate, ~25 min on 2 cores).
+demo: $(STAMP)
+	$(PY) -m bench.demo --ship
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
