@@ -253,6 +253,42 @@ def classify(
         raise typer.Exit(EXIT_FAILED_INPUTS)
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int | None, typer.Option(help="Embedded worker threads (default VIDGATE_WORKERS).")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the REST API and viewer page; without VIDGATE_REDIS_URL the workers run inside this process."""
+    from .serve import serve as run_server
+
+    settings = get_settings()
+    if workers is not None:
+        if workers < 1:
+            raise _fail("--workers must be at least 1", EXIT_USAGE)
+        settings = settings.model_copy(update={"workers": workers})
+    run_server(settings, host=host, port=port, log_level=log_level)
+
+
+@app.command()
+def worker(
+    name: Annotated[str | None, typer.Option(help="Consumer name (default: host name and process id).")] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Serve this worker's Prometheus metrics here.")] = None,
+) -> None:
+    """Consume jobs from Redis (VIDGATE_REDIS_URL) until SIGTERM; run as many as you like, anywhere."""
+    from .serve import run_redis_worker
+
+    settings = get_settings()
+    if not settings.redis_url:
+        raise _fail("vidgate worker needs VIDGATE_REDIS_URL (embedded mode runs workers inside `vidgate serve`)",
+                    EXIT_USAGE)
+    try:
+        run_redis_worker(settings, name=name, metrics_port=metrics_port)
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_MODEL) from None
+
+
 def main() -> None:
     app()
 

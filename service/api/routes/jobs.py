@@ -1,0 +1,124 @@
+"""``/v1/jobs``: submit a video, follow the job, fetch its result and artifacts, cancel or delete it."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+
+from ..deps import OwnerDep, ServicesDep
+from ..errors import error_responses
+from ..jobview import artifact, find_job, job_body, submit_upload
+from ..schemas import Cancelled, Job, JobList
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+STATUS_PATTERN = "^(" + "|".join(STATUSES) + ")$"
+UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "The video (any container)."},
+                        "mode": {"type": "string", "enum": ["gated", "dense", "uniform", "random"]},
+                        "budget": {"type": "number", "description": "Fraction of snippets for the heavy network."},
+                        "max_selected": {"type": "integer", "minimum": 1},
+                        "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+                        "top_k": {"type": "integer", "minimum": 1},
+                        "keyframes": {"type": "boolean"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=Job,
+    summary="Submit a video (multipart upload, streamed to storage)",
+    description=(
+        "Options come as form fields or query parameters (form wins). With an `Idempotency-Key` header, "
+        "repeating the request returns the first job instead of creating another."
+    ),
+    openapi_extra=UPLOAD_BODY,
+    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
+)
+async def submit_job(
+    request: Request,
+    services: ServicesDep,
+    owner: OwnerDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> JSONResponse:
+    job = await submit_upload(request, services, owner, idempotency_key)
+    body = job_body(job, services)
+    return JSONResponse(body, status_code=202, headers={"Location": body["links"]["self"]})
+
+
+@router.get("", response_model=JobList, summary="List your jobs, newest first",
+            responses=error_responses(401, 403, 422))
+async def list_jobs(
+    services: ServicesDep,
+    owner: OwnerDep,
+    status: Annotated[str | None, Query(description="Only jobs in this status.", pattern=STATUS_PATTERN)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    jobs, next_cursor = await run_in_threadpool(services.list_jobs, owner, status, limit, cursor)
+    return {"jobs": [job_body(j, services, with_result=False) for j in jobs], "next_cursor": next_cursor}
+
+
+@router.get("/{job_id}", response_model=Job, summary="A job: status, progress, timestamps, result or error",
+            responses=error_responses(401, 403, 404))
+async def get_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> dict[str, Any]:
+    job = await find_job(services, owner, job_id)
+    return await run_in_threadpool(job_body, job, services, with_result=True)
+
+
+@router.delete(
+    "/{job_id}",
+    summary="Cancel a queued/running job, or delete a finished one with its artifacts",
+    status_code=200,
+    response_model=Cancelled,
+    responses={204: {"description": "deleted"}, **error_responses(401, 403, 404, 409)},
+)
+async def delete_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> Response:
+    job = await find_job(services, owner, job_id)
+    outcome = await run_in_threadpool(services.cancel_or_delete, job)
+    if outcome is None:
+        return Response(status_code=204)
+    return JSONResponse(outcome)
+
+
+@router.get(
+    "/{job_id}/snippets/{index}/thumbnail",
+    summary="JPEG of a snippet's centre frame",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 403, 404, 409)},
+)
+async def thumbnail(job_id: str, index: int, services: ServicesDep, owner: OwnerDep) -> Response:
+    job = await find_job(services, owner, job_id)
+    data = await artifact(services, job, index, "thumbnail")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.get(
+    "/{job_id}/snippets/{index}/clip",
+    summary="A snippet as a small MP4 (made on first request, then cached)",
+    response_class=Response,
+    responses={200: {"content": {"video/mp4": {}}}, **error_responses(401, 403, 404, 409)},
+)
+async def clip(job_id: str, index: int, services: ServicesDep, owner: OwnerDep) -> Response:
+    job = await find_job(services, owner, job_id)
+    data = await artifact(services, job, index, "clip")
+    return Response(data, media_type="video/mp4", headers={"Cache-Control": "private, max-age=86400"})
+

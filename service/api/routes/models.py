@@ -1,0 +1,35 @@
+"""``GET /v1/models``: the model the workers run."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from ..deps import OwnerDep, ServicesDep
+from ..errors import ApiError, error_responses
+
+router = APIRouter(prefix="/v1", tags=["models"])
+
+
+class ModelInfo(BaseModel):
+    name: str = Field(examples=["vidgate-demo"])
+    version: str | int = Field(examples=["1"])
+    light: str = Field(description="Light 2D encoder (sees one centre frame per snippet).", examples=["tiny2d"])
+    heavy: str = Field(description="Heavy 3D backbone (sees selected snippets only).", examples=["tiny3d"])
+    classes: list[str] = Field(examples=[["pour", "stir", "wait"]])
+    snippet_frames: int = Field(examples=[8])
+    multi_label: bool = False
+    threshold: float = Field(description="The gate's learned threshold.", examples=[0.5])
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+    default_budget: float = Field(description="Budget used when a job gives none.", examples=[0.25])
+
+
+@router.get("/models", response_model=ModelList, responses=error_responses(401, 403, 503))
+def list_models(services: ServicesDep, owner: OwnerDep) -> ModelList:
+    info = services.model_info
+    if info is None:
+        raise ApiError("not_ready", services.model_error or "the model is still loading")
+    return ModelList(models=[ModelInfo(**info)], default_budget=services.settings.default_budget)

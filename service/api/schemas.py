@@ -1,0 +1,83 @@
+"""Response models of the jobs API (what OpenAPI documents; the result itself follows docs/result.schema.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_RESULT_EXAMPLE: dict[str, Any] = {
+    "video": "kitchen.mp4",
+    "duration": 8.0,
+    "fps": 12.0,
+    "num_frames": 96,
+    "width": 64,
+    "height": 64,
+    "mode": "gated",
+    "labels": [{"label": "stir", "score": 0.71}, {"label": "pour", "score": 0.2}],
+    "snippets": [
+        {"index": 0, "start": 0.0, "end": 0.6667, "frames": [0, 8], "gate": 0.83, "selected": True,
+         "concepts": [{"kernel": 3, "score": 0.91}]},
+    ],
+    "compute": {"snippets_total": 12, "snippets_selected": 3, "selected_fraction": 0.25, "gflops": 0.41,
+                "gflops_dense": 1.2, "gflops_saved_fraction": 0.66,
+                "gflops_by_stage": {"light": 0.05, "gate": 0.001, "heavy": 0.35, "head": 0.0001}},
+    "timings": {"probe": 0.01, "decode": 0.2, "light": 0.05, "gate": 0.001, "heavy": 0.3, "head": 0.001,
+                "total": 0.6},
+    "model": {"name": "vidgate-demo"},
+    "options": {"mode": "gated", "budget": 0.25, "top_k": 5},
+}
+
+
+class Progress(BaseModel):
+    stage: str = Field(description="queued, probe, light, heavy, done...", examples=["heavy"])
+    fraction: float = Field(ge=0.0, le=1.0, examples=[0.55])
+
+
+class InputInfo(BaseModel):
+    filename: str | None = Field(None, description="The client's file name, for display only.", examples=["a.mp4"])
+    size: int = Field(examples=[1048576])
+    sha256: str | None = Field(None, examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"])
+
+
+class JobError(BaseModel):
+    code: str = Field(examples=["decoder_crashed"])
+    message: str = Field(examples=["the decoder crashed on this file"])
+
+
+class Links(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    self: str = Field(examples=["/v1/jobs/Jx3k9..."])
+    page: str = Field(description="The viewer page of the job.", examples=["/jobs/Jx3k9..."])
+
+
+class JobSummary(BaseModel):
+    id: str = Field(description="Unguessable job id.", examples=["k3J9x0qT2mV8bN4cR7wY1g"])
+    status: str = Field(description="queued, running, succeeded, failed or cancelled.", examples=["running"])
+    created_at: str | None = Field(None, description="ISO 8601, UTC.", examples=["2026-01-01T12:00:00.000Z"])
+    started_at: str | None = Field(None, examples=["2026-01-01T12:00:01.250Z"])
+    finished_at: str | None = Field(None, examples=["2026-01-01T12:00:09.800Z"])
+    progress: Progress | None = None
+    options: dict[str, Any] = Field(default_factory=dict, examples=[{"mode": "gated", "budget": 0.25, "top_k": 5}])
+    input: InputInfo | None = None
+    error: JobError | None = None
+    attempts: int = 0
+    links: Links
+
+
+class Job(JobSummary):
+    result: dict[str, Any] | None = Field(
+        None, description="The recognition result once succeeded (docs/result.schema.json).", examples=[_RESULT_EXAMPLE]
+    )
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last page.")
+
+
+class Cancelled(BaseModel):
+    id: str
+    status: str = Field(examples=["cancelled"])
+    links: Links

@@ -1,0 +1,66 @@
+"""Process entry points: the API server (uvicorn, with embedded workers by default) and a Redis-mode worker."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from types import FrameType
+from typing import Any
+
+from .config import Settings
+
+log = logging.getLogger("vidgate.serve")
+
+
+def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+    """Run the API. Embedded mode also runs ``settings.workers`` worker threads in this process.
+
+    One uvicorn process: embedded workers share the loaded model and the SQLite store; scale out with
+    Redis mode (more ``vidgate worker`` processes) rather than more API processes.
+    """
+    import uvicorn
+
+    from .api.app import create_app
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+
+
+def run_redis_worker(settings: Settings, *, name: str | None = None, metrics_port: int | None = None) -> None:
+    """Consume jobs from Redis until SIGTERM/SIGINT (the job in hand is finished or handed back first).
+
+    Args:
+        settings: needs ``redis_url``; storage must be shared with the API (``storage_url``).
+        name: consumer name (default: host name and process id).
+        metrics_port: expose this worker's Prometheus metrics on that port.
+    """
+    from .handlers import make_recognizer_handler
+    from .queue import open_queue
+    from .worker import run_worker
+
+    if not settings.redis_url:
+        raise ValueError("vidgate worker needs VIDGATE_REDIS_URL (embedded mode runs workers inside `vidgate serve`)")
+    handler = make_recognizer_handler(settings)
+    queue = open_queue(settings)
+    if metrics_port:  # started after the model loaded: an answering endpoint means a ready worker
+        from prometheus_client import start_http_server
+
+        from .metrics import REGISTRY
+
+        start_http_server(metrics_port, registry=REGISTRY)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the current job, then stopping", signum)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    kwargs: dict[str, Any] = {"stop": stop, "settings": settings}
+    if name:
+        kwargs["name"] = name
+    try:
+        run_worker(queue, handler, **kwargs)
+    finally:
+        queue.close()

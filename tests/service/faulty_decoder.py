@@ -1,0 +1,30 @@
+"""A decoder backend that misbehaves on marked videos (imported by path inside the isolated decoding child)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from pipelines.decoding import PyAVDecoder
+
+POISON_WIDTH = 66  # videos this wide crash the decoder, like a decoder bug triggered by one file
+SLOW_WIDTH = 70  # videos this wide take SLOW_S per decode request (to catch a job while it runs)
+SLOW_S = float(os.environ.get("VIDGATE_TEST_SLOW_S", "1.0"))
+
+
+class FaultyDecoder(PyAVDecoder):
+    """PyAV, except on marked videos (runs in the isolated decoding child).
+
+    Videos `POISON_WIDTH` pixels wide kill it with SIGSEGV; videos `SLOW_WIDTH` wide make every request slow.
+    """
+
+    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+        if self.info.width == POISON_WIDTH:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if self.info.width == SLOW_WIDTH:
+            time.sleep(SLOW_S)  # read at import, in the decoding child: tests can set it per server
+        return super().frames(indices, size=size)

@@ -1,0 +1,224 @@
+"""The jobs API in embedded mode through FastAPI's TestClient: real model, real videos, real worker threads."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from pipelines.results import RESULT_SCHEMA
+from service.api.app import create_app
+
+from .api_support import Files, make_files, post_video, settings_for, wait_for
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
+    return make_files(tmp_path_factory.mktemp("api-files"))
+
+
+@pytest.fixture(scope="module")
+def client(files: Files, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = settings_for(tmp_path_factory.mktemp("api-data"), files, max_upload_bytes=2_000_000)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def finished(client: TestClient, files: Files) -> dict:
+    r = post_video(client, files.good, budget=0.25, top_k=2)
+    assert r.status_code == 202, r.text
+    return wait_for(client, r.json()["id"])
+
+
+def _error(r: object, status: int, code: str) -> dict:
+    assert r.status_code == status, r.text  # type: ignore[attr-defined]
+    body = r.json()  # type: ignore[attr-defined]
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["code"] == code, body
+    assert body["error"]["message"]
+    return body
+
+
+def test_submit_returns_202_with_links_then_the_job_succeeds(client: TestClient, files: Files) -> None:
+    r = post_video(client, files.good, mode="dense")
+    assert r.status_code == 202, r.text
+    body = r.json()
+    assert len(body["id"]) >= 20  # 128 random bits
+    assert r.headers["location"] == f"/v1/jobs/{body['id']}" == body["links"]["self"]
+    assert body["status"] in ("queued", "running", "succeeded")
+    assert body["input"]["filename"] == "good.mp4" and body["input"]["size"] == files.good.stat().st_size
+    assert "key" not in body["input"]  # storage keys are never shown
+    done = wait_for(client, body["id"])
+    assert done["status"] == "succeeded", done
+    assert done["result"]["compute"]["selected_fraction"] == 1.0
+
+
+def test_finished_job_has_result_timestamps_progress_and_thumbnails(client: TestClient, finished: dict) -> None:
+    assert finished["status"] == "succeeded", finished
+    jsonschema.validate(finished["result"], RESULT_SCHEMA)
+    assert len(finished["result"]["labels"]) == 2
+    assert finished["created_at"] <= finished["started_at"] <= finished["finished_at"]
+    assert finished["progress"]["fraction"] == 1.0
+    selected = [s["index"] for s in finished["result"]["snippets"] if s["selected"]]
+    assert selected and len(finished["links"]["thumbnails"]) == len(selected)
+    r = client.get(finished["links"]["thumbnails"][0])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(r.content)).format == "JPEG"
+
+
+def test_clip_is_an_mp4_made_on_first_request(client: TestClient, finished: dict, tmp_path: Path) -> None:
+    import av
+
+    index = next(s["index"] for s in finished["result"]["snippets"] if s["selected"])
+    r = client.get(f"/v1/jobs/{finished['id']}/snippets/{index}/clip")
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "video/mp4"
+    out = tmp_path / "clip.mp4"
+    out.write_bytes(r.content)
+    with av.open(str(out)) as container:
+        assert sum(1 for _ in container.decode(video=0)) >= 1
+    assert client.get(f"/v1/jobs/{finished['id']}/snippets/{index}/clip").content == r.content  # cached
+
+
+def test_artifact_of_unknown_snippet_is_404(client: TestClient, finished: dict) -> None:
+    _error(client.get(f"/v1/jobs/{finished['id']}/snippets/999/thumbnail"), 404, "not_found")
+
+
+def test_list_filters_by_status_and_paginates(client: TestClient, files: Files, finished: dict) -> None:
+    ids = [post_video(client, files.good, budget=0.5).json()["id"] for _ in range(2)]
+    for job_id in ids:
+        wait_for(client, job_id)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"limit": 2, "status": "succeeded", **({"cursor": cursor} if cursor else {})}
+        page = client.get("/v1/jobs", params=params).json()
+        assert len(page["jobs"]) <= 2
+        assert all(j["status"] == "succeeded" and "result" not in j for j in page["jobs"])
+        seen += [j["id"] for j in page["jobs"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert {*ids, finished["id"]} <= set(seen) and len(seen) == len(set(seen))
+    assert client.get("/v1/jobs", params={"status": "failed"}).json()["jobs"] == []
+
+
+def test_delete_finished_job_removes_it_and_its_artifacts(client: TestClient, files: Files) -> None:
+    job = wait_for(client, post_video(client, files.good).json()["id"])
+    thumbnail = job["links"]["thumbnails"][0]
+    assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    _error(client.get(f"/v1/jobs/{job['id']}"), 404, "not_found")
+    _error(client.get(thumbnail), 404, "not_found")
+    _error(client.delete(f"/v1/jobs/{job['id']}"), 404, "not_found")
+
+
+def test_idempotency_key_returns_the_first_job(client: TestClient, files: Files) -> None:
+    headers = {"Idempotency-Key": "upload-42"}
+    first = post_video(client, files.good, headers=headers)
+    second = post_video(client, files.good, headers=headers)
+    assert first.status_code == second.status_code == 202
+    assert first.json()["id"] == second.json()["id"]
+    other = post_video(client, files.good, headers={"Idempotency-Key": "upload-43"})
+    assert other.json()["id"] != first.json()["id"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"budget": 2}, "budget"), ({"mode": "psychic"}, "mode"), ({"top_k": "many"}, "top_k"),
+     ({"colour": "red"}, "colour")],
+)
+def test_bad_options_are_400(client: TestClient, files: Files, fields: dict, message: str) -> None:
+    body = _error(post_video(client, files.good, **fields), 400, "bad_options")
+    assert message in body["error"]["message"]
+
+
+def test_bad_option_in_query_is_refused_before_upload(client: TestClient, files: Files) -> None:
+    _error(post_video(client, files.good, url="/v1/jobs?budget=-1"), 400, "bad_options")
+
+
+@pytest.mark.parametrize(("name", "status", "code"), [("text", 415, "not_a_video"), ("audio", 415, "no_video_stream"),
+                                                      ("empty", 422, "empty_file")])
+def test_non_videos_are_refused_by_content(client: TestClient, files: Files, name: str, status: int,
+                                           code: str) -> None:
+    body = _error(post_video(client, getattr(files, name)), status, code)
+    assert "/" not in body["error"]["message"].split(":")[0]  # the client's name, never a server path
+
+
+def test_upload_over_the_limit_is_413_while_streaming(client: TestClient, files: Files) -> None:
+    def body() -> Iterator[bytes]:
+        yield b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.mp4\"\r\n\r\n"
+        for _ in range(100):  # 100 × 64 KiB = 6.4 MB, over the 2 MB limit; no Content-Length
+            yield b"\0" * 65536
+        yield b"\r\n--b--\r\n"
+
+    r = client.post("/v1/jobs", content=body(), headers={"content-type": "multipart/form-data; boundary=b"})
+    _error(r, 413, "file_too_large")
+    declared = client.post("/v1/jobs", content=b"x", headers={"content-type": "multipart/form-data; boundary=b",
+                                                                "content-length": str(50_000_000)})
+    _error(declared, 413, "file_too_large")
+
+
+def test_malformed_requests(client: TestClient, files: Files) -> None:
+    _error(client.post("/v1/jobs", content=b"{}", headers={"content-type": "application/json"}),
+           415, "unsupported_media_type")
+    _error(client.post("/v1/jobs", files={"video": ("a.mp4", b"123")}), 400, "bad_request")
+    _error(client.get("/v1/jobs", params={"limit": 0}), 422, "validation_error")
+    _error(client.get("/v1/jobs", params={"status": "sleeping"}), 422, "validation_error")
+    _error(client.get("/v1/nothing-here"), 404, "not_found")
+    _error(client.put("/v1/jobs"), 405, "method_not_allowed")
+    _error(client.get("/v1/jobs/not-a-real-id"), 404, "not_found")
+
+
+def test_client_file_name_never_becomes_a_path(client: TestClient, files: Files) -> None:
+    for name in ("../../../etc/passwd.mp4", "..\\..\\windows\\passwd.mp4"):
+        with files.good.open("rb") as f:
+            r = client.post("/v1/jobs", files={"file": (name, f, "video/mp4")})
+        assert r.status_code == 202, r.text
+        assert r.json()["input"]["filename"] == "passwd.mp4"
+    job = wait_for(client, r.json()["id"])
+    assert job["result"]["video"] == "passwd.mp4"
+
+
+def test_classify_waits_for_the_result(client: TestClient, files: Files) -> None:
+    r = post_video(client, files.good, url="/v1/classify", budget=0.25)
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "succeeded" and r.json()["result"]["labels"]
+
+
+def test_classify_returns_202_when_the_wait_runs_out(client: TestClient, files: Files) -> None:
+    r = post_video(client, files.long, url="/v1/classify?timeout=0.01", mode="dense")
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == r.json()["links"]["self"]
+    wait_for(client, r.json()["id"])
+
+
+def test_models_health_and_metrics(client: TestClient, finished: dict) -> None:
+    models = client.get("/v1/models").json()
+    assert models["models"][0]["classes"] == ["pour", "stir", "wait"]
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+    text = client.get("/metrics").text
+    for name in ("vidgate_jobs{status=\"succeeded\"}", "vidgate_queue_depth", "vidgate_stage_seconds_bucket",
+                 "vidgate_selected_fraction_count", "vidgate_gflops_saved_total"):
+        assert name in text, name
+
+
+def test_openapi_documents_every_route_and_error_shape(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path in ("/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/snippets/{index}/thumbnail",
+                 "/v1/jobs/{job_id}/snippets/{index}/clip", "/v1/classify", "/v1/models", "/healthz", "/readyz",
+                 "/metrics"):
+        assert path in paths, path
+    post = paths["/v1/jobs"]["post"]
+    assert "multipart/form-data" in post["requestBody"]["content"]
+    for status in ("413", "415", "429"):
+        assert post["responses"][status]["content"]["application/json"]["example"]["error"]["code"]
+    assert "ErrorBody" in spec["components"]["schemas"]
