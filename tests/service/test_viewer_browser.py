@@ -13,7 +13,9 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (make test installs it)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (make test installs it)"
+    ),
 ]
 
 
@@ -25,9 +27,16 @@ def test_upload_watch_result_timeline_and_play_a_clip(tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     with server(settings, tmp_path / "server.log") as (_, client), sync_playwright() as pw:
         browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run"],
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
         )
         page = browser.new_page(viewport={"width": 1200, "height": 1400})
         errors: list[str] = []
@@ -49,7 +58,8 @@ def test_upload_watch_result_timeline_and_play_a_clip(tmp_path: Path) -> None:
         expect(thumbs).to_have_count(3)
         page.wait_for_function(
             "[...document.querySelectorAll('[data-testid=thumb] img')].every(i => i.complete && i.naturalWidth > 0)",
-            timeout=30_000)
+            timeout=30_000,
+        )
         assert "compute saved" in page.get_by_test_id("compute").inner_text()
 
         second = thumbs.nth(1)
