@@ -281,12 +281,80 @@ def worker(
 
     settings = get_settings()
     if not settings.redis_url:
-        raise _fail("vidgate worker needs VIDGATE_REDIS_URL (embedded mode runs workers inside `vidgate serve`)",
-                    EXIT_USAGE)
+        raise _fail(
+            "vidgate worker needs VIDGATE_REDIS_URL (embedded mode runs workers inside `vidgate serve`)", EXIT_USAGE
+        )
     try:
         run_redis_worker(settings, name=name, metrics_port=metrics_port)
     except VidgateError as exc:
         raise _fail(exc.message, EXIT_MODEL) from None
+
+
+@app.command()
+def batch(
+    sources: Annotated[
+        list[str], typer.Argument(help="Directories, globs, archives (.zip .tar .tar.gz .tar.zst), lists.")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Output file (one record per video).")],
+    output_format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    workers: Annotated[int, typer.Option(help="Local worker processes (each loads the model once).")] = 1,
+    server: Annotated[str | None, typer.Option(help="Submit to a running vidgate service at this URL.")] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key for --server.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Jobs in flight in server mode.")] = 4,
+    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint (local mode; default: the demo model).")] = None,
+    budget: Annotated[float | None, typer.Option(help="Fraction of snippets for the heavy network.")] = None,
+    mode: Annotated[str, typer.Option(help="gated or dense.")] = "gated",
+    top_k: Annotated[int, typer.Option("--top-k")] = 5,
+    retry_failed: Annotated[bool, typer.Option(help="Run the videos that failed last time again.")] = False,
+    artifacts: Annotated[Path | None, typer.Option(help="Save thumbnails and clips of selected snippets here.")] = None,
+) -> None:
+    """Process many videos; resumable (re-run to continue), one bad file never stops the batch."""
+    from pipelines.recognizer import Options
+
+    from .batch.runner import BatchOptions, run_batch
+
+    s = get_settings()
+    try:
+        Options(mode=mode, budget=budget, top_k=top_k)
+        if output_format not in ("jsonl", "csv"):
+            raise ValueError(f"--format must be jsonl or csv, got {output_format!r}")
+        if workers < 1 or concurrency < 1:
+            raise ValueError("--workers and --concurrency must be at least 1")
+    except (VidgateError, ValueError) as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    options = BatchOptions(
+        checkpoint=checkpoint or s.checkpoint,
+        budget=budget,
+        mode=mode,
+        top_k=top_k,
+        workers=workers,
+        server=server,
+        api_key=api_key,
+        concurrency=concurrency,
+        retry_failed=retry_failed,
+        artifacts=artifacts,
+        format=output_format,
+        backend=s.decoder,
+    )
+    summary = run_batch(sources, out, options)
+    for line in summary.lines():
+        typer.echo(line, err=True)
+    if summary.failures:
+        raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+@app.command()
+def report(
+    results: Annotated[Path, typer.Argument(help="A batch's JSONL output.")],
+    html_out: Annotated[Path, typer.Option("--html", help="HTML file to write.")],
+    artifacts: Annotated[Path | None, typer.Option(help="The batch's --artifacts folder.")] = None,
+) -> None:
+    """A static HTML summary of a batch: label distribution, compute saved, selected segments."""
+    from .batch.report import write_html_report
+
+    if not results.is_file():
+        raise _fail(f"{results}: no such file", EXIT_USAGE)
+    typer.echo(f"wrote {write_html_report(results, html_out, artifacts=artifacts)}")
 
 
 def main() -> None:

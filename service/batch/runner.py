@@ -1,0 +1,296 @@
+"""Running a batch: local worker processes or a remote vidgate service, with progress and a summary."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from .records import Output, error_record, ok_record, record_key
+from .sources import Item, Limits, expand
+
+log = logging.getLogger("vidgate.batch")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What to run and how (plain values: the CLI fills them from its flags)."""
+
+    checkpoint: Path
+    budget: float | None = None
+    mode: str = "gated"
+    top_k: int = 5
+    workers: int = 1
+    server: str | None = None
+    api_key: str | None = None
+    concurrency: int = 4
+    retry_failed: bool = False
+    artifacts: Path | None = None
+    format: str = "jsonl"
+    backend: str = "pyav"
+    limits: Limits = field(default_factory=Limits)
+
+    def recognizer_options(self) -> dict[str, Any]:
+        return {"mode": self.mode, "budget": self.budget, "top_k": self.top_k}
+
+
+@dataclass
+class Summary:
+    total: int = 0
+    ok: int = 0
+    skipped: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    gflops: float = 0.0
+    gflops_dense: float = 0.0
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.total += 1
+        if record["status"] == "ok":
+            self.ok += 1
+            self.gflops += record["compute"]["gflops"]
+            self.gflops_dense += record["compute"]["gflops_dense"]
+        else:
+            self.failures[record["error"]["code"]] += 1
+
+    def lines(self) -> list[str]:
+        rate = 60 * self.total / self.seconds if self.seconds else 0.0
+        out = [f"{self.total} processed ({self.ok} ok, {sum(self.failures.values())} failed), {self.skipped} already "
+               f"done; {rate:.1f} videos/min over {self.seconds:.1f} s"]
+        if self.failures:
+            out.append("failures: " + ", ".join(f"{code} × {n}" for code, n in self.failures.most_common()))
+        if self.gflops_dense:
+            out.append(f"compute: {self.gflops:.1f} GFLOPs vs {self.gflops_dense:.1f} dense "
+                       f"({1 - self.gflops / self.gflops_dense:.0%} saved)")
+        return out
+
+
+class Progress:
+    """A bar on a terminal, periodic log lines otherwise."""
+
+    def __init__(self, summary: Summary, *, every_s: float = 10.0) -> None:
+        self.summary, self.every_s, self.start = summary, every_s, time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+
+    def update(self, pending: int) -> None:
+        now = time.monotonic()
+        elapsed = now - self.start
+        s = self.summary
+        rate = 60 * s.total / elapsed if elapsed else 0.0
+        eta = pending / (rate / 60) if rate else float("nan")
+        line = (f"{s.total} done, {pending} queued, {sum(s.failures.values())} failed, {rate:.1f} videos/min, "
+                f"ETA {eta:.0f} s" if pending else f"{s.total} done, {sum(s.failures.values())} failed, "
+                f"{rate:.1f} videos/min")
+        if self.tty:
+            sys.stderr.write("\r\033[K" + line)
+            sys.stderr.flush()
+        elif now - self._last >= self.every_s:
+            self._last = now
+            sys.stderr.write(line + "\n")
+
+    def close(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+# ------------------------------------------------------------------------------------ local mode
+_RECOGNIZER: Any = None
+
+
+def _init_worker(checkpoint: str, backend: str, threads: int) -> None:
+    global _RECOGNIZER
+    from pipelines.recognizer import Recognizer
+
+    _RECOGNIZER = Recognizer(checkpoint, backend=backend, threads=threads)
+
+
+def _recognize(path: str, options: dict[str, Any], name: str, artifacts: str | None, key: str) -> dict[str, Any]:
+    """In a worker process: a result dict, or {"error": {...}} for bad input."""
+    from pipelines.errors import VidgateError
+    from pipelines.recognizer import Options
+
+    try:
+        result = _RECOGNIZER.recognize(path, Options(**options), name=name).to_dict()
+    except VidgateError as exc:
+        return {"error": exc.to_dict()}
+    if artifacts:
+        _save_artifacts(Path(path), result, Path(artifacts) / key)
+    return result
+
+
+def _save_artifacts(video: Path, result: dict[str, Any], folder: Path) -> None:
+    from pipelines.artifacts import clip, thumbnail
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for s in result["snippets"]:
+        if s["selected"]:
+            centre = (s["frames"][0] + s["frames"][1] - 1) // 2
+            (folder / f"{s['index']}.jpg").write_bytes(thumbnail(video, centre, 160))
+            clip(video, s["frames"][0], s["frames"][1], folder / f"{s['index']}.mp4")
+
+
+def _model_id(checkpoint: Path) -> str:
+    from models.checkpoint import read_metadata
+
+    config = read_metadata(checkpoint)["config"]
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()[:12]
+    return f"{config['name']}-{config['version']}-{digest}"
+
+
+def run_batch(sources: list[str], out: Path, options: BatchOptions) -> Summary:
+    """Process every video of ``sources`` into ``out``; returns the summary (also printed)."""
+    output = Output(out, options.format)
+    model = _model_id(options.checkpoint) if not options.server else f"server:{options.server}"
+    summary = Summary()
+    progress = Progress(summary)
+    start = time.monotonic()
+    executor: Executor
+    if options.server:
+        executor = ThreadPoolExecutor(max_workers=options.concurrency)
+        submit: Callable[[Item, str], Future[dict[str, Any]]] = lambda item, key: executor.submit(  # noqa: E731
+            _remote, options, item, key)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // options.workers)
+        executor = ProcessPoolExecutor(max_workers=options.workers, mp_context=get_context("spawn"),
+                                       initializer=_init_worker,
+                                       initargs=(str(options.checkpoint), options.backend, threads))
+        submit = lambda item, key: executor.submit(  # noqa: E731
+            _recognize, str(item.path), options.recognizer_options(), Path(item.source).name,
+            str(options.artifacts) if options.artifacts else None, key)
+    in_flight: dict[Future[dict[str, Any]], tuple[Item, str]] = {}
+    items = _todo(expand(sources, options.limits), output, model, options, summary)
+    try:
+        exhausted = False
+        while not exhausted or in_flight:
+            while not exhausted and len(in_flight) < 2 * max(options.workers, options.concurrency):
+                try:
+                    item, key = next(items)
+                except StopIteration:
+                    exhausted = True
+                    break
+                if item.error:
+                    _write(output, summary, error_record(item.source, item.sha256, key, *item.error))
+                    continue
+                in_flight[submit(item, key)] = (item, key)
+            if not in_flight:
+                continue
+            done, _ = wait(in_flight, timeout=1.0, return_when=FIRST_COMPLETED)
+            for future in done:
+                item, key = in_flight.pop(future)
+                item.release()
+                try:
+                    result = future.result()
+                except Exception as exc:  # a worker process died: report it, go on with the others
+                    result = {"error": {"code": "worker_error", "message": f"{type(exc).__name__}: {exc}"}}
+                if "error" in result:
+                    record = error_record(item.source, item.sha256, key, result["error"]["code"],
+                                          result["error"]["message"])
+                else:
+                    assert item.sha256 is not None
+                    record = ok_record(item.source, item.sha256, key, result)
+                _write(output, summary, record)
+            progress.update(len(in_flight))
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        for item, _ in in_flight.values():
+            item.release()
+        progress.close()
+        output.close()
+    summary.seconds = time.monotonic() - start
+    return summary
+
+
+def _write(output: Output, summary: Summary, record: dict[str, Any]) -> None:
+    output.write(record)
+    summary.add(record)
+    if summary.total % 20 == 0:
+        output.sync()
+
+
+def _todo(items: Iterator[Item], output: Output, model: str, options: BatchOptions,
+          summary: Summary) -> Iterator[tuple[Item, str]]:
+    for item in items:
+        key = record_key(item.sha256, model, options.recognizer_options(), item.source)
+        status = output.done.get(key)
+        if status == "ok" or (status == "error" and not options.retry_failed):
+            summary.skipped += 1
+            item.release()
+            continue
+        yield item, key
+
+
+# ----------------------------------------------------------------------------------- server mode
+RETRY_STATUSES = {429, 502, 503, 504}
+
+
+def _remote(options: BatchOptions, item: Item, key: str) -> dict[str, Any]:
+    """Submit one video to a vidgate service and wait for its result (retries with backoff and jitter)."""
+    import httpx
+
+    assert options.server is not None and item.path is not None
+    headers = {"Idempotency-Key": key, **({"X-API-Key": options.api_key} if options.api_key else {})}
+    data = {k: str(v) for k, v in options.recognizer_options().items() if v is not None}
+    with httpx.Client(base_url=options.server, timeout=60) as client:
+        response = _with_retries(lambda: _post(client, item, data, headers))
+        if response.status_code >= 400:
+            return {"error": _error_of(response)}
+        job = response.json()
+        url = f"/v1/jobs/{job['id']}"
+        while True:
+            response = _with_retries(lambda: client.get(url, headers=headers))
+            if response.status_code >= 400:
+                return {"error": _error_of(response)}
+            job = response.json()
+            if job["status"] == "succeeded":
+                result: dict[str, Any] = job["result"]
+                return result
+            if job["status"] in ("failed", "cancelled"):
+                return {"error": job.get("error") or {"code": job["status"], "message": job["status"]}}
+            time.sleep(0.5)
+
+
+def _post(client: Any, item: Item, data: dict[str, str], headers: dict[str, str]) -> Any:
+    assert item.path is not None
+    with item.path.open("rb") as f:
+        return client.post("/v1/jobs", files={"file": (Path(item.source).name, f, "application/octet-stream")},
+                           data=data, headers=headers)
+
+
+def _with_retries(call: Callable[[], Any], attempts: int = 8) -> Any:
+    import httpx
+
+    for attempt in range(attempts):
+        try:
+            response = call()
+        except (httpx.TransportError, OSError):
+            if attempt == attempts - 1:
+                raise
+            response = None
+        if response is not None and response.status_code not in RETRY_STATUSES:
+            return response
+        if attempt == attempts - 1:
+            return response
+        retry_after = response.headers.get("Retry-After") if response is not None else None
+        delay = float(retry_after) if retry_after and retry_after.isdigit() else min(30.0, 0.5 * 2**attempt)
+        time.sleep(delay * (0.5 + random.random()))
+    raise AssertionError("unreachable")
+
+
+def _error_of(response: Any) -> dict[str, str]:
+    try:
+        error: dict[str, str] = response.json()["error"]
+        return error
+    except (ValueError, KeyError, json.JSONDecodeError):
+        return {"code": f"http_{response.status_code}", "message": response.text[:200]}

@@ -1,0 +1,231 @@
+"""Where batch items come from: directories, globs, list files and archives (zip, tar, tar.gz, tar.zst).
+
+Archive members are streamed out one at a time into a private temporary file, never extracted
+wholesale. Absolute paths, ``..``, links, devices and FIFOs are refused, and member size, total size
+and the compression ratio are capped while streaming (archive bombs), each as an item whose error
+says why, so the batch goes on.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import stat
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+VIDEO_EXTENSIONS = {".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp"}
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst")
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps for archive members (bytes) and the decompression ratio."""
+
+    member_bytes: int = 8 * 1024**3
+    total_bytes: int = 64 * 1024**3
+    ratio: float = 100.0
+    ratio_floor_bytes: int = 16 * 1024**2  # small members may compress well legitimately
+
+
+@dataclass
+class Item:
+    """One video to process. ``path`` is readable while the item is open; ``error`` marks a refused member."""
+
+    source: str
+    path: Path | None = None
+    sha256: str | None = None
+    error: tuple[str, str] | None = None
+    temporary: bool = False
+
+    def release(self) -> None:
+        if self.temporary and self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def looks_like_video(path: Path) -> bool:
+    """A video extension, or content that probes as a video (directories hold other files too)."""
+    if path.suffix.lower() in VIDEO_EXTENSIONS:
+        return True
+    from pipelines.decoding import probe
+    from pipelines.errors import VidgateError
+
+    try:
+        probe(path)
+    except VidgateError:
+        return False
+    return True
+
+
+def is_archive(path: Path) -> bool:
+    return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def expand(sources: list[str], limits: Limits | None = None) -> Iterator[Item]:
+    """Items of every source, in order; archive members are materialised lazily, one at a time."""
+    limits = limits or Limits()
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs.sort()
+                for name in sorted(names):
+                    file = Path(root) / name
+                    if file.is_file() and not file.is_symlink() and looks_like_video(file):
+                        yield _local(file)
+        elif is_archive(path):
+            yield from _archive(path, limits)
+        elif path.is_file() and path.suffix.lower() in {".txt", ".list", ".lst"}:
+            for line in path.read_text().splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    listed = Path(line) if Path(line).is_absolute() else path.parent / line
+                    yield _local(listed, display=line)
+        elif path.exists():
+            yield _local(path)
+        elif glob.has_magic(source):
+            for match in sorted(glob.glob(source, recursive=True)):
+                if Path(match).is_file() and looks_like_video(Path(match)):
+                    yield _local(Path(match))
+        else:
+            yield Item(source=source, error=("file_missing", f"{source}: no such file, directory or glob match"))
+
+
+def _local(path: Path, display: str | None = None) -> Item:
+    if not path.exists():
+        return Item(source=display or str(path), error=("file_missing", "no such file"))
+    if not path.is_file():
+        return Item(source=display or str(path), error=("not_a_file", "not a regular file"))
+    return Item(source=display or str(path), path=path, sha256=file_sha256(path))
+
+
+def _unsafe_name(name: str) -> str | None:
+    if not name or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    if ".." in PurePosixPath(name.replace("\\", "/")).parts:
+        return "path escapes the archive ('..')"
+    return None
+
+
+def _copy_capped(src: IO[bytes], member: str, limits: Limits, compressed: int | None, budget: list[int]) -> Item:
+    """Stream one member to a private temporary file, enforcing the caps while bytes arrive."""
+    fd, name = tempfile.mkstemp(prefix="vidgate-member-")
+    digest, size = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := src.read(CHUNK):
+                size += len(chunk)
+                budget[0] += len(chunk)
+                if size > limits.member_bytes:
+                    raise _Refused("member_too_large", f"member larger than {limits.member_bytes} bytes")
+                if budget[0] > limits.total_bytes:
+                    raise _Refused("archive_too_large", f"archive expands beyond {limits.total_bytes} bytes")
+                if compressed and size > limits.ratio_floor_bytes and size / compressed > limits.ratio:
+                    raise _Refused("archive_bomb", f"compression ratio above {limits.ratio:g}:1")
+                digest.update(chunk)
+                out.write(chunk)
+    except _Refused as exc:
+        os.unlink(name)
+        return Item(source=member, error=(exc.code, exc.message))
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Item(source=member, path=Path(name), sha256=digest.hexdigest(), temporary=True)
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def _wanted(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _archive(path: Path, limits: Limits) -> Iterator[Item]:
+    budget = [0]
+    try:
+        if path.name.lower().endswith(".zip"):
+            yield from _zip(path, limits, budget)
+        else:
+            yield from _tar(path, limits, budget)
+    except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError) as exc:
+        yield Item(source=str(path), error=("bad_archive", f"cannot read the archive: {exc}"))
+
+
+def _zip(path: Path, limits: Limits, budget: list[int]) -> Iterator[Item]:
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            display = f"{path}!{info.filename}"
+            if info.is_dir():
+                continue
+            mode = info.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                yield Item(source=display, error=("unsafe_member", "symbolic link refused"))
+                continue
+            reason = _unsafe_name(info.filename)
+            if reason:
+                yield Item(source=display, error=("unsafe_member", reason))
+                continue
+            if not _wanted(info.filename):
+                continue
+            if info.file_size > limits.member_bytes:
+                yield Item(source=display, error=("member_too_large", f"declares {info.file_size} bytes"))
+                continue
+            with archive.open(info) as src:
+                item = _copy_capped(src, display, limits, max(1, info.compress_size), budget)
+            yield item
+
+
+def _tar(path: Path, limits: Limits, budget: list[int]) -> Iterator[Item]:
+    raw = path.open("rb")
+    try:
+        stream: IO[bytes] = raw
+        if path.name.lower().endswith((".zst", ".tzst")):
+            import zstandard
+
+            stream = zstandard.ZstdDecompressor().stream_reader(raw)
+        gzipped = path.name.lower().endswith((".gz", ".tgz"))
+        with tarfile.open(fileobj=stream, mode="r|gz" if gzipped else "r|") as archive:
+            for member in archive:
+                display = f"{path}!{member.name}"
+                if member.isdir():
+                    continue
+                if member.issym() or member.islnk():
+                    yield Item(source=display, error=("unsafe_member", "link refused"))
+                    continue
+                if not member.isfile():
+                    yield Item(source=display, error=("unsafe_member", "device, FIFO or special file refused"))
+                    continue
+                reason = _unsafe_name(member.name)
+                if reason:
+                    yield Item(source=display, error=("unsafe_member", reason))
+                    continue
+                if not _wanted(member.name):
+                    continue
+                if member.size > limits.member_bytes:
+                    yield Item(source=display, error=("member_too_large", f"declares {member.size} bytes"))
+                    continue
+                src = archive.extractfile(member)
+                if src is None:
+                    continue
+                # The whole archive's compressed size bounds the ratio of any one member.
+                yield _copy_capped(src, display, limits, max(1, path.stat().st_size), budget)
+    finally:
+        raw.close()
