@@ -9,10 +9,15 @@ still match the upstream weight files.
 
 from __future__ import annotations
 
+import warnings
+
 import torch
-from pytorchvideo.models import resnet as pv_resnet
-from pytorchvideo.models import x3d as pv_x3d
 from torch import nn
+
+with warnings.catch_warnings():  # pytorchvideo 0.1.5 calls the deprecated torch.jit.script at import
+    warnings.simplefilter("ignore", FutureWarning)
+    from pytorchvideo.models import resnet as pv_resnet
+    from pytorchvideo.models import x3d as pv_x3d
 from torchvision.models import video as tvv
 
 from ._registry import Registry
