@@ -9,6 +9,7 @@ the heavy pass decodes the next chunk of snippets while the current one is compu
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import random
@@ -113,6 +114,7 @@ class Recognizer:
         seconds_per_snippet: plan one snippet per this many seconds instead (capped at ``max_snippets``).
         heavy_batch: snippets per heavy forward pass.
         threads: CPU threads for torch (0: leave torch's default).
+        retain_passed: keep the clips of snippets the light pass decodes anyway (see `passed_snippets`).
     """
 
     def __init__(
@@ -129,6 +131,7 @@ class Recognizer:
         seconds_per_snippet: float | None = None,
         heavy_batch: int = 16,
         threads: int = 0,
+        retain_passed: bool = True,
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
@@ -152,6 +155,7 @@ class Recognizer:
         self.max_snippets = max_snippets
         self.seconds_per_snippet = seconds_per_snippet
         self.heavy_batch = heavy_batch
+        self.retain_passed = retain_passed
         self._prefetch = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidgate-decode")
 
     @property
@@ -241,6 +245,7 @@ class Recognizer:
             plan = self.plan(info.num_frames, info.fps)
             gated = options.mode == "gated"
             with self._decoder(path, info) as decoder:
+                retained: dict[int, np.ndarray] = {}
                 probabilities = torch.zeros(len(plan))
                 activations = torch.zeros(len(plan), c.num_kernels)
                 if gated:
@@ -250,7 +255,7 @@ class Recognizer:
                         if options.keyframes:
                             frames, _ = decoder.keyframe_near(centres, size=c.light_size)
                         else:
-                            frames = decoder.frames(centres, size=c.light_size)  # (T, S, S, 3)
+                            frames, retained = self._light_frames(decoder, plan, info)  # (T, S, S, 3)
                     with timer.stage("light"):
                         features = self.model.encode_frames(light_input(frames, c).to(self.device))  # (T, D)
                     del frames
@@ -262,7 +267,8 @@ class Recognizer:
                 with timer.stage("gate"):
                     mask = self._selection(probabilities, options)
                 chosen = mask.nonzero().flatten().tolist()
-                heavy = self._heavy_features(decoder, [plan[i] for i in chosen], timer, report, should_cancel)
+                retained = {i: clip for i, clip in retained.items() if i in set(chosen)}
+                heavy = self._heavy_features(decoder, [plan[i] for i in chosen], retained, timer, report, should_cancel)
             with timer.stage("head"):
                 features_all = torch.zeros(1, len(plan), self.model.heavy.num_features, device=self.device)
                 features_all[0, chosen] = heavy
@@ -275,15 +281,20 @@ class Recognizer:
         self,
         decoder: Any,
         snippets: list[Snippet],
+        retained: dict[int, np.ndarray],
         timer: _Timer,
         report: Progress,
         should_cancel: Callable[[], bool] | None,
     ) -> torch.Tensor:
-        """Decode and encode the selected snippets chunk by chunk, decoding chunk i+1 during chunk i."""
+        """Encode the selected snippets chunk by chunk: clips retained by the light pass first, then the rest,
+        decoding chunk i+1 while chunk i is computed. Returns features in the order of ``snippets``."""
         c = self.config
-        chunks = [snippets[i : i + self.heavy_batch] for i in range(0, len(snippets), self.heavy_batch)]
+        order = [s for s in snippets if s.index in retained] + [s for s in snippets if s.index not in retained]
+        chunks = [order[i : i + self.heavy_batch] for i in range(0, len(order), self.heavy_batch)]
 
         def decode(chunk: list[Snippet]) -> tuple[np.ndarray, float]:
+            if all(s.index in retained for s in chunk):
+                return np.stack([retained[s.index] for s in chunk]), 0.0  # (S, L, H, W, 3), nothing decoded
             start = time.perf_counter()
             indices = [f for s in chunk for f in s.frame_indices(c.snippet_frames)]
             frames = decoder.frames(indices, size=c.heavy_size)
@@ -304,7 +315,30 @@ class Recognizer:
                 outputs.append(self.model.encode_snippets(heavy_input(clips, c).to(self.device)).float())
         if not outputs:
             return torch.zeros(0, self.model.heavy.num_features, device=self.device)
-        return torch.cat(outputs)  # (S, F)
+        features = torch.cat(outputs)  # (S, F) in ``order``
+        position = {s.index: row for row, s in enumerate(order)}
+        return features[[position[s.index] for s in snippets]]
+
+    def _light_frames(self, decoder: Any, plan: list[Snippet], info: Any) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """Centre frames ``(T, S, S, 3)``, plus the clip of every snippet the decoder passes through anyway.
+
+        With long keyframe intervals, reaching a centre frame means decoding every frame since the
+        keyframe before it, so a snippet lying on that path is decoded whatever the gate says. Its
+        frames are kept (at the model's input size; at most ``max_snippets`` clips, whatever the
+        video's length) and the heavy pass does not decode them a second time.
+        """
+        c = self.config
+        passed = passed_snippets(plan, info.keyframes) if self.retain_passed else []
+        if not passed:
+            return decoder.frames([s.centre_frame for s in plan], size=c.light_size), {}
+        wanted = sorted(
+            {s.centre_frame for s in plan} | {f for i in passed for f in plan[i].frame_indices(c.snippet_frames)}
+        )
+        frames = decoder.frames(wanted, size=max(c.light_size, c.heavy_size))  # (N, S, S, 3)
+        row = {f: r for r, f in enumerate(wanted)}
+        centres = frames[[row[s.centre_frame] for s in plan]]
+        clips = {i: frames[[row[f] for f in plan[i].frame_indices(c.snippet_frames)]] for i in passed}
+        return centres, clips
 
     def _result(
         self,
@@ -376,6 +410,32 @@ class Recognizer:
 
     def close(self) -> None:
         self._prefetch.shutdown(wait=False)
+
+
+def passed_snippets(plan: list[Snippet], keyframes: tuple[int, ...] | None) -> list[int]:
+    """Snippets whose every frame the decoder produces anyway on its way to the centre frames.
+
+    Snippet i qualifies when reaching its centre starts at or before its first frame (the keyframe
+    before the centre precedes the snippet) and reaching the next centre continues forward from this
+    centre (the next centre's keyframe is not after it) past the snippet's last frame.
+    """
+    if not keyframes or len(plan) < 2:
+        return []
+    keys = np.asarray(keyframes)
+
+    def keyframe_before(index: int) -> int:
+        return int(keys[max(0, int(np.searchsorted(keys, index, side="right")) - 1)])
+
+    passed = []
+    for snippet, following in itertools.pairwise(plan):
+        nxt = following.centre_frame
+        if (
+            keyframe_before(snippet.centre_frame) <= snippet.start_frame
+            and keyframe_before(nxt) <= snippet.centre_frame
+            and snippet.end_frame <= nxt
+        ):
+            passed.append(snippet.index)
+    return passed
 
 
 def _select(probabilities: torch.Tensor, valid: torch.Tensor, budget: Budget) -> torch.Tensor:

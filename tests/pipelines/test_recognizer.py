@@ -103,3 +103,19 @@ def test_video_shorter_than_one_snippet(recognizer: Recognizer, tmp_path: Path) 
     result = recognizer.recognize(short, Options())
     assert [s.frames for s in result.snippets] == [(0, 5)]
     assert result.snippets[0].selected and result.compute.snippets_total == 1
+
+
+def test_snippets_decoded_on_the_way_are_reused_with_identical_results(tmp_path: Path) -> None:
+    from pipelines.decoding import probe
+    from pipelines.recognizer import passed_snippets
+
+    video = write_test_video(tmp_path / "long_gop.mp4", frames=320, fps=16, gop=160)  # 40 snippets, 2 GOPs
+    path = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    plan = Recognizer(path, isolate=False).plan(320, 16)
+    passed = passed_snippets(plan, probe(video).keyframes)
+    assert passed and 19 not in passed and 39 not in passed  # not across a keyframe, not the last one
+    assert passed_snippets(plan, tuple(range(0, 320, 8))) == []  # a keyframe at every snippet: nothing passes
+    reusing = Recognizer(path, isolate=True).recognize(video, Options(budget=0.5))
+    decoding = Recognizer(path, isolate=True, retain_passed=False).recognize(video, Options(budget=0.5))
+    assert [s.selected for s in reusing.snippets] == [s.selected for s in decoding.snippets]
+    assert [lab.score for lab in reusing.labels] == pytest.approx([lab.score for lab in decoding.labels], abs=1e-5)
