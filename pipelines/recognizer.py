@@ -9,7 +9,6 @@ the heavy pass decodes the next chunk of snippets while the current one is compu
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
 import random
@@ -320,12 +319,13 @@ class Recognizer:
         return features[[position[s.index] for s in snippets]]
 
     def _light_frames(self, decoder: Any, plan: list[Snippet], info: Any) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-        """Centre frames ``(T, S, S, 3)``, plus the clip of every snippet the decoder passes through anyway.
+        """Centre frames ``(T, S, S, 3)``, plus the clips worth keeping (see `passed_snippets`).
 
-        With long keyframe intervals, reaching a centre frame means decoding every frame since the
-        keyframe before it, so a snippet lying on that path is decoded whatever the gate says. Its
-        frames are kept (at the model's input size; at most ``max_snippets`` clips, whatever the
-        video's length) and the heavy pass does not decode them a second time.
+        With long keyframe intervals, reaching a centre frame decodes the first half of its snippet
+        anyway; decoding the other half now (``snippet_frames / 2`` frames) is far cheaper than seeking
+        back after the gate. Kept clips are at the model's input size and at most ``max_snippets`` of
+        them exist, whatever the video's length; the heavy pass uses those of selected snippets and
+        decodes nothing twice. Unselected kept clips are dropped without reaching the heavy network.
         """
         c = self.config
         passed = passed_snippets(plan, info.keyframes) if self.retain_passed else []
@@ -413,29 +413,22 @@ class Recognizer:
 
 
 def passed_snippets(plan: list[Snippet], keyframes: tuple[int, ...] | None) -> list[int]:
-    """Snippets whose every frame the decoder produces anyway on its way to the centre frames.
+    """Snippets whose clips the light pass should keep: decoding them later would cost far more.
 
-    Snippet i qualifies when reaching its centre starts at or before its first frame (the keyframe
-    before the centre precedes the snippet) and reaching the next centre continues forward from this
-    centre (the next centre's keyframe is not after it) past the snippet's last frame.
+    Reaching a centre frame decodes every frame from the keyframe before it, so when that keyframe
+    is at or before the snippet's first frame, the first half of the snippet is decoded anyway and
+    the second half costs only ``snippet_frames / 2`` more frames. Decoding the snippet after the
+    gate instead would mean seeking back and decoding again from that keyframe — worth avoiding when
+    the keyframe lies at least one snippet length before the snippet (long keyframe intervals).
     """
-    if not keyframes or len(plan) < 2:
+    if not keyframes:
         return []
     keys = np.asarray(keyframes)
 
     def keyframe_before(index: int) -> int:
         return int(keys[max(0, int(np.searchsorted(keys, index, side="right")) - 1)])
 
-    passed = []
-    for snippet, following in itertools.pairwise(plan):
-        nxt = following.centre_frame
-        if (
-            keyframe_before(snippet.centre_frame) <= snippet.start_frame
-            and keyframe_before(nxt) <= snippet.centre_frame
-            and snippet.end_frame <= nxt
-        ):
-            passed.append(snippet.index)
-    return passed
+    return [s.index for s in plan if keyframe_before(s.centre_frame) <= s.start_frame - s.num_frames]
 
 
 def _select(probabilities: torch.Tensor, valid: torch.Tensor, budget: Budget) -> torch.Tensor:

@@ -235,6 +235,48 @@ class Trainer:
         if not self.videos["train"]:
             raise RuntimeError("no training video could be decoded")
 
+    def _fit_instances(
+        self,
+        stage: _Stage,
+        encoder: nn.Module,
+        num_features: int,
+        epochs: int,
+        instances: Callable[[int, random.Random], torch.Tensor],
+        *,
+        seed_offset: int,
+        on_epoch: Callable[[_MilClassifier, int], None] | None = None,
+    ) -> _MilClassifier:
+        """Train ``encoder`` and a linear classifier on per-instance video labels, saving every epoch.
+
+        ``instances(video, rng)`` gives one training video's instances (centre frames or snippet clips),
+        already normalised; an interrupted stage resumes after its last saved epoch.
+        """
+        net = _MilClassifier(encoder, num_features, self.model_config.num_classes).to(self.device)
+        optimiser = torch.optim.AdamW(
+            net.parameters(), lr=self.config.backbone_lr, weight_decay=self.config.weight_decay
+        )
+        start = stage.resume(net, optimiser)
+        if start:
+            self.log(f"{stage.final.stem}: resuming after epoch {start}")
+        g = torch.Generator()
+        for epoch in self._bar(range(start, epochs), stage.final.stem, epochs - start):
+            net.train()
+            g.manual_seed(self.config.seed + seed_offset + epoch)
+            rng = random.Random(self.config.seed + epoch)
+            for batch in self._batches("train", True, epoch):
+                inputs = [instances(i, rng) for i in batch]
+                x = augment(torch.cat(inputs), g).to(self.device)
+                targets = self.targets["train"][batch].to(self.device)
+                bags = [t.shape[0] for t in inputs]
+                loss = _instance_loss(net.instance_logits(x), targets, bags, self.model_config.multi_label)
+                optimiser.zero_grad()
+                loss.backward()
+                optimiser.step()
+            stage.save_epoch(net, optimiser, epoch + 1)
+            if on_epoch is not None:
+                on_epoch(net, epoch)
+        return net
+
     def train_light(self) -> None:
         stage = _Stage(self.work, "light")
         if self.config.light_weights:
@@ -245,30 +287,22 @@ class Trainer:
             self.model.light.load_state_dict(stage.load()["light"])
             self.log("light: done earlier, loaded from the work folder")
             return
-        net = _MilClassifier(self.model.light, self.model.light.num_features, self.model_config.num_classes)
-        net.to(self.device)
-        optimiser = torch.optim.AdamW(
-            net.parameters(), lr=self.config.backbone_lr, weight_decay=self.config.weight_decay
-        )
-        start = stage.resume(net, optimiser)
-        if start:
-            self.log(f"{stage.final.stem}: resuming after epoch {start}")
-        g = torch.Generator().manual_seed(self.config.seed)
-        for epoch in self._bar(range(start, self.config.light_epochs), "light", self.config.light_epochs - start):
-            net.train()
-            g.manual_seed(self.config.seed + epoch)
-            for batch in self._batches("train", True, epoch):
-                frames = [light_input(centre_frames(self.videos["train"][i]), self.model_config) for i in batch]
-                x = augment(torch.cat(frames), g).to(self.device)
-                targets = self.targets["train"][batch].to(self.device)
-                loss = _instance_loss(
-                    net.instance_logits(x), targets, [f.shape[0] for f in frames], self.model_config.multi_label
-                )
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-            stage.save_epoch(net, optimiser, epoch + 1)
+
+        def centre_frames_of(i: int, rng: random.Random) -> torch.Tensor:
+            return light_input(centre_frames(self.videos["train"][i]), self.model_config)
+
+        def report(net: _MilClassifier, epoch: int) -> None:
             self.log(f"light epoch {epoch + 1}: val accuracy {self._light_accuracy(net):.3f}")
+
+        net = self._fit_instances(
+            stage,
+            self.model.light,
+            self.model.light.num_features,
+            self.config.light_epochs,
+            centre_frames_of,
+            seed_offset=0,
+            on_epoch=report,
+        )
         torch.save(net.fc.state_dict(), self.work / "light_fc.pt")
         stage.finish({"light": self.model.light.state_dict()})
 
@@ -311,38 +345,23 @@ class Trainer:
             self._light_evidence(light_net, v, self.targets["train"][i]).argsort(descending=True)
             for i, v in enumerate(self.videos["train"])
         ]
-        net = _MilClassifier(self.model.heavy, self.model.heavy.num_features, self.model_config.num_classes)
-        net.to(self.device)
-        optimiser = torch.optim.AdamW(
-            net.parameters(), lr=self.config.backbone_lr, weight_decay=self.config.weight_decay
-        )
-        start = stage.resume(net, optimiser)
-        if start:
-            self.log(f"{stage.final.stem}: resuming after epoch {start}")
-        g = torch.Generator().manual_seed(self.config.seed)
         k = self.config.heavy_snippets_per_video
-        for epoch in self._bar(range(start, self.config.heavy_epochs), "heavy", self.config.heavy_epochs - start):
-            net.train()
-            g.manual_seed(self.config.seed + 100 + epoch)
-            rng = random.Random(self.config.seed + epoch)
-            for batch in self._batches("train", True, epoch):
-                clips, bags = [], []
-                for i in batch:
-                    video = self.videos["train"][i]
-                    order = salient[i].tolist()
-                    chosen = order[: (3 * k) // 4]
-                    rest = order[len(chosen) :]
-                    chosen += rng.sample(rest, min(len(rest), k - len(chosen)))
-                    chosen.sort()
-                    clips.append(heavy_input(load_clips(video)[chosen], self.model_config))
-                    bags.append(len(chosen))
-                x = augment(torch.cat(clips), g).to(self.device)
-                targets = self.targets["train"][batch].to(self.device)
-                loss = _instance_loss(net.instance_logits(x), targets, bags, self.model_config.multi_label)
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-            stage.save_epoch(net, optimiser, epoch + 1)
+
+        def snippets_of(i: int, rng: random.Random) -> torch.Tensor:
+            order = salient[i].tolist()
+            chosen = order[: (3 * k) // 4]  # where the light encoder sees evidence, plus random ones
+            rest = order[len(chosen) :]
+            chosen = sorted(chosen + rng.sample(rest, min(len(rest), k - len(chosen))))
+            return heavy_input(load_clips(self.videos["train"][i])[chosen], self.model_config)
+
+        net = self._fit_instances(
+            stage,
+            self.model.heavy,
+            self.model.heavy.num_features,
+            self.config.heavy_epochs,
+            snippets_of,
+            seed_offset=100,
+        )
         torch.save(net.fc.state_dict(), self.work / "heavy_fc.pt")
         stage.finish({"heavy": self.model.heavy.state_dict()})
 

@@ -122,6 +122,20 @@ def _unsafe_name(name: str) -> str | None:
     return None
 
 
+def _refusal(name: str, *, link: bool, special: bool, size: int, limits: Limits) -> tuple[str, str] | None:
+    """Why an archive member is refused before a byte of it is read, or None."""
+    if link:
+        return "unsafe_member", "link refused"
+    if special:
+        return "unsafe_member", "device, FIFO or special file refused"
+    reason = _unsafe_name(name)
+    if reason:
+        return "unsafe_member", reason
+    if _wanted(name) and size > limits.member_bytes:
+        return "member_too_large", f"declares {size} bytes"
+    return None
+
+
 def _copy_capped(src: IO[bytes], member: str, limits: Limits, compressed: int | None, budget: list[int]) -> Item:
     """Stream one member to a private temporary file, enforcing the caps while bytes arrive."""
     fd, name = tempfile.mkstemp(prefix="vidgate-member-")
@@ -172,21 +186,15 @@ def _archive(path: Path, limits: Limits) -> Iterator[Item]:
 def _zip(path: Path, limits: Limits, budget: list[int]) -> Iterator[Item]:
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
-            display = f"{path}!{info.filename}"
             if info.is_dir():
                 continue
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                yield Item(source=display, error=("unsafe_member", "symbolic link refused"))
-                continue
-            reason = _unsafe_name(info.filename)
-            if reason:
-                yield Item(source=display, error=("unsafe_member", reason))
+            display = f"{path}!{info.filename}"
+            link = stat.S_ISLNK(info.external_attr >> 16)
+            refused = _refusal(info.filename, link=link, special=False, size=info.file_size, limits=limits)
+            if refused:
+                yield Item(source=display, error=refused)
                 continue
             if not _wanted(info.filename):
-                continue
-            if info.file_size > limits.member_bytes:
-                yield Item(source=display, error=("member_too_large", f"declares {info.file_size} bytes"))
                 continue
             with archive.open(info) as src:
                 item = _copy_capped(src, display, limits, max(1, info.compress_size), budget)
@@ -204,23 +212,16 @@ def _tar(path: Path, limits: Limits, budget: list[int]) -> Iterator[Item]:
         gzipped = path.name.lower().endswith((".gz", ".tgz"))
         with tarfile.open(fileobj=stream, mode="r|gz" if gzipped else "r|") as archive:
             for member in archive:
-                display = f"{path}!{member.name}"
                 if member.isdir():
                     continue
-                if member.issym() or member.islnk():
-                    yield Item(source=display, error=("unsafe_member", "link refused"))
-                    continue
-                if not member.isfile():
-                    yield Item(source=display, error=("unsafe_member", "device, FIFO or special file refused"))
-                    continue
-                reason = _unsafe_name(member.name)
-                if reason:
-                    yield Item(source=display, error=("unsafe_member", reason))
+                display = f"{path}!{member.name}"
+                link = member.issym() or member.islnk()
+                special = not link and not member.isfile()
+                refused = _refusal(member.name, link=link, special=special, size=member.size, limits=limits)
+                if refused:
+                    yield Item(source=display, error=refused)
                     continue
                 if not _wanted(member.name):
-                    continue
-                if member.size > limits.member_bytes:
-                    yield Item(source=display, error=("member_too_large", f"declares {member.size} bytes"))
                     continue
                 src = archive.extractfile(member)
                 if src is None:

@@ -113,7 +113,8 @@ def test_snippets_decoded_on_the_way_are_reused_with_identical_results(tmp_path:
     path = tiny_checkpoint(tmp_path / "tiny.safetensors")
     plan = Recognizer(path, isolate=False).plan(320, 16)
     passed = passed_snippets(plan, probe(video).keyframes)
-    assert passed and 19 not in passed and 39 not in passed  # not across a keyframe, not the last one
+    # Snippets starting less than a snippet after a keyframe are cheap to decode later: not kept.
+    assert passed == [i for i in range(40) if i not in (0, 20)]
     assert passed_snippets(plan, tuple(range(0, 320, 8))) == []  # a keyframe at every snippet: nothing passes
     reusing = Recognizer(path, isolate=True).recognize(video, Options(budget=0.5))
     decoding = Recognizer(path, isolate=True, retain_passed=False).recognize(video, Options(budget=0.5))
