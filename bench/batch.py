@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from models import DEMO_CHECKPOINT
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 from service.batch.runner import BatchOptions, run_batch
-from service.config import DEMO_CHECKPOINT
 
 from .report import machine, write_section
 
@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _serve(port: int, data: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "VIDGATE_DATA_DIR": str(data), "VIDGATE_WORKERS": "2", "VIDGATE_MAX_QUEUE": "100000"}
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--log-level",
-                             "warning"], env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--log-level", "warning"], env=env, cwd=ROOT
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -50,8 +51,9 @@ def main() -> None:
     args = parser.parse_args()
     data = ROOT / "data" / "bench" / f"batch-{args.videos}"
     if not (data / "annotations.csv").exists():
-        write_synthetic_dataset(data, SynthConfig(videos=args.videos, seed=7, min_snippets=15, max_snippets=24),
-                                workers=2)
+        write_synthetic_dataset(
+            data, SynthConfig(videos=args.videos, seed=7, min_snippets=15, max_snippets=24), workers=2
+        )
     videos = str(data / "videos")
     rows: list[tuple[str, int, float]] = []
     with tempfile.TemporaryDirectory() as tmp:

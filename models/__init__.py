@@ -1,6 +1,13 @@
 """vidgate models: light encoder, concept kernels, context gate, heavy 3D backbones, head."""
 
-from .checkpoint import CheckpointError, load_checkpoint, load_pretrained, read_metadata, save_checkpoint
+from .checkpoint import (
+    DEMO_CHECKPOINT,
+    CheckpointError,
+    load_checkpoint,
+    load_pretrained,
+    read_metadata,
+    save_checkpoint,
+)
 from .concepts import ConceptKernels
 from .flops import ComputeProfile, count_gflops
 from .gate import (
@@ -18,6 +25,7 @@ from .light import LIGHT_ENCODERS, LightEncoder, build_light_encoder
 from .vidgate import VERSION, ModelConfig, VidGate
 
 __all__ = [
+    "DEMO_CHECKPOINT",
     "HEAVY_BACKBONES",
     "LIGHT_ENCODERS",
     "VERSION",

@@ -20,6 +20,7 @@ from torch import nn
 from .vidgate import ModelConfig, VidGate
 
 FORMAT = "vidgate-checkpoint/1"
+DEMO_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "vidgate-demo.safetensors"  # see docs/results.md
 
 
 class CheckpointError(ValueError):

@@ -51,29 +51,34 @@ class ComputeProfile:
         key = (stage, size)
         if key not in self._cache:
             module, inputs = build()
-            was_training = module.training
-            module.eval()
-            self._cache[key] = count_gflops(module, *inputs)
-            module.train(was_training)
+            was_training = self.model.training  # the model's mode, not the wrapper's (a new module is in training)
+            self.model.eval()
+            try:
+                self._cache[key] = count_gflops(module, *inputs)
+            finally:
+                self.model.train(was_training)
         return self._cache[key]
+
+    def _zeros(self, *shape: int) -> torch.Tensor:
+        return torch.zeros(shape, device=next(self.model.parameters()).device)
 
     def light_per_frame(self) -> float:
         s = self.model.config.light_size
-        return self._counted("light", s, lambda: (self.model.light, (torch.zeros(1, 3, s, s),)))
+        return self._counted("light", s, lambda: (self.model.light, (self._zeros(1, 3, s, s),)))
 
     def heavy_per_snippet(self) -> float:
         c = self.model.config
         clip = (1, 3, c.snippet_frames, c.heavy_size, c.heavy_size)
-        return self._counted("heavy", c.heavy_size, lambda: (self.model.heavy, (torch.zeros(clip),)))
+        return self._counted("heavy", c.heavy_size, lambda: (self.model.heavy, (self._zeros(*clip),)))
 
     def gate(self, snippets: int) -> float:
         features = (1, snippets, self.model.light.num_features)
-        return self._counted("gate", snippets, lambda: (_SelectStage(self.model), (torch.zeros(features),)))
+        return self._counted("gate", snippets, lambda: (_SelectStage(self.model), (self._zeros(*features),)))
 
     def head(self, snippets: int) -> float:
         features = (1, snippets, self.model.heavy.num_features)
         return self._counted(
-            "head", snippets, lambda: (_HeadStage(self.model), (torch.zeros(features), torch.ones(1, snippets)))
+            "head", snippets, lambda: (_HeadStage(self.model), (self._zeros(*features), self._zeros(1, snippets) + 1))
         )
 
     def video(self, snippets: int, selected: int, *, gated: bool = True) -> dict[str, float]:

@@ -86,8 +86,11 @@ class Limits:
 
 
 class _Timer:
-    def __init__(self) -> None:
+    """Wall time per stage; on a GPU each stage waits for its kernels, so the time lands where it is spent."""
+
+    def __init__(self, device: torch.device) -> None:
         self.seconds: dict[str, float] = {}
+        self.cuda = device.type == "cuda"
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -95,6 +98,8 @@ class _Timer:
         try:
             yield
         finally:
+            if self.cuda:
+                torch.cuda.synchronize()
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
 
 
@@ -230,7 +235,7 @@ class Recognizer:
     def _recognize(
         self, path: Path, options: Options, name: str, report: Progress, should_cancel: Callable[[], bool] | None
     ) -> RecognitionResult:
-        timer = _Timer()
+        timer = _Timer(self.device)
         c = self.config
         with timer.stage("total"):
             report("probe", 0.0)

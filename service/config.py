@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# models.DEMO_CHECKPOINT, spelled out here so that reading settings does not import torch.
 DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "weights" / "vidgate-demo.safetensors"
 
 

@@ -22,3 +22,11 @@ def test_doubling_frames_roughly_doubles_3d_flops() -> None:
         assert 1.8 < long / short < 2.2, (name, short, long)
         bigger = count_gflops(net, torch.zeros(1, 3, 8, 128, 128))
         assert 3.5 < bigger / short < 4.5
+
+
+def test_counting_leaves_the_model_in_its_mode() -> None:
+    model = VidGate(ModelConfig(classes=("a", "b"), light="tiny2d", heavy="tiny3d", num_kernels=8))
+    for training in (False, True):
+        model.train(training)
+        ComputeProfile(model).video(12, 3)  # counts every stage, each through a fresh wrapper module
+        assert all(m.training is training for m in model.modules())

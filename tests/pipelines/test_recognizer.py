@@ -9,6 +9,7 @@ from pathlib import Path
 import jsonschema
 import numpy as np
 import pytest
+import torch
 
 from pipelines.errors import OptionsError, VideoError
 from pipelines.recognizer import Options, Recognizer
@@ -119,4 +120,22 @@ def test_snippets_decoded_on_the_way_are_reused_with_identical_results(tmp_path:
     reusing = Recognizer(path, isolate=True).recognize(video, Options(budget=0.5))
     decoding = Recognizer(path, isolate=True, retain_passed=False).recognize(video, Options(budget=0.5))
     assert [s.selected for s in reusing.snippets] == [s.selected for s in decoding.snippets]
-    assert [lab.score for lab in reusing.labels] == pytest.approx([lab.score for lab in decoding.labels], abs=1e-5)
+    tolerance = 1e-3 if torch.cuda.is_available() else 1e-5
+    # (on a GPU the heavy network runs in fp16, and batches of other sizes round differently)
+    assert [lab.score for lab in reusing.labels] == pytest.approx([lab.score for lab in decoding.labels], abs=tolerance)
+
+
+def test_an_answer_does_not_depend_on_earlier_calls(tmp_path: Path) -> None:
+    """The model stays in eval mode: no dropout, no batch statistics, whatever ran before."""
+    path = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    first = write_test_video(tmp_path / "first.mp4", frames=200, fps=16)
+    other = write_test_video(tmp_path / "other.mp4", frames=72, fps=12)
+    fresh = Recognizer(path, isolate=False).recognize(first, Options(budget=0.5))
+    used = Recognizer(path, isolate=False)
+    for video in (other, first, other):
+        used.recognize(video, Options(budget=0.5))
+        used.recognize(video, Options(mode="dense"))
+    assert not any(m.training for m in used.model.modules())
+    again = used.recognize(first, Options(budget=0.5))
+    assert [s.gate for s in again.snippets] == [s.gate for s in fresh.snippets]
+    assert again.labels == fresh.labels

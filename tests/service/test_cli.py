@@ -36,7 +36,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (root / "empty.mp4").write_bytes(b"")
     (root / "notes.mp4").write_text("not a video\n" * 50)
     (root / "folder").mkdir()
+    (root / "odd_codec.mp4").write_bytes(good.read_bytes().replace(b"avc1", b"zzzz"))  # no decoder knows it
     return {
+        "codec": root / "odd_codec.mp4",
         "checkpoint": tiny_checkpoint(root / "tiny.safetensors"),
         "good": good,
         "empty": root / "empty.mp4",
@@ -50,15 +52,22 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_bad_inputs_get_one_line_each_and_the_rest_still_run(files: dict[str, Path]) -> None:
-    order = ["empty", "text", "audio", "good", "truncated", "huge", "directory", "missing"]
-    proc = _run("classify", *[str(files[k]) for k in order], "--checkpoint", str(files["checkpoint"]),
-                "--budget", "0.25")
+    order = ["empty", "text", "audio", "good", "truncated", "huge", "codec", "directory", "missing"]
+    proc = _run(
+        "classify", *[str(files[k]) for k in order], "--checkpoint", str(files["checkpoint"]), "--budget", "0.25"
+    )
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     expected = {
-        "empty": "empty_file", "text": "not_a_video", "audio": "no_video_stream", "truncated": "truncated_video",
-        "huge": "video_too_large", "directory": "not_a_file", "missing": "file_missing",
+        "empty": "empty_file",
+        "text": "not_a_video",
+        "audio": "no_video_stream",
+        "truncated": "truncated_video",
+        "huge": "video_too_large",
+        "codec": "unsupported_codec",
+        "directory": "not_a_file",
+        "missing": "file_missing",
     }
     assert len(errors) == len(expected), proc.stderr
     for key, code in expected.items():
@@ -79,8 +88,9 @@ def test_json_output_and_debug_traceback(files: dict[str, Path]) -> None:
 
 
 def test_limits_and_bad_options_and_bad_checkpoint(files: dict[str, Path], tmp_path: Path) -> None:
-    too_long = _run("classify", str(files["good"]), "--checkpoint", str(files["checkpoint"]),
-                    env={"VIDGATE_MAX_DURATION_S": "2"})
+    too_long = _run(
+        "classify", str(files["good"]), "--checkpoint", str(files["checkpoint"]), env={"VIDGATE_MAX_DURATION_S": "2"}
+    )
     assert too_long.returncode == 1 and too_long.stderr.strip().endswith("[video_too_long]")
     bad_budget = _run("classify", str(files["good"]), "--checkpoint", str(files["checkpoint"]), "--budget", "3")
     assert bad_budget.returncode == 2 and "budget" in bad_budget.stderr
@@ -89,3 +99,22 @@ def test_limits_and_bad_options_and_bad_checkpoint(files: dict[str, Path], tmp_p
     no_model = _run("classify", str(files["good"]), "--checkpoint", str(broken))
     assert no_model.returncode == 3 and "corrupt or truncated" in no_model.stderr
     assert "Traceback" not in no_model.stderr
+
+
+def test_settings_default_to_the_shipped_model_without_importing_torch() -> None:
+    code = (
+        "import sys; from service.config import DEMO_CHECKPOINT, get_settings; "
+        "assert 'torch' not in sys.modules, 'reading settings imported torch'; "
+        "assert get_settings().checkpoint == DEMO_CHECKPOINT and DEMO_CHECKPOINT.is_file(); print(DEMO_CHECKPOINT)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")},
+    )
+    assert proc.returncode == 0, proc.stderr
+    from models import DEMO_CHECKPOINT
+
+    assert Path(proc.stdout.strip()) == DEMO_CHECKPOINT

@@ -1,0 +1,49 @@
+"""The CUDA path gives the CPU path's answers (skipped on machines without a GPU).
+
+On a GPU the recognizer batches heavy snippets under fp16 autocast; the gate, the selection and the
+labels must not change because of it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from models import DEMO_CHECKPOINT, load_checkpoint
+from pipelines.recognizer import Options, Recognizer
+
+from ..helpers import tiny_checkpoint, write_test_video
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_test_video(tmp_path_factory.mktemp("video") / "clip.mp4", frames=240, fps=12, size=(112, 112))
+
+
+@pytest.mark.parametrize("checkpoint", ["tiny", "demo"])
+def test_cuda_matches_cpu(checkpoint: str, video: Path, tmp_path: Path) -> None:
+    path = tiny_checkpoint(tmp_path / "tiny.safetensors") if checkpoint == "tiny" else DEMO_CHECKPOINT
+    cpu = Recognizer(path, device="cpu", isolate=False)
+    gpu = Recognizer(path, device="cuda", isolate=False)
+    assert gpu.device.type == "cuda" and next(gpu.model.parameters()).is_cuda
+    for options in (Options(mode="dense"), Options(budget=0.25), Options()):
+        a, b = cpu.recognize(video, options), gpu.recognize(video, options)
+        gates_a = torch.tensor([s.gate for s in a.snippets])
+        gates_b = torch.tensor([s.gate for s in b.snippets])
+        assert torch.allclose(gates_a, gates_b, atol=1e-3), (gates_a - gates_b).abs().max()
+        assert [s.selected for s in a.snippets] == [s.selected for s in b.snippets]
+        scores_a = {label.label: label.score for label in a.labels}
+        scores_b = {label.label: label.score for label in b.labels}
+        assert a.labels[0].label == b.labels[0].label
+        for name, score in scores_a.items():  # fp16 heavy features: small differences only
+            assert abs(score - scores_b.get(name, score)) < 2e-2, (name, score, scores_b)
+        assert a.compute == b.compute
+
+
+def test_checkpoint_loads_onto_the_gpu() -> None:
+    model, _ = load_checkpoint(DEMO_CHECKPOINT, device=torch.device("cuda"))
+    assert all(p.is_cuda for p in model.parameters())
