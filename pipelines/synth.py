@@ -309,17 +309,18 @@ def _frames(plan: _VideoPlan, placed: list[_Placed], config: SynthConfig) -> Ite
             r=float(rng.uniform(0.04, 0.07) * s), x=float(rng.uniform(0, s)), y=float(rng.uniform(0, s)),
             vx=float(rng.uniform(-1, 1) * 0.02 * s), vy=float(rng.uniform(-1, 1) * 0.02 * s)))
     radius = 0.11 * s
-    speed = 0.03 * s  # px per frame
+    speed = 0.03 * s  # px per frame, slower for long events so that the whole path stays in the frame
     spin = math.radians(7.0)  # per frame; well below a square's 45° ambiguity
     outline = max(1, round(s / 56))
     poses = []
     for p in placed:
         n = p.last - p.first
-        travel = speed * (n - 1) / 2 if p.event.motion in ("left", "right", "up", "down") else 0.0
+        v = min(speed, 0.24 * s / max(1, n - 1))
+        travel = v * (n - 1) / 2 if p.event.motion in ("left", "right", "up", "down") else 0.0
         margin = 1.25 * radius + outline + travel + 2
         # The pose at the event's middle is drawn independently of the direction, so one frame cannot tell.
         poses.append((float(rng.uniform(margin, s - margin)), float(rng.uniform(margin, s - margin)),
-                      float(rng.uniform(0, 2 * math.pi))))
+                      float(rng.uniform(0, 2 * math.pi)), v))
     for t in range(total):
         oy, ox = int(t * drift[0]) % s, int(t * drift[1]) % s
         frame = np.roll(texture, (oy, ox), axis=(0, 1)) + noise_pool[int(rng.integers(8))] + flicker[t]
@@ -334,12 +335,12 @@ def _frames(plan: _VideoPlan, placed: list[_Placed], config: SynthConfig) -> Ite
             if rng.random() < 0.01:  # the occasional change of course, so distractor motion is not a tell
                 d.vx, d.vy = float(rng.uniform(-1, 1) * 0.02 * s), float(rng.uniform(-1, 1) * 0.02 * s)
             _draw_distractor(draw, d)
-        for p, (cx, cy, angle) in zip(placed, poses, strict=True):
+        for p, (cx, cy, angle, v) in zip(placed, poses, strict=True):
             if not p.first <= t < p.last:
                 continue
             u = t - (p.first + p.last - 1) / 2  # frames from the event's middle
-            dx, dy, da = {"left": (-speed * u, 0, 0), "right": (speed * u, 0, 0), "up": (0, -speed * u, 0),
-                          "down": (0, speed * u, 0), "cw": (0, 0, spin * u), "ccw": (0, 0, -spin * u)}[p.event.motion]
+            dx, dy, da = {"left": (-v * u, 0, 0), "right": (v * u, 0, 0), "up": (0, -v * u, 0),
+                          "down": (0, v * u, 0), "cw": (0, 0, spin * u), "ccw": (0, 0, -spin * u)}[p.event.motion]
             _draw_event(draw, p.event, cx + dx, cy + dy, radius, angle + da, outline)
         yield np.asarray(image)
 

@@ -83,7 +83,16 @@ def test_relevance_sidecar_matches_the_videos(tiny: tuple[Path, float, list[tupl
 
 
 def test_translations_move_the_stated_way(tiny: tuple[Path, float, list[tuple[int, int]]]) -> None:
-    root = tiny[0]
+    assert _translations_checked(tiny[0]) >= 5
+
+
+def test_long_events_stay_in_the_frame_and_move_the_stated_way(tmp_path: Path) -> None:
+    config = SynthConfig(videos=4, classes=4, size=64, fps=25, snippet_frames=24, min_snippets=15, max_snippets=16)
+    assert _translations_checked(write_synthetic_dataset(tmp_path / "long", config)) >= 4
+
+
+def _translations_checked(root: Path) -> int:
+    """Assert every translating event moves its stated way; returns how many were checked."""
     sidecar = json.loads((root / "relevance.json").read_text())
     checked = 0
     for name, entry in sidecar["videos"].items():
@@ -100,7 +109,7 @@ def test_translations_move_the_stated_way(tiny: tuple[Path, float, list[tuple[in
             expected = {"left": (dx < -5), "right": (dx > 5), "up": (dy < -5), "down": (dy > 5)}[motion]
             assert expected, (name, event, dx, dy)
             checked += 1
-    assert checked >= 5
+    return checked
 
 
 def test_same_seed_same_data_set(tmp_path: Path) -> None:
