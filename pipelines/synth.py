@@ -315,7 +315,8 @@ def _frames(plan: _VideoPlan, placed: list[_Placed], config: SynthConfig) -> Ite
     poses = []
     for p in placed:
         n = p.last - p.first
-        v = min(speed, 0.24 * s / max(1, n - 1))
+        room = 0.45 * s - (1.25 * radius + outline + 2)  # the most a path may travel each way from its middle
+        v = speed if speed * (n - 1) / 2 <= room else 2 * room / max(1, n - 1)
         travel = v * (n - 1) / 2 if p.event.motion in ("left", "right", "up", "down") else 0.0
         margin = 1.25 * radius + outline + travel + 2
         # The pose at the event's middle is drawn independently of the direction, so one frame cannot tell.
