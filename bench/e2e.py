@@ -126,7 +126,10 @@ def main() -> None:
         t = {k: statistics.median(s[k] for s in stages[name]) for k in stages[name][0]} if name in stages else {}
         cells = " | ".join(f"{t[k]:.2f}" if t else "—" for k in ("probe", "decode", "light", "gate", "heavy"))
         chosen = f"{selected[name]}/{total_snippets}" if name in selected else "—"
-        rows.append(f"| {name} | {chosen} | {wall:.2f} | {cells} | {dense / wall:.2f}× | {wall / decode_all:.2f} |")
+        rows.append(
+            f"| {name} | {chosen} | {wall:.2f} | {cells} | {dense / wall:.2f}× | {wall / decode_all:.2f} "
+            f"| {3600 / wall:.0f} | {args.seconds / wall:.0f}× |"
+        )
     lines = [
         f"## End to end on {device.upper()}{f' with {args.heavy}' if args.heavy else ''}: gated vs dense vs decoding "
         "every frame",
@@ -139,8 +142,8 @@ def main() -> None:
         "waiting for the decoder child; `heavy` overlaps with decoding of the next chunk).",
         "",
         "| setting | snippets selected | wall s | probe s | decode s | light s | gate s | heavy s | speed-up vs dense "
-        "| wall / full decode |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| wall / full decode | videos/hour | × real time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         "Targets: gated ≥ 3× faster than dense end to end; gated recognition no slower than decoding every frame "
