@@ -160,7 +160,7 @@ def evaluate(
 
     from pipelines.datasets import load_dataset
     from pipelines.evaluation import evaluate as run_evaluation
-    from pipelines.evaluation import markdown_table, write_report
+    from pipelines.evaluation import markdown_table, settings_for, write_report
 
     recognizer = _recognizer(checkpoint, isolate=isolate)
     try:
@@ -170,7 +170,9 @@ def evaluate(
         raise _fail(exc.message, EXIT_FAILED_INPUTS) from None
     except ValueError:
         raise _fail(f"--budgets must be comma-separated numbers, got {budgets!r}", EXIT_USAGE) from None
-    bar = tqdm(desc="evaluate", unit="run")
+    if not data.split(split):
+        raise _fail(f"the data set has no {split!r} videos", EXIT_FAILED_INPUTS)
+    bar = tqdm(desc="evaluate", unit="video", total=len(data.split(split)) * len(settings_for(fractions)))
 
     def step(name: str, done: int, total: int) -> None:
         bar.set_postfix_str(name)

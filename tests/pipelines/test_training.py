@@ -74,3 +74,10 @@ def test_interrupted_training_resumes_from_the_work_folder(tiny_benchmark: Path,
     assert out.exists()
     assert (work / "light.pt").stat().st_mtime_ns == light_before
     assert {p: p.stat().st_mtime_ns for p in (work / "frames").glob("*.npy")} == frames_before
+    evaluate_command = [sys.executable, "-m", "service.cli", "evaluate", str(out), str(tiny_benchmark),
+                        "--out", str(tmp_path / "eval"), "--budgets", "0.25"]
+    evaluated = subprocess.run(evaluate_command, capture_output=True, text=True, timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "| gated 25% |" in evaluated.stdout and (tmp_path / "eval" / "evaluation.png").stat().st_size > 0
+    no_split = subprocess.run([*evaluate_command, "--split", "holdout"], capture_output=True, text=True, timeout=600)
+    assert no_split.returncode == 1 and "no 'holdout' videos" in no_split.stderr and "Traceback" not in no_split.stderr
