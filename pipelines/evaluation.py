@@ -49,20 +49,49 @@ def average_precision(scores: list[float], positives: list[bool]) -> float:
     return ap / total
 
 
-def load_relevance(root: Path) -> dict[str, set[int]]:
-    """Relevant snippet indices per video path (relative to the data set) from ``relevance.json``."""
+Events = list[tuple[int, int]]
+
+
+def load_relevance(root: Path) -> dict[str, Events]:
+    """Relevant frame ranges ``[first, last)`` per video path (relative to the data set) from ``relevance.json``.
+
+    Ranges come from each video's ``events``; a sidecar listing only ``relevant`` snippet indices is read
+    through its layout (snippet ``i`` is frames ``[i·snippet_frames, (i+1)·snippet_frames)``).
+    """
     sidecar = root / "relevance.json"
     if not sidecar.exists():
         return {}
     raw = json.loads(sidecar.read_text())
     videos = raw.get("videos", raw)
-    return {str(name): set(entry["relevant"] if isinstance(entry, dict) else entry) for name, entry in videos.items()}
+    length = int(raw.get("snippet_frames", 8))
+    out: dict[str, Events] = {}
+    for name, entry in videos.items():
+        if isinstance(entry, dict) and entry.get("events"):
+            out[str(name)] = [(int(e["frames"][0]), int(e["frames"][1])) for e in entry["events"]]
+        else:
+            indices = entry["relevant"] if isinstance(entry, dict) else entry
+            out[str(name)] = [(int(i) * length, (int(i) + 1) * length) for i in indices]
+    return out
+
+
+def _shows(snippet: tuple[int, int], event: tuple[int, int]) -> bool:
+    """A snippet shows an event when they share at least half of the shorter of the two."""
+    overlap = min(snippet[1], event[1]) - max(snippet[0], event[0])
+    return overlap * 2 >= min(snippet[1] - snippet[0], event[1] - event[0])
+
+
+def relevance_scores(selected: Sequence[tuple[int, int]], events: Events) -> tuple[float, float]:
+    """The gate's recall (events shown by at least one selected snippet) and precision (selected
+    snippets that show an event), matching frame ranges so that any snippet plan can be scored."""
+    found = sum(any(_shows(s, e) for s in selected) for e in events)
+    useful = sum(any(_shows(s, e) for e in events) for s in selected)
+    return found / max(1, len(events)), useful / max(1, len(selected))
 
 
 def _summarise(
     dataset: Dataset,
     results: list[tuple[Any, RecognitionResult]],
-    relevance: dict[str, set[int]],
+    relevance: dict[str, Events],
     classes: tuple[str, ...],
 ) -> dict[str, Any]:
     n = len(results)
@@ -92,12 +121,12 @@ def _summarise(
     if relevance:
         recalls, precisions = [], []
         for item, r in results:
-            relevant = relevance.get(_relative(dataset, item.path))
-            if not relevant:
+            events = relevance.get(_relative(dataset, item.path))
+            if not events:
                 continue
-            selected = {s.index for s in r.snippets if s.selected}
-            recalls.append(len(selected & relevant) / len(relevant))
-            precisions.append(len(selected & relevant) / max(1, len(selected)))
+            recall, precision = relevance_scores([s.frames for s in r.snippets if s.selected], events)
+            recalls.append(recall)
+            precisions.append(precision)
         if recalls:
             row["relevant_recall"] = statistics.fmean(recalls)
             row["relevant_precision"] = statistics.fmean(precisions)
