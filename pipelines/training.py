@@ -52,7 +52,7 @@ class TrainConfig:
     num_kernels: int = 64
     gate_hidden: int = 128
     light_epochs: int = 6
-    heavy_epochs: int = 10
+    heavy_epochs: int = 25
     gate_epochs: int = 60
     heavy_snippets_per_video: int = 8
     batch_videos: int = 8

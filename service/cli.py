@@ -103,7 +103,7 @@ def train(
     heavy_size: int = 112,
     max_snippets: Annotated[int, typer.Option(help="Snippets planned per video.")] = 64,
     light_epochs: int = 6,
-    heavy_epochs: int = 10,
+    heavy_epochs: int = 25,
     gate_epochs: int = 60,
     target_ratio: Annotated[float, typer.Option(help="Target fraction of snippets the gate selects.")] = 0.2,
     light_weights: Annotated[str | None, typer.Option(help="Pretrained light trunk weights (local file).")] = None,

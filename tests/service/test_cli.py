@@ -118,3 +118,16 @@ def test_settings_default_to_the_shipped_model_without_importing_torch() -> None
     from models import DEMO_CHECKPOINT
 
     assert Path(proc.stdout.strip()) == DEMO_CHECKPOINT
+
+
+def test_train_command_defaults_are_the_training_recipe_defaults() -> None:
+    import dataclasses
+    import inspect
+
+    from pipelines.training import TrainConfig
+    from service.cli import train
+
+    recipe = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    options = {name: p.default for name, p in inspect.signature(train).parameters.items() if name in recipe}
+    assert len(options) >= 10
+    assert options == {name: recipe[name] for name in options}
