@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.datasets import load_dataset
-from pipelines.evaluation import evaluate, markdown_table, write_report
+from pipelines.evaluation import evaluate, report_markdown, write_report
 from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 from pipelines.training import TrainConfig, train
@@ -41,7 +41,7 @@ def main() -> None:
     if args.report_only:
         report = json.loads((out / "evaluation.json").read_text())
         seconds = json.loads((out / "timings.json").read_text())
-        summary = json.loads((args.work / "demo.safetensors.work" / "summary.json").read_text())
+        summary = json.loads((out / "training.json").read_text())
         write_results(args, report, seconds, summary)
         return
 
@@ -62,6 +62,7 @@ def main() -> None:
     seconds["evaluate"] = time.perf_counter() - start
     write_report(report, out)
     (out / "timings.json").write_text(json.dumps(seconds, indent=2))
+    (out / "training.json").write_text(json.dumps(summary, indent=2))
 
     if args.ship:
         target = ROOT / "models" / "weights" / "vidgate-demo.safetensors"
@@ -80,6 +81,8 @@ def write_results(
     # The best gated setting that looks at no more than a quarter of the snippets.
     within = [(name, row) for name, row in s.items() if name.startswith("gated") and row["selected_fraction"] <= 0.25]
     best_name, best = max(within, key=lambda item: item[1]["accuracy"])
+    paired = report["paired_with_dense"][best_name]
+    low, high = paired["interval"]
     lines = [
         "# Results: the demo model on the synthetic long-range benchmark",
         "",
@@ -89,7 +92,7 @@ def write_results(
         + ", ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float))
         + ".",
         "",
-        markdown_table(report),
+        report_markdown(report),
         "",
         "![accuracy vs GFLOPs](results/evaluation.png)",
         "",
@@ -99,7 +102,9 @@ def write_results(
         "|---|---|---|",
         f"| gated at ≤ 25% of snippets within 1 point of dense | best such setting, {best_name} "
         f"({100 * best['selected_fraction']:.1f}% of snippets): {best['accuracy']:.3f}; gated 25%: "
-        f"{gated25['accuracy']:.3f}; dense {dense['accuracy']:.3f} | "
+        f"{gated25['accuracy']:.3f}; dense {dense['accuracy']:.3f}; {best_name} against dense: "
+        f"{len(paired['only_here'])} test videos right only gated, {len(paired['only_dense'])} only dense, "
+        f"difference 95% interval [{100 * low:+.1f}, {100 * high:+.1f}] pts | "
         f"{'yes' if best['accuracy'] >= dense['accuracy'] - 0.01 else 'no'} "
         f"({'yes' if gated25['accuracy'] >= dense['accuracy'] - 0.01 else 'no'} at exactly 25%) |",
         f"| ≥ 10 points above uniform-k at the same budget | uniform 25%: {uniform25['accuracy']:.3f} | "

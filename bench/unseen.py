@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.evaluation import markdown_table
+from pipelines.evaluation import report_markdown
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 
 from .report import machine, write_section
@@ -66,7 +66,7 @@ def main() -> None:
         f"Training took {train_s / 60:.1f} min (target: about an hour on 2 cores); evaluation "
         f"{evaluate_s / 60:.1f} min. Test split: {report['videos']} videos; chance is {chance:.3f}.",
         "",
-        markdown_table(report),
+        report_markdown(report),
         "",
         f"Dense {s['dense']['accuracy']:.3f} and gated at the learned threshold {s['gated threshold']['accuracy']:.3f} "
         f"({100 * s['gated threshold']['selected_fraction']:.1f}% of snippets) against chance {chance:.3f} and "

@@ -4,12 +4,16 @@ Settings on the test split: dense (every snippet), uniform-k and random-k at eac
 each budget and at the learned threshold. Per setting: top-1 accuracy (mAP for multi-label), snippets
 selected, heavy and total GFLOPs per video, wall time per stage; on a data set with a relevance
 sidecar (the synthetic benchmark) also the gate's recall and precision of relevant snippets and how
-conditional the selection is (spread of the selected fraction across videos).
+conditional the selection is (spread of the selected fraction across videos). Per video and setting
+the report keeps what was predicted, and for single-label data it compares every setting with dense on
+the same videos: videos only one of them gets right, and a paired bootstrap interval of the accuracy
+difference (a small test split decides by a handful of videos).
 """
 
 from __future__ import annotations
 
 import json
+import random
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -117,6 +121,16 @@ def _summarise(
         "total_gflops": statistics.fmean(r.compute.gflops for _, r in results),
         "dense_gflops": statistics.fmean(r.compute.gflops_dense for _, r in results),
         "seconds": {k: statistics.fmean(r.timings[k] for _, r in results) for k in results[0][1].timings},
+        "per_video": [
+            {
+                "video": _relative(dataset, item.path),
+                "labels": sorted(item.labels),
+                "predicted": r.labels[0].label if r.labels else None,
+                "score": r.labels[0].score if r.labels else 0.0,
+                "selected_fraction": r.compute.selected_fraction,
+            }
+            for item, r in results
+        ],
     }
     if relevance:
         recalls, precisions = [], []
@@ -163,7 +177,64 @@ def evaluate(
             if on_step:
                 on_step(setting.name, i + 1, len(items))
         report["settings"][setting.name] = _summarise(dataset, results, relevance, classes)
+    if not dataset.multi_label:
+        report["paired_with_dense"] = paired_with_dense(report)
     return report
+
+
+def _correct_by_video(row: dict[str, Any]) -> dict[str, bool]:
+    return {v["video"]: v["predicted"] in v["labels"] for v in row["per_video"]}
+
+
+def bootstrap_interval(differences: Sequence[float], *, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the mean of paired per-video differences, resampling videos."""
+    if not differences:
+        return (0.0, 0.0)
+    rng, n = random.Random(seed), len(differences)
+    means = sorted(sum(rng.choices(differences, k=n)) / n for _ in range(resamples))
+    return means[int(0.025 * resamples)], means[min(resamples - 1, int(0.975 * resamples))]
+
+
+def paired_with_dense(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every setting against dense on the same videos (single-label top-1).
+
+    ``only_here``: videos this setting gets right and dense gets wrong; ``only_dense``: the reverse;
+    ``difference``: accuracy minus dense's; ``interval``: its 95% paired bootstrap interval.
+    """
+    dense = _correct_by_video(report["settings"]["dense"])
+    out: dict[str, dict[str, Any]] = {}
+    for name, row in report["settings"].items():
+        if name == "dense":
+            continue
+        mine = _correct_by_video(row)
+        videos = [v for v in dense if v in mine]
+        differences = [float(mine[v]) - float(dense[v]) for v in videos]
+        low, high = bootstrap_interval(differences)
+        out[name] = {
+            "difference": statistics.fmean(differences) if differences else 0.0,
+            "interval": [low, high],
+            "only_here": sorted(v for v in videos if mine[v] and not dense[v]),
+            "only_dense": sorted(v for v in videos if dense[v] and not mine[v]),
+        }
+    return out
+
+
+def paired_table(report: dict[str, Any]) -> str:
+    """The paired comparison with dense as a markdown table ("" for multi-label reports)."""
+    paired = report.get("paired_with_dense")
+    if not paired:
+        return ""
+    lines = [
+        "| setting | accuracy − dense | 95% interval (paired bootstrap) | right only here | right only with dense |",
+        "|---|---|---|---|---|",
+    ]
+    for name, row in paired.items():
+        low, high = row["interval"]
+        lines.append(
+            f"| {name} | {100 * row['difference']:+.1f} pts | [{100 * low:+.1f}, {100 * high:+.1f}] |"
+            f" {len(row['only_here'])} | {len(row['only_dense'])} |"
+        )
+    return "\n".join(lines)
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -224,11 +295,17 @@ def plot(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def report_markdown(report: dict[str, Any]) -> str:
+    """The settings table, then (single-label) the paired comparison with dense."""
+    paired = paired_table(report)
+    return markdown_table(report) + "\n" + (f"\nPaired with dense, on the same videos:\n\n{paired}\n" if paired else "")
+
+
 def write_report(report: dict[str, Any], out: Path) -> dict[str, Path]:
     """Write ``evaluation.json``, ``evaluation.md`` and ``evaluation.png`` into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": out / "evaluation.json", "markdown": out / "evaluation.md", "plot": out / "evaluation.png"}
     paths["json"].write_text(json.dumps(report, indent=2))
-    paths["markdown"].write_text(markdown_table(report) + "\n")
+    paths["markdown"].write_text(report_markdown(report))
     plot(report, paths["plot"])
     return paths

@@ -160,7 +160,7 @@ def evaluate(
 
     from pipelines.datasets import load_dataset
     from pipelines.evaluation import evaluate as run_evaluation
-    from pipelines.evaluation import markdown_table, settings_for, write_report
+    from pipelines.evaluation import report_markdown, settings_for, write_report
 
     recognizer = _recognizer(checkpoint, isolate=isolate)
     try:
@@ -181,7 +181,7 @@ def evaluate(
     report = run_evaluation(recognizer, data, split=split, budgets=fractions, on_step=step)
     bar.close()
     paths = write_report(report, out)
-    typer.echo(markdown_table(report))
+    typer.echo(report_markdown(report))
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 

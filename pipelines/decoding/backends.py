@@ -221,14 +221,23 @@ class DecordDecoder(Decoder):
 
 
 class TorchCodecDecoder(Decoder):
-    """torchcodec decoder (needs system FFmpeg libraries). Exact seek mode. Not installed in CI."""
+    """torchcodec decoder (needs system FFmpeg libraries). Exact seek mode. Not installed in CI.
+
+    torchcodec releases that report ``metadata.rotation`` turn frames upright themselves; older ones
+    return them as stored, and this class applies the probed rotation.
+    """
 
     def __init__(self, path: str | Path, info: VideoInfo | None = None) -> None:
-        from torchcodec.decoders import VideoDecoder
+        try:
+            from torchcodec.decoders import VideoDecoder
+        except (ImportError, OSError, RuntimeError) as exc:  # installed, but FFmpeg's libraries are missing
+            raise OptionsError(f"decoder backend 'torchcodec' cannot load (it needs FFmpeg's shared libraries): "
+                               f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
 
         self.path = Path(path)
         self.info = info if info is not None else probe(self.path)
         self._decoder = VideoDecoder(str(self.path), seek_mode="exact", dimension_order="NCHW")
+        self._turns_upright = hasattr(self._decoder.metadata, "rotation")
 
     def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
         import torch
@@ -248,7 +257,9 @@ class TorchCodecDecoder(Decoder):
         array = batch.permute(0, 2, 3, 1).numpy()  # (U, h, w, 3)
         if size:
             array = _centre_crop(array, size, axes=(1, 2))
-        return np.ascontiguousarray(_upright(array, self.info.rotation, axes=(1, 2))[rows])
+        if not self._turns_upright:
+            array = _upright(array, self.info.rotation, axes=(1, 2))
+        return np.ascontiguousarray(array[rows])
 
     def close(self) -> None:
         del self._decoder

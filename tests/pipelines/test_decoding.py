@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from pipelines.planning import plan_snippets
 from tests.conftest import VFR_GAPS_MS
 from tests.pipelines.videos import grid_frame, resized_reference, sequential_frames, write_grid_video
 
-DECODING_BACKENDS = [name for name in ("pyav", "decord") if name in BACKENDS]
+DECODING_BACKENDS = [name for name in ("pyav", "decord", "torchcodec") if name in BACKENDS]
 FAULTS = "tests.pipelines.fault_backends"
 
 
@@ -379,3 +380,13 @@ def test_write_grid_video_round_trip(tmp_path: Path) -> None:
     frames = sequential_frames(path)
     errors = [np.abs(frames[i].astype(int) - grid_frame(i, 32, 48)).mean() for i in range(6)]
     assert max(errors) < 8
+
+
+def test_torchcodec_without_ffmpeg_libraries_is_a_clear_options_error(
+    long_gop_video: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.decoding.backends import TorchCodecDecoder
+
+    monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)  # the import fails as without FFmpeg
+    with pytest.raises(OptionsError, match=r"torchcodec.*FFmpeg"):
+        TorchCodecDecoder(long_gop_video)

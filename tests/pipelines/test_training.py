@@ -42,6 +42,14 @@ def test_synth_train_evaluate_gate_beats_uniform_recall(tiny_benchmark: Path, tm
     assert gated["selected_fraction"] == pytest.approx(uniform["selected_fraction"])
     assert gated["relevant_recall"] > uniform["relevant_recall"], settings
     assert gated["total_gflops"] < settings["dense"]["total_gflops"]
+    # per video: every test video once per setting, and the paired counts add up to the accuracy gap
+    names = {v["video"] for v in settings["dense"]["per_video"]}
+    assert len(names) == report["videos"] == len(gated["per_video"])
+    paired = report["paired_with_dense"]["gated 25%"]
+    gap = (len(paired["only_here"]) - len(paired["only_dense"])) / report["videos"]
+    assert gap == pytest.approx(gated["accuracy"] - settings["dense"]["accuracy"])
+    assert gap == pytest.approx(paired["difference"])
+    assert "Paired with dense" in paths["markdown"].read_text()
 
 
 def _train_command(data: Path, out: Path) -> list[str]:
