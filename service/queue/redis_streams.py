@@ -8,12 +8,16 @@
   and the entry moves to the dead-letter stream.
 * A job's outcome is written with a check-and-set (``WATCH``/``MULTI``): a second completion of the
   same job (a slow worker whose lease was taken over) changes nothing.
+* Listing reads sorted-set indexes by creation time — all jobs, per owner, per status, per owner and
+  status — kept in the same transaction as the job, so a filtered page costs one range read and one
+  ``MGET`` however many jobs of other statuses there are.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -39,8 +43,11 @@ class Keys:
     def owner(self, owner: str) -> str:
         return f"{self.prefix}owner:{owner}"
 
-    def status(self, status: JobStatus) -> str:
-        return f"{self.prefix}status:{status.value}"
+    def status(self, status: JobStatus, owner: str | None = None) -> str:
+        """Sorted set of job ids by creation time: every job in ``status``, or only ``owner``'s."""
+        if owner is None:
+            return f"{self.prefix}by-status:{status.value}"
+        return f"{self.prefix}owner-status:{status.value}:{owner}"  # status values hold no ':'
 
     def idempotency(self, owner: str, key: str) -> str:
         return f"{self.prefix}idem:{owner}:{key}"
@@ -67,11 +74,14 @@ class RedisQueue(JobQueue):
         raw = self.redis.get(self.keys.job(job_id))
         return Job.from_dict(json.loads(raw)) if raw else None
 
-    def _write(self, pipe: Any, job: Job, previous: JobStatus | None) -> None:
+    def _write(self, pipe: Any, job: Job, previous: JobStatus | None, score: float) -> None:
         pipe.set(self.keys.job(job.id), json.dumps(job.to_dict()))
         if previous is not None and previous is not job.status:
-            pipe.srem(self.keys.status(previous), job.id)
-        pipe.sadd(self.keys.status(job.status), job.id)
+            pipe.zrem(self.keys.status(previous), job.id)
+            pipe.zrem(self.keys.status(previous, job.owner), job.id)
+        created = {job.id: score}
+        pipe.zadd(self.keys.status(job.status), created)
+        pipe.zadd(self.keys.status(job.status, job.owner), created)
 
     def _update(self, job_id: str, change: Any) -> Job | None:
         """Read-modify-write one job atomically; ``change(job)`` returns False to leave it alone."""
@@ -86,11 +96,12 @@ class RedisQueue(JobQueue):
                         return None
                     job = Job.from_dict(json.loads(raw))
                     previous = job.status
+                    score = pipe.zscore(self.keys.all, job_id)  # its place in every listing index
                     if change(job) is False:
                         pipe.reset()
                         return None
                     pipe.multi()
-                    self._write(pipe, job, previous)
+                    self._write(pipe, job, previous, _score(job) if score is None else float(score))
                     pipe.execute()
                     return job
                 except redis.WatchError:
@@ -107,10 +118,11 @@ class RedisQueue(JobQueue):
                     return existing
         check_size(self)
         score = time.time()
+        created = {job.id: score}
         with self.redis.pipeline() as pipe:
-            self._write(pipe, job, None)
-            pipe.zadd(self.keys.all, {job.id: score})
-            pipe.zadd(self.keys.owner(job.owner), {job.id: score})
+            self._write(pipe, job, None, score)
+            pipe.zadd(self.keys.all, created)
+            pipe.zadd(self.keys.owner(job.owner), created)
             pipe.xadd(self.keys.stream, {"job": job.id})
             pipe.execute()
         return job
@@ -124,22 +136,18 @@ class RedisQueue(JobQueue):
 
     def list(self, *, owner: str | None = None, status: JobStatus | None = None, limit: int = 50,
              cursor: str | None = None) -> tuple[list[Job], str | None]:
-        index = self.keys.all if owner is None else self.keys.owner(owner)
+        if status is not None:
+            index = self.keys.status(status, owner)
+        else:
+            index = self.keys.all if owner is None else self.keys.owner(owner)
         start = int(cursor or 0)
-        page: list[Job] = []
-        position = start
-        while len(page) < limit:
-            ids = self.redis.zrevrange(index, position, position + 4 * limit - 1)
-            if not ids:
-                return page, None
-            for job_id in ids:
-                position += 1
-                job = self._load(job_id)
-                if job is not None and (status is None or job.status is status):
-                    page.append(job)
-                    if len(page) == limit:
-                        break
-        more = self.redis.zcard(index) > position
+        ids = self.redis.zrevrange(index, start, start + limit - 1)
+        raws = self.redis.mget([self.keys.job(i) for i in ids]) if ids else []
+        page = [Job.from_dict(json.loads(raw)) for raw in raws if raw]  # a job deleted meanwhile is skipped
+        if status is not None:
+            page = [job for job in page if job.status is status]  # changed between the two reads
+        position = start + len(ids)
+        more = len(ids) == limit and self.redis.zcard(index) > position
         return page, (str(position) if more else None)
 
     def cancel(self, job_id: str) -> bool:
@@ -161,19 +169,21 @@ class RedisQueue(JobQueue):
             pipe.delete(self.keys.job(job_id))
             pipe.zrem(self.keys.all, job_id)
             pipe.zrem(self.keys.owner(job.owner), job_id)
-            pipe.srem(self.keys.status(job.status), job_id)
+            for status in JobStatus:  # whatever it changed to since it was read
+                pipe.zrem(self.keys.status(status), job_id)
+                pipe.zrem(self.keys.status(status, job.owner), job_id)
             if job.idempotency_key:
                 pipe.delete(self.keys.idempotency(job.owner, job.idempotency_key))
             pipe.execute()
         return True
 
     def depth(self) -> int:
-        return int(self.redis.scard(self.keys.status(JobStatus.QUEUED)))
+        return int(self.redis.zcard(self.keys.status(JobStatus.QUEUED)))
 
     def stats(self) -> dict[str, int]:
         with self.redis.pipeline() as pipe:
             for status in JobStatus:
-                pipe.scard(self.keys.status(status))
+                pipe.zcard(self.keys.status(status))
             counts = pipe.execute()
         return {status.value: int(n) for status, n in zip(JobStatus, counts, strict=True)}
 
@@ -281,3 +291,8 @@ class RedisQueue(JobQueue):
             return True
 
         self._update(delivery.job.id, change)
+
+
+def _score(job: Job) -> float:
+    """Creation time in seconds, for a job missing from the all-jobs index (normally its score there)."""
+    return datetime.fromisoformat(job.created_at).timestamp()

@@ -155,3 +155,39 @@ def test_cancel_idempotency_listing_and_limit(prefix: str) -> None:
     finally:
         _stop(worker)
     assert queue.delete(a.id) and queue.get(a.id) is None
+
+
+def test_a_status_page_reads_its_own_index_not_every_job(prefix: str) -> None:
+    queue = _queue(prefix)
+    waiting = queue.submit(Job.new(owner="o"))  # the oldest job, behind 300 newer cancelled ones
+    cancelled = [queue.submit(Job.new(owner="o")) for _ in range(300)]
+    for job in cancelled:
+        assert queue.cancel(job.id)
+    other = queue.submit(Job.new(owner="p"))
+    assert queue.stats()["queued"] == 2 and queue.stats()["cancelled"] == 300 and queue.depth() == 2
+
+    calls: list[str] = []
+    execute = queue.redis.execute_command
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(str(args[0]))
+        return execute(*args, **kwargs)
+
+    queue.redis.execute_command = counted
+    page, cursor = queue.list(owner="o", status=JobStatus.QUEUED, limit=10)
+    assert [j.id for j in page] == [waiting.id] and cursor is None
+    assert calls == ["ZREVRANGE", "MGET"], calls  # one range read, one batch read: no scan
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = queue.list(owner="o", status=JobStatus.CANCELLED, limit=128, cursor=cursor)
+        assert all(j.status is JobStatus.CANCELLED for j in page)
+        seen += [j.id for j in page]
+        if cursor is None:
+            break
+    assert seen == [j.id for j in reversed(cancelled)]  # newest first, each once
+    assert [j.id for j in queue.list(status=JobStatus.QUEUED)[0]] == [other.id, waiting.id]
+
+    assert queue.delete(cancelled[0].id) and queue.stats()["cancelled"] == 299
+    assert len(queue.list(owner="o", status=JobStatus.CANCELLED, limit=500)[0]) == 299
