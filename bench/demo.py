@@ -52,6 +52,8 @@ def main() -> None:
         write_synthetic_dataset(data, SynthConfig(videos=args.videos, seed=args.seed), workers=2)
     seconds["synth"] = time.perf_counter() - start
 
+    # Train from scratch: a work folder left by an earlier run would skip its finished stages.
+    shutil.rmtree(checkpoint.with_name(checkpoint.name + ".work"), ignore_errors=True)
     start = time.perf_counter()
     summary = train(load_dataset(data), checkpoint, TrainConfig(seed=args.seed))
     seconds["train"] = time.perf_counter() - start
@@ -91,6 +93,10 @@ def write_results(
         f"Test split: {report['videos']} videos. Training summary: "
         + ", ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float))
         + ".",
+        "",
+        "The evaluation is `vidgate evaluate`'s own code (`pipelines.evaluation`); "
+        "`vidgate evaluate data/demo/demo.safetensors data/demo/synth --out docs/results` gives the same accuracies "
+        "(wall times vary).",
         "",
         report_markdown(report),
         "",

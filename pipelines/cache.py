@@ -41,7 +41,9 @@ class CachedVideo:
 
 
 def _key(path: Path) -> str:
-    return hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]
+    """Names a video's cached frames: its path, size and modification time (a changed file is decoded again)."""
+    stat = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
 
 
 def cache_frames(

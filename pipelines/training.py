@@ -12,14 +12,19 @@
               from the dense head, and the heavy network's per-snippet evidence as a gate target.
 
 Every stage writes its result into the work folder and is skipped when re-run; epochs are saved as
-they finish, so an interrupted run resumes where it stopped.
+they finish, so an interrupted run resumes where it stopped. The work folder records the recipe and
+the data set it was made for (``recipe.json``): a re-run with other options or another data set stops
+with the differences instead of silently reusing stages, unless told to restart (decoded frames are
+kept when the frame options did not change).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import random
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +39,7 @@ from models import ModelConfig, VidGate, load_pretrained, save_checkpoint
 
 from .cache import CachedVideo, cache_frames, centre_frames, load_clips
 from .datasets import Dataset, DatasetItem
+from .errors import OptionsError
 from .kmeans import kmeans
 from .transforms import augment, heavy_input, light_input
 
@@ -74,6 +80,55 @@ class TrainConfig:
 
 
 Progress = Callable[[str], None]
+
+# Options that do not change what training computes: a run may resume on another device.
+_NOT_RECIPE = frozenset({"device"})
+# Options that decide the decoded-frame cache: with the same ones a restart keeps the frames.
+_FRAME_OPTIONS = ("light_size", "heavy_size", "snippet_frames", "max_snippets", "backend")
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """Changes when a video, label, split or class of the data set changes (files by size and mtime)."""
+    h = hashlib.sha1("|".join(dataset.classes).encode())
+    for item in sorted(dataset.items, key=lambda it: str(it.path)):
+        stat = item.path.stat()
+        h.update(f"\n{item.path}|{stat.st_size}|{stat.st_mtime_ns}|{'|'.join(item.labels)}|{item.split}".encode())
+    return h.hexdigest()
+
+
+def _check_work_folder(work: Path, recipe: dict[str, Any], restart: bool, log: Progress) -> None:
+    """Make ``work`` hold this recipe's run: fresh, the same run to resume, or (``restart``) cleared."""
+    path = work / "recipe.json"
+    stages = [p for p in work.iterdir() if p.name not in ("frames", "recipe.json")] if work.exists() else []
+    old: dict[str, Any] | None = json.loads(path.read_text()) if path.exists() else None
+    if old == recipe or (old is None and not stages):
+        pass
+    else:
+        if old is None:
+            differences = "no recipe.json (made by an older vidgate)"
+        else:
+            differences = ", ".join(
+                f"{k} {old.get(k)!r} → {recipe.get(k)!r}" if k != "dataset" else "the data set changed"
+                for k in sorted(old.keys() | recipe.keys())
+                if old.get(k) != recipe.get(k)
+            )
+        if not restart:
+            raise OptionsError(
+                f"the work folder {work} holds a training run with other options or data ({differences}); "
+                "pass --restart to start over in it, or choose another --work",
+                code="work_folder_in_use",
+            )
+        keep_frames = old is not None and all(old.get(k) == recipe.get(k) for k in _FRAME_OPTIONS)
+        for p in stages + ([] if keep_frames else [work / "frames"]):
+            if p.is_dir():
+                shutil.rmtree(p)
+            else:
+                p.unlink(missing_ok=True)
+        log(f"restarting in {work} ({differences}); decoded frames {'kept' if keep_frames else 'cleared'}")
+    work.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(recipe, indent=2, sort_keys=True))
+    tmp.replace(path)
 
 
 def _ticker(bar: Any) -> Callable[[int, int], None]:
@@ -160,12 +215,20 @@ class Trainer:
     """Runs the stages for one data set into one work folder and writes the checkpoint."""
 
     def __init__(
-        self, dataset: Dataset, config: TrainConfig, work: Path, *, show_progress: bool = True, log: Progress = print
+        self,
+        dataset: Dataset,
+        config: TrainConfig,
+        work: Path,
+        *,
+        restart: bool = False,
+        show_progress: bool = True,
+        log: Progress = print,
     ) -> None:
         self.dataset = dataset
         self.config = config
         self.work = work
-        self.work.mkdir(parents=True, exist_ok=True)
+        recipe = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_RECIPE}
+        _check_work_folder(work, {**recipe, "dataset": dataset_fingerprint(dataset)}, restart, log)
         self.device = resolve_device(config.device)
         self.show_progress = show_progress
         self.log = log
@@ -430,10 +493,15 @@ def train(
     config: TrainConfig | None = None,
     *,
     work: Path | None = None,
+    restart: bool = False,
     show_progress: bool = True,
     log: Progress = print,
 ) -> dict[str, Any]:
-    """Train a model on ``dataset`` and write the checkpoint ``out``; returns a training summary."""
+    """Train a model on ``dataset`` and write the checkpoint ``out``; returns a training summary.
+
+    ``work`` (default ``OUT.work``) keeps the stages so a re-run resumes; a work folder made with other
+    options or data raises :class:`OptionsError` unless ``restart``.
+    """
     config = config or TrainConfig()
     work = work or out.with_name(out.name + ".work")
-    return Trainer(dataset, config, work, show_progress=show_progress, log=log).run(out)
+    return Trainer(dataset, config, work, restart=restart, show_progress=show_progress, log=log).run(out)

@@ -109,6 +109,10 @@ def train(
     light_weights: Annotated[str | None, typer.Option(help="Pretrained light trunk weights (local file).")] = None,
     heavy_weights: Annotated[str | None, typer.Option(help="Pretrained heavy backbone weights (local file).")] = None,
     work: Annotated[Path | None, typer.Option(help="Work folder for caches (default OUT.work).")] = None,
+    restart: Annotated[
+        bool, typer.Option(help="Start over in a work folder made with other options or data (keeps decoded frames "
+                                "when the frame options match).")
+    ] = False,
     seed: int = 0,
     device: str = "auto",
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
@@ -139,9 +143,13 @@ def train(
         seed=seed,
         device=device,
     )
-    summary = run_training(
-        data, out, config, work=work, show_progress=not quiet, log=lambda line: typer.echo(line, err=True)
-    )
+    try:
+        summary = run_training(
+            data, out, config, work=work, restart=restart, show_progress=not quiet,
+            log=lambda line: typer.echo(line, err=True),
+        )
+    except VidgateError as exc:  # a work folder made with other options or data
+        raise _fail(exc.message, EXIT_USAGE) from None
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
     typer.echo(f"wrote {out}")
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from pipelines.datasets import load_dataset
+from pipelines.errors import OptionsError
 from pipelines.evaluation import evaluate, write_report
 from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
-from pipelines.training import TrainConfig, train
+from pipelines.training import TrainConfig, _check_work_folder, train
 
 TINY_SYNTH = SynthConfig(videos=16, classes=2, size=64, min_snippets=15, max_snippets=16, seed=3)
 TINY_TRAIN = TrainConfig(light_size=64, heavy_size=64, num_kernels=8, gate_hidden=32, light_epochs=25,
@@ -82,6 +83,11 @@ def test_interrupted_training_resumes_from_the_work_folder(tiny_benchmark: Path,
     assert out.exists()
     assert (work / "light.pt").stat().st_mtime_ns == light_before
     assert {p: p.stat().st_mtime_ns for p in (work / "frames").glob("*.npy")} == frames_before
+    # the same work folder with another recipe is refused, not silently reused
+    other = subprocess.run([*_train_command(tiny_benchmark, out), "--gate-epochs", "6"], capture_output=True,
+                           text=True, timeout=600)
+    assert other.returncode == 2 and "gate_epochs 5 → 6" in other.stderr and "--restart" in other.stderr
+    assert "Traceback" not in other.stderr and (work / "light.pt").stat().st_mtime_ns == light_before
     evaluate_command = [sys.executable, "-m", "service.cli", "evaluate", str(out), str(tiny_benchmark),
                         "--out", str(tmp_path / "eval"), "--budgets", "0.25"]
     evaluated = subprocess.run(evaluate_command, capture_output=True, text=True, timeout=600)
@@ -89,3 +95,36 @@ def test_interrupted_training_resumes_from_the_work_folder(tiny_benchmark: Path,
     assert "| gated 25% |" in evaluated.stdout and (tmp_path / "eval" / "evaluation.png").stat().st_size > 0
     no_split = subprocess.run([*evaluate_command, "--split", "holdout"], capture_output=True, text=True, timeout=600)
     assert no_split.returncode == 1 and "no 'holdout' videos" in no_split.stderr and "Traceback" not in no_split.stderr
+
+
+def test_a_work_folder_is_reused_only_for_its_own_recipe(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    recipe = {"heavy_epochs": 25, "light_size": 112, "dataset": "abc"}
+    logs: list[str] = []
+    _check_work_folder(work, recipe, False, logs.append)  # fresh: records the recipe
+    (work / "frames").mkdir()
+    (work / "frames" / "v.npy").write_bytes(b"frames")
+    (work / "light.pt").write_bytes(b"stage")
+    (work / "features").mkdir()
+    _check_work_folder(work, recipe, False, logs.append)  # the same run: resumes, touches nothing
+    assert (work / "light.pt").exists() and not logs
+
+    with pytest.raises(OptionsError, match="heavy_epochs 25 → 40") as refused:
+        _check_work_folder(work, {**recipe, "heavy_epochs": 40}, False, logs.append)
+    assert refused.value.code == "work_folder_in_use" and (work / "light.pt").exists()
+    with pytest.raises(OptionsError, match="the data set changed"):
+        _check_work_folder(work, {**recipe, "dataset": "def"}, False, logs.append)
+
+    _check_work_folder(work, {**recipe, "heavy_epochs": 40}, True, logs.append)  # restart: frames kept
+    assert not (work / "light.pt").exists() and not (work / "features").exists()
+    assert (work / "frames" / "v.npy").exists() and "frames kept" in logs[-1]
+    _check_work_folder(work, {**recipe, "heavy_epochs": 40}, False, logs.append)  # now its own recipe
+
+    _check_work_folder(work, {**recipe, "light_size": 96}, True, logs.append)  # other frames: cleared too
+    assert not (work / "frames").exists() and "frames cleared" in logs[-1]
+
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "gate.pt").write_bytes(b"stage")
+    with pytest.raises(OptionsError, match=r"no recipe\.json"):
+        _check_work_folder(legacy, recipe, False, logs.append)
