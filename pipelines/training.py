@@ -101,11 +101,13 @@ def _check_work_folder(work: Path, recipe: dict[str, Any], restart: bool, log: P
     path = work / "recipe.json"
     stages = [p for p in work.iterdir() if p.name not in ("frames", "recipe.json")] if work.exists() else []
     old: dict[str, Any] | None = json.loads(path.read_text()) if path.exists() else None
-    if old == recipe or (old is None and not stages):
-        pass
+    if (old is None and not stages) or (old == recipe and not restart):
+        pass  # a fresh folder, or the same run resumed
     else:
         if old is None:
             differences = "no recipe.json (made by an older vidgate)"
+        elif old == recipe:
+            differences = "same options and data, asked to restart"
         else:
             differences = ", ".join(
                 f"{k} {old.get(k)!r} → {recipe.get(k)!r}" if k != "dataset" else "the data set changed"

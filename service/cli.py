@@ -110,8 +110,8 @@ def train(
     heavy_weights: Annotated[str | None, typer.Option(help="Pretrained heavy backbone weights (local file).")] = None,
     work: Annotated[Path | None, typer.Option(help="Work folder for caches (default OUT.work).")] = None,
     restart: Annotated[
-        bool, typer.Option(help="Start over in a work folder made with other options or data (keeps decoded frames "
-                                "when the frame options match).")
+        bool, typer.Option(help="Start over in the work folder, also one made with other options or data "
+                                "(keeps decoded frames when the frame options match).")
     ] = False,
     seed: int = 0,
     device: str = "auto",

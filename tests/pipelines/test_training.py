@@ -119,6 +119,9 @@ def test_a_work_folder_is_reused_only_for_its_own_recipe(tmp_path: Path) -> None
     assert not (work / "light.pt").exists() and not (work / "features").exists()
     assert (work / "frames" / "v.npy").exists() and "frames kept" in logs[-1]
     _check_work_folder(work, {**recipe, "heavy_epochs": 40}, False, logs.append)  # now its own recipe
+    (work / "light.pt").write_bytes(b"stage")
+    _check_work_folder(work, {**recipe, "heavy_epochs": 40}, True, logs.append)  # restart, same recipe
+    assert not (work / "light.pt").exists() and "asked to restart" in logs[-1] and "frames kept" in logs[-1]
 
     _check_work_folder(work, {**recipe, "light_size": 96}, True, logs.append)  # other frames: cleared too
     assert not (work / "frames").exists() and "frames cleared" in logs[-1]
