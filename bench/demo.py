@@ -112,7 +112,7 @@ def write_results(
         f"{len(paired['only_here'])} test videos right only gated, {len(paired['only_dense'])} only dense, "
         f"difference 95% interval [{100 * low:+.1f}, {100 * high:+.1f}] pts | "
         f"{'yes' if best['accuracy'] >= dense['accuracy'] - 0.01 else 'no'} "
-        f"({'yes' if gated25['accuracy'] >= dense['accuracy'] - 0.01 else 'no'} at exactly 25%) |",
+        f"(gated 25% alone: {'yes' if gated25['accuracy'] >= dense['accuracy'] - 0.01 else 'no'}) |",
         f"| ≥ 10 points above uniform-k at the same budget | uniform 25%: {uniform25['accuracy']:.3f} | "
         f"{'yes' if gated25['accuracy'] >= uniform25['accuracy'] + 0.10 else 'no'} |",
         f"| gate recall of relevant snippets ≥ 0.9 | gated 25%: {gated25.get('relevant_recall', float('nan')):.3f}, "
@@ -123,8 +123,40 @@ def write_results(
         f"evaluate {seconds['evaluate']:.0f} s = {sum(seconds.values()) / 60:.1f} min | "
         f"{'yes' if sum(seconds.values()) <= 1800 else 'no'} |",
     ]
+    if best["accuracy"] < dense["accuracy"] - 0.01:
+        lines += ["", *_what_limits(report, best_name, args.work / "synth" / "relevance.json")]
     (ROOT / "docs" / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _what_limits(report: dict[str, Any], name: str, relevance: Path) -> list[str]:
+    """Why the best gated setting is not within a point of dense: the videos only dense gets right."""
+    s, videos = report["settings"], report["videos"]
+    only_dense = report["paired_with_dense"][name]["only_dense"]
+    partners = {}
+    if relevance.exists():  # the synthetic set's sidecar names each class's direction-only partner
+        partners = {c: spec.get("partner") for c, spec in json.loads(relevance.read_text())["classes"].items()}
+    gated = [n for n in s if n.startswith("gated") and n != "gated threshold"]
+    lines = [
+        "What limits the first target: "
+        f"{len(only_dense)} of {videos} test videos (one video is {100 / videos:.1f} points, so within 1 point "
+        f"means losing none). The gate's recall of relevant snippets is {s[name].get('relevant_recall', 0):.3f} "
+        f"at {name}, {s['gated 25%'].get('relevant_recall', 0):.3f} at gated 25%.",
+        "",
+    ]
+    for video in only_dense:
+        rows = {n: next(v for v in s[n]["per_video"] if v["video"] == video) for n in ["dense", *gated]}
+        label = rows["dense"]["labels"][0]
+        calls = ", ".join(f"{n} {r['predicted']} ({r['score']:.2f})" for n, r in rows.items())
+        partner = partners.get(label)
+        why = (
+            f" — {partner} differs from {label} only in one event's motion direction, which only the heavy "
+            "network can read"
+            if partner and any(r["predicted"] == partner for n, r in rows.items() if n != "dense")
+            else ""
+        )
+        lines.append(f"- `{video}`, labelled {label}: {calls}{why}.")
+    return lines
 
 
 if __name__ == "__main__":
