@@ -39,10 +39,12 @@ def main() -> None:
     args = parser.parse_args()
     out = ROOT / "docs" / "results"
     if args.report_only:
-        report = json.loads((out / "evaluation.json").read_text())
-        seconds = json.loads((out / "timings.json").read_text())
-        summary = json.loads((out / "training.json").read_text())
-        write_results(args, report, seconds, summary)
+        write_results(
+            args,
+            json.loads((out / "evaluation.json").read_text()),
+            json.loads((out / "timings.json").read_text()),
+            json.loads((out / "training.json").read_text()),
+        )
         return
 
     data, checkpoint = args.work / "synth", args.work / "demo.safetensors"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.datasets import load_dataset
-from pipelines.evaluation import bootstrap_interval, evaluate
+from pipelines.evaluation import bootstrap_interval, correct_by_video, evaluate
 from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 from pipelines.training import TrainConfig, train
@@ -57,8 +57,7 @@ def section(runs: list[dict[str, Any]]) -> str:
         cells = [f"{s[c]['accuracy']:.3f}" + (threshold if c == "gated threshold" else "") for c in COLUMNS]
         lines.append(f"| {run['seed']} | " + " | ".join(cells)
                      + f" | {len(paired['only_here'])} / {len(paired['only_dense'])} | {run['train_s'] / 60:.1f} |")
-        dense = {v["video"]: v["predicted"] in v["labels"] for v in s["dense"]["per_video"]}
-        gated = {v["video"]: v["predicted"] in v["labels"] for v in s["gated 25%"]["per_video"]}
+        dense, gated = correct_by_video(s["dense"]), correct_by_video(s["gated 25%"])
         for video in dense:
             by_video.setdefault(video, []).append(float(gated[video]) - float(dense[video]))
     if len(runs) > 1:

@@ -182,7 +182,8 @@ def evaluate(
     return report
 
 
-def _correct_by_video(row: dict[str, Any]) -> dict[str, bool]:
+def correct_by_video(row: dict[str, Any]) -> dict[str, bool]:
+    """Whether each video's top-1 prediction is one of its labels, for one setting's report row."""
     return {v["video"]: v["predicted"] in v["labels"] for v in row["per_video"]}
 
 
@@ -201,12 +202,12 @@ def paired_with_dense(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     ``only_here``: videos this setting gets right and dense gets wrong; ``only_dense``: the reverse;
     ``difference``: accuracy minus dense's; ``interval``: its 95% paired bootstrap interval.
     """
-    dense = _correct_by_video(report["settings"]["dense"])
+    dense = correct_by_video(report["settings"]["dense"])
     out: dict[str, dict[str, Any]] = {}
     for name, row in report["settings"].items():
         if name == "dense":
             continue
-        mine = _correct_by_video(row)
+        mine = correct_by_video(row)
         videos = [v for v in dense if v in mine]
         differences = [float(mine[v]) - float(dense[v]) for v in videos]
         low, high = bootstrap_interval(differences)
