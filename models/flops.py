@@ -24,7 +24,7 @@ class _SelectStage(nn.Module):
         self.model = model
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.model.select(features, sample=False).probabilities
+        return self.model.select(features, sample=False).gate_scores
 
 
 class _HeadStage(nn.Module):

@@ -9,7 +9,7 @@ so it can pick "the most relevant few" instead of judging each snippet alone.
                                         └──────────────► [x, context, x − mean] ─► MLP ─► logits (B, T)
 
 Training draws hard 0/1 decisions with Gumbel (logistic) noise + sigmoid + threshold 0.5 and a
-straight-through gradient; inference thresholds the probabilities or keeps the top-scoring snippets
+straight-through gradient; inference thresholds the gate scores or keeps the top-scoring snippets
 within a budget. At least one valid snippet is always selected and padding is never selected.
 """
 
@@ -29,22 +29,22 @@ class Budget:
 
     Attributes:
         fraction: at most ``ceil(fraction × snippets)`` snippets.
-        max_count: at most this many snippets.
+        max_selected: at most this many snippets.
         threshold: select snippets whose gate score ≥ threshold. Without a threshold, a fraction or
             count selects exactly the top-scoring snippets it allows; with one, at most that many.
         dense: select every snippet (the comparison baseline).
     """
 
     fraction: float | None = None
-    max_count: int | None = None
+    max_selected: int | None = None
     threshold: float | None = None
     dense: bool = False
 
     def __post_init__(self) -> None:
         if self.fraction is not None and not 0.0 < self.fraction <= 1.0:
             raise ValueError(f"budget fraction must be in (0, 1], got {self.fraction}")
-        if self.max_count is not None and self.max_count < 1:
-            raise ValueError(f"budget max_count must be ≥ 1, got {self.max_count}")
+        if self.max_selected is not None and self.max_selected < 1:
+            raise ValueError(f"budget max_selected must be ≥ 1, got {self.max_selected}")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"budget threshold must be in [0, 1], got {self.threshold}")
 
@@ -54,13 +54,13 @@ class GateOutput:
     """What the gate decided for a batch of videos.
 
     Attributes:
-        probabilities: gate score per snippet, 0 for padding. ``(B, T)``
+        gate_scores: gate score per snippet, 0 for padding. ``(B, T)``
         mask: 1 for selected snippets (hard; carries a straight-through gradient in training). ``(B, T)``
         concept_activations: similarity of each snippet to every concept kernel. ``(B, T, K)``
         logits: raw gate logits. ``(B, T)``
     """
 
-    probabilities: torch.Tensor
+    gate_scores: torch.Tensor
     mask: torch.Tensor
     concept_activations: torch.Tensor
     logits: torch.Tensor
@@ -111,7 +111,7 @@ def gumbel_sigmoid(logits: torch.Tensor, temperature: float, *, noise: bool = Tr
     return hard - soft.detach() + soft
 
 
-def select_snippets(probabilities: torch.Tensor, valid: torch.Tensor, budget: Budget) -> torch.Tensor:
+def select_snippets(gate_scores: torch.Tensor, valid: torch.Tensor, budget: Budget) -> torch.Tensor:
     """Deterministic selection within a budget; returns a bool mask ``(B, T)``.
 
     A larger fraction or count never selects fewer snippets; at least one valid snippet is always
@@ -119,27 +119,27 @@ def select_snippets(probabilities: torch.Tensor, valid: torch.Tensor, budget: Bu
     """
     if budget.dense:
         return valid.clone()
-    scores = probabilities.masked_fill(~valid, -1.0)  # (B, T)
+    scores = gate_scores.masked_fill(~valid, -1.0)  # (B, T)
     counts = valid.sum(1)  # (B,)
     cap = counts.clone()
     if budget.fraction is not None:
         cap = torch.minimum(cap, torch.ceil(counts.to(torch.float64) * budget.fraction).long())
-    if budget.max_count is not None:
-        cap = cap.clamp_max(budget.max_count)
+    if budget.max_selected is not None:
+        cap = cap.clamp_max(budget.max_selected)
     cap = cap.clamp_min(1)
     order = scores.argsort(dim=1, descending=True, stable=True)  # (B, T)
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
     mask = (rank < cap.unsqueeze(1)) & valid
     if budget.threshold is not None:
-        mask &= probabilities >= budget.threshold
+        mask &= gate_scores >= budget.threshold
     mask |= (rank == 0) & valid  # never select nothing
     return mask
 
 
-def sparsity_loss(probabilities: torch.Tensor, valid: torch.Tensor, target: float) -> torch.Tensor:
+def sparsity_loss(gate_scores: torch.Tensor, valid: torch.Tensor, target: float) -> torch.Tensor:
     """Squared distance between the batch's mean gate score and the target selection ratio."""
-    ratio = probabilities[valid].mean()
+    ratio = gate_scores[valid].mean()
     return (ratio - target) ** 2
 
 
@@ -173,7 +173,7 @@ def beta_prior(target: float, concentration: float = 0.8) -> tuple[float, float]
 
 
 def batch_shaping_loss(
-    probabilities: torch.Tensor, valid: torch.Tensor, alpha: float = 0.2, beta: float = 0.6
+    gate_scores: torch.Tensor, valid: torch.Tensor, alpha: float = 0.2, beta: float = 0.6
 ) -> torch.Tensor:
     """Cramér–von Mises distance between the batch's gate scores and a Beta(α, β) prior.
 
@@ -181,7 +181,7 @@ def batch_shaping_loss(
     average the squared differences; the gradient flows back through the sort. With a U-shaped
     prior this keeps gates conditional: neither always on, always off, nor stuck at 0.5.
     """
-    p = probabilities[valid].sort().values  # (N,)
+    p = gate_scores[valid].sort().values  # (N,)
     n = p.numel()
     empirical = torch.arange(1, n + 1, device=p.device, dtype=p.dtype) / (n + 1)
     return ((beta_cdf(p, alpha, beta) - empirical) ** 2).mean()

@@ -4,7 +4,7 @@ The pieces run at different times on different inputs (the gate decides what the
 sees), so the model exposes its stages rather than one ``forward``:
 
     encode_frames(centre frames (N, 3, H, W))   -> light features (N, D)
-    select(light features (B, T, D), valid)      -> GateOutput(probabilities, mask, concept activations)
+    select(light features (B, T, D), valid)      -> GateOutput(gate_scores, mask, concept activations)
     encode_snippets(clips (S, 3, L, H, W))      -> heavy features (S, F)
     classify(heavy features (B, T, F), mask)     -> logits (B, C)
 """
@@ -115,7 +115,7 @@ class VidGate(nn.Module):
             valid = torch.ones(light_features.shape[:2], dtype=torch.bool, device=light_features.device)
         activations = self.concepts(light_features)  # (B, T, K)
         logits = self.gate(light_features, activations, valid)  # (B, T)
-        probabilities = torch.sigmoid(logits) * valid
+        gate_scores = torch.sigmoid(logits) * valid
         sample = self.training if sample is None else sample
         if sample and not (budget is not None and budget.dense):
             mask = gumbel_sigmoid(logits, temperature) * valid  # (B, T)
@@ -127,8 +127,8 @@ class VidGate(nn.Module):
             mask = mask + never_empty.to(mask.dtype) * (1 - mask)
         else:
             rule = budget or Budget(threshold=self.config.threshold)
-            mask = select_snippets(probabilities, valid, rule).to(light_features.dtype)
-        return GateOutput(probabilities=probabilities, mask=mask, concept_activations=activations, logits=logits)
+            mask = select_snippets(gate_scores, valid, rule).to(light_features.dtype)
+        return GateOutput(gate_scores=gate_scores, mask=mask, concept_activations=activations, logits=logits)
 
     def classify(self, heavy_features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(heavy_features, mask)  # (B, C)

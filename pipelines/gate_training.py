@@ -101,8 +101,8 @@ class GateTrainer:
             student = F.logsigmoid(gated) if multi else F.log_softmax(gated, -1)
             loss = loss + c.distill_weight * F.kl_div(student, teacher, reduction="batchmean")
         shaping_weight = c.shaping_weight * (1 - 0.8 * epoch / max(1, c.gate_epochs - 1))  # annealed
-        loss = loss + c.sparsity_weight * sparsity_loss(out.probabilities, valid, c.target_ratio)
-        loss = loss + shaping_weight * batch_shaping_loss(out.probabilities, valid, self.alpha, self.beta)
+        loss = loss + c.sparsity_weight * sparsity_loss(out.gate_scores, valid, c.target_ratio)
+        loss = loss + shaping_weight * batch_shaping_loss(out.gate_scores, valid, self.alpha, self.beta)
         if c.evidence_weight:
             wanted = evidence_targets(evidence, targets, valid, c.target_ratio)
             bce = F.binary_cross_entropy_with_logits(out.logits, wanted, reduction="none")

@@ -107,3 +107,14 @@ def plan_snippets(
         snippets.append(Snippet(index=i, start_frame=start, end_frame=end, centre_frame=start + length // 2,
                                 start=start / fps, end=end / fps))
     return snippets
+
+
+def plan_video(num_frames: int, fps: float, *, snippet_frames: int, max_snippets: int) -> list[Snippet]:
+    """The snippet plan shared by training, evaluation and inference.
+
+    As many non-overlapping snippets as fit, up to ``max_snippets``, spread uniformly over the whole
+    video: a video of exactly ``n × snippet_frames`` frames (n ≤ max) is tiled exactly, a longer one
+    gets ``max_snippets`` snippets with gaps between them.
+    """
+    count = max(1, min(max_snippets, num_frames // snippet_frames))
+    return plan_snippets(num_frames, fps, snippet_frames=snippet_frames, num_snippets=count)

@@ -27,10 +27,9 @@ import torch
 
 from models import Budget, CheckpointError, ComputeProfile, VidGate, load_checkpoint
 
-from .cache import plan_video
 from .decoding import IsolatedDecoder, open_decoder, probe
 from .errors import Cancelled, ModelError, OptionsError
-from .planning import Snippet, plan_snippets
+from .planning import Snippet, plan_snippets, plan_video
 from .results import Compute, Concept, Label, RecognitionResult, SnippetResult
 from .transforms import heavy_input, light_input
 
@@ -194,9 +193,9 @@ class Recognizer:
             )
         return open_decoder(path, self.backend, info=info)
 
-    def _selection(self, probabilities: torch.Tensor, options: Options) -> torch.Tensor:
+    def _selection(self, gate_scores: torch.Tensor, options: Options) -> torch.Tensor:
         """The selection mask ``(T,)`` for the chosen mode."""
-        n = probabilities.shape[0]
+        n = gate_scores.shape[0]
         valid = torch.ones(1, n, dtype=torch.bool)
         if options.mode == "dense":
             return torch.ones(n, dtype=torch.bool)
@@ -204,8 +203,8 @@ class Recognizer:
             threshold = options.threshold
             if threshold is None and options.budget is None and options.max_selected is None:
                 threshold = self.config.threshold
-            budget = Budget(fraction=options.budget, max_count=options.max_selected, threshold=threshold)
-            return _select(probabilities, valid, budget)
+            budget = Budget(fraction=options.budget, max_selected=options.max_selected, threshold=threshold)
+            return _select(gate_scores, valid, budget)
         k = n if options.budget is None else math.ceil(options.budget * n)
         k = max(1, min(k, options.max_selected or n))
         if options.mode == "uniform":
@@ -250,7 +249,7 @@ class Recognizer:
             gated = options.mode == "gated"
             with self._decoder(path, info) as decoder:
                 retained: dict[int, np.ndarray] = {}
-                probabilities = torch.zeros(len(plan))
+                gate_scores = torch.zeros(len(plan))
                 activations = torch.zeros(len(plan), c.num_kernels)
                 if gated:
                     report("light", 0.1)
@@ -265,11 +264,11 @@ class Recognizer:
                     del frames
                     with timer.stage("gate"):
                         out = self.model.select(features.unsqueeze(0))
-                        probabilities = out.probabilities[0].float().cpu()
+                        gate_scores = out.gate_scores[0].float().cpu()
                         activations = out.concept_activations[0].float().cpu()
                 _cancel_check(should_cancel)
                 with timer.stage("gate"):
-                    mask = self._selection(probabilities, options)
+                    mask = self._selection(gate_scores, options)
                 chosen = mask.nonzero().flatten().tolist()
                 retained = {i: clip for i, clip in retained.items() if i in set(chosen)}
                 heavy = self._heavy_features(decoder, [plan[i] for i in chosen], retained, timer, report, should_cancel)
@@ -279,7 +278,7 @@ class Recognizer:
                 logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float())
                 scores = self.model.scores(logits)[0].float().cpu()
         report("done", 1.0)
-        return self._result(name, info, plan, probabilities, activations, mask, scores, options, timer)
+        return self._result(name, info, plan, gate_scores, activations, mask, scores, options, timer)
 
     def _heavy_features(
         self,
@@ -350,7 +349,7 @@ class Recognizer:
         name: str,
         info: Any,
         plan: list[Snippet],
-        probabilities: torch.Tensor,
+        gate_scores: torch.Tensor,
         activations: torch.Tensor,
         mask: torch.Tensor,
         scores: torch.Tensor,
@@ -377,7 +376,7 @@ class Recognizer:
                     start=round(s.start, 4),
                     end=round(s.end, 4),
                     frames=(s.start_frame, s.end_frame),
-                    gate=round(float(probabilities[s.index]), 6),
+                    gate_score=round(float(gate_scores[s.index]), 6) if options.mode == "gated" else None,
                     selected=bool(mask[s.index]),
                     concepts=concepts,
                 )
@@ -436,10 +435,10 @@ def passed_snippets(plan: list[Snippet], keyframes: tuple[int, ...] | None) -> l
     return [s.index for s in plan if keyframe_before(s.centre_frame) <= s.start_frame - s.num_frames]
 
 
-def _select(probabilities: torch.Tensor, valid: torch.Tensor, budget: Budget) -> torch.Tensor:
+def _select(gate_scores: torch.Tensor, valid: torch.Tensor, budget: Budget) -> torch.Tensor:
     from models import select_snippets
 
-    return select_snippets(probabilities.unsqueeze(0), valid, budget)[0]
+    return select_snippets(gate_scores.unsqueeze(0), valid, budget)[0]
 
 
 def _cancel_check(should_cancel: Callable[[], bool] | None) -> None:

@@ -30,7 +30,7 @@ class SnippetResult:
     start: float
     end: float
     frames: tuple[int, int]
-    gate: float
+    gate_score: float | None
     selected: bool
     concepts: tuple[Concept, ...]
 
@@ -116,7 +116,7 @@ RESULT_SCHEMA: dict[str, Any] = {
             "description": "every snippet, in time order",
             "items": {
                 "type": "object",
-                "required": ["index", "start", "end", "frames", "gate", "selected", "concepts"],
+                "required": ["index", "start", "end", "frames", "gate_score", "selected", "concepts"],
                 "additionalProperties": False,
                 "properties": {
                     "index": _INT,
@@ -129,7 +129,12 @@ RESULT_SCHEMA: dict[str, Any] = {
                         "maxItems": 2,
                         "description": "[first frame, last frame + 1)",
                     },
-                    "gate": {**_NUMBER, "minimum": 0, "maximum": 1, "description": "gate score"},
+                    "gate_score": {
+                        "type": ["number", "null"],
+                        "minimum": 0,
+                        "maximum": 1,
+                        "description": "the gate's score; null when no gate ran (dense, uniform, random)",
+                    },
                     "selected": {"type": "boolean"},
                     "concepts": {
                         "type": "array",

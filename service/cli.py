@@ -43,7 +43,7 @@ def _fail(message: str, code: int, *, debug: bool = False) -> typer.Exit:
 @app.command()
 def backbones() -> None:
     """List the registered light encoders and heavy backbones."""
-    from pipelines.inspect import registered_backbones
+    from pipelines.smoke import registered_backbones
 
     typer.echo(json.dumps(registered_backbones(), indent=2))
 
@@ -51,7 +51,7 @@ def backbones() -> None:
 @app.command()
 def smoke(light: str = "tiny2d", heavy: str = "tiny3d", snippets: int = 16) -> None:
     """Build a randomly initialised model and run one gated forward pass (a quick installation check)."""
-    from pipelines.inspect import smoke_run
+    from pipelines.smoke import smoke_run
 
     typer.echo(json.dumps(smoke_run(light=light, heavy=heavy, snippets=snippets), indent=2))
 

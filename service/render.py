@@ -21,7 +21,11 @@ def result_table(result: RecognitionResult) -> str:
     lines += [f"    {lab.score:6.1%}  {lab.label}" for lab in result.labels]
     selected = result.selected_segments()
     lines.append(f"  selected segments ({len(selected)} of {c.snippets_total} snippets):")
-    lines += [f"    #{s.index:<4d} {_clock(s.start)} – {_clock(s.end)}  gate {s.gate:.2f}" for s in selected]
+    lines += [
+        f"    #{s.index:<4d} {_clock(s.start)} – {_clock(s.end)}"
+        + (f"  gate score {s.gate_score:.2f}" if s.gate_score is not None else "")
+        for s in selected
+    ]
     lines.append(
         f"  compute: {c.gflops:.2f} GFLOPs vs {c.gflops_dense:.2f} dense "
         f"({c.gflops_saved_fraction:.0%} saved); wall {result.timings['total']:.2f} s"

@@ -16,7 +16,7 @@ _RESULT_EXAMPLE: dict[str, Any] = {
     "mode": "gated",
     "labels": [{"label": "stir", "score": 0.71}, {"label": "pour", "score": 0.2}],
     "snippets": [
-        {"index": 0, "start": 0.0, "end": 0.6667, "frames": [0, 8], "gate": 0.83, "selected": True,
+        {"index": 0, "start": 0.0, "end": 0.6667, "frames": [0, 8], "gate_score": 0.83, "selected": True,
          "concepts": [{"kernel": 3, "score": 0.91}]},
     ],
     "compute": {"snippets_total": 12, "snippets_selected": 3, "selected_fraction": 0.25, "gflops": 0.41,

@@ -31,7 +31,7 @@ def ok_record(source: str, sha256: str, key: str, result: dict[str, Any]) -> dic
     return {
         "source": source, "sha256": sha256, "key": key, "status": "ok",
         "labels": result["labels"],
-        "segments": [{"index": s["index"], "start": s["start"], "end": s["end"], "gate": s["gate"]}
+        "segments": [{"index": s["index"], "start": s["start"], "end": s["end"], "gate_score": s["gate_score"]}
                      for s in result["snippets"] if s["selected"]],
         "video": {k: result[k] for k in ("duration", "fps", "width", "height", "num_frames")},
         "compute": result["compute"], "timings": result["timings"], "model": result["model"],

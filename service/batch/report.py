@@ -50,10 +50,10 @@ def write_html_report(results: Path, out: Path, *, artifacts: Path | None = None
                     clip = os.path.relpath(thumb.with_suffix(".mp4"), out.parent)
                     segments.append(
                         f'<a href="{html.escape(clip)}"><img src="{html.escape(rel)}" alt="{text}" '
-                        f'title="{text}, gate {s["gate"]:.2f}" height="48"></a>'
+                        f'title="{text}, gate score {s["gate_score"]:.2f}" height="48"></a>'
                     )
                 else:
-                    segments.append(f'<span title="gate {s["gate"]:.2f}">{text}</span>')
+                    segments.append(f'<span title="gate score {s["gate_score"]:.2f}">{text}</span>')
             detail = " ".join(segments)
             compute = (
                 f"{r['compute']['snippets_selected']}/{r['compute']['snippets_total']} snippets, "

@@ -34,6 +34,7 @@ const vg = {
     const mix = (a, b) => Math.round(a + (b - a) * t);
     return `rgb(${mix(228, 25)}, ${mix(233, 80)}, ${mix(242, 200)})`;
   },
+  gateText(s) { return s.gate_score == null ? "no gate" : `gate score ${s.gate_score.toFixed(2)}`; },
   withKey(url) { return url; },
 };
 
@@ -129,8 +130,8 @@ function renderResult(job) {
   const timeline = document.getElementById("timeline");
   timeline.replaceChildren(...r.snippets.map((s) => vg.el("div", {
     class: `cell${s.selected ? " selected" : ""}`, "data-testid": "snippet-cell", "data-index": String(s.index),
-    "data-selected": String(s.selected), style: `background:${vg.gateColour(s.gate)}`,
-    title: `snippet ${s.index}: ${vg.clock(s.start)}–${vg.clock(s.end)}, gate score ${s.gate.toFixed(2)}${s.selected ? " (selected)" : ""}`,
+    "data-selected": String(s.selected), style: `background:${vg.gateColour(s.gate_score ?? 0)}`,
+    title: `snippet ${s.index}: ${vg.clock(s.start)}–${vg.clock(s.end)}, ${vg.gateText(s)}${s.selected ? " (selected)" : ""}`,
     onclick: s.selected ? () => play(job.id, s) : null,
   })));
   document.getElementById("axis").replaceChildren(vg.el("span", {}, "0:00.0"), vg.el("span", {}, vg.clock(r.duration)));
@@ -139,7 +140,7 @@ function renderResult(job) {
   document.getElementById("thumbs").replaceChildren(...selected.map((s) => vg.el("button", {
     class: "thumb", "data-testid": "thumb", "data-index": String(s.index), onclick: () => play(job.id, s) },
     vg.el("img", { src: `/v1/jobs/${job.id}/snippets/${s.index}/thumbnail`, alt: `snippet ${s.index}`, loading: "lazy" }),
-    vg.el("div", {}, `#${s.index} · ${vg.clock(s.start)}–${vg.clock(s.end)} · gate ${s.gate.toFixed(2)}`))));
+    vg.el("div", {}, `#${s.index} · ${vg.clock(s.start)}–${vg.clock(s.end)} · ${vg.gateText(s)}`))));
   // Compute used vs dense and stage timings.
   const c = r.compute, t = r.timings;
   document.getElementById("compute").replaceChildren(
@@ -161,7 +162,7 @@ function play(jobId, snippet, autoplay = true) {
   if (autoplay) video.play().catch(() => {});
   document.querySelectorAll(".thumb").forEach((t) => t.classList.toggle("active", t.dataset.index === String(snippet.index)));
   document.getElementById("clip-caption").textContent =
-    `Selected segment #${snippet.index}: ${vg.clock(snippet.start)}–${vg.clock(snippet.end)} (frames ${snippet.frames[0]}–${snippet.frames[1] - 1}), gate score ${snippet.gate.toFixed(2)}`;
+    `Selected segment #${snippet.index}: ${vg.clock(snippet.start)}–${vg.clock(snippet.end)} (frames ${snippet.frames[0]}–${snippet.frames[1] - 1}), ${vg.gateText(snippet)}`;
   document.getElementById("concepts").replaceChildren(...(snippet.concepts || []).map((k) =>
     vg.el("li", { "data-testid": "concept" }, `concept kernel ${k.kernel}: ${k.score.toFixed(2)}`)));
 }

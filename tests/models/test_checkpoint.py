@@ -28,7 +28,7 @@ def _outputs(model: VidGate, frames: torch.Tensor, clips: torch.Tensor) -> tuple
     features = model.encode_frames(frames).unsqueeze(0)  # (1, T, D)
     gate = model.select(features)
     logits = model.classify(model.encode_snippets(clips).unsqueeze(0), gate.mask)
-    return features, gate.probabilities, logits
+    return features, gate.gate_scores, logits
 
 
 def test_truncated_checkpoint_is_a_clear_error(tmp_path: Path) -> None:

@@ -36,39 +36,39 @@ def test_gate_is_deterministic_without_noise() -> None:
     features = torch.randn(3, 12, model.light.num_features)
     a = model.select(features)
     b = model.select(features)
-    assert torch.equal(a.mask, b.mask) and torch.equal(a.probabilities, b.probabilities)
+    assert torch.equal(a.mask, b.mask) and torch.equal(a.gate_scores, b.gate_scores)
     assert a.concept_activations.shape == (3, 12, 8)
 
 
 def test_larger_budget_never_selects_fewer_and_never_padding() -> None:
     torch.manual_seed(1)
-    probabilities = torch.rand(4, 20)
+    gate_scores = torch.rand(4, 20)
     valid = torch.ones(4, 20, dtype=torch.bool)
     valid[1, 5:] = False
     valid[2, 1:] = False
     previous = torch.zeros(4)
     for fraction in (0.05, 0.1, 0.25, 0.5, 0.75, 1.0):
-        mask = select_snippets(probabilities, valid, Budget(fraction=fraction))
+        mask = select_snippets(gate_scores, valid, Budget(fraction=fraction))
         counts = mask.sum(1)
         assert (counts >= previous).all()
         assert (counts >= 1).all()
         assert not (mask & ~valid).any()
         previous = counts
     for count in (1, 2, 5, 30):
-        mask = select_snippets(probabilities, valid, Budget(max_count=count))
+        mask = select_snippets(gate_scores, valid, Budget(max_selected=count))
         assert (mask.sum(1) == torch.minimum(valid.sum(1), torch.tensor(count))).all()
 
 
 def test_budget_keeps_top_scores_and_threshold_never_empty() -> None:
-    probabilities = torch.tensor([[0.1, 0.9, 0.3, 0.8, 0.2]])
+    gate_scores = torch.tensor([[0.1, 0.9, 0.3, 0.8, 0.2]])
     valid = torch.ones(1, 5, dtype=torch.bool)
-    mask = select_snippets(probabilities, valid, Budget(max_count=2))
+    mask = select_snippets(gate_scores, valid, Budget(max_selected=2))
     assert mask[0].nonzero().flatten().tolist() == [1, 3]
-    mask = select_snippets(probabilities, valid, Budget(threshold=0.95))
+    mask = select_snippets(gate_scores, valid, Budget(threshold=0.95))
     assert mask[0].nonzero().flatten().tolist() == [1]  # at least one: the best
-    mask = select_snippets(probabilities, valid, Budget(threshold=0.25, max_count=2))
+    mask = select_snippets(gate_scores, valid, Budget(threshold=0.25, max_selected=2))
     assert mask[0].nonzero().flatten().tolist() == [1, 3]
-    assert select_snippets(probabilities, valid, Budget(dense=True)).all()
+    assert select_snippets(gate_scores, valid, Budget(dense=True)).all()
 
 
 def test_padding_is_never_selected_by_the_model() -> None:
@@ -79,13 +79,13 @@ def test_padding_is_never_selected_by_the_model() -> None:
     for budget in (None, Budget(fraction=1.0), Budget(threshold=0.0)):
         out = model.select(features, valid, budget)
         assert out.mask[0, 3:].sum() == 0
-        assert (out.probabilities[0, 3:] == 0).all()
+        assert (out.gate_scores[0, 3:] == 0).all()
     train_out = _model().train().select(features, valid)
     assert train_out.mask[0, 3:].sum() == 0 and (train_out.mask.sum(1) >= 1).all()
 
 
 def test_invalid_budget_rejected() -> None:
-    for bad in ({"fraction": 0.0}, {"fraction": 1.5}, {"max_count": 0}, {"threshold": 2.0}):
+    for bad in ({"fraction": 0.0}, {"fraction": 1.5}, {"max_selected": 0}, {"threshold": 2.0}):
         with pytest.raises(ValueError):
             Budget(**bad)
 

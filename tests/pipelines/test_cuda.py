@@ -32,8 +32,8 @@ def test_cuda_matches_cpu(checkpoint: str, video: Path, tmp_path: Path) -> None:
     assert gpu.device.type == "cuda" and next(gpu.model.parameters()).is_cuda
     for options in (Options(mode="dense"), Options(budget=0.25), Options()):
         a, b = cpu.recognize(video, options), gpu.recognize(video, options)
-        gates_a = torch.tensor([s.gate for s in a.snippets])
-        gates_b = torch.tensor([s.gate for s in b.snippets])
+        gates_a = torch.tensor([s.gate_score for s in a.snippets])
+        gates_b = torch.tensor([s.gate_score for s in b.snippets])
         assert torch.allclose(gates_a, gates_b, atol=1e-3), (gates_a - gates_b).abs().max()
         assert [s.selected for s in a.snippets] == [s.selected for s in b.snippets]
         scores_a = {label.label: label.score for label in a.labels}

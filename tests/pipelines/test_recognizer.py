@@ -63,8 +63,8 @@ def test_budget_controls_how_many_snippets_are_selected(recognizer: Recognizer, 
 
 def test_selected_snippets_are_the_top_gate_scores(recognizer: Recognizer, video: Path) -> None:
     result = recognizer.recognize(video, Options(max_selected=4))
-    gates = sorted((s.gate for s in result.snippets), reverse=True)
-    assert sorted(s.gate for s in result.snippets if s.selected) == sorted(gates[:4])
+    gates = sorted((s.gate_score for s in result.snippets), reverse=True)
+    assert sorted(s.gate_score for s in result.snippets if s.selected) == sorted(gates[:4])
 
 
 def test_uniform_and_random_baselines(recognizer: Recognizer, video: Path) -> None:
@@ -137,5 +137,5 @@ def test_an_answer_does_not_depend_on_earlier_calls(tmp_path: Path) -> None:
         used.recognize(video, Options(mode="dense"))
     assert not any(m.training for m in used.model.modules())
     again = used.recognize(first, Options(budget=0.5))
-    assert [s.gate for s in again.snippets] == [s.gate for s in fresh.snippets]
+    assert [s.gate_score for s in again.snippets] == [s.gate_score for s in fresh.snippets]
     assert again.labels == fresh.labels

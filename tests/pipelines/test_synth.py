@@ -160,7 +160,7 @@ def test_config_is_validated(bad: dict[str, object]) -> None:
 
 
 def test_layout_matches_the_recognizer_plan(tiny: tuple[Path, float, list[tuple[int, int]]]) -> None:
-    from pipelines.cache import plan_video
+    from pipelines.planning import plan_video
 
     sidecar = json.loads((tiny[0] / "relevance.json").read_text())
     for entry in sidecar["videos"].values():
