@@ -35,6 +35,10 @@ from .results import Compute, Concept, Label, RecognitionResult, SnippetResult, 
 from .transforms import heavy_input, light_input
 
 Progress = Callable[[str, float], None]
+# Receives decoded centre frames ``{snippet index: (H, W, 3) uint8}`` as the recognizer meets them: every
+# snippet's from the light pass (what the light network saw), and the selected ones' from the heavy pass
+# when no light pass ran. For thumbnails that cost no extra decoding.
+FrameSink = Callable[[dict[int, np.ndarray]], None]
 
 
 @dataclass(frozen=True)
@@ -177,15 +181,26 @@ class Recognizer:
         name: str | None = None,
         progress: Progress | None = None,
         should_cancel: Callable[[], bool] | None = None,
+        centre_frames: FrameSink | None = None,
     ) -> RecognitionResult:
-        """Recognise one video (a path or a binary file object)."""
+        """Recognise one video (a path or a binary file object).
+
+        ``progress(stage, fraction)`` hears of every stage (probe, light, gate, each heavy chunk as
+        ``heavy i/n``, head, done); ``centre_frames`` receives the centre frames decoded on the way (`FrameSink`).
+        """
         options = options or Options()
         report = progress or (lambda stage, fraction: None)
         with _as_path(video) as path:
-            return self._recognize(path, options, name or _display_name(video), report, should_cancel)
+            return self._recognize(path, options, name or _display_name(video), report, should_cancel, centre_frames)
 
     def _recognize(
-        self, path: Path, options: Options, name: str, report: Progress, should_cancel: Callable[[], bool] | None
+        self,
+        path: Path,
+        options: Options,
+        name: str,
+        report: Progress,
+        should_cancel: Callable[[], bool] | None,
+        centre_frames: FrameSink | None = None,
     ) -> RecognitionResult:
         timer = _Timer(self.device)
         c = self.config
@@ -205,16 +220,19 @@ class Recognizer:
                 gate_scores = torch.zeros(len(plan))
                 activations = torch.zeros(len(plan), c.num_kernels)
                 if gated:
-                    report("light", 0.1)
+                    report("light", 0.05)
                     with timer.stage("decode"):
                         centres = [s.centre_frame for s in plan]
                         if options.keyframes:
                             frames, _ = decoder.keyframe_near(centres, size=c.light_size)
                         else:
                             frames, retained = self._light_frames(decoder, plan, info)  # (T, S, S, 3)
+                    if centre_frames is not None:
+                        centre_frames({s.index: frames[i] for i, s in enumerate(plan)})
                     with timer.stage("light"):
                         features = self.model.encode_frames(light_input(frames, c).to(self.device))  # (T, D)
                     del frames
+                    report("gate", 0.2)
                     with timer.stage("gate"):
                         out = self.model.select(features.unsqueeze(0))
                         gate_scores = out.gate_scores[0].float().cpu()
@@ -224,7 +242,9 @@ class Recognizer:
                     mask = self._selection(gate_scores, options)
                 chosen = mask.nonzero().flatten().tolist()
                 retained = {i: clip for i, clip in retained.items() if i in set(chosen)}
-                heavy = self._heavy_features(decoder, [plan[i] for i in chosen], retained, timer, report, should_cancel)
+                heavy = self._heavy_features(decoder, [plan[i] for i in chosen], retained, timer, report, should_cancel,
+                                             None if gated else centre_frames)
+            report("head", 0.97)
             with timer.stage("head"):
                 features_all = torch.zeros(1, len(plan), self.model.heavy.num_features, device=self.device)
                 features_all[0, chosen] = heavy
@@ -241,6 +261,7 @@ class Recognizer:
         timer: _Timer,
         report: Progress,
         should_cancel: Callable[[], bool] | None,
+        centre_frames: FrameSink | None = None,
     ) -> torch.Tensor:
         """Encode the selected snippets chunk by chunk: clips retained by the light pass first, then the rest,
         decoding chunk i+1 while chunk i is computed. Returns features in the order of ``snippets``."""
@@ -259,6 +280,7 @@ class Recognizer:
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.device.type == "cuda" else nullcontext()
         outputs = []
         pending = self._prefetch.submit(decode, chunks[0]) if chunks else None
+        report(f"heavy 0/{len(chunks)}", 0.25)
         for i in range(len(chunks)):
             assert pending is not None
             with timer.stage("decode_wait"):
@@ -266,9 +288,11 @@ class Recognizer:
             timer.seconds["decode"] = timer.seconds.get("decode", 0.0) + seconds
             pending = self._prefetch.submit(decode, chunks[i + 1]) if i + 1 < len(chunks) else None
             _cancel_check(should_cancel)
-            report("heavy", 0.3 + 0.7 * i / len(chunks))
+            if centre_frames is not None:
+                centre_frames({s.index: clip[c.snippet_frames // 2] for s, clip in zip(chunks[i], clips, strict=True)})
             with timer.stage("heavy"), autocast:
                 outputs.append(self.model.encode_snippets(heavy_input(clips, c).to(self.device)).float())
+            report(f"heavy {i + 1}/{len(chunks)}", 0.25 + 0.7 * (i + 1) / len(chunks))
         if not outputs:
             return torch.zeros(0, self.model.heavy.num_features, device=self.device)
         features = torch.cat(outputs)  # (S, F) in ``order``

@@ -2,8 +2,9 @@
 
 The model is loaded once per worker process (`make_recognizer_handler`); each job reads its input from
 storage, reports progress, honours cancellation, and writes the durable record to storage:
-``jobs/{id}/result.json`` and a JPEG thumbnail of each selected snippet's centre frame. Clips are made
-lazily by the API on first request, so a job never decodes snippets nobody watches.
+``jobs/{id}/result.json`` and a JPEG thumbnail of every centre frame the recognizer decoded anyway (each
+snippet's in gated mode: what the light network saw; the selected ones' otherwise). Clips, context clips
+and other thumbnails are made lazily by the API on first request, so a job decodes nothing for them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .artifacts import render_artifact
+from .artifacts import thumbnail_jpeg
 from .config import Settings
 from .jobs import Job
 from .metrics import record_result
@@ -21,9 +22,12 @@ from .storage import Storage, artifact_key, result_key
 from .worker import Report
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from pipelines.recognizer import Recognizer
 
 log = logging.getLogger("vidgate.handlers")
+RECOGNIZE_SHARE = 0.95  # of a job's progress; writing thumbnails and the record is the rest
 
 
 class RecognizerHandler:
@@ -44,32 +48,42 @@ class RecognizerHandler:
 
     def __call__(self, job: Job, report: Report) -> dict[str, Any]:
         source = job.input
+        thumbnails: dict[int, bytes] = {}
+
+        def keep(frames: dict[int, np.ndarray]) -> None:
+            for index, frame in frames.items():
+                thumbnails[index] = thumbnail_jpeg(frame)
+
+        def progress(stage: str, fraction: float) -> None:
+            if stage != "done":  # the job is done once its record is written, not when the recognizer is
+                report.progress(stage, RECOGNIZE_SHARE * fraction)
+
         with self.storage.local_path(source["key"]) as path:
             result = self.recognizer.recognize(
                 path,
                 job.options,
                 name=Path(source.get("filename") or "upload").name,
-                progress=report.progress,
+                progress=progress,
                 should_cancel=report.should_cancel,
+                centre_frames=keep,
             ).to_dict()
-            self.storage.write_json(result_key(job.id), result)
-            self._thumbnails(job.id, path, result)
+        report.progress("thumbnails", RECOGNIZE_SHARE)
+        self._write_thumbnails(job.id, thumbnails)
+        report.progress("saving", 0.99)
+        self.storage.write_json(result_key(job.id), result)
         record_result(result)
         return result
 
     def close(self) -> None:
         self.recognizer.close()
 
-    def _thumbnails(self, job_id: str, path: Path, result: dict[str, Any]) -> None:
+    def _write_thumbnails(self, job_id: str, thumbnails: dict[int, bytes]) -> None:
         """Best effort: the result is the record; a missing thumbnail is made by the API on request."""
-        for snippet in result["snippets"]:
-            if not snippet["selected"]:
-                continue
+        for index, data in thumbnails.items():
             try:
-                data = render_artifact(path, snippet, "thumbnail")
-                self.storage.write_bytes(artifact_key(job_id, snippet["index"], "thumbnail"), data)
+                self.storage.write_bytes(artifact_key(job_id, index, "thumbnail"), data)
             except Exception:
-                log.warning("job %s: no thumbnail for snippet %d", job_id, snippet["index"], exc_info=True)
+                log.warning("job %s: no thumbnail for snippet %d", job_id, index, exc_info=True)
 
 
 def make_recognizer_handler(settings: Settings, storage: Storage | None = None) -> RecognizerHandler:

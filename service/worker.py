@@ -36,13 +36,15 @@ class Report:
         self.job = job
         self.every_s = every_s
         self._last_progress = 0.0
+        self._last_stage = ""
         self._last_check = 0.0
         self._cancelled = False
 
     def progress(self, stage: str, fraction: float) -> None:
+        """Every new stage is recorded; repeats of one stage at most every ``every_s`` seconds."""
         now = time.monotonic()
-        if now - self._last_progress >= self.every_s or fraction >= 1.0:
-            self._last_progress = now
+        if stage != self._last_stage or now - self._last_progress >= self.every_s or fraction >= 1.0:
+            self._last_progress, self._last_stage = now, stage
             self.queue.progress(self.job.id, stage, fraction)
 
     def should_cancel(self) -> bool:

@@ -140,3 +140,37 @@ def test_an_answer_does_not_depend_on_earlier_calls(tmp_path: Path) -> None:
     again = used.recognize(first, Options(budget=0.5))
     assert [s.gate_score for s in again.snippets] == [s.gate_score for s in fresh.snippets]
     assert again.labels == fresh.labels
+
+
+def test_progress_names_every_stage_and_heavy_chunk(tmp_path: Path, video: Path) -> None:
+    recognizer = Recognizer(tiny_checkpoint(tmp_path / "tiny.safetensors"), isolate=False, heavy_batch=2)
+    seen: list[tuple[str, float]] = []
+    recognizer.recognize(video, Options(budget=0.25), progress=lambda stage, f: seen.append((stage, f)))
+    stages = [stage for stage, _ in seen]
+    assert stages == ["probe", "light", "gate", "heavy 0/3", "heavy 1/3", "heavy 2/3", "heavy 3/3", "head", "done"]
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert all(f < 1.0 for f in fractions[:-1])
+    dense: list[str] = []
+    recognizer.recognize(video, Options(mode="dense"), progress=lambda stage, f: dense.append(stage))
+    assert dense[0] == "probe" and dense[1] == "heavy 0/10" and dense[-3:] == ["heavy 10/10", "head", "done"]
+
+
+def test_centre_frames_decoded_on_the_way_reach_the_sink(recognizer: Recognizer, video: Path) -> None:
+    from pipelines.decoding import open_decoder
+
+    def collect(options: Options) -> tuple[dict[int, np.ndarray], list[bool]]:
+        frames: dict[int, np.ndarray] = {}
+        result = recognizer.recognize(video, options, centre_frames=frames.update)
+        return frames, [s.selected for s in result.snippets]
+
+    gated, _ = collect(Options(budget=0.25))
+    assert sorted(gated) == list(range(20))  # the light pass saw every snippet
+    size = recognizer.config.light_size
+    assert all(f.shape[-1] == 3 and f.shape[0] == f.shape[1] >= size and f.dtype == np.uint8 for f in gated.values())
+    uniform, selected = collect(Options(mode="uniform", budget=0.25))
+    assert sorted(uniform) == [i for i, s in enumerate(selected) if s]  # only what the heavy pass decoded
+    with open_decoder(video) as decoder:  # the centre frame (frames 8i..8i+7: the centre is 8i + 4)
+        want = decoder.frames([8 * 3 + 4], size=recognizer.config.heavy_size)[0].astype(int)
+    dense, _ = collect(Options(mode="dense"))
+    assert abs(dense[3].astype(int) - want).mean() < 2
