@@ -245,12 +245,39 @@ def test_models_health_and_metrics(client: TestClient, finished: dict) -> None:
         assert name in text, name
 
 
+def test_concept_examples_of_the_model(client: TestClient, files: Files, tmp_path: Path) -> None:
+    import base64
+
+    body = client.get("/v1/models/tiny-test/concepts/3")
+    assert body.status_code == 200, body.text
+    assert body.json()["model"] == "tiny-test" and body.json()["kernel"] == 3
+    examples = body.json()["examples"]
+    assert 1 <= len(examples) <= 2 and {e["video"] for e in examples} <= {"good.mp4", "long.mp4"}
+    assert [e["activation"] for e in examples] == sorted((e["activation"] for e in examples), reverse=True)
+    head, _, data = examples[0]["image"].partition(",")
+    assert head == "data:image/jpeg;base64"
+    assert Image.open(io.BytesIO(base64.b64decode(data))).format == "JPEG"
+    _error(client.get("/v1/models/tiny-test/concepts/8"), 404, "not_found")  # 8 kernels: 0..7
+    _error(client.get("/v1/models/other/concepts/0"), 404, "not_found")
+    _error(client.get("/v1/models/tiny-test/concepts/-1"), 422, "validation_error")
+
+
+def test_a_model_without_concept_examples_says_so(files: Files, tmp_path: Path) -> None:
+    from ..helpers import tiny_checkpoint
+
+    plain = tiny_checkpoint(tmp_path / "plain.safetensors")
+    settings = settings_for(tmp_path / "data", files, checkpoint=plain, workers=0)
+    with TestClient(create_app(settings)) as c:
+        body = _error(c.get("/v1/models/tiny-test/concepts/0"), 404, "not_found")
+    assert "no concept examples" in body["error"]["message"]
+
+
 def test_openapi_documents_every_route_and_error_shape(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]
     for path in ("/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/snippets/{index}/thumbnail",
                  "/v1/jobs/{job_id}/snippets/{index}/clip", "/v1/jobs/{job_id}/snippets/{index}/context",
-                 "/v1/classify", "/v1/models", "/healthz", "/readyz",
+                 "/v1/classify", "/v1/models", "/v1/models/{name}/concepts/{kernel}", "/healthz", "/readyz",
                  "/metrics"):
         assert path in paths, path
     post = paths["/v1/jobs"]["post"]
