@@ -26,13 +26,32 @@ class PoolHead(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(2 * num_features, num_classes)
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _parts(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Each snippet's share of the pooled vector ``[mean, max]``: ``(B, T, 2F)``, summing to it over T."""
         m = mask.to(features.dtype).unsqueeze(-1)  # (B, T, 1)
-        mean = (features * m).sum(1) / m.sum(1).clamp_min(1.0)  # (B, F)
+        mean = features * m / m.sum(1, keepdim=True).clamp_min(1.0)  # (B, T, F)
         masked = features.masked_fill(m <= 0.5, torch.finfo(features.dtype).min)
-        top = masked.max(1).values  # (B, F)
-        top = torch.where(m.sum(1) > 0.5, top, torch.zeros_like(top))
-        return self.fc(self.dropout(self.norm(torch.cat([mean, top], dim=-1))))  # (B, C)
+        holder = torch.zeros_like(features).scatter_(1, masked.argmax(1, keepdim=True), 1.0)  # (B, T, F)
+        holder = holder * (m.sum(1, keepdim=True) > 0.5)  # an empty selection has no max
+        return torch.cat([mean, features * holder], dim=-1)  # (B, T, 2F)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        pooled = self._parts(features, mask).sum(1)  # (B, 2F)
+        return self.fc(self.dropout(self.norm(pooled)))  # (B, C)
+
+    def evidence(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Each snippet's contribution to every logit ``(B, T, C)``, 0 for unselected snippets.
+
+        Exact: with the video's own LayerNorm scale (one number per video) the head is linear in the
+        pooled vector, and the pooled vector is the sum of the snippets' shares (``_parts``), so
+        ``forward(f, mask) == forward(f, 0 · mask) + evidence(f, mask).sum(1)`` (in eval mode).
+        """
+        parts = self._parts(features, mask)  # (B, T, 2F)
+        pooled = parts.sum(1)  # (B, 2F)
+        scale = (pooled.var(-1, unbiased=False) + self.norm.eps).rsqrt()  # (B,)
+        centred = parts - parts.mean(-1, keepdim=True)  # LayerNorm's centring is linear: apply it per share
+        normed = centred * scale[:, None, None] * self.norm.weight  # (B, T, 2F)
+        return normed @ self.fc.weight.T  # (B, T, C)
 
     def activation(self, logits: torch.Tensor) -> torch.Tensor:
         """Scores in [0, 1]: per-class sigmoid for multi-label, softmax otherwise."""

@@ -7,6 +7,7 @@ sees), so the model exposes its stages rather than one ``forward``:
     select(light features (B, T, D), valid)      -> GateOutput(gate_scores, mask, concept activations)
     encode_snippets(clips (S, 3, L, H, W))      -> heavy features (S, F)
     classify(heavy features (B, T, F), mask)     -> logits (B, C)
+    evidence(heavy features (B, T, F), mask)     -> each snippet's contribution to each logit (B, T, C)
 """
 
 from __future__ import annotations
@@ -132,6 +133,13 @@ class VidGate(nn.Module):
 
     def classify(self, heavy_features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.head(heavy_features, mask)  # (B, C)
+
+    def evidence(self, heavy_features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Each snippet's contribution to each class logit ``(B, T, C)``, 0 for unselected snippets.
+
+        Exact: ``classify(f, mask) == classify(f, 0 · mask) + evidence(f, mask).sum(1)``.
+        """
+        return self.head.evidence(heavy_features, mask)  # (B, T, C)
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
         """Class scores in [0, 1] (softmax, or sigmoid for multi-label)."""

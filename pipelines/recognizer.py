@@ -250,8 +250,16 @@ class Recognizer:
                 features_all[0, chosen] = heavy
                 logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float())
                 scores = self.model.scores(logits)[0].float().cpu()
+                evidence = self._evidence(features_all, mask)
         report("done", 1.0)
-        return self._result(name, info, plan, gate_scores, activations, mask, scores, options, timer)
+        return self._result(name, info, plan, gate_scores, activations, mask, scores, options, timer, evidence)
+
+    def _evidence(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Each snippet's term in each class logit ``(T, C)`` (``results.EVIDENCE_DESCRIPTION``)."""
+        terms = self.model.evidence(features, mask.unsqueeze(0).to(self.device).float())[0].float().cpu()  # (T, C)
+        if not self.config.multi_label:  # softmax ignores what is added to every class alike
+            terms = terms - terms.mean(1, keepdim=True)
+        return terms * mask.unsqueeze(1)
 
     def _heavy_features(
         self,
@@ -332,6 +340,7 @@ class Recognizer:
         scores: torch.Tensor,
         options: Options,
         timer: _Timer,
+        evidence: torch.Tensor,
     ) -> RecognitionResult:
         c = self.config
         top = scores.topk(min(options.top_k, scores.numel()))
@@ -356,6 +365,12 @@ class Recognizer:
                     gate_score=round(float(gate_scores[s.index]), 6) if options.gated else None,
                     selected=bool(mask[s.index]),
                     concepts=concepts,
+                    evidence=tuple(
+                        Label(label.label, round(float(evidence[s.index, int(i)]), 4))
+                        for label, i in zip(labels, top.indices, strict=True)
+                    )
+                    if mask[s.index]
+                    else (),
                 )
             )
         selected = int(mask.sum())

@@ -24,7 +24,11 @@ class Concept:
 
 @dataclass(frozen=True)
 class SnippetResult:
-    """One snippet: times in seconds, ``frames`` = [first, last + 1) frame indices."""
+    """One snippet: times in seconds, ``frames`` = [first, last + 1) frame indices.
+
+    ``evidence``: for a selected snippet, its share of each returned label's score (see
+    `EVIDENCE_DESCRIPTION`); empty for snippets the heavy network did not see.
+    """
 
     index: int
     start: float
@@ -33,6 +37,7 @@ class SnippetResult:
     gate_score: float | None
     selected: bool
     concepts: tuple[Concept, ...]
+    evidence: tuple[Label, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,13 @@ def model_info(config: dict[str, Any]) -> dict[str, Any]:
     return {k: list(config[k]) if k == "classes" else config.get(k) for k in MODEL_INFO_KEYS}
 
 
+EVIDENCE_DESCRIPTION = (
+    "for a selected snippet, its term in each returned label's logit: the head's logits are the logits of an "
+    "empty selection plus one term per selected snippet (docs/models.md names the decomposition of each head). "
+    "With a softmax (single-label model) each term is taken net of the snippet's mean term over all classes, "
+    "which changes no probability; with sigmoids (multi-label) it is the term itself. Positive: argues for the "
+    "label; negative: against it. Empty for snippets the heavy network did not see."
+)
 _NUMBER = {"type": "number"}
 _INT = {"type": "integer", "minimum": 0}
 
@@ -124,7 +136,7 @@ RESULT_SCHEMA: dict[str, Any] = {
             "description": "every snippet, in time order",
             "items": {
                 "type": "object",
-                "required": ["index", "start", "end", "frames", "gate_score", "selected", "concepts"],
+                "required": ["index", "start", "end", "frames", "gate_score", "selected", "concepts", "evidence"],
                 "additionalProperties": False,
                 "properties": {
                     "index": _INT,
@@ -151,6 +163,16 @@ RESULT_SCHEMA: dict[str, Any] = {
                             "required": ["kernel", "score"],
                             "additionalProperties": False,
                             "properties": {"kernel": _INT, "score": _NUMBER},
+                        },
+                    },
+                    "evidence": {
+                        "type": "array",
+                        "description": EVIDENCE_DESCRIPTION,
+                        "items": {
+                            "type": "object",
+                            "required": ["label", "score"],
+                            "additionalProperties": False,
+                            "properties": {"label": {"type": "string"}, "score": _NUMBER},
                         },
                     },
                 },
