@@ -369,7 +369,14 @@ def report(
 
 
 def main() -> None:
-    app()
+    """The ``vidgate`` command; a missing optional package is one clear line and exit 2, not a traceback."""
+    from models.extras import MissingExtra
+
+    try:
+        app()
+    except MissingExtra as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 if __name__ == "__main__":
