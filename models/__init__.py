@@ -1,4 +1,4 @@
-"""vidgate models: light encoder, concept kernels, context gate, heavy 3D backbones, head."""
+"""vidgate models: light encoder, concept kernels, context gate, heavy 3D backbones, heads."""
 
 from .checkpoint import (
     DEMO_CHECKPOINT,
@@ -19,13 +19,14 @@ from .gate import (
     select_snippets,
     sparsity_loss,
 )
-from .head import PoolHead
+from .head import HEADS, Head, PoolHead, TemporalHead, build_head
 from .heavy import HEAVY_BACKBONES, HeavyBackbone, build_heavy_backbone
 from .light import LIGHT_ENCODERS, LightEncoder, build_light_encoder
 from .vidgate import VERSION, ModelConfig, VidGate
 
 __all__ = [
     "DEMO_CHECKPOINT",
+    "HEADS",
     "HEAVY_BACKBONES",
     "LIGHT_ENCODERS",
     "VERSION",
@@ -35,13 +36,16 @@ __all__ = [
     "ConceptKernels",
     "ContextGate",
     "GateOutput",
+    "Head",
     "HeavyBackbone",
     "LightEncoder",
     "ModelConfig",
     "PoolHead",
+    "TemporalHead",
     "VidGate",
     "batch_shaping_loss",
     "beta_prior",
+    "build_head",
     "build_heavy_backbone",
     "build_light_encoder",
     "count_gflops",
