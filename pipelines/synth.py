@@ -373,7 +373,8 @@ def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
     base = rng.uniform(55, 120)
     tint = rng.uniform(-12, 12, size=3)
     contrast = rng.uniform(14, 28)
-    return (base + tint[None, None, :] + contrast * smooth[:, :, None]).astype(np.float32)  # (S, S, 3)
+    image: np.ndarray = (base + tint[None, None, :] + contrast * smooth[:, :, None]).astype(np.float32)  # (S, S, 3)
+    return image
 
 
 def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
@@ -518,7 +519,8 @@ def _yuv420p(rgb: np.ndarray) -> np.ndarray:
     cb = 128 + quad @ np.array([-37.797, -74.203, 112.0], np.float32) / 255  # (H/2, W/2)
     cr = 128 + quad @ np.array([112.0, -93.786, -18.214], np.float32) / 255
     planes = np.concatenate([y.ravel(), cb.ravel(), cr.ravel()])
-    return np.clip(np.rint(planes), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+    yuv: np.ndarray = np.clip(np.rint(planes), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+    return yuv
 
 
 def _write_h264(path: Path, frames: Iterator[np.ndarray], *, fps: float, crf: int) -> int:

@@ -64,8 +64,9 @@ def test_budget_controls_how_many_snippets_are_selected(recognizer: Recognizer, 
 
 def test_selected_snippets_are_the_top_gate_scores(recognizer: Recognizer, video: Path) -> None:
     result = recognizer.recognize(video, Options(max_selected=4))
-    gates = sorted((s.gate_score for s in result.snippets), reverse=True)
-    assert sorted(s.gate_score for s in result.snippets if s.selected) == sorted(gates[:4])
+    gates = sorted((s.gate_score or 0.0 for s in result.snippets), reverse=True)
+    assert all(s.gate_score is not None for s in result.snippets)
+    assert sorted(s.gate_score or 0.0 for s in result.snippets if s.selected) == sorted(gates[:4])
 
 
 def test_uniform_and_random_baselines(recognizer: Recognizer, video: Path) -> None:
