@@ -524,12 +524,13 @@ def _yuv420p(rgb: np.ndarray) -> np.ndarray:
 
 
 def _write_h264(path: Path, frames: Iterator[np.ndarray], *, fps: float, crf: int) -> int:
-    """Encode frames as H.264 in MP4, reproducibly; returns the number of frames.
+    """Encode frames as H.264 in MP4; returns the number of frames.
 
-    Why not ``encoding.write_video``: its bitstream, and so the decoded pixels, differ from run to
-    run on the same frames. x264's macroblock-tree rate control turned out to be the culprit (even
-    with one thread); it is off here, and one encoder thread per process keeps ``workers`` honest.
-    The RGB→YUV conversion is done in numpy so the pixels handed to x264 are fixed too.
+    A writer of its own so that the data set's bytes depend on nothing but the config: one x264
+    thread per process (the output does not depend on ``workers`` or the machine's cores, and
+    ``workers`` processes use that many cores), macroblock-tree rate control off, and the RGB→YUV
+    conversion done in numpy so the pixels handed to x264 do not depend on libswscale.
+    ``tests/pipelines/test_synth.py`` checks that two writes of one config are byte-identical.
     """
     container = av.open(str(path), mode="w")
     try:
