@@ -7,7 +7,10 @@ sidecar (the synthetic benchmark) also the gate's recall and precision of releva
 conditional the selection is (spread of the selected fraction across videos). Per video and setting
 the report keeps what was predicted, and for single-label data it compares every setting with dense on
 the same videos: videos only one of them gets right, and a paired bootstrap interval of the accuracy
-difference (a small test split decides by a handful of videos).
+difference (a small test split decides by a handful of videos). When the sidecar names class groups
+(the synthetic benchmark's ``other`` / ``order`` / ``count``), accuracy is also reported per group, with
+the share of videos whose prediction is the right class or its partner: a model that ignores order
+gets order pairs right and is at chance inside them.
 """
 
 from __future__ import annotations
@@ -79,6 +82,46 @@ def load_relevance(root: Path) -> dict[str, Events]:
     return out
 
 
+def load_class_groups(root: Path) -> dict[str, tuple[str, str | None]]:
+    """``{class: (group, partner)}`` from ``relevance.json`` (empty without one; ``other`` when unnamed)."""
+    sidecar = root / "relevance.json"
+    if not sidecar.exists():
+        return {}
+    classes = json.loads(sidecar.read_text()).get("classes", {})
+    return {str(name): (str(spec.get("group", "other")), spec.get("partner")) for name, spec in classes.items()}
+
+
+def _group_figures(
+    dataset: Dataset,
+    results: list[tuple[Any, RecognitionResult]],
+    groups: dict[str, tuple[str, str | None]],
+    classes: tuple[str, ...],
+) -> dict[str, dict[str, float]]:
+    """Per class group: top-1 accuracy and pair accuracy (single-label), or mAP over its classes (multi-label)."""
+    out: dict[str, dict[str, float]] = {}
+    for group in sorted({g for g, _ in groups.values()}):
+        members = [c for c in classes if groups.get(c, ("", None))[0] == group]
+        if dataset.multi_label:
+            aps = [
+                average_precision(
+                    [next((lab.score for lab in r.labels if lab.label == c), 0.0) for _, r in results],
+                    [c in item.labels for item, _ in results],
+                )
+                for c in members
+            ]
+            aps = [ap for ap in aps if ap == ap]
+            if aps:
+                out[group] = {"mAP": statistics.fmean(aps), "classes": len(aps)}
+            continue
+        mine = [(item, r) for item, r in results if item.labels[0] in members]
+        if not mine:
+            continue
+        right = [r.labels[0].label == item.labels[0] for item, r in mine]
+        pair = [r.labels[0].label in (item.labels[0], groups[item.labels[0]][1]) for item, r in mine]
+        out[group] = {"accuracy": statistics.fmean(right), "pair_accuracy": statistics.fmean(pair), "videos": len(mine)}
+    return out
+
+
 def _shows(snippet: tuple[int, int], event: tuple[int, int]) -> bool:
     """A snippet shows an event when they share at least half of the shorter of the two."""
     overlap = min(snippet[1], event[1]) - max(snippet[0], event[0])
@@ -98,6 +141,7 @@ def _summarise(
     results: list[tuple[Any, RecognitionResult]],
     relevance: dict[str, Events],
     classes: tuple[str, ...],
+    groups: dict[str, tuple[str, str | None]] | None = None,
 ) -> dict[str, Any]:
     n = len(results)
     if dataset.multi_label:
@@ -133,6 +177,8 @@ def _summarise(
             for item, r in results
         ],
     }
+    if groups:
+        row["groups"] = _group_figures(dataset, results, groups, classes)
     if relevance:
         recalls, precisions = [], []
         for item, r in results:
@@ -168,6 +214,7 @@ def evaluate(
     if not items:
         raise ValueError(f"the data set has no {split!r} videos")
     relevance = load_relevance(Path(dataset.root))
+    groups = load_class_groups(Path(dataset.root))
     classes = recognizer.config.classes
     report: dict[str, Any] = {"split": split, "videos": len(items), "model": recognizer.model_info, "settings": {}}
     for setting in settings_for(budgets):
@@ -177,7 +224,7 @@ def evaluate(
             results.append((item, recognizer.recognize(item.path, options)))
             if on_step:
                 on_step(setting.name, i + 1, len(items))
-        report["settings"][setting.name] = _summarise(dataset, results, relevance, classes)
+        report["settings"][setting.name] = _summarise(dataset, results, relevance, classes, groups)
     if not dataset.multi_label:
         report["paired_with_dense"] = paired_with_dense(report)
     return report
@@ -236,6 +283,33 @@ def paired_table(report: dict[str, Any]) -> str:
             f"| {name} | {100 * row['difference']:+.1f} pts | [{100 * low:+.1f}, {100 * high:+.1f}] |"
             f" {len(row['only_here'])} | {len(row['only_dense'])} |"
         )
+    return "\n".join(lines)
+
+
+def group_table(report: dict[str, Any]) -> str:
+    """Accuracy per class group (with pair accuracy), or mAP per group; "" without groups."""
+    rows = {name: row.get("groups") for name, row in report["settings"].items()}
+    names = sorted({g for groups in rows.values() if groups for g in groups})
+    if not names or names == ["other"]:
+        return ""
+    first = next(g for g in rows.values() if g)
+    multi = "mAP" in next(iter(first.values()))
+    head = "| setting | " + " | ".join(
+        f"{g} mAP ({first[g]['classes']:.0f} classes)" if multi else f"{g} ({first[g]['videos']:.0f} videos)"
+        for g in names
+    )
+    lines = [head + " |", "|" + "---|" * (len(names) + 1)]
+    for name, groups in rows.items():
+        cells = []
+        for g in names:
+            figures = (groups or {}).get(g)
+            if figures is None:
+                cells.append("—")
+            elif multi:
+                cells.append(f"{figures['mAP']:.3f}")
+            else:
+                cells.append(f"{figures['accuracy']:.3f} ({figures['pair_accuracy']:.3f})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -300,7 +374,16 @@ def plot(report: dict[str, Any], path: Path) -> None:
 def report_markdown(report: dict[str, Any]) -> str:
     """The settings table, then (single-label) the paired comparison with dense."""
     paired = paired_table(report)
-    return markdown_table(report) + "\n" + (f"\nPaired with dense, on the same videos:\n\n{paired}\n" if paired else "")
+    groups = group_table(report)
+    text = markdown_table(report) + "\n"
+    if groups:
+        text += (
+            "\nPer class group: accuracy (pair right: the prediction is the class or its partner), or mAP:"
+            f"\n\n{groups}\n"
+        )
+    if paired:
+        text += f"\nPaired with dense, on the same videos:\n\n{paired}\n"
+    return text
 
 
 def write_report(report: dict[str, Any], out: Path) -> dict[str, Path]:

@@ -118,3 +118,8 @@ def plan_video(num_frames: int, fps: float, *, snippet_frames: int, max_snippets
     """
     count = max(1, min(max_snippets, num_frames // snippet_frames))
     return plan_snippets(num_frames, fps, snippet_frames=snippet_frames, num_snippets=count)
+
+
+def relative_times(plan: list[Snippet], num_frames: int) -> list[float]:
+    """Each snippet's centre as a fraction of the video's length, in [0, 1]: the times the head reads."""
+    return [(s.start_frame + s.end_frame) / 2 / max(1, num_frames) for s in plan]

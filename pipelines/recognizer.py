@@ -30,7 +30,7 @@ from models import Budget, CheckpointError, ComputeProfile, VidGate, load_checkp
 from .decoding import IsolatedDecoder, open_decoder, probe
 from .errors import Cancelled, ModelError
 from .options import Mode, Options
-from .planning import Snippet, plan_snippets, plan_video
+from .planning import Snippet, plan_snippets, plan_video, relative_times
 from .results import Compute, Concept, Label, RecognitionResult, SnippetResult, model_info
 from .transforms import heavy_input, light_input
 
@@ -248,15 +248,16 @@ class Recognizer:
             with timer.stage("head"):
                 features_all = torch.zeros(1, len(plan), self.model.heavy.num_features, device=self.device)
                 features_all[0, chosen] = heavy
-                logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float())
+                times = torch.tensor([relative_times(plan, info.num_frames)], device=self.device)  # (1, T)
+                logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float(), times)
                 scores = self.model.scores(logits)[0].float().cpu()
-                evidence = self._evidence(features_all, mask)
+                evidence = self._evidence(features_all, mask, times)
         report("done", 1.0)
         return self._result(name, info, plan, gate_scores, activations, mask, scores, options, timer, evidence)
 
-    def _evidence(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _evidence(self, features: torch.Tensor, mask: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
         """Each snippet's term in each class logit ``(T, C)`` (``results.EVIDENCE_DESCRIPTION``)."""
-        terms = self.model.evidence(features, mask.unsqueeze(0).to(self.device).float())[0].float().cpu()  # (T, C)
+        terms = self.model.evidence(features, mask.unsqueeze(0).to(self.device).float(), times)[0].float().cpu()
         if not self.config.multi_label:  # softmax ignores what is added to every class alike
             terms = terms - terms.mean(1, keepdim=True)
         return terms * mask.unsqueeze(1)

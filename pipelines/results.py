@@ -76,12 +76,14 @@ class RecognitionResult:
         return out
 
 
-MODEL_INFO_KEYS = ("name", "version", "light", "heavy", "classes", "snippet_frames", "multi_label", "threshold")
+MODEL_INFO_KEYS = ("name", "version", "light", "heavy", "head", "classes", "snippet_frames", "multi_label", "threshold")
 
 
 def model_info(config: dict[str, Any]) -> dict[str, Any]:
     """The ``model`` part of a result: what a user needs to know of the model, from its config."""
-    return {k: list(config[k]) if k == "classes" else config.get(k) for k in MODEL_INFO_KEYS}
+    info = {k: list(config[k]) if k == "classes" else config.get(k) for k in MODEL_INFO_KEYS}
+    info["head"] = info["head"] or "pool"  # checkpoints from before the head was a choice hold a pool head
+    return info
 
 
 EVIDENCE_DESCRIPTION = (

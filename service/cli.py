@@ -92,11 +92,15 @@ def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write the data set into.")],
     videos: Annotated[int, typer.Option(help="Number of videos.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data set).")] = 0,
-    classes: Annotated[int, typer.Option(help="Number of activity classes.")] = 10,
+    classes: Annotated[int, typer.Option(help="Number of direction-pair activity classes.")] = 10,
     size: Annotated[int, typer.Option(help="Frame width and height.")] = 112,
     fps: Annotated[float, typer.Option(help="Frame rate.")] = 12.0,
     min_snippets: Annotated[int, typer.Option(help="Fewest 8-frame snippets per video.")] = 32,
     max_snippets: Annotated[int, typer.Option(help="Most 8-frame snippets per video.")] = 64,
+    order_classes: Annotated[int, typer.Option(help="Classes defined by the order of two events (even).")] = 0,
+    count_classes: Annotated[int, typer.Option(help="Classes defined by an event's repetitions (even).")] = 0,
+    min_gap: Annotated[float, typer.Option(help="Seconds between the events of an order class, at least.")] = 10.0,
+    multi_label: Annotated[bool, typer.Option(help="About half of the videos show two classes.")] = False,
     workers: Annotated[int, typer.Option(help="Encoding processes.")] = 2,
 ) -> None:
     """Write the synthetic long-range activity benchmark (annotations.csv, videos, relevance.json)."""
@@ -113,6 +117,10 @@ def synth(
             fps=fps,
             min_snippets=min_snippets,
             max_snippets=max_snippets,
+            order_classes=order_classes,
+            count_classes=count_classes,
+            min_gap_s=min_gap,
+            multi_label=multi_label,
         )
     except (ValueError, TypeError) as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
@@ -369,7 +377,14 @@ def report(
 
 
 def main() -> None:
-    app()
+    """The ``vidgate`` command; a missing optional package is one clear line and exit 2, not a traceback."""
+    from models.extras import MissingExtra
+
+    try:
+        app()
+    except MissingExtra as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ class IsolatedDecoder(Decoder):
         self._lock = threading.Lock()  # one request at a time (the recognizer prefetches from a thread)
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: multiprocessing.connection.Connection | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._finalizer: weakref.finalize[..., Any] | None = None
         self._closed = False
 
     @property

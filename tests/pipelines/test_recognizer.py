@@ -64,8 +64,9 @@ def test_budget_controls_how_many_snippets_are_selected(recognizer: Recognizer, 
 
 def test_selected_snippets_are_the_top_gate_scores(recognizer: Recognizer, video: Path) -> None:
     result = recognizer.recognize(video, Options(max_selected=4))
-    gates = sorted((s.gate_score for s in result.snippets), reverse=True)
-    assert sorted(s.gate_score for s in result.snippets if s.selected) == sorted(gates[:4])
+    gates = sorted((s.gate_score or 0.0 for s in result.snippets), reverse=True)
+    assert all(s.gate_score is not None for s in result.snippets)
+    assert sorted(s.gate_score or 0.0 for s in result.snippets if s.selected) == sorted(gates[:4])
 
 
 def test_uniform_and_random_baselines(recognizer: Recognizer, video: Path) -> None:
@@ -181,7 +182,7 @@ def test_evidence_points_at_the_segments_that_make_the_label(tmp_path: Path) -> 
     """A model whose answer is known: its head reads one direction of the heavy features, the one that
     tells "marker" snippets (white) from plain ones (grey). The marker snippets must argue for "marker"
     and against "plain", every other snippet the other way, and the terms must add up to the scores."""
-    from models import ModelConfig, VidGate
+    from models import ModelConfig, PoolHead, VidGate
     from pipelines.decoding import open_decoder
     from pipelines.encoding import write_video
     from pipelines.transforms import heavy_input
@@ -205,6 +206,7 @@ def test_evidence_points_at_the_segments_that_make_the_label(tmp_path: Path) -> 
     w = w - (w @ q1) * q1 - (w @ q2) * q2
     w = 0.1 * w / w.norm()  # moderate logits: both probabilities stay well above rounding
     head = model.head
+    assert isinstance(head, PoolHead)
     head.norm.weight.fill_(1.0)
     head.norm.bias.zero_()
     head.fc.bias.zero_()

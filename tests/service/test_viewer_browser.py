@@ -128,7 +128,7 @@ def test_job_page_explains_the_decision(site: Site, viewport: dict[str, int]) ->
         bars = page.get_by_test_id("evidence-bar")
         signs = {bars.nth(i).get_attribute("data-sign") for i in range(bars.count())}
         assert signs <= {"for", "against"} and signs
-        assert bars.first.bounding_box()["width"] > 0  # type: ignore[index]
+        assert bars.first.bounding_box()["width"] > 0
         page.get_by_test_id("label").nth(1).click()
         expect(page.locator("#evidence-title")).to_contain_text(result["labels"][1]["label"])
 
@@ -136,7 +136,7 @@ def test_job_page_explains_the_decision(site: Site, viewport: dict[str, int]) ->
         points = page.get_by_test_id("gate-line").get_attribute("points") or ""
         assert len(points.split()) == len(result["snippets"])
         expect(page.get_by_test_id("selected-mark")).to_have_count(len(selected))
-        assert page.get_by_test_id("timeline-svg").bounding_box()["height"] >= 100  # type: ignore[index]
+        assert page.get_by_test_id("timeline-svg").bounding_box()["height"] >= 100
 
         # Concept examples: small training frames next to the snippet's strongest kernels.
         expect(page.get_by_test_id("concept").first).to_contain_text("concept kernel")
@@ -204,7 +204,7 @@ def test_a_one_hour_video_pages_its_filmstrip(site: Site) -> None:
         expect(page.get_by_test_id("film-range")).to_contain_text("of 300")
         # Clicking the chart near the end jumps there.
         box = page.get_by_test_id("timeline-svg").bounding_box()
-        page.mouse.click(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)  # type: ignore[index]
+        page.mouse.click(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
         expect(page.get_by_test_id("clip")).to_have_attribute("data-index", "299")
         expect(page.get_by_test_id("film-range")).to_contain_text("300 of 300")
         session.fits()
