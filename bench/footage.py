@@ -52,11 +52,15 @@ def looped(count: int, width: int, height: int) -> Iterator[np.ndarray]:
         yield frames[i % len(frames)]
 
 
-def make_footage(seconds: float, gop: int, *, width: int = 640, height: int = 360, fps: int = 30,
-                 folder: Path | None = None) -> Path:
-    """The looped-footage file for these settings (written once, then reused)."""
+def make_footage(seconds: float, gop: int, *, scenecut: bool = True, width: int = 640, height: int = 360,
+                 fps: int = 30, folder: Path | None = None) -> Path:
+    """The looped-footage file for these settings (written once, then reused).
+
+    ``scenecut=False`` turns off x264's extra keyframes at scene cuts (``sc_threshold=0``): then the
+    keyframe interval is exactly ``gop``, the hardest case for decoding chosen frames.
+    """
     folder = folder or ROOT / "data" / "bench"
-    path = folder / f"footage-{seconds:g}s-{width}x{height}-g{gop}.mp4"
+    path = folder / f"footage-{seconds:g}s-{width}x{height}-g{gop}{'' if scenecut else '-strict'}.mp4"
     if path.exists():
         return path
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,7 +68,8 @@ def make_footage(seconds: float, gop: int, *, width: int = 640, height: int = 36
     with av.open(str(tmp), mode="w") as container:
         stream = container.add_stream("libx264", rate=Fraction(fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.codec_context.options = {"preset": "veryfast", "g": str(gop)}
+        options = {"preset": "veryfast", "g": str(gop)}
+        stream.codec_context.options = options if scenecut else {**options, "sc_threshold": "0"}
         for image in looped(int(seconds * fps), width, height):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
         container.mux(stream.encode())
@@ -76,8 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=300)
     parser.add_argument("--gop", type=int, default=250)
+    parser.add_argument("--no-scenecut", action="store_true", help="keyframes exactly every --gop frames")
     args = parser.parse_args()
-    print(make_footage(args.seconds, args.gop))
+    print(make_footage(args.seconds, args.gop, scenecut=not args.no_scenecut))
 
 
 if __name__ == "__main__":

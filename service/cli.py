@@ -221,7 +221,7 @@ def classify(
     threshold: Annotated[float | None, typer.Option(help="Gate score threshold.")] = None,
     mode: Annotated[str, typer.Option(help="gated, dense, uniform or random.")] = "gated",
     top_k: Annotated[int, typer.Option("--top-k", help="Labels to show.")] = 5,
-    keyframes: Annotated[bool, typer.Option(help="Fast mode: light pass on keyframes.")] = False,
+    light_pass: Annotated[str, typer.Option(help="auto, exact, nonref, fast, keyframe or aligned.")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON result per line.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
@@ -232,7 +232,7 @@ def classify(
 
     try:
         options = Options(
-            mode=mode, budget=budget, max_selected=max_selected, threshold=threshold, top_k=top_k, keyframes=keyframes
+            mode=mode, budget=budget, max_selected=max_selected, threshold=threshold, top_k=top_k, light_pass=light_pass
         )
     except VidgateError as exc:
         raise _fail(exc.message, EXIT_USAGE) from None

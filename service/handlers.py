@@ -134,7 +134,7 @@ class RecognizerHandler:
                 log.warning("job %s: no thumbnail for snippet %d", job_id, snippet["index"], exc_info=True)
 
 
-_OPTION_NAMES = {"mode", "budget", "max_selected", "threshold", "top_k", "keyframes", "seed"}
+_OPTION_NAMES = {"mode", "budget", "max_selected", "threshold", "top_k", "light_pass", "seed"}
 
 
 def make_recognizer_handler(settings: Settings, storage: Any | None = None) -> RecognizerHandler:

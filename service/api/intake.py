@@ -25,7 +25,7 @@ from pipelines.recognizer import Options
 from .errors import ApiError, vidgate_status
 from .upload import Upload, receive_upload
 
-OPTION_FIELDS = ("mode", "budget", "max_selected", "threshold", "top_k", "keyframes")
+OPTION_FIELDS = ("mode", "budget", "max_selected", "threshold", "top_k", "light_pass")
 _END = object()
 _ABORT = object()
 
@@ -145,16 +145,12 @@ def parse_options(values: Mapping[str, str], *, default_budget: float, default_t
             value = value.strip()
             if value == "":
                 continue
-            if name == "mode":
+            if name in ("mode", "light_pass"):
                 raw[name] = value
             elif name in ("budget", "threshold"):
                 raw[name] = float(value)
             elif name in ("max_selected", "top_k"):
                 raw[name] = int(value)
-            elif name == "keyframes":
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                raw[name] = value.lower() in ("true", "1", "yes")
     except ValueError:
         raise ApiError("bad_options", f"option {name!r} has an invalid value {value!r}") from None
     raw.setdefault("top_k", default_top_k)

@@ -108,7 +108,7 @@ def test_video_shorter_than_one_snippet(recognizer: Recognizer, tmp_path: Path) 
 
 def test_snippets_decoded_on_the_way_are_reused_with_identical_results(tmp_path: Path) -> None:
     from pipelines.decoding import probe
-    from pipelines.recognizer import passed_snippets
+    from pipelines.planning import passed_snippets
 
     video = write_test_video(tmp_path / "long_gop.mp4", frames=320, fps=16, gop=160)  # 40 snippets, 2 GOPs
     path = tiny_checkpoint(tmp_path / "tiny.safetensors")

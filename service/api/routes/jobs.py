@@ -32,7 +32,8 @@ UPLOAD_BODY: dict[str, Any] = {
                         "max_selected": {"type": "integer", "minimum": 1},
                         "threshold": {"type": "number", "minimum": 0, "maximum": 1},
                         "top_k": {"type": "integer", "minimum": 1},
-                        "keyframes": {"type": "boolean"},
+                        "light_pass": {"type": "string",
+                                       "enum": ["auto", "exact", "nonref", "fast", "keyframe", "aligned"]},
                     },
                 }
             }
