@@ -162,6 +162,8 @@ def evaluate(
     split: str = "test",
     budgets: Annotated[str, typer.Option(help="Comma-separated budgets.")] = "0.1,0.25,0.5",
     isolate: Annotated[bool, typer.Option(help="Decode in a child process (for untrusted files).")] = False,
+    light_passes: Annotated[str, typer.Option(help="Light passes to compare at gated 25%, comma-separated "
+                                                   "(exact,nonref,fast,keyframe,aligned,auto).")] = "",
 ) -> None:
     """Dense, uniform-k, random-k and gated settings on one split, in one run: accuracy vs compute."""
     from tqdm.auto import tqdm
@@ -180,13 +182,23 @@ def evaluate(
         raise _fail(f"--budgets must be comma-separated numbers, got {budgets!r}", EXIT_USAGE) from None
     if not data.split(split):
         raise _fail(f"the data set has no {split!r} videos", EXIT_FAILED_INPUTS)
-    bar = tqdm(desc="evaluate", unit="video", total=len(data.split(split)) * len(settings_for(fractions)))
+    ladder = tuple(p for p in light_passes.split(",") if p)
+    try:
+        settings = settings_for(fractions, ladder)
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_USAGE) from None
+    bar = tqdm(desc="evaluate", unit="video", total=len(data.split(split)) * len(settings))
 
     def step(name: str, done: int, total: int) -> None:
         bar.set_postfix_str(name)
         bar.update(1)
 
-    report = run_evaluation(recognizer, data, split=split, budgets=fractions, on_step=step)
+    try:
+        report = run_evaluation(recognizer, data, split=split, budgets=fractions, light_passes=ladder, on_step=step)
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_USAGE) from None
+    finally:
+        recognizer.close()
     bar.close()
     paths = write_report(report, out)
     typer.echo(report_markdown(report))

@@ -117,6 +117,7 @@ class PyAVDecoder(Decoder):
         self._position = -1  # index of the last frame taken from ``_decoded``
         self._skippable: np.ndarray | None = None  # frames not to hand to the codec in this request
         self._skipped: set[int] = set()  # frames left out since the last seek
+        self._drain_at: int | None = None  # decode position after which the codec is drained (end of a run)
         self._undeblocked: PyAVDecoder | None = None  # a second reader for ``deblock=False`` requests
         self._own_decoded = 0
         self.seeks = 0
@@ -164,13 +165,32 @@ class PyAVDecoder(Decoder):
         out = np.empty((len(indices), h, w, 3), dtype=np.uint8)  # (N, H, W, 3)
         targets, rows = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
         self._skippable = skippable
+        order = targets.tolist()
         try:
-            for j, target in enumerate(targets.tolist()):
+            for j, target in enumerate(order):
+                # The next target lies beyond a keyframe (a seek): once this one's packets are in, drain the
+                # codec instead of feeding it look-ahead frames that would be thrown away. The last target of
+                # a request is not drained (unless only keyframes are wanted): the next request may go on
+                # forward from it.
+                last_of_run = (keyframes_only if j + 1 == len(order)
+                               else self._table.keyframe_before(order[j + 1]) > target)
+                self._drain_at = self._last_packet(target) if last_of_run else None
                 frame = self._frame(target, keyframes_only)
                 out[rows == j] = self._to_array(frame, size)
         finally:
-            self._skippable = None
+            self._skippable, self._drain_at = None, None
         return out
+
+    def _last_packet(self, target: int) -> int | None:
+        """Decode position of the last packet the codec needs before it can show ``target``."""
+        order = self._table.decode_order
+        if order.shape[0] != self._table.num_frames:
+            return None
+        first = self._table.keyframe_before(target)
+        needed = order[first : target + 1]
+        if self._skippable is not None:
+            needed = needed[~self._skippable[first : target + 1]]
+        return int(needed.max()) if needed.size else None
 
     def _frame(self, target: int, keyframes_only: bool) -> av.VideoFrame:
         """Decode up to frame ``target``: forward from the current position, or after a seek."""
@@ -214,13 +234,16 @@ class PyAVDecoder(Decoder):
     def _decode(self) -> Iterator[av.VideoFrame]:
         try:
             for packet in self._container.demux(self._stream):
-                if packet.size and self._skippable is not None:
-                    index = self._table.index_of(packet.pts)
-                    if index is not None and self._skippable[index]:
-                        self._skipped.add(index)
-                        continue  # nothing refers to this frame and nobody asked for it
+                index = self._table.index_of(packet.pts) if packet.size else None
+                if index is not None and self._skippable is not None and self._skippable[index]:
+                    self._skipped.add(index)
+                    continue  # nothing refers to this frame and nobody asked for it
                 self._own_decoded += packet.size > 0
                 yield from packet.decode()
+                drain = self._drain_at
+                if drain is not None and index is not None and int(self._table.decode_order[index]) >= drain:
+                    yield from self._stream.codec_context.decode(None)  # out with what it holds; the next
+                    return  # request seeks, which resets the codec
         except av.error.FFmpegError as exc:
             raise DecodeError(f"{self.path.name}: decoding failed: {exc.strerror}", code="decode_failed") from exc
 

@@ -409,7 +409,7 @@ def test_skipping_non_reference_frames_is_exact_and_cheaper(long_gop_video: Path
     targets = [7, 40, 41, 120, 200, 260, 299]
     counts = {}
     for skip in (True, False):
-        with PyAVDecoder(long_gop_video, threads=1) as decoder:
+        with PyAVDecoder(long_gop_video) as decoder:
             frames = decoder.frames(targets, skip_nonref=skip)
             counts[skip] = decoder.decoded_frames
         assert all(np.array_equal(frames[row], reference[i]) for row, i in enumerate(targets))
@@ -426,11 +426,12 @@ def test_cost_model_predicts_what_the_decoder_decodes(long_gop_video: Path) -> N
     for _ in range(6):
         targets = sorted(rng.choice(300, size=int(rng.integers(1, 12)), replace=False).tolist())
         for skip in (True, False):
-            with PyAVDecoder(long_gop_video, info, threads=1) as decoder:
+            with PyAVDecoder(long_gop_video, info) as decoder:
                 decoder.frames(targets, skip_nonref=skip)
                 predicted = cost.frames(targets, skip_nonref=skip)
-                # the codec also takes in a frame or two of look-ahead per run (one run per GOP here)
-                assert predicted <= decoder.decoded_frames <= predicted + 3 * decoder.seeks
+                # the codec is drained at the end of each run but the last (the next request may go on
+                # from there): only that run can take in a few frames of look-ahead
+                assert predicted <= decoder.decoded_frames <= predicted + 4
     assert cost.frames([0]) == 1 and cost.frames([260], keyframes_only=True) == 1
     assert cost.depth(249) > cost.depth(10) and cost.depth(249, skip_nonref=False) > cost.depth(249)
 
