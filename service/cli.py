@@ -216,6 +216,7 @@ def _recognizer(checkpoint: Path | None, *, debug: bool = False, isolate: bool =
             device=s.device,
             backend=s.decoder,
             threads=s.threads,
+            decoders=s.decoders,
             decode_timeout_s=s.decode_timeout_s,
             decode_memory_bytes=s.decode_memory_bytes,
             limits=Limits(max_file_bytes=s.max_upload_bytes, max_duration_s=s.max_duration_s, max_pixels=s.max_pixels),
@@ -329,6 +330,9 @@ def batch(
     top_k: Annotated[int, typer.Option("--top-k")] = 5,
     retry_failed: Annotated[bool, typer.Option(help="Run the videos that failed last time again.")] = False,
     artifacts: Annotated[Path | None, typer.Option(help="Save thumbnails and clips of selected snippets here.")] = None,
+    decoders: Annotated[int | None, typer.Option(help="Decoding children per worker (default VIDGATE_DECODERS); "
+                                                      "with one worker, that many videos decode ahead.")] = None,
+    light_pass: Annotated[str, typer.Option(help="auto, exact, nonref, fast, keyframe or aligned.")] = "auto",
 ) -> None:
     """Process many videos; resumable (re-run to continue), one bad file never stops the batch."""
     from pipelines.recognizer import Options
@@ -337,7 +341,9 @@ def batch(
 
     s = get_settings()
     try:
-        Options(mode=mode, budget=budget, top_k=top_k)
+        Options(mode=mode, budget=budget, top_k=top_k, light_pass=light_pass)
+        if decoders is not None and decoders < 1:
+            raise ValueError("--decoders must be at least 1")
         if output_format not in ("jsonl", "csv"):
             raise ValueError(f"--format must be jsonl or csv, got {output_format!r}")
         if workers < 1 or concurrency < 1:
@@ -357,6 +363,8 @@ def batch(
         artifacts=artifacts,
         format=output_format,
         backend=s.decoder,
+        decoders=decoders or s.decoders,
+        light_pass=light_pass,
     )
     summary = run_batch(sources, out, options)
     for line in summary.lines():

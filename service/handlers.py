@@ -57,6 +57,7 @@ def load_recognizer(settings: Settings) -> Recognizer:
             max_pixels=settings.max_pixels,
         ),
         threads=settings.threads,
+        decoders=settings.decoders,
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 from types import FrameType
 from typing import Any
@@ -58,9 +60,19 @@ def run_redis_worker(settings: Settings, *, name: str | None = None, metrics_por
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
     kwargs: dict[str, Any] = {"stop": stop, "settings": settings}
-    if name:
-        kwargs["name"] = name
+    consumer = name or f"{socket.gethostname()}-{os.getpid()}"
+    # ``settings.workers`` consumers share the loaded model: while one job is in the networks, the next
+    # one probes and decodes in its own decoding child (and on a GPU their heavy passes share batches).
+    threads = [threading.Thread(target=run_worker, args=(queue, handler),
+                                kwargs={**kwargs, "name": f"{consumer}-{i}" if i else consumer},
+                                name=f"vidgate-consumer-{i}", daemon=True)
+               for i in range(1, max(1, settings.workers))]
+    for thread in threads:
+        thread.start()
     try:
-        run_worker(queue, handler, **kwargs)
+        run_worker(queue, handler, **kwargs, name=consumer)
+        for thread in threads:
+            thread.join()
     finally:
+        handler.recognizer.close()
         queue.close()

@@ -40,9 +40,14 @@ class BatchOptions:
     format: str = "jsonl"
     backend: str = "pyav"
     limits: Limits = field(default_factory=Limits)
+    decoders: int = 1
+    light_pass: str = "auto"
 
     def recognizer_options(self) -> dict[str, Any]:
-        return {"mode": self.mode, "budget": self.budget, "top_k": self.top_k}
+        out: dict[str, Any] = {"mode": self.mode, "budget": self.budget, "top_k": self.top_k}
+        if self.light_pass != "auto":  # (absent when default, so records made before it keep their keys)
+            out["light_pass"] = self.light_pass
+        return out
 
 
 @dataclass
@@ -109,11 +114,18 @@ class Progress:
 _RECOGNIZER: Any = None
 
 
-def _init_worker(checkpoint: str, backend: str, threads: int) -> None:
+def _init_worker(checkpoint: str, backend: str, threads: int, decoders: int = 1) -> None:
     global _RECOGNIZER
     from pipelines.recognizer import Recognizer
 
-    _RECOGNIZER = Recognizer(checkpoint, backend=backend, threads=threads)
+    _RECOGNIZER = Recognizer(checkpoint, backend=backend, threads=threads, decoders=decoders)
+
+
+def _close_worker() -> None:
+    global _RECOGNIZER
+    if _RECOGNIZER is not None:
+        _RECOGNIZER.close()
+        _RECOGNIZER = None
 
 
 def _recognize(path: str, options: dict[str, Any], name: str, artifacts: str | None, key: str) -> dict[str, Any]:
@@ -161,11 +173,19 @@ def run_batch(sources: list[str], out: Path, options: BatchOptions) -> Summary:
         executor = ThreadPoolExecutor(max_workers=options.concurrency)
         submit: Callable[[Item, str], Future[dict[str, Any]]] = lambda item, key: executor.submit(  # noqa: E731
             _remote, options, item, key)
+    elif options.workers == 1:
+        # One model in this process, ``decoders + 1`` videos in flight: while the model works on one
+        # video, the next ones probe and decode in their own decoding children.
+        _init_worker(str(options.checkpoint), options.backend, 0, options.decoders)
+        executor = ThreadPoolExecutor(max_workers=options.decoders + 1, thread_name_prefix="vidgate-batch")
+        submit = lambda item, key: executor.submit(  # noqa: E731
+            _recognize, str(item.path), options.recognizer_options(), Path(item.source).name,
+            str(options.artifacts) if options.artifacts else None, key)
     else:
         threads = max(1, (os.cpu_count() or 1) // options.workers)
         executor = ProcessPoolExecutor(max_workers=options.workers, mp_context=get_context("spawn"),
                                        initializer=_init_worker,
-                                       initargs=(str(options.checkpoint), options.backend, threads))
+                                       initargs=(str(options.checkpoint), options.backend, threads, options.decoders))
         submit = lambda item, key: executor.submit(  # noqa: E731
             _recognize, str(item.path), options.recognizer_options(), Path(item.source).name,
             str(options.artifacts) if options.artifacts else None, key)
@@ -204,6 +224,8 @@ def run_batch(sources: list[str], out: Path, options: BatchOptions) -> Summary:
             progress.update(len(in_flight))
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        if not options.server and options.workers == 1:
+            _close_worker()
         for item, _ in in_flight.values():
             item.release()
         progress.close()
