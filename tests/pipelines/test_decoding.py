@@ -464,3 +464,25 @@ def test_decoder_pool_reuses_children_across_videos(long_gop_video: Path, vfr_vi
         with IsolatedDecoder(long_gop_video, "pyav", timeout_s=20, pool=pool) as third:
             assert np.array_equal(third.frames([299])[0], reference[299])
             assert third.pid not in (None, pid)  # a dead child is never handed out
+
+
+def test_auto_backend_is_pyav_without_a_gpu() -> None:
+    from pipelines.decoding import choose_backend, gpu_decoding_works
+
+    assert choose_backend("auto", device="cpu") == "pyav"
+    assert choose_backend("decord", device="cuda") == "decord"
+    if not gpu_decoding_works():
+        assert choose_backend("auto", device="cuda") == "pyav"
+
+
+def test_gpu_decoding_is_exact(long_gop_video: Path) -> None:
+    from pipelines.decoding import gpu_decoding_works
+
+    if not gpu_decoding_works():
+        pytest.skip("no CUDA device with torchcodec here")
+    reference = sequential_frames(long_gop_video)
+    with open_decoder(long_gop_video, "torchcodec-cuda") as decoder:
+        frames = decoder.frames([299, 3, 120])
+    # NVDEC output matches the CPU decoder's to within colour-conversion rounding
+    errors = [np.abs(frames[i].astype(int) - reference[j].astype(int)).mean() for i, j in enumerate([299, 3, 120])]
+    assert max(errors) < 3
