@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -29,11 +29,12 @@ from models import CheckpointError, ComputeProfile, VidGate, load_checkpoint
 
 from .batching import HeavyBatcher
 from .decoding import DecodeCost, Decoder, DecoderPool, IsolatedDecoder, VideoInfo, choose_backend, open_decoder, probe
-from .errors import Cancelled, ModelError, OptionsError, VidgateError
-from .planning import Snippet, align_to_keyframes, largest_gap, light_frames, passed_snippets, plan_snippets, plan_video
+from .errors import ModelError, OptionsError, VidgateError
+from .passes import StageTimer, cancel_check, heavy_pass_features, light_pass_frames
+from .planning import Snippet, align_to_keyframes, largest_gap, light_frames, plan_snippets, plan_video
 from .results import Decoding, RecognitionResult, assemble
 from .selection import MODES, select
-from .transforms import heavy_input, light_input
+from .transforms import light_input
 
 LIGHT_PASSES = ("auto", "exact", "nonref", "fast", "keyframe", "aligned")
 Progress = Callable[[str, float], None]
@@ -92,27 +93,6 @@ class Limits:
     max_pixels: int | None = None
 
 
-class _Timer:
-    """Wall time per stage; on a GPU each stage waits for its kernels, so the time lands where it is spent."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.seconds: dict[str, float] = {}
-        self.cuda = device.type == "cuda"
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            if self.cuda:
-                torch.cuda.synchronize()
-            self.add(name, time.perf_counter() - start)
-
-    def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-
-
 @dataclass
 class _Video:
     """One video between its light decode and its result (what `recognize_many` prepares ahead)."""
@@ -124,7 +104,7 @@ class _Video:
     plan: list[Snippet]
     light_pass: str
     decoder: Decoder
-    timer: _Timer
+    timer: StageTimer
     light: np.ndarray | None = None  # (T, S, S, 3) light frames, when a gate runs
     retained: dict[int, np.ndarray] = field(default_factory=dict)  # snippet index -> (L, S, S, 3)
     frames_light: int = 0
@@ -319,7 +299,7 @@ class Recognizer:
 
     def _prepare(self, path: Path, options: Options, name: str, report: Progress) -> _Video:
         """Probe, plan and decode the light frames (runs ahead of the model in `recognize_many`)."""
-        timer = _Timer(self.device)
+        timer = StageTimer(self.device)
         start = time.perf_counter()
         report("probe", 0.0)
         with timer.stage("probe"):
@@ -336,7 +316,8 @@ class Recognizer:
             if options.mode == "gated":
                 report("light", 0.1)
                 with timer.stage("decode_light"):
-                    video.light, video.retained = self._light_frames(decoder, plan, info, light_pass)
+                    video.light, video.retained = light_pass_frames(
+                        decoder, plan, info, light_pass, self.config, retain=self.retain_passed)
                 video.frames_light = decoder.decoded_frames
         except BaseException:
             decoder.close()
@@ -363,14 +344,18 @@ class Recognizer:
                     activations = out.concept_activations[0].float().cpu()  # (T, K)
                     top = activations.topk(min(3, activations.shape[1]), dim=1)
                     concepts = [list(zip(i.tolist(), v.tolist(), strict=True)) for v, i in zip(*top, strict=True)]
-            _cancel_check(should_cancel)
+            cancel_check(should_cancel)
             with timer.stage("gate"):
                 mask = select(gate_scores, mode=options.mode, budget=options.budget, max_selected=options.max_selected,
                               threshold=options.threshold, learned_threshold=c.threshold, seed=options.seed)
             chosen = mask.nonzero().flatten().tolist()
             retained = {i: clip for i, clip in video.retained.items() if i in set(chosen)}
             video.retained = {}
-            heavy = self._heavy_features(decoder, [plan[i] for i in chosen], retained, timer, report, should_cancel)
+            heavy = heavy_pass_features(
+                decoder, [plan[i] for i in chosen], retained, self.config, chunk=self.heavy_batch,
+                encode=self.batcher.encode if self.batcher is not None else self.model.encode_snippets,
+                batcher=self.batcher, executor=self._prefetch, device=self.device, timer=timer, report=report,
+                should_cancel=should_cancel, num_features=self.model.heavy.num_features)
             frames_total = decoder.decoded_frames
         with timer.stage("head"):
             features_all = torch.zeros(1, len(plan), self.model.heavy.num_features, device=self.device)
@@ -392,101 +377,12 @@ class Recognizer:
             concepts=concepts,
             selected=mask.tolist(),
             flops=self.profile.video(len(plan), len(chosen), gated=gated),
-            decoding=Decoding(light_pass=video.light_pass if gated else "exact" if video.light_pass != "aligned"
-                              else "aligned", frames_light=video.frames_light, frames_total=frames_total,
+            decoding=Decoding(light_pass=video.light_pass if gated or video.light_pass == "aligned" else "none", frames_light=video.frames_light, frames_total=frames_total,
                               largest_gap_frames=largest_gap(plan, video.info.num_frames)),
             seconds=timer.seconds,
             model=self.model_info,
             options=asdict(options),
         )
-
-    def _heavy_features(
-        self,
-        decoder: Decoder,
-        snippets: list[Snippet],
-        retained: dict[int, np.ndarray],
-        timer: _Timer,
-        report: Progress,
-        should_cancel: Callable[[], bool] | None,
-    ) -> torch.Tensor:
-        """Encode the selected snippets chunk by chunk: clips retained by the light pass first, then the rest,
-        decoding chunk i+1 while chunk i is computed. Returns features in the order of ``snippets``."""
-        c = self.config
-        order = [s for s in snippets if s.index in retained] + [s for s in snippets if s.index not in retained]
-        chunks = [order[i : i + self.heavy_batch] for i in range(0, len(order), self.heavy_batch)]
-
-        def decode(chunk: list[Snippet]) -> tuple[np.ndarray, float]:
-            if all(s.index in retained for s in chunk):
-                return np.stack([retained[s.index] for s in chunk]), 0.0  # (S, L, H, W, 3), nothing decoded
-            start = time.perf_counter()
-            indices = [f for s in chunk for f in s.frame_indices(c.snippet_frames)]
-            frames = decoder.frames(indices, size=c.heavy_size)
-            return frames.reshape(len(chunk), c.snippet_frames, *frames.shape[1:]), time.perf_counter() - start
-
-        autocast = torch.autocast("cuda", dtype=torch.float16) if self.device.type == "cuda" else nullcontext()
-        encode = self.batcher.encode if self.batcher is not None else self.model.encode_snippets
-        outputs = []
-        pending = self._prefetch.submit(decode, chunks[0]) if chunks else None
-        try:
-            with self.batcher if self.batcher is not None else nullcontext():
-                for i in range(len(chunks)):
-                    assert pending is not None
-                    with timer.stage("decode_wait"):
-                        clips, seconds = pending.result()
-                    pending = None
-                    timer.add("decode_heavy", seconds)
-                    if i + 1 < len(chunks):
-                        pending = self._prefetch.submit(decode, chunks[i + 1])
-                    _cancel_check(should_cancel)
-                    report("heavy", 0.3 + 0.7 * i / len(chunks))
-                    with timer.stage("heavy"), autocast:
-                        outputs.append(encode(heavy_input(clips, c).to(self.device)).float())
-        finally:
-            if pending is not None:  # never leave a decode running on a decoder that is about to close
-                pending.cancel()
-                if not pending.cancelled():
-                    pending.exception()
-        if not outputs:
-            return torch.zeros(0, self.model.heavy.num_features, device=self.device)
-        features = torch.cat(outputs)  # (S, F) in ``order``
-        position = {s.index: row for row, s in enumerate(order)}
-        return features[[position[s.index] for s in snippets]]
-
-    def _light_frames(
-        self, decoder: Decoder, plan: list[Snippet], info: VideoInfo, light_pass: str
-    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-        """The light frames ``(T, S, S, 3)``, plus the clips worth keeping (see `passed_snippets`).
-
-        With long keyframe intervals, reaching a centre frame decodes most of the first half of its
-        snippet anyway; decoding the rest now (about ``snippet_frames / 2`` frames) is far cheaper than
-        seeking back after the gate. Kept clips are at the model's input size and at most
-        ``max_snippets`` of them exist, whatever the video's length; the heavy pass uses those of
-        selected snippets and decodes nothing twice. Unselected kept clips are dropped without reaching
-        the heavy network.
-        """
-        c = self.config
-        if light_pass == "keyframe":
-            frames, _ = decoder.keyframe_near([s.centre_frame for s in plan], size=c.light_size)
-            return frames, {}
-        skip_nonref = light_pass != "exact"
-        if light_pass == "fast":  # inexact pixels: nothing kept for the heavy network
-            return decoder.frames([s.centre_frame for s in plan], size=c.light_size, deblock=False), {}
-        wanted_light = light_frames(plan, info.keyframes) if light_pass == "aligned" else [s.centre_frame for s in plan]
-        passed = passed_snippets(plan, info.keyframes) if self.retain_passed else []
-        if not passed:
-            return decoder.frames(wanted_light, size=c.light_size, skip_nonref=skip_nonref), {}
-        wanted = sorted(set(wanted_light) | {f for i in passed for f in plan[i].frame_indices(c.snippet_frames)})
-        frames = decoder.frames(wanted, size=max(c.light_size, c.heavy_size), skip_nonref=skip_nonref)  # (N, S, S, 3)
-        row = {f: r for r, f in enumerate(wanted)}
-        light = frames[[row[f] for f in wanted_light]]
-        clips = {i: frames[[row[f] for f in plan[i].frame_indices(c.snippet_frames)]] for i in passed}
-        return light, clips
-
-
-def _cancel_check(should_cancel: Callable[[], bool] | None) -> None:
-    if should_cancel is not None and should_cancel():
-        raise Cancelled("cancelled")
-
 
 def _display_name(video: str | Path | IO[bytes]) -> str:
     if isinstance(video, str | Path):

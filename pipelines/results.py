@@ -56,7 +56,7 @@ class Compute:
     frames_decoded: int = 0
     frames_decoded_light: int = 0
     decoded_fraction: float = 0.0
-    light_pass: str = "exact"
+    light_pass: str = "none"
     largest_gap_s: float = 0.0
 
 
@@ -282,8 +282,9 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "frames_decoded": {**_INT, "description": "frames handed to the codec, both passes (0: not counted)"},
                 "frames_decoded_light": {**_INT, "description": "of which the light pass"},
                 "decoded_fraction": {**_NUMBER, "description": "frames_decoded / frames_in_video"},
-                "light_pass": {"enum": ["exact", "nonref", "fast", "keyframe", "aligned"],
-                               "description": "the light pass that ran (auto resolved)"},
+                "light_pass": {"enum": ["exact", "nonref", "fast", "keyframe", "aligned", "none"],
+                               "description": "the light pass that ran (auto resolved); aligned: the plan was "
+                                              "aligned to keyframes; none: no gate ran, uniform plan"},
                 "largest_gap_s": {**_NUMBER, "description": "longest stretch of video no snippet covered"},
             },
         },
