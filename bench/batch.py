@@ -17,12 +17,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from models import DEMO_CHECKPOINT
+from pipelines.options import Options, parse_options
 from pipelines.synth import SynthConfig, write_synthetic_dataset
-from service.batch.runner import BatchOptions, run_batch
+from service.batch.runner import BatchPlan, run_batch
+from service.config import Settings
 
 from .report import machine, write_section
 
@@ -46,6 +49,10 @@ def _serve(port: int, data: Path) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not become ready")
 
 
+def _plan(**choices: Any) -> BatchPlan:
+    return BatchPlan(options=Options(), settings=Settings(), checkpoint=DEMO_CHECKPOINT, **choices)
+
+
 def footage_batch(videos: int) -> None:
     """Gated vs dense videos per hour on 5-minute 640×360 files, one model process with its decoding children."""
     from .footage import make_footage
@@ -59,12 +66,13 @@ def footage_batch(videos: int) -> None:
             os.link(sources[i % 2], link)
     decoders = max(1, (os.cpu_count() or 2) - 1)
     rows: list[tuple[str, int, float]] = []
-    settings = {
-        "dense, uniform plan": BatchOptions(checkpoint=DEMO_CHECKPOINT, mode="dense", light_pass="nonref",
-                                            decoders=decoders),
-        "dense": BatchOptions(checkpoint=DEMO_CHECKPOINT, mode="dense", decoders=decoders),
-        "gated 25%": BatchOptions(checkpoint=DEMO_CHECKPOINT, budget=0.25, decoders=decoders),
+    choices = {
+        "dense, uniform plan": {"mode": "dense", "light_pass": "nonref"},
+        "dense": {"mode": "dense"},
+        "gated 25%": {"budget": 0.25},
     }
+    settings = {label: BatchPlan(options=parse_options(options), settings=Settings(decoders=decoders),
+                                 checkpoint=DEMO_CHECKPOINT) for label, options in choices.items()}
     with tempfile.TemporaryDirectory() as tmp:
         for label, options in settings.items():
             summary = run_batch([str(folder)], Path(tmp) / f"{len(rows)}.jsonl", options)
@@ -108,14 +116,14 @@ def main() -> None:
     rows: list[tuple[str, int, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, options in (
-            ("local, 1 worker", BatchOptions(checkpoint=DEMO_CHECKPOINT, workers=1)),
-            ("local, 2 workers", BatchOptions(checkpoint=DEMO_CHECKPOINT, workers=2)),
+            ("local, 1 worker", _plan(workers=1)),
+            ("local, 2 workers", _plan(workers=2)),
         ):
             summary = run_batch([videos], Path(tmp) / f"{len(rows)}.jsonl", options)
             rows.append((label, summary.total, summary.seconds))
         server = _serve(args.port, Path(tmp) / "server")
         try:
-            options = BatchOptions(checkpoint=DEMO_CHECKPOINT, server=f"http://127.0.0.1:{args.port}", concurrency=4)
+            options = _plan(server=f"http://127.0.0.1:{args.port}", concurrency=4)
             summary = run_batch([videos], Path(tmp) / "server.jsonl", options)
             rows.append(("server (embedded, 2 worker threads), 4 in flight", summary.total, summary.seconds))
         finally:

@@ -31,7 +31,8 @@ import torch
 from models import DEMO_CHECKPOINT, ModelConfig, VidGate, read_metadata
 from pipelines.decoding import probe
 from pipelines.encoding import write_video
-from pipelines.recognizer import Options, Recognizer
+from pipelines.options import Options
+from pipelines.recognizer import Recognizer
 
 from .footage import make_footage
 from .report import machine, write_section

@@ -7,7 +7,10 @@ sidecar (the synthetic benchmark) also the gate's recall and precision of releva
 conditional the selection is (spread of the selected fraction across videos). Per video and setting
 the report keeps what was predicted, and for single-label data it compares every setting with dense on
 the same videos: videos only one of them gets right, and a paired bootstrap interval of the accuracy
-difference (a small test split decides by a handful of videos).
+difference (a small test split decides by a handful of videos). When the sidecar names class groups
+(the synthetic benchmark's ``other`` / ``order`` / ``count``), accuracy is also reported per group, with
+the share of videos whose prediction is the right class or its partner: a model that ignores order
+gets order pairs right and is at chance inside them.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from .datasets import Dataset
-from .recognizer import Options, Recognizer
+from .options import Mode, Options, parse_options
+from .recognizer import Recognizer
 from .results import RecognitionResult
 
 
@@ -38,12 +42,12 @@ LIGHT_PASS_LADDER = ("exact", "nonref", "fast", "keyframe", "aligned", "auto")
 def settings_for(budgets: Sequence[float], light_passes: Sequence[str] = (),
                  ladder_budget: float = 0.25) -> list[Setting]:
     """Dense, the baselines and gated at each budget; then gated at ``ladder_budget`` with each light pass."""
-    out = [Setting("dense", Options(mode="dense"))]
-    for mode in ("uniform", "random"):
-        out += [Setting(f"{mode} {b:.0%}", Options(mode=mode, budget=b)) for b in budgets]
-    out += [Setting(f"gated {b:.0%}", Options(mode="gated", budget=b)) for b in budgets]
-    out.append(Setting("gated threshold", Options(mode="gated")))
-    out += [Setting(f"gated {ladder_budget:.0%}, light {p}", Options(budget=ladder_budget, light_pass=p))
+    out = [Setting("dense", Options(mode=Mode.DENSE))]
+    for mode in (Mode.UNIFORM, Mode.RANDOM):
+        out += [Setting(f"{mode.value} {b:.0%}", Options(mode=mode, budget=b)) for b in budgets]
+    out += [Setting(f"gated {b:.0%}", Options(budget=b)) for b in budgets]
+    out.append(Setting("gated threshold", Options()))
+    out += [Setting(f"gated {ladder_budget:.0%}, light {p}", parse_options({"budget": ladder_budget, "light_pass": p}))
             for p in light_passes]
     return out
 
@@ -86,6 +90,46 @@ def load_relevance(root: Path) -> dict[str, Events]:
     return out
 
 
+def load_class_groups(root: Path) -> dict[str, tuple[str, str | None]]:
+    """``{class: (group, partner)}`` from ``relevance.json`` (empty without one; ``other`` when unnamed)."""
+    sidecar = root / "relevance.json"
+    if not sidecar.exists():
+        return {}
+    classes = json.loads(sidecar.read_text()).get("classes", {})
+    return {str(name): (str(spec.get("group", "other")), spec.get("partner")) for name, spec in classes.items()}
+
+
+def _group_figures(
+    dataset: Dataset,
+    results: list[tuple[Any, RecognitionResult]],
+    groups: dict[str, tuple[str, str | None]],
+    classes: tuple[str, ...],
+) -> dict[str, dict[str, float]]:
+    """Per class group: top-1 accuracy and pair accuracy (single-label), or mAP over its classes (multi-label)."""
+    out: dict[str, dict[str, float]] = {}
+    for group in sorted({g for g, _ in groups.values()}):
+        members = [c for c in classes if groups.get(c, ("", None))[0] == group]
+        if dataset.multi_label:
+            aps = [
+                average_precision(
+                    [next((lab.score for lab in r.labels if lab.label == c), 0.0) for _, r in results],
+                    [c in item.labels for item, _ in results],
+                )
+                for c in members
+            ]
+            aps = [ap for ap in aps if ap == ap]
+            if aps:
+                out[group] = {"mAP": statistics.fmean(aps), "classes": len(aps)}
+            continue
+        mine = [(item, r) for item, r in results if item.labels[0] in members]
+        if not mine:
+            continue
+        right = [r.labels[0].label == item.labels[0] for item, r in mine]
+        pair = [r.labels[0].label in (item.labels[0], groups[item.labels[0]][1]) for item, r in mine]
+        out[group] = {"accuracy": statistics.fmean(right), "pair_accuracy": statistics.fmean(pair), "videos": len(mine)}
+    return out
+
+
 def _shows(snippet: tuple[int, int], event: tuple[int, int]) -> bool:
     """A snippet shows an event when they share at least half of the shorter of the two."""
     overlap = min(snippet[1], event[1]) - max(snippet[0], event[0])
@@ -105,6 +149,7 @@ def _summarise(
     results: list[tuple[Any, RecognitionResult]],
     relevance: dict[str, Events],
     classes: tuple[str, ...],
+    groups: dict[str, tuple[str, str | None]] | None = None,
 ) -> dict[str, Any]:
     n = len(results)
     if dataset.multi_label:
@@ -145,6 +190,8 @@ def _summarise(
             for item, r in results
         ],
     }
+    if groups:
+        row["groups"] = _group_figures(dataset, results, groups, classes)
     if relevance:
         recalls, precisions = [], []
         for item, r in results:
@@ -185,10 +232,11 @@ def evaluate(
     if not items:
         raise ValueError(f"the data set has no {split!r} videos")
     relevance = load_relevance(Path(dataset.root))
+    groups = load_class_groups(Path(dataset.root))
     classes = recognizer.config.classes
     report: dict[str, Any] = {"split": split, "videos": len(items), "model": recognizer.model_info, "settings": {}}
     for setting in settings_for(budgets, light_passes):
-        options = Options(**{**setting.options.__dict__, "top_k": len(classes)})
+        options = setting.options.model_copy(update={"top_k": len(classes)})
         results = []
         # the next videos decode in the recognizer's decoding children while the model works on this one
         for i, (item, result) in enumerate(zip(items, recognizer.recognize_many([x.path for x in items], options),
@@ -198,7 +246,7 @@ def evaluate(
             results.append((item, result[1]))
             if on_step:
                 on_step(setting.name, i + 1, len(items))
-        report["settings"][setting.name] = _summarise(dataset, results, relevance, classes)
+        report["settings"][setting.name] = _summarise(dataset, results, relevance, classes, groups)
     if not dataset.multi_label:
         report["paired_with_dense"] = paired_with_dense(report)
     if light_passes:
@@ -282,6 +330,33 @@ def paired_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def group_table(report: dict[str, Any]) -> str:
+    """Accuracy per class group (with pair accuracy), or mAP per group; "" without groups."""
+    rows = {name: row.get("groups") for name, row in report["settings"].items()}
+    names = sorted({g for groups in rows.values() if groups for g in groups})
+    if not names or names == ["other"]:
+        return ""
+    first = next(g for g in rows.values() if g)
+    multi = "mAP" in next(iter(first.values()))
+    head = "| setting | " + " | ".join(
+        f"{g} mAP ({first[g]['classes']:.0f} classes)" if multi else f"{g} ({first[g]['videos']:.0f} videos)"
+        for g in names
+    )
+    lines = [head + " |", "|" + "---|" * (len(names) + 1)]
+    for name, groups in rows.items():
+        cells = []
+        for g in names:
+            figures = (groups or {}).get(g)
+            if figures is None:
+                cells.append("—")
+            elif multi:
+                cells.append(f"{figures['mAP']:.3f}")
+            else:
+                cells.append(f"{figures['accuracy']:.3f} ({figures['pair_accuracy']:.3f})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def markdown_table(report: dict[str, Any]) -> str:
     """The evaluation as a markdown table (one row per setting)."""
     metric = "mAP" if "mAP" in next(iter(report["settings"].values())) else "accuracy"
@@ -343,7 +418,15 @@ def plot(report: dict[str, Any], path: Path) -> None:
 def report_markdown(report: dict[str, Any]) -> str:
     """The settings table, then (single-label) the paired comparison with dense, then the light-pass ladder."""
     paired = paired_table(report)
-    text = markdown_table(report) + "\n" + (f"\nPaired with dense, on the same videos:\n\n{paired}\n" if paired else "")
+    groups = group_table(report)
+    text = markdown_table(report) + "\n"
+    if groups:
+        text += (
+            "\nPer class group: accuracy (pair right: the prediction is the class or its partner), or mAP:"
+            f"\n\n{groups}\n"
+        )
+    if paired:
+        text += f"\nPaired with dense, on the same videos:\n\n{paired}\n"
     if report.get("light_passes"):
         text += f"\nLight passes (gated 25%), on the same videos:\n\n{report['light_passes']}\n"
     return text

@@ -227,3 +227,8 @@ def passed_snippets(plan: Sequence[Snippet], keyframes: Sequence[int] | None) ->
     if not keyframes:
         return []
     return [s.index for s in plan if keyframe_before(keyframes, s.centre_frame) <= s.start_frame - s.num_frames]
+
+
+def relative_times(plan: list[Snippet], num_frames: int) -> list[float]:
+    """Each snippet's centre as a fraction of the video's length, in [0, 1]: the times the head reads."""
+    return [(s.start_frame + s.end_frame) / 2 / max(1, num_frames) for s in plan]

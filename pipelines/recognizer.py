@@ -29,59 +29,15 @@ from models import CheckpointError, ComputeProfile, VidGate, load_checkpoint
 
 from .batching import HeavyBatcher
 from .decoding import DecodeCost, Decoder, DecoderPool, IsolatedDecoder, VideoInfo, choose_backend, open_decoder, probe
-from .errors import ModelError, OptionsError, VidgateError
+from .errors import ModelError, VidgateError
+from .options import LightPass, Options
 from .passes import StageTimer, cancel_check, heavy_pass_features, light_pass_frames
-from .planning import Snippet, align_to_keyframes, largest_gap, light_frames, plan_snippets, plan_video
-from .results import Decoding, RecognitionResult, assemble
-from .selection import MODES, select
+from .planning import Snippet, align_to_keyframes, largest_gap, light_frames, plan_snippets, plan_video, relative_times
+from .results import Decoding, RecognitionResult, assemble, model_info
+from .selection import select
 from .transforms import light_input
 
-LIGHT_PASSES = ("auto", "exact", "nonref", "fast", "keyframe", "aligned")
 Progress = Callable[[str, float], None]
-
-
-@dataclass(frozen=True)
-class Options:
-    """Per-call options.
-
-    Attributes:
-        mode: ``gated`` (the gate picks), ``dense`` (every snippet), ``uniform`` / ``random`` (k snippets
-            evenly spaced / at random, k from the budget: the baselines the gate is compared with).
-        budget: fraction of snippets the heavy network may see (None: the gate's learned threshold).
-        max_selected: maximum number of selected snippets.
-        threshold: gate score threshold (with a budget: at most the budget's snippets pass).
-        top_k: how many labels to return.
-        light_pass: how the light pass decodes (docs/inference.md): ``exact`` centre frames decoded in
-            full; ``nonref`` the same pixels, skipping frames nothing refers to; ``fast`` also without
-            the deblocking filter (inexact); ``keyframe`` the keyframe at or before each centre;
-            ``aligned`` snippets moved to start at keyframes within a stated coverage bound (for every
-            mode); ``auto`` aligned when that saves at least half the light pass's frames, else nonref.
-        seed: seed of the ``random`` baseline.
-    """
-
-    mode: str = "gated"
-    budget: float | None = None
-    max_selected: int | None = None
-    threshold: float | None = None
-    top_k: int = 5
-    light_pass: str = "auto"
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise OptionsError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.budget is not None and not 0.0 < self.budget <= 1.0:
-            raise OptionsError(f"budget must be a fraction in (0, 1], got {self.budget}")
-        if self.max_selected is not None and self.max_selected < 1:
-            raise OptionsError(f"max_selected must be at least 1, got {self.max_selected}")
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise OptionsError(f"threshold must be in [0, 1], got {self.threshold}")
-        if self.top_k < 1:
-            raise OptionsError(f"top_k must be at least 1, got {self.top_k}")
-        if self.mode in ("uniform", "random") and self.budget is None and self.max_selected is None:
-            raise OptionsError(f"mode {self.mode!r} needs a budget or max_selected")
-        if self.light_pass not in LIGHT_PASSES:
-            raise OptionsError(f"light_pass must be one of {', '.join(LIGHT_PASSES)}, got {self.light_pass!r}")
 
 
 @dataclass(frozen=True)
@@ -200,33 +156,26 @@ class Recognizer:
 
     @property
     def model_info(self) -> dict[str, Any]:
-        c = self.config
-        return {
-            "name": c.name,
-            "version": c.version,
-            "light": c.light,
-            "heavy": c.heavy,
-            "classes": list(c.classes),
-            "snippet_frames": c.snippet_frames,
-            "multi_label": c.multi_label,
-            "threshold": c.threshold,
-        }
+        return model_info(asdict(self.config))
 
-    def plan(self, num_frames: int, fps: float) -> list[Snippet]:
+    def plan(self, num_frames: int, fps: float, options: Options | None = None) -> list[Snippet]:
         """The uniform plan (what training sees)."""
-        if self.seconds_per_snippet:
+        seconds = options.seconds_per_snippet if options and options.seconds_per_snippet else self.seconds_per_snippet
+        if seconds:
             return plan_snippets(
                 num_frames,
                 fps,
                 snippet_frames=self.config.snippet_frames,
-                seconds_per_snippet=self.seconds_per_snippet,
+                seconds_per_snippet=seconds,
                 max_snippets=self.max_snippets,
             )
         return plan_video(num_frames, fps, snippet_frames=self.config.snippet_frames, max_snippets=self.max_snippets)
 
-    def plan_for(self, info: VideoInfo, light_pass: str) -> tuple[list[Snippet], str]:
+    def plan_for(self, info: VideoInfo, options: Options | None = None) -> tuple[list[Snippet], str]:
         """The plan and the light pass that will run (``auto`` resolved) for one video."""
-        uniform = self.plan(info.num_frames, info.fps)
+        options = options or Options()
+        light_pass = LightPass(options.light_pass).value
+        uniform = self.plan(info.num_frames, info.fps, options)
         if light_pass not in ("auto", "aligned") or not info.keyframes:
             return uniform, "nonref" if light_pass == "auto" else light_pass
         aligned = align_to_keyframes(info.num_frames, info.fps, info.keyframes,
@@ -309,11 +258,11 @@ class Recognizer:
                 max_duration=self.limits.max_duration_s,
                 max_pixels=self.limits.max_pixels,
             )
-        plan, light_pass = self.plan_for(info, options.light_pass)
+        plan, light_pass = self.plan_for(info, options)
         decoder = self._decoder(path, info)
         video = _Video(path, name, options, info, plan, light_pass, decoder, timer)
         try:
-            if options.mode == "gated":
+            if options.gated:
                 report("light", 0.1)
                 with timer.stage("decode_light"):
                     video.light, video.retained = light_pass_frames(
@@ -329,7 +278,7 @@ class Recognizer:
         """Light network, gate, selection, heavy pass and head for a prepared video."""
         c, timer, options, plan = self.config, video.timer, video.options, video.plan
         start = time.perf_counter()
-        gated = options.mode == "gated"
+        gated = options.gated
         gate_scores = torch.zeros(len(plan))
         concepts: list[list[tuple[int, float]]] | None = None
         with video.decoder as decoder:
@@ -346,8 +295,9 @@ class Recognizer:
                     concepts = [list(zip(i.tolist(), v.tolist(), strict=True)) for v, i in zip(*top, strict=True)]
             cancel_check(should_cancel)
             with timer.stage("gate"):
-                mask = select(gate_scores, mode=options.mode, budget=options.budget, max_selected=options.max_selected,
-                              threshold=options.threshold, learned_threshold=c.threshold, seed=options.seed)
+                mask = select(gate_scores, mode=options.mode.value, budget=options.budget,
+                              max_selected=options.max_selected, threshold=options.threshold,
+                              learned_threshold=c.threshold, seed=options.seed)
             chosen = mask.nonzero().flatten().tolist()
             retained = {i: clip for i, clip in video.retained.items() if i in set(chosen)}
             video.retained = {}
@@ -360,7 +310,8 @@ class Recognizer:
         with timer.stage("head"):
             features_all = torch.zeros(1, len(plan), self.model.heavy.num_features, device=self.device)
             features_all[0, chosen] = heavy
-            logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float())
+            times = torch.tensor([relative_times(plan, video.info.num_frames)], device=self.device)  # (1, T)
+            logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float(), times)
             scores = self.model.scores(logits)[0].float().cpu()
         timer.add("total", time.perf_counter() - start)
         timer.seconds["decode"] = timer.seconds.get("decode_light", 0.0) + timer.seconds.get("decode_heavy", 0.0)
@@ -369,7 +320,7 @@ class Recognizer:
             name=video.name,
             info=video.info,
             plan=plan,
-            mode=options.mode,
+            mode=options.mode.value,
             classes=c.classes,
             scores=scores.tolist(),
             top_k=options.top_k,
@@ -382,7 +333,7 @@ class Recognizer:
                               largest_gap_frames=largest_gap(plan, video.info.num_frames)),
             seconds=timer.seconds,
             model=self.model_info,
-            options=asdict(options),
+            options=options.to_dict(),
         )
 
 def _display_name(video: str | Path | IO[bytes]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from pipelines.errors import VidgateError
 
 from .jobs import Job, JobStatus
+from .metrics import JOBS_FINISHED
 from .queue import Delivery, JobQueue
 
 log = logging.getLogger("vidgate.worker")
@@ -76,22 +77,28 @@ def process(queue: JobQueue, delivery: Delivery, handler: Handler) -> JobStatus:
         result = handler(job, Report(queue, job))
     except Cancelled:
         queue.finish(delivery, JobStatus.CANCELLED, error={"code": "cancelled", "message": "cancelled on request"})
-        return JobStatus.CANCELLED
+        return _outcome(JobStatus.CANCELLED)
     except VidgateError as exc:
         queue.finish(delivery, JobStatus.FAILED, error=exc.to_dict())
-        return JobStatus.FAILED
+        return _outcome(JobStatus.FAILED)
     except Exception as exc:
         log.error("job %s: %s", job.id, traceback.format_exc())
         queue.release(delivery, {"code": "worker_error", "message": f"{type(exc).__name__}: {exc}"})
-        return JobStatus.QUEUED
+        return _outcome(JobStatus.QUEUED)
     finally:
         beat.done.set()
     queue.finish(delivery, JobStatus.SUCCEEDED, result=result)
-    return JobStatus.SUCCEEDED
+    return _outcome(JobStatus.SUCCEEDED)
+
+
+def _outcome(status: JobStatus) -> JobStatus:
+    """Count what this process did with a job (a job handed back for another try is ``queued``)."""
+    JOBS_FINISHED.labels(status=status.value).inc()
+    return status
 
 
 def run_worker(queue: JobQueue, handler: Handler, *, stop: threading.Event | None = None, name: str | None = None,
-               poll_s: float = 1.0, **_: Any) -> None:
+               poll_s: float = 1.0) -> None:
     """Consume jobs until ``stop`` is set (the job in hand is finished first)."""
     stop = stop or threading.Event()
     consumer = name or f"{socket.gethostname()}-{os.getpid()}"
@@ -115,39 +122,3 @@ def load_handler_factory(path: str) -> Callable[..., Handler]:
     module, _, attr = path.partition(":")
     factory: Callable[..., Handler] = getattr(importlib.import_module(module), attr)
     return factory
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m service.worker``: a Redis worker with a pluggable handler (tests use their own)."""
-    import argparse
-    import signal
-
-    from .config import Settings
-    from .queue.redis_streams import RedisQueue
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--prefix", default="vidgate:")
-    parser.add_argument("--handler", default="service.handlers:make_recognizer_handler",
-                        help="module:factory; the factory gets the settings and returns handler(job, report)")
-    parser.add_argument("--lease", type=float, default=30.0)
-    parser.add_argument("--max-deliveries", type=int, default=3)
-    parser.add_argument("--name", default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    settings = Settings(redis_url=args.redis_url, redis_prefix=args.prefix, lease_s=args.lease,
-                        max_deliveries=args.max_deliveries)
-    handler = load_handler_factory(args.handler)(settings)
-    queue = RedisQueue(args.redis_url, prefix=args.prefix, lease_s=args.lease, max_deliveries=args.max_deliveries)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda signum, frame: stop.set())
-    print("worker ready", flush=True)
-    try:
-        run_worker(queue, handler, stop=stop, name=args.name)
-    finally:
-        queue.close()
-
-
-if __name__ == "__main__":
-    main()
