@@ -9,7 +9,8 @@ from pipelines.options import OPTION_NAMES, LightPass, Mode, Options, parse_opti
 
 
 def test_loose_values_are_converted_like_form_fields() -> None:
-    options = parse_options({"mode": "dense", "budget": " 0.25 ", "top_k": "3", "light_pass": "keyframe", "threshold": ""})
+    values = {"mode": "dense", "budget": " 0.25 ", "top_k": "3", "light_pass": "keyframe", "threshold": ""}
+    options = parse_options(values)
     assert options == Options(mode=Mode.DENSE, budget=0.25, top_k=3, light_pass=LightPass.KEYFRAME)
     assert options.to_dict()["mode"] == "dense" and options.to_dict()["threshold"] is None
 
