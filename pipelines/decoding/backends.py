@@ -119,6 +119,7 @@ class PyAVDecoder(Decoder):
         self._skipped: set[int] = set()  # frames left out since the last seek
         self._drain_at: int | None = None  # decode position after which the codec is drained (end of a run)
         self._undeblocked: PyAVDecoder | None = None  # a second reader for ``deblock=False`` requests
+        self._keyset = set(self._table.keyframes.tolist())
         self._own_decoded = 0
         self.seeks = 0
 
@@ -133,6 +134,8 @@ class PyAVDecoder(Decoder):
             if self._undeblocked is None:
                 self._undeblocked = PyAVDecoder(self.path, self.info, threads=self._threads, deblock=False)
             return self._undeblocked.frames(wanted, size=size, skip_nonref=skip_nonref)
+        if len(wanted) > 1 and all(i in self._keyset for i in wanted):
+            return self._keyframes(wanted, size)  # e.g. the aligned light pass: keyframes only
         skippable = None
         reference = self._table.reference
         if skip_nonref and reference.shape[0] == self._table.num_frames:
@@ -142,16 +145,17 @@ class PyAVDecoder(Decoder):
 
     def keyframe_near(self, indices: Sequence[int], *, size: int | None = None) -> tuple[np.ndarray, list[int]]:
         actual = [self._table.keyframe_before(i) for i in self._checked(indices)]
-        context = self._stream.codec_context
-        context.skip_frame = "NONKEY"  # the codec skips every non-key frame without decoding it
+        return self._keyframes(actual, size), actual
+
+    def _keyframes(self, keyframes: list[int], size: int | None) -> np.ndarray:
+        """Keyframes only, in one forward pass: the codec is handed keyframes and nothing else, back to back
+        (no seek, no drain between them: its frame threads stay busy), and drained once at the end."""
         skippable = np.ones(self._table.num_frames, dtype=bool)
-        skippable[self._table.keyframes] = False  # ... and is not even handed them
+        skippable[keyframes] = False  # a keyframe depends on nothing: the ones not asked for are left out too
         try:
-            out = self._gather(actual, size, keyframes_only=True, skippable=skippable)
+            return self._gather(keyframes, size, keyframes_only=True, skippable=skippable)
         finally:
-            context.skip_frame = "DEFAULT"
-            self._decoded = None  # frames decoded in NONKEY mode are no base for forward decoding
-        return out, actual
+            self._decoded = None  # keyframes alone are no base for forward decoding
 
     def close(self) -> None:
         self._decoded = None
@@ -172,8 +176,10 @@ class PyAVDecoder(Decoder):
                 # codec instead of feeding it look-ahead frames that would be thrown away. The last target of
                 # a request is not drained (unless only keyframes are wanted): the next request may go on
                 # forward from it.
-                last_of_run = (keyframes_only if j + 1 == len(order)
-                               else self._table.keyframe_before(order[j + 1]) > target)
+                if keyframes_only:
+                    last_of_run = j + 1 == len(order)
+                else:
+                    last_of_run = j + 1 < len(order) and self._table.keyframe_before(order[j + 1]) > target
                 self._drain_at = self._last_packet(target) if last_of_run else None
                 frame = self._frame(target, keyframes_only)
                 out[rows == j] = self._to_array(frame, size)
@@ -195,7 +201,10 @@ class PyAVDecoder(Decoder):
     def _frame(self, target: int, keyframes_only: bool) -> av.VideoFrame:
         """Decode up to frame ``target``: forward from the current position, or after a seek."""
         keyframe = self._table.keyframe_before(target)
-        if (self._decoded is None or keyframes_only or target <= self._position or keyframe > self._position
+        if keyframes_only:  # every other frame is left out: go forward unless the target is behind
+            if self._decoded is None or target <= self._position:
+                self._seek(keyframe)
+        elif (self._decoded is None or target <= self._position or keyframe > self._position
                 or target in self._skipped):  # a frame left out on the way can only come back from its keyframe
             self._seek(keyframe)
         for attempt in range(4):
