@@ -32,7 +32,11 @@ SETS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default="demo,unseen")
+    parser.add_argument("--unseen-checkpoint", type=Path, default=SETS["unseen"][1],
+                        help="model for the unseen set (default: the one bench.unseen trains)")
+    parser.add_argument("--note", default="", help="a sentence for the section (e.g. how a model was trained)")
     args = parser.parse_args()
+    SETS["unseen"] = (SETS["unseen"][0], args.unseen_checkpoint)
     out = ROOT / "docs" / "results" / "light-passes"
     out.mkdir(parents=True, exist_ok=True)
     for name in args.sets.split(","):
@@ -46,7 +50,7 @@ def main() -> None:
         f"`python -m bench.light_passes` on {machine()}. Gated at a 25% budget with each light pass, every "
         "test video of each set, side by side in one run (decoding in-process). `frames decoded` counts frames "
         "handed to the codec, both passes (the light pass's share in brackets); `vs exact` is the accuracy "
-        "difference on the same videos. Reports: docs/results/light-passes/.",
+        "difference on the same videos. Reports: docs/results/light-passes/." + (f" {args.note}" if args.note else ""),
     ]
     for path in sorted(out.glob("*.json")):
         report = json.loads(path.read_text())
