@@ -96,6 +96,7 @@ def _write(path: Path, arrays: dict[str, Any], meta: dict[str, Any], examples: l
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(arrays, str(tmp), metadata={"vidgate": json.dumps(meta)})
+    tmp.chmod(0o644)  # a weight file is for reading by whoever serves it
     tmp.replace(path)
 
 

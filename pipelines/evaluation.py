@@ -18,13 +18,14 @@ from __future__ import annotations
 import json
 import random
 import statistics
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .datasets import Dataset
-from .options import Mode, Options
+from .options import Mode, Options, parse_options
 from .recognizer import Recognizer
 from .results import RecognitionResult
 
@@ -35,12 +36,19 @@ class Setting:
     options: Options
 
 
-def settings_for(budgets: Sequence[float]) -> list[Setting]:
+LIGHT_PASS_LADDER = ("exact", "nonref", "fast", "keyframe", "aligned", "auto")
+
+
+def settings_for(budgets: Sequence[float], light_passes: Sequence[str] = (),
+                 ladder_budget: float = 0.25) -> list[Setting]:
+    """Dense, the baselines and gated at each budget; then gated at ``ladder_budget`` with each light pass."""
     out = [Setting("dense", Options(mode=Mode.DENSE))]
     for mode in (Mode.UNIFORM, Mode.RANDOM):
         out += [Setting(f"{mode.value} {b:.0%}", Options(mode=mode, budget=b)) for b in budgets]
     out += [Setting(f"gated {b:.0%}", Options(budget=b)) for b in budgets]
     out.append(Setting("gated threshold", Options()))
+    out += [Setting(f"gated {ladder_budget:.0%}, light {p}", parse_options({"budget": ladder_budget, "light_pass": p}))
+            for p in light_passes]
     return out
 
 
@@ -166,6 +174,11 @@ def _summarise(
         "total_gflops": statistics.fmean(r.compute.gflops for _, r in results),
         "dense_gflops": statistics.fmean(r.compute.gflops_dense for _, r in results),
         "seconds": {k: statistics.fmean(r.timings[k] for _, r in results) for k in results[0][1].timings},
+        "frames_decoded": statistics.fmean(r.compute.frames_decoded for _, r in results),
+        "frames_decoded_light": statistics.fmean(r.compute.frames_decoded_light for _, r in results),
+        "decoded_fraction": statistics.fmean(r.compute.decoded_fraction for _, r in results),
+        "light_pass": dict(Counter(r.compute.light_pass for _, r in results)),
+        "largest_gap_s": max(r.compute.largest_gap_s for _, r in results),
         "per_video": [
             {
                 "video": _relative(dataset, item.path),
@@ -207,9 +220,14 @@ def evaluate(
     *,
     split: str = "test",
     budgets: Sequence[float] = (0.1, 0.25, 0.5),
+    light_passes: Sequence[str] = (),
     on_step: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every setting over the split; returns ``{"settings": {name: metrics}, ...}``."""
+    """Run every setting over the split; returns ``{"settings": {name: metrics}, ...}``.
+
+    ``light_passes`` adds the light-pass ladder: gated at 25% with each light pass, so that accuracy
+    and decoding cost (frames decoded, decode seconds) can be read side by side per mode.
+    """
     items = dataset.split(split)
     if not items:
         raise ValueError(f"the data set has no {split!r} videos")
@@ -217,17 +235,43 @@ def evaluate(
     groups = load_class_groups(Path(dataset.root))
     classes = recognizer.config.classes
     report: dict[str, Any] = {"split": split, "videos": len(items), "model": recognizer.model_info, "settings": {}}
-    for setting in settings_for(budgets):
+    for setting in settings_for(budgets, light_passes):
         options = setting.options.model_copy(update={"top_k": len(classes)})
         results = []
-        for i, item in enumerate(items):
-            results.append((item, recognizer.recognize(item.path, options)))
+        # the next videos decode in the recognizer's decoding children while the model works on this one
+        for i, (item, result) in enumerate(zip(items, recognizer.recognize_many([x.path for x in items], options),
+                                               strict=True)):
+            if isinstance(result[1], Exception):
+                raise result[1]
+            results.append((item, result[1]))
             if on_step:
                 on_step(setting.name, i + 1, len(items))
         report["settings"][setting.name] = _summarise(dataset, results, relevance, classes, groups)
     if not dataset.multi_label:
         report["paired_with_dense"] = paired_with_dense(report)
+    if light_passes:
+        report["light_passes"] = light_pass_table(report)
     return report
+
+
+def light_pass_table(report: dict[str, Any]) -> str:
+    """The light-pass ladder as a markdown table: accuracy against exact, frames decoded, decode seconds."""
+    rows = {name.rsplit(" ", 1)[-1]: row for name, row in report["settings"].items() if ", light " in name}
+    if "exact" not in rows:
+        return ""
+    metric = "mAP" if "mAP" in rows["exact"] else "accuracy"
+    exact = rows["exact"]
+    lines = [f"| light pass | {metric} | vs exact | frames decoded per video (light pass) | % of the video's frames "
+             "| decode s | total s | chosen | largest gap s |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        chosen = ", ".join(f"{k} × {v}" for k, v in row["light_pass"].items())
+        lines.append(
+            f"| {name} | {row[metric]:.3f} | {100 * (row[metric] - exact[metric]):+.1f} pts "
+            f"| {row['frames_decoded']:.0f} ({row['frames_decoded_light']:.0f}) | {100 * row['decoded_fraction']:.1f}% "
+            f"| {row['seconds']['decode']:.3f} | {row['seconds']['total']:.3f} | {chosen} "
+            f"| {row['largest_gap_s']:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def correct_by_video(row: dict[str, Any]) -> dict[str, bool]:
@@ -372,7 +416,7 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def report_markdown(report: dict[str, Any]) -> str:
-    """The settings table, then (single-label) the paired comparison with dense."""
+    """The settings table, then (single-label) the paired comparison with dense, then the light-pass ladder."""
     paired = paired_table(report)
     groups = group_table(report)
     text = markdown_table(report) + "\n"
@@ -383,6 +427,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         )
     if paired:
         text += f"\nPaired with dense, on the same videos:\n\n{paired}\n"
+    if report.get("light_passes"):
+        text += f"\nLight passes (gated 25%), on the same videos:\n\n{report['light_passes']}\n"
     return text
 
 

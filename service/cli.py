@@ -201,6 +201,8 @@ def evaluate(
     split: str = "test",
     budgets: Annotated[str, typer.Option(help="Comma-separated budgets.")] = "0.1,0.25,0.5",
     isolate: Annotated[bool, typer.Option(help="Decode in a child process (for untrusted files).")] = False,
+    light_passes: Annotated[str, typer.Option(help="Light passes to compare at gated 25%, comma-separated "
+                                                   "(exact,nonref,fast,keyframe,aligned,auto).")] = "",
 ) -> None:
     """Dense, uniform-k, random-k and gated settings on one split, in one run: accuracy vs compute."""
     from tqdm.auto import tqdm
@@ -219,13 +221,23 @@ def evaluate(
         raise _fail(f"--budgets must be comma-separated numbers, got {budgets!r}", EXIT_USAGE) from None
     if not data.split(split):
         raise _fail(f"the data set has no {split!r} videos", EXIT_FAILED_INPUTS)
-    bar = tqdm(desc="evaluate", unit="video", total=len(data.split(split)) * len(settings_for(fractions)))
+    ladder = tuple(p for p in light_passes.split(",") if p)
+    try:
+        settings = settings_for(fractions, ladder)
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_USAGE) from None
+    bar = tqdm(desc="evaluate", unit="video", total=len(data.split(split)) * len(settings))
 
     def step(name: str, done: int, total: int) -> None:
         bar.set_postfix_str(name)
         bar.update(1)
 
-    report = run_evaluation(recognizer, data, split=split, budgets=fractions, on_step=step)
+    try:
+        report = run_evaluation(recognizer, data, split=split, budgets=fractions, light_passes=ladder, on_step=step)
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_USAGE) from None
+    finally:
+        recognizer.close()
     bar.close()
     paths = write_report(report, out)
     typer.echo(report_markdown(report))
@@ -334,15 +346,19 @@ def batch(
     checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint (local mode; default: the demo model).")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Run the videos that failed last time again.")] = False,
     artifacts: Annotated[Path | None, typer.Option(help="Save thumbnails and clips of selected snippets here.")] = None,
+    decoders: Annotated[int | None, typer.Option(help="Decoding children per worker (default VIDGATE_DECODERS); "
+                                                      "with one worker, that many videos decode ahead.")] = None,
 ) -> None:
     """Process many videos; resumable (re-run to continue), one bad file never stops the batch."""
     from .batch.runner import BatchPlan, run_batch
 
     if output_format not in ("jsonl", "csv"):
         raise _fail(f"--format must be jsonl or csv, got {output_format!r}", EXIT_USAGE)
-    if workers < 1 or concurrency < 1:
-        raise _fail("--workers and --concurrency must be at least 1", EXIT_USAGE)
+    if workers < 1 or concurrency < 1 or (decoders is not None and decoders < 1):
+        raise _fail("--workers, --concurrency and --decoders must be at least 1", EXIT_USAGE)
     settings = get_settings()
+    if decoders is not None:
+        settings = settings.model_copy(update={"decoders": decoders})
     plan = BatchPlan(
         options=options,
         settings=settings,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
     workers: int = Field(1, description="In-process workers (embedded mode).")
     max_snippets: int = Field(64, ge=1, le=4096, description="Most snippets planned per video (a job's "
                               "seconds_per_snippet spreads up to this many over a long video).")
+    decoders: int = Field(
+        max(1, (os.cpu_count() or 2) - 1),
+        description="Decoding children per process, started ahead and reused across videos (one per spare core).",
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated API keys; empty: no auth."
     )

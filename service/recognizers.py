@@ -38,4 +38,5 @@ def open_recognizer(settings: Settings, *, checkpoint: Path | None = None, isola
         ),
         threads=settings.threads if threads is None else threads,
         max_snippets=settings.max_snippets,
+        decoders=settings.decoders,
     )

@@ -47,10 +47,11 @@ function renderStatus(job) {
   document.getElementById("request").textContent = requestText(job.options || {}, job.result);
 }
 
-function lightPass(options) {
+function lightPass(options, result) {
   if (options.mode && options.mode !== "gated") return "no light pass (no gate runs in this mode)";
-  if (options.light_pass) return `light pass: ${options.light_pass}`;
-  return options.keyframes ? "light pass: nearest keyframe of each centre frame" : "light pass: exact centre frames";
+  const asked = options.light_pass || (options.keyframes ? "keyframe" : "exact");
+  const ran = result && result.compute && result.compute.light_pass;
+  return `light pass: ${asked}${ran && ran !== asked ? ` (ran: ${ran})` : ""}`;
 }
 
 function requestText(o, r) {
@@ -59,7 +60,7 @@ function requestText(o, r) {
   else if (o.max_selected != null) parts.push(`at most ${o.max_selected} snippets`);
   else if ((o.mode || "gated") === "gated") parts.push("budget: the gate's learned threshold");
   if (o.threshold != null) parts.push(`threshold ${o.threshold}`);
-  parts.push(lightPass(o));
+  parts.push(lightPass(o, r));
   if (o.seconds_per_snippet) parts.push(`one snippet per ${o.seconds_per_snippet} s`);
   if (r) parts.push(`${r.snippets.length} snippets over ${vg.clock(r.duration)}`);
   return `Requested: ${parts.join(" · ")}`;
@@ -338,12 +339,17 @@ function renderCompute(r) {
   const c = r.compute, t = r.timings;
   const stat = (name, value) => vg.el("div", { class: "stat" }, vg.el("span", { class: "muted" }, name), vg.el("b", {}, value));
   const known = new Set(["snippets_total", "snippets_selected", "selected_fraction", "gflops", "gflops_dense",
-                         "gflops_saved_fraction", "gflops_by_stage"]);
+                         "gflops_saved_fraction", "gflops_by_stage", "frames_in_video", "frames_decoded",
+                         "frames_decoded_light", "decoded_fraction", "light_pass", "largest_gap_s"]);
+  const decoding = "frames_decoded" in c ? [
+    stat("frames decoded", `${c.frames_decoded} of ${c.frames_in_video} (${vg.pct(c.decoded_fraction)})`),
+    stat("by the light pass", String(c.frames_decoded_light)), stat("light pass ran", c.light_pass),
+    ...("largest_gap_s" in c ? [stat("largest gap between snippets", `${c.largest_gap_s.toFixed(1)} s`)] : [])] : [];
   const extra = Object.entries(c).filter(([k, v]) => !known.has(k) && typeof v === "number")
     .map(([k, v]) => stat(k.replaceAll("_", " "), Number.isInteger(v) ? String(v) : v.toFixed(3)));
   document.getElementById("compute").replaceChildren(
     stat("snippets selected", `${c.snippets_selected} of ${c.snippets_total}`),
     stat("GFLOPs used", c.gflops.toFixed(2)), stat("GFLOPs dense", c.gflops_dense.toFixed(2)),
-    stat("compute saved", vg.pct(c.gflops_saved_fraction)), ...extra,
+    stat("compute saved", vg.pct(c.gflops_saved_fraction)), ...decoding, ...extra,
     ...Object.entries(t).filter(([, v]) => typeof v === "number").map(([k, v]) => stat(`${k.replaceAll("_", " ")} time`, `${v.toFixed(2)} s`)));
 }

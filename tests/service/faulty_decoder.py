@@ -22,9 +22,10 @@ class FaultyDecoder(PyAVDecoder):
     Videos `POISON_WIDTH` pixels wide kill it with SIGSEGV; videos `SLOW_WIDTH` wide make every request slow.
     """
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
         if self.info.width == POISON_WIDTH:
             os.kill(os.getpid(), signal.SIGSEGV)
         if self.info.width == SLOW_WIDTH:
             time.sleep(SLOW_S)  # read at import, in the decoding child: tests can set it per server
-        return super().frames(indices, size=size)
+        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)

@@ -119,7 +119,9 @@ def test_job_page_explains_the_decision(site: Site, viewport: dict[str, int]) ->
         page.goto(f"{site.url}/jobs/{job['id']}")
         expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=30_000)
         expect(page.get_by_test_id("request")).to_contain_text("budget 25% of snippets")
-        expect(page.get_by_test_id("request")).to_contain_text("light pass: exact centre frames")
+        ran = result["compute"]["light_pass"]  # auto resolves to the mode that ran
+        expect(page.get_by_test_id("request")).to_contain_text(f"light pass: auto (ran: {ran})")
+        expect(page.get_by_test_id("compute")).to_contain_text("frames decoded")
         expect(page.get_by_test_id("label")).to_have_count(3)
 
         # Evidence: for the chosen label, selected segments argue for (right) or against (left).
