@@ -38,7 +38,7 @@ def _synthetic(folder: Path, seed: int) -> tuple[Path, str, dict[str, Any]]:
     entries = json.loads((data / "relevance.json").read_text())["videos"]
     name = max(entries, key=lambda n: entries[n]["num_snippets"])
     entry = entries[name]
-    truth = ",".join(f"{e['seconds'][0]}-{e['seconds'][1]}:{e['event']}" for e in entry["events"])
+    truth = ",".join(f"{e['seconds'][0]}-{e['seconds'][1]}:true {e['event']}" for e in entry["events"])
     return data / name, truth, entry
 
 
@@ -118,7 +118,7 @@ def _scene_bands(footage: Path) -> str:
     for name in CLIPS:
         with av.open(str(folder / name)) as container:
             frames = sum(1 for _ in container.decode(video=0))
-        bands.append(f"{start:.2f}-{start + frames / fps:.2f}:{name.split('.')[0].split('_')[0]}")
+        bands.append(f"{start:.2f}-{start + frames / fps:.2f}:clip {name.split('.')[0].split('_')[0]}")
         start += frames / fps
     return ",".join(bands)
 

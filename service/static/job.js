@@ -134,7 +134,7 @@ function evidenceRow(s, scale) {
     style: value >= 0 ? `left:50%;width:${width}%` : `left:${50 - width}%;width:${width}%` }));
   return vg.el("button", { type: "button", class: `evidence-row${view.current === s.index ? " active" : ""}`,
     "data-testid": "evidence-row", "data-index": String(s.index), onclick: () => select(s) },
-    vg.el("img", { src: thumbUrl(s), alt: "", loading: "lazy" }),
+    vg.el("img", { src: thumbUrl(s), alt: "" }),
     vg.el("span", {}, `#${s.index} ${vg.clock(s.start)}`), bar,
     vg.el("span", { class: "num" }, `${value >= 0 ? "+" : ""}${value.toFixed(2)}`));
 }
@@ -165,7 +165,7 @@ function drawChart() {
   for (const t of view.truth) {
     svg.append(vg.svg("rect", { x: x(t.start), width: Math.max(2, x(t.end) - x(t.start)), y: 0, height: CHART.height,
       class: "truth", "data-testid": "truth-band" }));
-    notes.push([t.start, `true ${t.label || "event"}`]);
+    notes.push([t.start, t.label || "true event", t.end]);
   }
   const per = pageSize(), first = view.page * per;
   const shown = r.snippets.slice(first, first + per);
@@ -186,7 +186,7 @@ function drawChart() {
       svg.append(vg.svg("line", { x1: 0, x2: CHART.width, y1: gateY(threshold), y2: gateY(threshold), class: "threshold" }));
     }
   } else {
-    notes.push([0, `no gate ran (mode ${r.mode}): no gate scores`]);
+    notes.push([0, `no gate ran (mode ${r.mode}): no gate scores`, 0]);
   }
   const scale = Math.max(1e-9, ...r.snippets.map((s) => Math.abs(evidenceOf(s))));
   svg.append(vg.svg("line", { x1: 0, x2: CHART.width, y1: CHART.evidenceMid, y2: CHART.evidenceMid, class: "grid" }));
@@ -214,13 +214,24 @@ function drawChart() {
     select(nearest);
   });
   box.replaceChildren(svg);
-  const labels = notes.map(([t, text]) => vg.el("span", { style: `left:${(100 * t / Math.max(1e-9, r.duration)).toFixed(2)}%` }, text));
-  if (gated) {
-    const at = (p) => `${(100 * gateY(p) / CHART.height).toFixed(1)}%`;
-    labels.push(vg.el("span", { class: "y", style: `top:${at(gateRange[1])}` }, gateRange[1].toFixed(2)),
-                vg.el("span", { class: "y", style: `top:${at(gateRange[0])}` }, gateRange[0].toFixed(2)));
+  // Notes above the chart, at their time (in the right half they end there), in as many rows as they need.
+  const holder = document.getElementById("chart-notes");
+  const share = (t) => 100 * t / Math.max(1e-9, r.duration);
+  const spans = notes.sort((a, b) => a[0] - b[0]).map(([start, text, end]) => vg.el("span", {
+    style: share(start) > 50 ? `right:${(100 - share(end)).toFixed(2)}%` : `left:${share(start).toFixed(2)}%` }, text));
+  holder.replaceChildren(...spans);
+  const rowEnds = [];
+  for (const span of spans) {
+    const box = span.getBoundingClientRect();
+    let row = rowEnds.findIndex((end) => box.left > end + 4);
+    if (row < 0) { row = rowEnds.length; rowEnds.push(0); }
+    rowEnds[row] = box.right;
+    span.style.top = `${1.1 * row}rem`;
   }
-  document.getElementById("chart-notes").replaceChildren(...labels);
+  holder.style.height = `${1.1 * Math.max(1, rowEnds.length)}rem`;
+  const y = (p) => `${(100 * gateY(p) / CHART.height).toFixed(1)}%`;
+  document.getElementById("chart-y").replaceChildren(...(gated ? gateRange.map((p) =>
+    vg.el("span", { style: `top:${y(p)}` }, p.toFixed(2))) : []));
   const ticks = [0, 0.25, 0.5, 0.75, 1].map((f) => vg.el("span", {}, vg.clock(f * r.duration)));
   document.getElementById("axis").replaceChildren(...ticks);
   document.getElementById("chart-legend").textContent =
@@ -294,6 +305,7 @@ function play(s, autoplay) {
   span.style.left = vg.pct(offset / clipLength);
   span.style.width = vg.pct(Math.max(0.01, length / clipLength));
   video.ontimeupdate = () => { head.style.left = vg.pct(Math.min(1, video.currentTime / clipLength)); };
+  video.onloadedmetadata = () => { if (!autoplay) video.currentTime = offset; };  // the still shows the snippet
   if (autoplay) {
     video.play().catch(() => {});
     const box = video.getBoundingClientRect();  // on a phone the player is below: bring it into view

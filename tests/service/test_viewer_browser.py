@@ -116,8 +116,10 @@ def test_job_page_explains_the_decision(site: Site, viewport: dict[str, int]) ->
     selected = [s for s in result["snippets"] if s["selected"]]
     session = _Page(site, viewport)
     with session as page:
-        page.goto(f"{site.url}/jobs/{job['id']}")
+        page.goto(f"{site.url}/jobs/{job['id']}?truth=1-2.5:true%20pour,17.5-19.9:a%20late%20event")
         expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=30_000)
+        expect(page.get_by_test_id("truth-band")).to_have_count(2)  # true event times given in the address
+        expect(page.get_by_test_id("timeline-chart")).to_contain_text("a late event")
         expect(page.get_by_test_id("request")).to_contain_text("budget 25% of snippets")
         ran = result["compute"]["light_pass"]  # auto resolves to the mode that ran
         expect(page.get_by_test_id("request")).to_contain_text(f"light pass: auto (ran: {ran})")
