@@ -176,7 +176,8 @@ class Recognizer:
         options = options or Options()
         light_pass = LightPass(options.light_pass).value
         uniform = self.plan(info.num_frames, info.fps, options)
-        if light_pass not in ("auto", "aligned") or not info.keyframes:
+        explicit = options.seconds_per_snippet is not None  # a density the caller asked for: auto keeps it
+        if light_pass not in ("auto", "aligned") or not info.keyframes or (light_pass == "auto" and explicit):
             return uniform, "nonref" if light_pass == "auto" else light_pass
         aligned = align_to_keyframes(info.num_frames, info.fps, info.keyframes,
                                      snippet_frames=self.config.snippet_frames, max_snippets=len(uniform))
