@@ -45,8 +45,13 @@ def reencoded_test_split(data: Path, gop: int) -> Path:
     if (out / "annotations.csv").exists():
         return out
     (out / "videos").mkdir(parents=True, exist_ok=True)
-    rows = [r for r in csv.DictReader((data / "annotations.csv").open()) if r["split"] == "test"]
+    rows = list(csv.DictReader((data / "annotations.csv").open()))
     for row in rows:
+        if row["split"] != "test":  # the other splits are only linked (a data set needs a train split)
+            link = out / row["video"]
+            if not link.exists():
+                link.symlink_to((data / row["video"]).resolve())
+            continue
         with av.open(str(data / row["video"])) as container:
             stream = container.streams.video[0]
             fps = float(stream.average_rate or 25)
