@@ -18,7 +18,7 @@ from typing import Any
 from pipelines.recognizer import Limits, Options, Recognizer
 
 from .config import Settings
-from .metrics import JOBS_FINISHED, record_result
+from .metrics import record_result
 
 log = logging.getLogger("vidgate.handlers")
 
@@ -104,32 +104,28 @@ class RecognizerHandler:
     def __call__(self, job: Any, report: Any) -> dict[str, Any]:
         options = Options(**{k: v for k, v in (job.options or {}).items() if k in _OPTION_NAMES})
         source = job.input or {}
-        try:
-            with local_input(self.storage, source["key"]) as path:
-                result = self.recognizer.recognize(
-                    path,
-                    options,
-                    name=Path(source.get("filename") or "upload").name,
-                    progress=report.progress,
-                    should_cancel=report.should_cancel,
-                ).to_dict()
-                self.storage.write_json(result_key(job.id), result)
-                self._thumbnails(job.id, path, result)
-        except Exception:
-            JOBS_FINISHED.labels(status="failed").inc()
-            raise
+        with local_input(self.storage, source["key"]) as path:
+            result = self.recognizer.recognize(
+                path,
+                options,
+                name=Path(source.get("filename") or "upload").name,
+                progress=report.progress,
+                should_cancel=report.should_cancel,
+            ).to_dict()
+            # Staged: written by the worker only once this delivery's outcome is accepted (fencing).
+            report.write_json(result_key(job.id), result)
+            self._thumbnails(job.id, path, result, report)
         record_result(result)
-        JOBS_FINISHED.labels(status="succeeded").inc()
         return result
 
-    def _thumbnails(self, job_id: str, path: Path, result: dict[str, Any]) -> None:
+    def _thumbnails(self, job_id: str, path: Path, result: dict[str, Any], report: Any) -> None:
         """Best effort: the result is the record; a missing thumbnail is made by the API on request."""
         for snippet in result["snippets"]:
-            if not snippet["selected"]:
+            if not snippet["selected"] or report.should_cancel():
                 continue
             try:
                 data = make_artifact(path, snippet, "thumbnail")
-                self.storage.write_bytes(artifact_key(job_id, snippet["index"], "thumbnail"), data)
+                report.write(artifact_key(job_id, snippet["index"], "thumbnail"), data)
             except Exception:
                 log.warning("job %s: no thumbnail for snippet %d", job_id, snippet["index"], exc_info=True)
 

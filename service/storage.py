@@ -110,6 +110,23 @@ class Storage:
         base = self.root.rstrip("/") + "/"
         return sorted(p[len(base) :] if p.startswith(base) else p for p in self.fs.find(path))
 
+    def children(self, prefix: str) -> list[str]:
+        """Names directly under ``prefix`` (e.g. the job ids under ``jobs/``)."""
+        path = self.path(prefix.rstrip("/"))
+        if not self.fs.exists(path):
+            return []
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(path, detail=False))
+
+    def modified(self, prefix: str) -> float | None:
+        """Unix time of the newest object under ``prefix`` (None when there is none)."""
+        path = self.path(prefix.rstrip("/"))
+        if not self.fs.exists(path):
+            return None
+        infos = self.fs.find(path, detail=True, withdirs=False)
+        times = [_mtime(info) for info in (infos.values() if isinstance(infos, dict) else [])]
+        known = [t for t in times if t is not None]
+        return max(known) if known else None
+
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
         """A local file for ``key``: the object itself on local storage, a temporary copy otherwise."""
@@ -131,3 +148,20 @@ class Storage:
         """Raise if the root cannot be written and read back."""
         self.write_json("health/ping.json", {"ok": True})
         self.read_json("health/ping.json")
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    """Modification time from an fsspec info dict (local: ``mtime``; object stores: ``LastModified``...)."""
+    for name in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if isinstance(value, int | float):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        with contextlib.suppress(ValueError):
+            from datetime import datetime
+
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    return None
