@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -186,12 +186,16 @@ class Recognizer:
             )
         return plan_video(num_frames, fps, snippet_frames=self.config.snippet_frames, max_snippets=self.max_snippets)
 
-    def _decoder(self, path: Path, info: Any) -> Any:
+    def _decoder(self, path: Path, should_cancel: Callable[[], bool] | None) -> Any:
+        """The video's decoder. Isolated, its child probes the file with the limits (this process never opens
+        the container) and every request stops promptly when ``should_cancel`` turns True."""
+        limits: dict[str, Any] = {"max_file_bytes": self.limits.max_file_bytes,
+                                   "max_duration": self.limits.max_duration_s, "max_pixels": self.limits.max_pixels}
         if self.isolate:
-            return IsolatedDecoder(
-                path, self.backend, timeout_s=self.decode_timeout_s, memory_limit_bytes=self.decode_memory_bytes
-            )
-        return open_decoder(path, self.backend, info=info)
+            return IsolatedDecoder(path, self.backend, timeout_s=self.decode_timeout_s,
+                                   memory_limit_bytes=self.decode_memory_bytes, limits=limits,
+                                   should_cancel=should_cancel)
+        return open_decoder(path, self.backend, info=probe(path, **limits))
 
     def _selection(self, gate_scores: torch.Tensor, options: Options) -> torch.Tensor:
         """The selection mask ``(T,)`` for the chosen mode."""
@@ -239,15 +243,15 @@ class Recognizer:
         with timer.stage("total"):
             report("probe", 0.0)
             with timer.stage("probe"):
-                info = probe(
-                    path,
-                    max_file_bytes=self.limits.max_file_bytes,
-                    max_duration=self.limits.max_duration_s,
-                    max_pixels=self.limits.max_pixels,
-                )
+                decoder = self._decoder(path, should_cancel)
+                try:
+                    info = decoder.info
+                except BaseException:
+                    decoder.close()
+                    raise
             plan = self.plan(info.num_frames, info.fps)
             gated = options.mode == "gated"
-            with self._decoder(path, info) as decoder:
+            with decoder:
                 retained: dict[int, np.ndarray] = {}
                 gate_scores = torch.zeros(len(plan))
                 activations = torch.zeros(len(plan), c.num_kernels)
@@ -306,16 +310,22 @@ class Recognizer:
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.device.type == "cuda" else nullcontext()
         outputs = []
         pending = self._prefetch.submit(decode, chunks[0]) if chunks else None
-        for i in range(len(chunks)):
-            assert pending is not None
-            with timer.stage("decode_wait"):
-                clips, seconds = pending.result()
-            timer.seconds["decode"] = timer.seconds.get("decode", 0.0) + seconds
-            pending = self._prefetch.submit(decode, chunks[i + 1]) if i + 1 < len(chunks) else None
-            _cancel_check(should_cancel)
-            report("heavy", 0.3 + 0.7 * i / len(chunks))
-            with timer.stage("heavy"), autocast:
-                outputs.append(self.model.encode_snippets(heavy_input(clips, c).to(self.device)).float())
+        try:
+            for i in range(len(chunks)):
+                assert pending is not None
+                with timer.stage("decode_wait"):
+                    clips, seconds = pending.result()
+                timer.seconds["decode"] = timer.seconds.get("decode", 0.0) + seconds
+                pending = self._prefetch.submit(decode, chunks[i + 1]) if i + 1 < len(chunks) else None
+                _cancel_check(should_cancel)
+                report("heavy", 0.3 + 0.7 * i / len(chunks))
+                with timer.stage("heavy"), autocast:
+                    outputs.append(self.model.encode_snippets(heavy_input(clips, c).to(self.device)).float())
+        finally:
+            # A failed or cancelled pass must not close the decoder under a prefetch still decoding.
+            if pending is not None and not pending.cancel():
+                with suppress(Exception):
+                    pending.result()
         if not outputs:
             return torch.zeros(0, self.model.heavy.num_features, device=self.device)
         features = torch.cat(outputs)  # (S, F) in ``order``

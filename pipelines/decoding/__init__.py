@@ -16,7 +16,7 @@ from .backends import (
     open_decoder,
     resolve_backend,
 )
-from .isolation import IsolatedDecoder
+from .isolation import IsolatedDecoder, probe_isolated
 from .probe import FrameTable, VideoInfo, probe
 
 __all__ = [
@@ -30,5 +30,6 @@ __all__ = [
     "VideoInfo",
     "open_decoder",
     "probe",
+    "probe_isolated",
     "resolve_backend",
 ]

@@ -1,13 +1,18 @@
 """Decoding in a child process, so a decoder that hangs, crashes or eats memory cannot take the caller down.
 
+Every read of an untrusted file goes through here — the probe included (`probe_isolated`, and the
+`IsolatedDecoder`'s child probes before it decodes), so the caller's process never opens the container.
+
 The child is started once per video as a fresh interpreter (``python -m pipelines.decoding._child``,
 about 0.4 s: it imports only numpy, PyAV and this package — multiprocessing's spawn/forkserver would
 re-import the caller's ``__main__``, which for the CLI or service means torch, seconds per video),
-caps its own address space with ``RLIMIT_AS``, opens the backend and serves requests over a socket. Frames come back
+limits itself (address space ``RLIMIT_AS``, open files ``RLIMIT_NOFILE``, no core files), probes the
+video with the caller's limits, opens the backend and serves requests over a socket. Frames come back
 as raw bytes received straight into the caller's output array. Each request has a deadline: past it
 the child is killed and the request fails with ``decode_timeout``; a child that dies fails the request
-with ``decoder_crashed`` (signal, abort) or ``decoder_out_of_memory``. The next request starts a new
-child, so the caller decides whether to retry.
+with ``decoder_crashed`` (signal, abort) or ``decoder_out_of_memory``. While a request waits, the
+caller's ``should_cancel`` is polled every 0.2 s: a cancel kills the child and raises `Cancelled`.
+The next request starts a new child, so the caller decides whether to retry.
 """
 
 from __future__ import annotations
@@ -23,15 +28,18 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DecodeError, LimitError, OptionsError, VideoError, VidgateError
+from ..errors import Cancelled, DecodeError, LimitError, OptionsError, VideoError, VidgateError
 from .backends import Decoder, open_decoder
-from .probe import VideoInfo
+from .probe import VideoInfo, probe
+
+MAX_OPEN_FILES = 64  # the child's RLIMIT_NOFILE: a video needs one; a demuxer following references needs many
+_POLL_S = 0.2
 
 _ERRORS: dict[str, type[VidgateError]] = {cls.__name__: cls for cls in
                                           (VidgateError, VideoError, DecodeError, LimitError, OptionsError)}
@@ -43,17 +51,27 @@ class IsolatedDecoder(Decoder):
     Args:
         path: the video file.
         backend: backend name or ``module:Class`` import path (imported in the child).
-        timeout_s: deadline of each request (and of opening the video), in seconds.
+        timeout_s: deadline of each request (and of probing and opening the video), in seconds.
         memory_limit_bytes: address-space limit of the child (None: unlimited).
-        info: the result of :func:`probe` if already known, passed to the child.
+        info: the result of :func:`probe` if already known, passed to the child (else the child probes).
+        limits: keyword arguments of :func:`probe` (``max_file_bytes``, ``max_duration``, ``max_pixels``)
+            the child's probe applies.
+        max_open_files: the child's open-file limit.
+        should_cancel: polled while a request waits; True stops the child and raises `Cancelled`.
     """
 
     def __init__(self, path: str | Path, backend: str = "pyav", *, timeout_s: float = 60.0,
-                 memory_limit_bytes: int | None = 4 << 30, info: VideoInfo | None = None) -> None:
+                 memory_limit_bytes: int | None = 4 << 30, info: VideoInfo | None = None,
+                 limits: dict[str, Any] | None = None, max_open_files: int = MAX_OPEN_FILES,
+                 should_cancel: Callable[[], bool] | None = None, _probe_only: bool = False) -> None:
         self.path = Path(path)
         self.backend = backend
         self.timeout_s = timeout_s
         self.memory_limit_bytes = memory_limit_bytes
+        self.limits = dict(limits or {})
+        self.max_open_files = max_open_files
+        self.should_cancel = should_cancel
+        self._probe_only = _probe_only
         self._info = info
         self._lock = threading.Lock()  # one request at a time (the recognizer prefetches from a thread)
         self._process: subprocess.Popen[bytes] | None = None
@@ -105,7 +123,9 @@ class IsolatedDecoder(Decoder):
         conn = multiprocessing.connection.Connection(ours.detach())
         self._process, self._conn = process, conn
         self._finalizer = weakref.finalize(self, _kill, process, conn)
-        conn.send(("open", str(self.path), self.backend, self._info, self.memory_limit_bytes))
+        conn.send({"path": str(self.path), "backend": self.backend, "info": self._info, "limits": self.limits,
+                   "memory_limit_bytes": self.memory_limit_bytes, "max_open_files": self.max_open_files,
+                   "probe_only": self._probe_only})
         reply = self._receive(time.monotonic() + self.timeout_s, "opening the video")
         self._info = reply[1]
 
@@ -119,8 +139,7 @@ class IsolatedDecoder(Decoder):
             self._raise_death("sending a request")
         _, shape, extra = self._receive(deadline, "decoding")
         array = np.empty(shape, dtype=np.uint8)  # (N, H, W, 3)
-        if not self._conn.poll(max(0.0, deadline - time.monotonic())):
-            self._timeout("receiving frames")
+        self._wait(deadline, "receiving frames")
         try:
             if array.size:
                 self._conn.recv_bytes_into(array.data.cast("B"))
@@ -130,10 +149,23 @@ class IsolatedDecoder(Decoder):
             self._raise_death("receiving frames")
         return array, extra
 
+    def _wait(self, deadline: float, doing: str) -> None:
+        """Until the child's next message arrives; past ``deadline`` → ``decode_timeout``, on cancel → `Cancelled`."""
+        assert self._conn is not None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._timeout(doing)
+            step = min(remaining, _POLL_S) if self.should_cancel is not None else remaining
+            if self._conn.poll(max(0.0, step)):
+                return
+            if self.should_cancel is not None and self.should_cancel():
+                self._stop(graceful=False)
+                raise Cancelled(f"{self.path.name}: cancelled while {doing}")
+
     def _receive(self, deadline: float, doing: str) -> tuple[Any, ...]:
         assert self._conn is not None
-        if not self._conn.poll(max(0.0, deadline - time.monotonic())):
-            self._timeout(doing)
+        self._wait(deadline, doing)
         try:
             reply: tuple[Any, ...] = self._conn.recv()
         except (EOFError, ConnectionResetError, OSError):
@@ -188,26 +220,71 @@ def _kill(process: subprocess.Popen[bytes], conn: multiprocessing.connection.Con
     conn.close()
 
 
+def probe_isolated(path: str | Path, *, timeout_s: float = 60.0, memory_limit_bytes: int | None = 4 << 30,
+                   max_open_files: int = MAX_OPEN_FILES, **limits: Any) -> VideoInfo:
+    """:func:`probe` in a limited child process (time, memory, open files): for untrusted files.
+
+    Args:
+        path: the video file.
+        timeout_s: the probe's deadline (``decode_timeout`` past it).
+        memory_limit_bytes: address-space limit of the child.
+        max_open_files: the child's open-file limit.
+        limits: :func:`probe`'s ``max_file_bytes``, ``max_duration``, ``max_pixels``.
+
+    Raises:
+        VideoError, DecodeError, LimitError: as :func:`probe`, plus ``decode_timeout``, ``decoder_crashed``
+            and ``decoder_out_of_memory`` when the child overran or died.
+    """
+    decoder = IsolatedDecoder(path, "pyav", timeout_s=timeout_s, memory_limit_bytes=memory_limit_bytes,
+                              limits=limits, max_open_files=max_open_files, _probe_only=True)
+    try:
+        return decoder.info
+    finally:
+        decoder.close()
+
+
 def serve(fd: int) -> None:
     """The child's entry point: receive the open request on socket ``fd``, then serve (see ``_child``)."""
     conn = multiprocessing.connection.Connection(fd)
     try:
-        _, path, backend, info, memory_limit_bytes = conn.recv()
+        request = conn.recv()
     except EOFError:
         return
-    _serve(conn, path, backend, info, memory_limit_bytes)
+    _limit(request["memory_limit_bytes"], request["max_open_files"])
+    _serve(conn, request)
 
 
-def _serve(conn: multiprocessing.connection.Connection, path: str, backend: str, info: VideoInfo | None,
-           memory_limit_bytes: int | None) -> None:
-    """The child: cap memory, open the backend, answer requests until told to close or the pipe ends."""
+def _limit(memory_limit_bytes: int | None, max_open_files: int | None) -> None:
+    """Limits of the child itself, set before it touches the file."""
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file behind
     if memory_limit_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
+    if max_open_files:
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        soft = max_open_files if hard == resource.RLIM_INFINITY else min(max_open_files, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft))
+
+
+def _serve(conn: multiprocessing.connection.Connection, request: dict[str, Any]) -> None:
+    """The child: probe (unless the caller knows the video), open the backend, answer requests until told to
+    close or the pipe ends."""
+    path, backend, info = request["path"], request["backend"], request["info"]
+    memory_limit_bytes = request["memory_limit_bytes"]
     try:
+        if info is None:
+            info = probe(path, **request["limits"])
+        if request["probe_only"]:
+            conn.send(("ready", info))
+            return
         decoder = open_decoder(path, backend, info=info)
     except VidgateError as exc:
         _reply_error(conn, type(exc).__name__, exc.code, exc.message, fatal=True)
         return
+    except MemoryError as exc:
+        _reply_error(conn, "DecodeError", "decoder_out_of_memory",
+                     f"{Path(path).name}: probing ran out of memory (limit {memory_limit_bytes} bytes): {exc}",
+                     fatal=True)
+        os._exit(3)
     except Exception as exc:
         _reply_error(conn, "DecodeError", "decode_failed", f"{Path(path).name}: {type(exc).__name__}: {exc}",
                      fatal=True)
