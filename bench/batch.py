@@ -15,12 +15,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from models import DEMO_CHECKPOINT
+from pipelines.options import Options
 from pipelines.synth import SynthConfig, write_synthetic_dataset
-from service.batch.runner import BatchOptions, run_batch
+from service.batch.runner import BatchPlan, run_batch
+from service.config import Settings
 
 from .report import machine, write_section
 
@@ -44,6 +47,10 @@ def _serve(port: int, data: Path) -> subprocess.Popen[bytes]:
     raise RuntimeError("server did not become ready")
 
 
+def _plan(**choices: Any) -> BatchPlan:
+    return BatchPlan(options=Options(), settings=Settings(), checkpoint=DEMO_CHECKPOINT, **choices)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=100)
@@ -58,14 +65,14 @@ def main() -> None:
     rows: list[tuple[str, int, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for label, options in (
-            ("local, 1 worker", BatchOptions(checkpoint=DEMO_CHECKPOINT, workers=1)),
-            ("local, 2 workers", BatchOptions(checkpoint=DEMO_CHECKPOINT, workers=2)),
+            ("local, 1 worker", _plan(workers=1)),
+            ("local, 2 workers", _plan(workers=2)),
         ):
             summary = run_batch([videos], Path(tmp) / f"{len(rows)}.jsonl", options)
             rows.append((label, summary.total, summary.seconds))
         server = _serve(args.port, Path(tmp) / "server")
         try:
-            options = BatchOptions(checkpoint=DEMO_CHECKPOINT, server=f"http://127.0.0.1:{args.port}", concurrency=4)
+            options = _plan(server=f"http://127.0.0.1:{args.port}", concurrency=4)
             summary = run_batch([videos], Path(tmp) / "server.jsonl", options)
             rows.append(("server (embedded, 2 worker threads), 4 in flight", summary.total, summary.seconds))
         finally:

@@ -26,7 +26,8 @@ import torch
 
 from models import DEMO_CHECKPOINT, ModelConfig, VidGate, read_metadata
 from pipelines.encoding import write_video
-from pipelines.recognizer import Options, Recognizer
+from pipelines.options import Options
+from pipelines.recognizer import Recognizer
 
 from .report import machine, write_section
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
 
-from .vidgate import ModelConfig, VidGate
+if TYPE_CHECKING:  # torch loads only when weights do: reading metadata stays light (the API process)
+    import torch
+    from torch import nn
+
+    from .vidgate import ModelConfig, VidGate
 
 FORMAT = "vidgate-checkpoint/1"
 DEMO_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "vidgate-demo.safetensors"  # see docs/results.md
@@ -29,6 +30,8 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(model: VidGate, path: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
     """Write weights, config and ``extra`` notes to ``path`` atomically."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "config": dataclasses.asdict(model.config), "extra": extra or {}}
@@ -40,6 +43,8 @@ def save_checkpoint(model: VidGate, path: str | Path, *, extra: dict[str, Any] |
 
 
 def _config_from_dict(raw: dict[str, Any]) -> ModelConfig:
+    from .vidgate import ModelConfig
+
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
     unknown = set(raw) - fields
     if unknown:
@@ -59,7 +64,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             raw = (f.metadata() or {}).get("vidgate")
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
@@ -76,6 +81,10 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[VidGate, dict[str, Any]]:
     """Rebuild the model exactly from a checkpoint; returns it (in eval mode) and the ``extra`` notes."""
+    from safetensors.torch import load_file
+
+    from .vidgate import VidGate
+
     meta = read_metadata(path)
     config = _config_from_dict(meta["config"])
     try:
@@ -105,6 +114,9 @@ def _load_exact(model: nn.Module, tensors: dict[str, torch.Tensor], source: str)
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    import torch
+    from safetensors.torch import load_file
+
     if not path.is_file():
         raise CheckpointError(f"weight file {path} does not exist")
     try:

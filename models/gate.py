@@ -33,20 +33,14 @@ class Budget:
         threshold: select snippets whose gate score ≥ threshold. Without a threshold, a fraction or
             count selects exactly the top-scoring snippets it allows; with one, at most that many.
         dense: select every snippet (the comparison baseline).
+
+    Values are validated where they enter vidgate (`pipelines.options.Options`), not again here.
     """
 
     fraction: float | None = None
     max_selected: int | None = None
     threshold: float | None = None
     dense: bool = False
-
-    def __post_init__(self) -> None:
-        if self.fraction is not None and not 0.0 < self.fraction <= 1.0:
-            raise ValueError(f"budget fraction must be in (0, 1], got {self.fraction}")
-        if self.max_selected is not None and self.max_selected < 1:
-            raise ValueError(f"budget max_selected must be ≥ 1, got {self.max_selected}")
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise ValueError(f"budget threshold must be in [0, 1], got {self.threshold}")
 
 
 @dataclass

@@ -63,11 +63,7 @@ class ModelError(VidgateError):
     code = "bad_checkpoint"
 
 
-# Codes used across the project (stable; documented in docs/errors.md).
-# VideoError:  file_missing, not_a_file, empty_file, not_a_video, no_video_stream, unsupported_codec,
-#              truncated_video
-# DecodeError: decode_failed, decode_timeout, decoder_crashed, decoder_out_of_memory
-# LimitError:  file_too_large, video_too_long, video_too_large (resolution)
+# Every code, with its HTTP status and CLI exit code, is listed once in service/errors.py (docs/errors.md).
 
 
 class Cancelled(Exception):

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .datasets import Dataset
-from .recognizer import Options, Recognizer
+from .options import Mode, Options
+from .recognizer import Recognizer
 from .results import RecognitionResult
 
 
@@ -32,11 +33,11 @@ class Setting:
 
 
 def settings_for(budgets: Sequence[float]) -> list[Setting]:
-    out = [Setting("dense", Options(mode="dense"))]
-    for mode in ("uniform", "random"):
-        out += [Setting(f"{mode} {b:.0%}", Options(mode=mode, budget=b)) for b in budgets]
-    out += [Setting(f"gated {b:.0%}", Options(mode="gated", budget=b)) for b in budgets]
-    out.append(Setting("gated threshold", Options(mode="gated")))
+    out = [Setting("dense", Options(mode=Mode.DENSE))]
+    for mode in (Mode.UNIFORM, Mode.RANDOM):
+        out += [Setting(f"{mode.value} {b:.0%}", Options(mode=mode, budget=b)) for b in budgets]
+    out += [Setting(f"gated {b:.0%}", Options(budget=b)) for b in budgets]
+    out.append(Setting("gated threshold", Options()))
     return out
 
 
@@ -170,7 +171,7 @@ def evaluate(
     classes = recognizer.config.classes
     report: dict[str, Any] = {"split": split, "videos": len(items), "model": recognizer.model_info, "settings": {}}
     for setting in settings_for(budgets):
-        options = Options(**{**setting.options.__dict__, "top_k": len(classes)})
+        options = setting.options.model_copy(update={"top_k": len(classes)})
         results = []
         for i, item in enumerate(items):
             results.append((item, recognizer.recognize(item.path, options)))

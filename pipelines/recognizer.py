@@ -28,51 +28,13 @@ import torch
 from models import Budget, CheckpointError, ComputeProfile, VidGate, load_checkpoint
 
 from .decoding import IsolatedDecoder, open_decoder, probe
-from .errors import Cancelled, ModelError, OptionsError
+from .errors import Cancelled, ModelError
+from .options import Mode, Options
 from .planning import Snippet, plan_snippets, plan_video
-from .results import Compute, Concept, Label, RecognitionResult, SnippetResult
+from .results import Compute, Concept, Label, RecognitionResult, SnippetResult, model_info
 from .transforms import heavy_input, light_input
 
-MODES = ("gated", "dense", "uniform", "random")
 Progress = Callable[[str, float], None]
-
-
-@dataclass(frozen=True)
-class Options:
-    """Per-call options.
-
-    Attributes:
-        mode: ``gated`` (the gate picks), ``dense`` (every snippet), ``uniform`` / ``random`` (k snippets
-            evenly spaced / at random, k from the budget: the baselines the gate is compared with).
-        budget: fraction of snippets the heavy network may see (None: the gate's learned threshold).
-        max_selected: maximum number of selected snippets.
-        threshold: gate score threshold (with a budget: at most the budget's snippets pass).
-        top_k: how many labels to return.
-        keyframes: fast mode: the light pass looks at the nearest keyframe instead of the exact centre frame.
-        seed: seed of the ``random`` baseline.
-    """
-
-    mode: str = "gated"
-    budget: float | None = None
-    max_selected: int | None = None
-    threshold: float | None = None
-    top_k: int = 5
-    keyframes: bool = False
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise OptionsError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.budget is not None and not 0.0 < self.budget <= 1.0:
-            raise OptionsError(f"budget must be a fraction in (0, 1], got {self.budget}")
-        if self.max_selected is not None and self.max_selected < 1:
-            raise OptionsError(f"max_selected must be at least 1, got {self.max_selected}")
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise OptionsError(f"threshold must be in [0, 1], got {self.threshold}")
-        if self.top_k < 1:
-            raise OptionsError(f"top_k must be at least 1, got {self.top_k}")
-        if self.mode in ("uniform", "random") and self.budget is None and self.max_selected is None:
-            raise OptionsError(f"mode {self.mode!r} needs a budget or max_selected")
 
 
 @dataclass(frozen=True)
@@ -163,25 +125,16 @@ class Recognizer:
 
     @property
     def model_info(self) -> dict[str, Any]:
-        c = self.config
-        return {
-            "name": c.name,
-            "version": c.version,
-            "light": c.light,
-            "heavy": c.heavy,
-            "classes": list(c.classes),
-            "snippet_frames": c.snippet_frames,
-            "multi_label": c.multi_label,
-            "threshold": c.threshold,
-        }
+        return model_info(asdict(self.config))
 
-    def plan(self, num_frames: int, fps: float) -> list[Snippet]:
-        if self.seconds_per_snippet:
+    def plan(self, num_frames: int, fps: float, options: Options | None = None) -> list[Snippet]:
+        seconds = options.seconds_per_snippet if options and options.seconds_per_snippet else self.seconds_per_snippet
+        if seconds:
             return plan_snippets(
                 num_frames,
                 fps,
                 snippet_frames=self.config.snippet_frames,
-                seconds_per_snippet=self.seconds_per_snippet,
+                seconds_per_snippet=seconds,
                 max_snippets=self.max_snippets,
             )
         return plan_video(num_frames, fps, snippet_frames=self.config.snippet_frames, max_snippets=self.max_snippets)
@@ -201,9 +154,9 @@ class Recognizer:
         """The selection mask ``(T,)`` for the chosen mode."""
         n = gate_scores.shape[0]
         valid = torch.ones(1, n, dtype=torch.bool)
-        if options.mode == "dense":
+        if options.mode is Mode.DENSE:
             return torch.ones(n, dtype=torch.bool)
-        if options.mode == "gated":
+        if options.gated:
             threshold = options.threshold
             if threshold is None and options.budget is None and options.max_selected is None:
                 threshold = self.config.threshold
@@ -211,7 +164,7 @@ class Recognizer:
             return _select(gate_scores, valid, budget)
         k = n if options.budget is None else math.ceil(options.budget * n)
         k = max(1, min(k, options.max_selected or n))
-        if options.mode == "uniform":
+        if options.mode is Mode.UNIFORM:
             chosen = {int((i + 0.5) * n / k) for i in range(k)}
         else:
             chosen = set(random.Random(options.seed).sample(range(n), k))
@@ -249,8 +202,8 @@ class Recognizer:
                 except BaseException:
                     decoder.close()
                     raise
-            plan = self.plan(info.num_frames, info.fps)
-            gated = options.mode == "gated"
+            plan = self.plan(info.num_frames, info.fps, options)
+            gated = options.gated
             with decoder:
                 retained: dict[int, np.ndarray] = {}
                 gate_scores = torch.zeros(len(plan))
@@ -371,7 +324,7 @@ class Recognizer:
         labels = tuple(
             Label(c.classes[int(i)], round(float(s), 6)) for s, i in zip(top.values, top.indices, strict=True)
         )
-        concept_top = activations.topk(min(3, activations.shape[1]), dim=1) if options.mode == "gated" else None
+        concept_top = activations.topk(min(3, activations.shape[1]), dim=1) if options.gated else None
         snippets = []
         for s in plan:
             concepts: tuple[Concept, ...] = ()
@@ -386,13 +339,13 @@ class Recognizer:
                     start=round(s.start, 4),
                     end=round(s.end, 4),
                     frames=(s.start_frame, s.end_frame),
-                    gate_score=round(float(gate_scores[s.index]), 6) if options.mode == "gated" else None,
+                    gate_score=round(float(gate_scores[s.index]), 6) if options.gated else None,
                     selected=bool(mask[s.index]),
                     concepts=concepts,
                 )
             )
         selected = int(mask.sum())
-        flops = self.profile.video(len(plan), selected, gated=options.mode == "gated")
+        flops = self.profile.video(len(plan), selected, gated=options.gated)
         compute = Compute(
             snippets_total=len(plan),
             snippets_selected=selected,
@@ -413,13 +366,13 @@ class Recognizer:
             num_frames=info.num_frames,
             width=info.width,
             height=info.height,
-            mode=options.mode,
+            mode=options.mode.value,
             labels=labels,
             snippets=tuple(snippets),
             compute=compute,
             timings=timings,
             model=self.model_info,
-            options=asdict(options),
+            options=options.to_dict(),
         )
 
     def close(self) -> None:

@@ -71,6 +71,14 @@ class RecognitionResult:
         return out
 
 
+MODEL_INFO_KEYS = ("name", "version", "light", "heavy", "classes", "snippet_frames", "multi_label", "threshold")
+
+
+def model_info(config: dict[str, Any]) -> dict[str, Any]:
+    """The ``model`` part of a result: what a user needs to know of the model, from its config."""
+    return {k: list(config[k]) if k == "classes" else config.get(k) for k in MODEL_INFO_KEYS}
+
+
 _NUMBER = {"type": "number"}
 _INT = {"type": "integer", "minimum": 0}
 

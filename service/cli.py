@@ -1,25 +1,31 @@
 """The ``vidgate`` command line: one typer app; each command is a thin wrapper over pipelines/ or service/.
 
-Exit codes: 0 success, 1 some inputs failed (each named on stderr with the reason), 2 bad options
-or usage, 3 the model could not be loaded.
+Exit codes (service/errors.py, docs/errors.md): 0 success, 1 some inputs failed (each named on stderr
+with the reason), 2 bad options or usage, 3 the model could not be loaded.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
 import traceback
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pipelines.errors import VidgateError
+from pipelines.options import OPTION_NAMES, Options, parse_options
 
 if TYPE_CHECKING:
     from pipelines.recognizer import Recognizer
 
 from .config import get_settings
+from .errors import EXIT_FAILED_INPUTS, EXIT_MODEL, EXIT_USAGE
 
 app = typer.Typer(
     help="vidgate: long-range activity recognition that looks only at the snippets that matter.",
@@ -28,9 +34,6 @@ app = typer.Typer(
     add_completion=False,
 )
 
-EXIT_FAILED_INPUTS = 1
-EXIT_USAGE = 2
-EXIT_MODEL = 3
 
 
 def _fail(message: str, code: int, *, debug: bool = False) -> typer.Exit:
@@ -38,6 +41,34 @@ def _fail(message: str, code: int, *, debug: bool = False) -> typer.Exit:
         traceback.print_exc()
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def with_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command one flag per `Options` field (help from the field's description); the command
+    receives the validated ``options``. The flags, the API's form fields and the job record all come
+    from that one model, so a new option needs no edit here."""
+    signature = inspect.signature(command)
+    hints = {k: v for k, v in typing.get_type_hints(command, include_extras=True).items() if k != "options"}
+    own = [p.replace(annotation=hints[p.name]) for p in signature.parameters.values() if p.name != "options"]
+    flags = []
+    for name, spec in Options.model_fields.items():
+        option = typer.Option(help=spec.description, show_default=spec.default is not None)
+        hint: Any = Annotated[spec.annotation, option]  # built at run time from the field
+        flags.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=spec.default, annotation=hint))
+        hints[name] = hint
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> None:
+        given = {name: values.pop(name) for name in OPTION_NAMES}
+        try:
+            options = parse_options(given)
+        except VidgateError as exc:
+            raise _fail(exc.message, EXIT_USAGE) from None
+        command(options=options, **values)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *flags])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = hints
+    return wrapper
 
 
 @app.command()
@@ -194,70 +225,48 @@ def evaluate(
 
 
 def _recognizer(checkpoint: Path | None, *, debug: bool = False, isolate: bool = True) -> Recognizer:
-    from pipelines.recognizer import Limits, Recognizer
+    from .recognizers import open_recognizer
 
-    s = get_settings()
     try:
-        return Recognizer(
-            checkpoint or s.checkpoint,
-            isolate=isolate,
-            device=s.device,
-            backend=s.decoder,
-            threads=s.threads,
-            decode_timeout_s=s.decode_timeout_s,
-            decode_memory_bytes=s.decode_memory_bytes,
-            limits=Limits(max_file_bytes=s.max_upload_bytes, max_duration_s=s.max_duration_s, max_pixels=s.max_pixels),
-        )
+        return open_recognizer(get_settings(), checkpoint=checkpoint, isolate=isolate)
     except VidgateError as exc:
         raise _fail(exc.message, EXIT_MODEL, debug=debug) from None
 
 
 @app.command()
+@with_options
 def classify(
     videos: Annotated[list[Path], typer.Argument(help="One or more video files.")],
+    options: Options,
     checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint (default: the shipped demo model).")] = None,
-    budget: Annotated[float | None, typer.Option(help="Fraction of snippets for the heavy network.")] = None,
-    max_selected: Annotated[int | None, typer.Option(help="Most snippets for the heavy network.")] = None,
-    threshold: Annotated[float | None, typer.Option(help="Gate score threshold.")] = None,
-    mode: Annotated[str, typer.Option(help="gated, dense, uniform or random.")] = "gated",
-    top_k: Annotated[int, typer.Option("--top-k", help="Labels to show.")] = 5,
-    keyframes: Annotated[bool, typer.Option(help="Fast mode: light pass on keyframes.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON result per line.")] = False,
     debug: Annotated[bool, typer.Option(help="Show tracebacks.")] = False,
 ) -> None:
     """Recognise activities in videos; shows labels, the selected segments and the compute saved."""
-    from pipelines.recognizer import Options
-
     from .render import result_table
 
-    try:
-        options = Options(
-            mode=mode, budget=budget, max_selected=max_selected, threshold=threshold, top_k=top_k, keyframes=keyframes
-        )
-    except VidgateError as exc:
-        raise _fail(exc.message, EXIT_USAGE) from None
     recognizer = _recognizer(checkpoint, debug=debug)
     failed = 0
-    for video in videos:
-        try:
-            result = recognizer.recognize(video, options)
-        except VidgateError as exc:
-            failed += 1
-            if debug:
-                traceback.print_exc()
-            message = exc.message.removeprefix(f"{video}: ")
-            typer.echo(f"error: {video}: {message} [{exc.code}]", err=True)
-            continue
-        except Exception as exc:  # a bug, not bad input: report it and go on with the other files
-            failed += 1
-            if debug:
-                traceback.print_exc()
-            typer.echo(f"error: {video}: internal error ({type(exc).__name__}: {exc}) [internal_error]", err=True)
-            continue
-        if as_json:
-            typer.echo(json.dumps(result.to_dict()))
-        else:
-            typer.echo(result_table(result))
+    try:
+        for video in videos:
+            try:
+                result = recognizer.recognize(video, options)
+            except VidgateError as exc:
+                failed += 1
+                if debug:
+                    traceback.print_exc()
+                message = exc.message.removeprefix(f"{video}: ")
+                typer.echo(f"error: {video}: {message} [{exc.code}]", err=True)
+                continue
+            except Exception as exc:  # a bug, not bad input: report it and go on with the other files
+                failed += 1
+                if debug:
+                    traceback.print_exc()
+                typer.echo(f"error: {video}: internal error ({type(exc).__name__}: {exc}) [internal_error]", err=True)
+                continue
+            typer.echo(json.dumps(result.to_dict()) if as_json else result_table(result))
+    finally:
+        recognizer.close()
     sys.stdout.flush()
     if failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
@@ -285,6 +294,7 @@ def serve(
 def worker(
     name: Annotated[str | None, typer.Option(help="Consumer name (default: host name and process id).")] = None,
     metrics_port: Annotated[int | None, typer.Option(help="Serve this worker's Prometheus metrics here.")] = None,
+    handler: Annotated[str | None, typer.Option(hidden=True, help="module:factory of another job handler.")] = None,
 ) -> None:
     """Consume jobs from Redis (VIDGATE_REDIS_URL) until SIGTERM; run as many as you like, anywhere."""
     from .serve import run_redis_worker
@@ -295,16 +305,18 @@ def worker(
             "vidgate worker needs VIDGATE_REDIS_URL (embedded mode runs workers inside `vidgate serve`)", EXIT_USAGE
         )
     try:
-        run_redis_worker(settings, name=name, metrics_port=metrics_port)
+        run_redis_worker(settings, name=name, metrics_port=metrics_port, handler=handler)
     except VidgateError as exc:
         raise _fail(exc.message, EXIT_MODEL) from None
 
 
 @app.command()
+@with_options
 def batch(
     sources: Annotated[
         list[str], typer.Argument(help="Directories, globs, archives (.zip .tar .tar.gz .tar.zst), lists.")
     ],
+    options: Options,
     out: Annotated[Path, typer.Option("--out", help="Output file (one record per video).")],
     output_format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
     workers: Annotated[int, typer.Option(help="Local worker processes (each loads the model once).")] = 1,
@@ -312,31 +324,21 @@ def batch(
     api_key: Annotated[str | None, typer.Option(help="API key for --server.")] = None,
     concurrency: Annotated[int, typer.Option(help="Jobs in flight in server mode.")] = 4,
     checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint (local mode; default: the demo model).")] = None,
-    budget: Annotated[float | None, typer.Option(help="Fraction of snippets for the heavy network.")] = None,
-    mode: Annotated[str, typer.Option(help="gated or dense.")] = "gated",
-    top_k: Annotated[int, typer.Option("--top-k")] = 5,
     retry_failed: Annotated[bool, typer.Option(help="Run the videos that failed last time again.")] = False,
     artifacts: Annotated[Path | None, typer.Option(help="Save thumbnails and clips of selected snippets here.")] = None,
 ) -> None:
     """Process many videos; resumable (re-run to continue), one bad file never stops the batch."""
-    from pipelines.recognizer import Options
+    from .batch.runner import BatchPlan, run_batch
 
-    from .batch.runner import BatchOptions, run_batch
-
-    s = get_settings()
-    try:
-        Options(mode=mode, budget=budget, top_k=top_k)
-        if output_format not in ("jsonl", "csv"):
-            raise ValueError(f"--format must be jsonl or csv, got {output_format!r}")
-        if workers < 1 or concurrency < 1:
-            raise ValueError("--workers and --concurrency must be at least 1")
-    except (VidgateError, ValueError) as exc:
-        raise _fail(str(exc), EXIT_USAGE) from None
-    options = BatchOptions(
-        checkpoint=checkpoint or s.checkpoint,
-        budget=budget,
-        mode=mode,
-        top_k=top_k,
+    if output_format not in ("jsonl", "csv"):
+        raise _fail(f"--format must be jsonl or csv, got {output_format!r}", EXIT_USAGE)
+    if workers < 1 or concurrency < 1:
+        raise _fail("--workers and --concurrency must be at least 1", EXIT_USAGE)
+    settings = get_settings()
+    plan = BatchPlan(
+        options=options,
+        settings=settings,
+        checkpoint=checkpoint or settings.checkpoint,
         workers=workers,
         server=server,
         api_key=api_key,
@@ -344,9 +346,8 @@ def batch(
         retry_failed=retry_failed,
         artifacts=artifacts,
         format=output_format,
-        backend=s.decoder,
     )
-    summary = run_batch(sources, out, options)
+    summary = run_batch(sources, out, plan)
     for line in summary.lines():
         typer.echo(line, err=True)
     if summary.failures:

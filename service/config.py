@@ -9,8 +9,7 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-# models.DEMO_CHECKPOINT, spelled out here so that reading settings does not import torch.
-DEMO_CHECKPOINT = Path(__file__).resolve().parents[1] / "models" / "weights" / "vidgate-demo.safetensors"
+from models.checkpoint import DEMO_CHECKPOINT
 
 
 class Settings(BaseSettings):
@@ -36,8 +35,6 @@ class Settings(BaseSettings):
     max_duration_s: float = 4 * 3600.0
     max_pixels: int = 3840 * 2160
     max_queue: int = 1000
-    default_budget: float = 0.25
-    default_top_k: int = 5
     lease_s: float = 30.0
     max_deliveries: int = 3
     sync_timeout_s: float = 30.0

@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
+from pipelines.options import Options, stored_options
+
 
 class JobStatus(str, Enum):
     QUEUED = "queued"
@@ -38,7 +40,7 @@ class Job:
         id: unguessable job id.
         status: where the job is.
         owner: hash of the API key that created it ("" without keys).
-        options: recognizer options (budget, top_k, mode...).
+        options: the recognition options (`pipelines.options.Options`, stored as plain JSON).
         input: ``{filename (display only), size, key (storage key), sha256}``.
         progress: ``{stage, fraction}`` while running.
         result: the recognition result (succeeded jobs).
@@ -54,7 +56,7 @@ class Job:
     created_at: str = field(default_factory=now)
     started_at: str | None = None
     finished_at: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: Options = field(default_factory=Options)
     input: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
     progress: dict[str, Any] = field(default_factory=dict)
@@ -65,9 +67,9 @@ class Job:
     lease: str | None = None
 
     @classmethod
-    def new(cls, *, id: str | None = None, owner: str = "", options: dict[str, Any] | None = None,
+    def new(cls, *, id: str | None = None, owner: str = "", options: Options | None = None,
             input: dict[str, Any] | None = None, idempotency_key: str | None = None) -> Job:
-        return cls(id=id or new_job_id(), owner=owner, options=dict(options or {}), input=dict(input or {}),
+        return cls(id=id or new_job_id(), owner=owner, options=options or Options(), input=dict(input or {}),
                    idempotency_key=idempotency_key)
 
     @property
@@ -75,8 +77,9 @@ class Job:
         return self.status in FINISHED
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["status"] = self.status.value
+        data["options"] = self.options.to_dict()
         return data
 
     @classmethod
@@ -84,4 +87,5 @@ class Job:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
         values["status"] = JobStatus(values.get("status", "queued"))
+        values["options"] = stored_options(values.get("options"))
         return cls(**values)

@@ -2,7 +2,7 @@
 
 The handler records into one process-wide registry (`REGISTRY`). In embedded mode that is the API's
 own process, so ``/metrics`` shows everything; in Redis mode each ``vidgate worker`` can expose the same
-metrics on its own port (``VIDGATE_METRICS_PORT``) while the API's ``/metrics`` shows the queue gauges.
+metrics on its own port (``vidgate worker --metrics-port N``) while the API's ``/metrics`` shows the queue gauges.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from .jobs import JobStatus
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -34,7 +36,10 @@ GFLOPS_SAVED = Counter(
 )
 GFLOPS_SPENT = Counter("vidgate_gflops", "GFLOPs spent (light + gate + heavy + head).", registry=REGISTRY)
 JOBS_FINISHED = Counter(
-    "vidgate_jobs_finished", "Jobs this process finished, by outcome.", ["status"], registry=REGISTRY
+    "vidgate_jobs_finished",
+    "Jobs this process's workers ran, by outcome (queued: handed back for another delivery after a worker error).",
+    ["status"],
+    registry=REGISTRY,
 )
 
 
@@ -73,8 +78,7 @@ class QueueCollector(Collector):
 def _counts(stats: Mapping[str, Any]) -> dict[str, int]:
     """Job counts by status from a stats mapping (either flat or under a ``by_status`` key)."""
     source = stats.get("by_status", stats) if isinstance(stats.get("by_status"), Mapping) else stats
-    statuses = ("queued", "running", "succeeded", "failed", "cancelled")
-    return {s: int(source.get(s, 0)) for s in statuses}
+    return {s.value: int(source.get(s.value, 0)) for s in JobStatus}
 
 
 def exposition(extra: CollectorRegistry | None = None) -> bytes:

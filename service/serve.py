@@ -6,7 +6,6 @@ import logging
 import signal
 import threading
 from types import FrameType
-from typing import Any
 
 from .config import Settings
 
@@ -27,21 +26,29 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
 
 
-def run_redis_worker(settings: Settings, *, name: str | None = None, metrics_port: int | None = None) -> None:
+def run_redis_worker(settings: Settings, *, name: str | None = None, metrics_port: int | None = None,
+                     handler: str | None = None) -> None:
     """Consume jobs from Redis until SIGTERM/SIGINT (the job in hand is finished or handed back first).
 
     Args:
         settings: needs ``redis_url``; storage must be shared with the API (``storage_url``).
         name: consumer name (default: host name and process id).
         metrics_port: expose this worker's Prometheus metrics on that port.
+        handler: ``module:factory`` of another job handler (tests plug in handlers without a model);
+            the factory gets the settings and returns ``handler(job, report)``.
     """
-    from .handlers import make_recognizer_handler
     from .queue import open_queue
-    from .worker import run_worker
+    from .worker import load_handler_factory, run_worker
 
     if not settings.redis_url:
         raise ValueError("vidgate worker needs VIDGATE_REDIS_URL (embedded mode runs workers inside `vidgate serve`)")
-    handler = make_recognizer_handler(settings)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if handler:
+        job_handler = load_handler_factory(handler)(settings)
+    else:
+        from .handlers import make_recognizer_handler
+
+        job_handler = make_recognizer_handler(settings)
     queue = open_queue(settings)
     if metrics_port:  # started after the model loaded: an answering endpoint means a ready worker
         from prometheus_client import start_http_server
@@ -57,10 +64,11 @@ def run_redis_worker(settings: Settings, *, name: str | None = None, metrics_por
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
-    kwargs: dict[str, Any] = {"stop": stop, "settings": settings}
-    if name:
-        kwargs["name"] = name
+    print("worker ready", flush=True)
     try:
-        run_worker(queue, handler, **kwargs)
+        run_worker(queue, job_handler, stop=stop, name=name, settings=settings)
     finally:
         queue.close()
+        close = getattr(job_handler, "close", None)
+        if close is not None:
+            close()

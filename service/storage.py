@@ -29,6 +29,27 @@ class FileTooLarge(LimitError):
     code = "file_too_large"
 
 
+# ---- every key a job has, in one place ---------------------------------------------------------------
+ARTIFACT_FILES = {"thumbnail": "thumbnail.jpg", "clip": "clip.mp4"}
+
+
+def job_prefix(job_id: str) -> str:
+    """Everything of one job lives under this prefix (deleting it deletes the job's files)."""
+    return f"jobs/{job_id}/"
+
+
+def input_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}input"
+
+
+def result_key(job_id: str) -> str:
+    return f"{job_prefix(job_id)}result.json"
+
+
+def artifact_key(job_id: str, index: int, kind: str) -> str:
+    return f"{job_prefix(job_id)}snippets/{index}/{ARTIFACT_FILES[kind]}"
+
+
 class Storage:
     """Byte and JSON objects under a root URL (``/var/vidgate``, ``file:///...``, ``s3://bucket/prefix``...)."""
 

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
 
 from service.config import Settings
 
 from .errors import ApiError
-
-if TYPE_CHECKING:
-    from .app import Services
+from .services import Services
 
 KEY_COOKIE = "vidgate_key"
 ANONYMOUS = "anonymous"
@@ -29,7 +27,7 @@ def get_services(request: Request) -> Services:
     return services
 
 
-ServicesDep = Annotated["Services", Depends(get_services)]
+ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def get_settings(request: Request) -> Settings:

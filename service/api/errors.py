@@ -1,7 +1,8 @@
 """Every error the API returns has one shape: ``{"error": {"code": ..., "message": ...}}``.
 
-`VidgateError` codes (bad input, from pipelines) and the service's own codes map to HTTP statuses here,
-in one table; FastAPI's default 404/405/422 handlers are replaced so they use the same shape.
+`VidgateError` codes (bad input, from pipelines) and the service's own codes map to HTTP statuses through
+the one table of codes (`service.errors.ERRORS`); FastAPI's default 404/405/422 handlers are replaced so
+they use the same shape.
 """
 
 from __future__ import annotations
@@ -16,45 +17,12 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipelines.errors import VidgateError
+from service.errors import ERRORS, http_status
 
 log = logging.getLogger("vidgate.api")
 
-# Stable code → HTTP status. Codes not listed are 400 (bad input) when they come from a VidgateError.
-STATUS_BY_CODE: dict[str, int] = {
-    # request shape and options
-    "bad_options": 400,
-    "bad_request": 400,
-    "validation_error": 422,
-    # auth
-    "unauthorized": 401,
-    "forbidden": 403,
-    # resources and state
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "conflict": 409,
-    "job_not_finished": 409,
-    "snippet_not_selected": 409,
-    # uploads
-    "file_too_large": 413,
-    "video_too_long": 413,
-    "video_too_large": 413,
-    "not_a_video": 415,
-    "no_video_stream": 415,
-    "unsupported_codec": 415,
-    "unsupported_media_type": 415,
-    "empty_file": 422,
-    "truncated_video": 422,
-    "decode_failed": 422,
-    "decode_timeout": 422,
-    "decoder_crashed": 422,
-    "decoder_out_of_memory": 422,
-    # capacity and dependencies
-    "queue_full": 429,
-    "queue_unavailable": 503,
-    "storage_unavailable": 503,
-    "not_ready": 503,
-    "internal_error": 500,
-}
+# Stable code → HTTP status, from the one table of codes (service/errors.py, docs/errors.md).
+STATUS_BY_CODE: dict[str, int] = {code: e.http for code, e in ERRORS.items() if e.http is not None}
 
 RETRY_AFTER_S = {429: 5, 503: 10}
 
@@ -66,7 +34,7 @@ class ApiError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status or STATUS_BY_CODE.get(code, 400)
+        self.status = status or http_status(code)
         self.headers = dict(headers or {})
 
 
@@ -116,7 +84,7 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 
 def vidgate_status(exc: VidgateError) -> int:
-    return STATUS_BY_CODE.get(exc.code, 400)
+    return http_status(exc.code)
 
 
 def _validation_message(exc: RequestValidationError) -> str:

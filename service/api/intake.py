@@ -12,7 +12,6 @@ import hashlib
 import queue
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict
 from typing import Any
 
 from fastapi import Request
@@ -20,12 +19,11 @@ from fastapi.concurrency import run_in_threadpool
 
 from pipelines.decoding import probe
 from pipelines.errors import VidgateError
-from pipelines.recognizer import Options
+from pipelines.options import Options, parse_options
 
 from .errors import ApiError, vidgate_status
 from .upload import Upload, receive_upload
 
-OPTION_FIELDS = ("mode", "budget", "max_selected", "threshold", "top_k", "keyframes")
 _END = object()
 _ABORT = object()
 
@@ -134,33 +132,24 @@ async def check_video(storage: Any, key: str, settings: Any, display_name: str) 
         raise ApiError(exc.code, message, status=vidgate_status(exc)) from None
 
 
-def parse_options(values: Mapping[str, str], *, default_budget: float, default_top_k: int) -> dict[str, Any]:
-    """Options from form fields / query strings, validated by `pipelines.recognizer.Options` (400 on error)."""
-    unknown = sorted(set(values) - set(OPTION_FIELDS))
-    if unknown:
-        raise ApiError("bad_options", f"unknown option(s) {', '.join(unknown)}; known: {', '.join(OPTION_FIELDS)}")
-    raw: dict[str, Any] = {}
-    try:
-        for name, value in values.items():
-            value = value.strip()
-            if value == "":
-                continue
-            if name == "mode":
-                raw[name] = value
-            elif name in ("budget", "threshold"):
-                raw[name] = float(value)
-            elif name in ("max_selected", "top_k"):
-                raw[name] = int(value)
-            elif name == "keyframes":
-                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                raw[name] = value.lower() in ("true", "1", "yes")
-    except ValueError:
-        raise ApiError("bad_options", f"option {name!r} has an invalid value {value!r}") from None
-    raw.setdefault("top_k", default_top_k)
-    if raw.get("mode", "gated") != "dense" and not any(k in raw for k in ("budget", "max_selected", "threshold")):
-        raw["budget"] = default_budget
-    options = Options(**raw)  # raises OptionsError (bad_options, 400)
-    out = asdict(options)
-    out.pop("seed", None)
-    return out
+def options_from(values: Mapping[str, str]) -> Options:
+    """Options from form fields and query strings; a problem is `OptionsError` (400 ``bad_options``)."""
+    return parse_options(dict(values))
+
+
+def upload_openapi() -> dict[str, Any]:
+    """The multipart body of an upload in OpenAPI, generated from `Options` (one field per option)."""
+    schema = Options.model_json_schema()
+    definitions = schema.get("$defs", {})
+    properties: dict[str, Any] = {
+        "file": {"type": "string", "format": "binary", "description": "The video (any container)."},
+    }
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        prop = {**(branches[0] if branches else {}), **prop}
+        if "$ref" in prop:
+            prop = {**definitions[prop.pop("$ref").rsplit("/", 1)[-1]], **prop}
+        properties[name] = {k: v for k, v in prop.items() if k != "title" and not (k == "default" and v is None)}
+    body = {"type": "object", "required": ["file"], "properties": properties}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": body}}}}

@@ -6,6 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipelines.options import Options
+from service.jobs import JobStatus
+
 _RESULT_EXAMPLE: dict[str, Any] = {
     "video": "kitchen.mp4",
     "duration": 8.0,
@@ -29,7 +32,7 @@ _RESULT_EXAMPLE: dict[str, Any] = {
 }
 
 
-class Progress(BaseModel):
+class ProgressBody(BaseModel):
     stage: str = Field(description="queued, probe, light, heavy, done...", examples=["heavy"])
     fraction: float = Field(ge=0.0, le=1.0, examples=[0.55])
 
@@ -53,20 +56,24 @@ class Links(BaseModel):
 
 
 class JobSummary(BaseModel):
+    """A job in a listing (no result)."""
+
     id: str = Field(description="Unguessable job id.", examples=["k3J9x0qT2mV8bN4cR7wY1g"])
-    status: str = Field(description="queued, running, succeeded, failed or cancelled.", examples=["running"])
+    status: JobStatus = Field(examples=["running"])
     created_at: str | None = Field(None, description="ISO 8601, UTC.", examples=["2026-01-01T12:00:00.000Z"])
     started_at: str | None = Field(None, examples=["2026-01-01T12:00:01.250Z"])
     finished_at: str | None = Field(None, examples=["2026-01-01T12:00:09.800Z"])
-    progress: Progress | None = None
-    options: dict[str, Any] = Field(default_factory=dict, examples=[{"mode": "gated", "budget": 0.25, "top_k": 5}])
+    progress: ProgressBody | None = None
+    options: Options
     input: InputInfo | None = None
     error: JobError | None = None
     attempts: int = 0
     links: Links
 
 
-class Job(JobSummary):
+class JobBody(JobSummary):
+    """A job, with its result once it has succeeded."""
+
     result: dict[str, Any] | None = Field(
         None, description="The recognition result once succeeded (docs/result.schema.json).", examples=[_RESULT_EXAMPLE]
     )
@@ -77,7 +84,9 @@ class JobList(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last page.")
 
 
-class Cancelled(BaseModel):
+class CancelBody(BaseModel):
+    """A job after a DELETE that cancelled it (or asked its worker to stop)."""
+
     id: str
-    status: str = Field(examples=["cancelled"])
+    status: JobStatus = Field(examples=["cancelled"])
     links: Links

@@ -31,8 +31,7 @@ def ok_record(source: str, sha256: str, key: str, result: dict[str, Any]) -> dic
     return {
         "source": source, "sha256": sha256, "key": key, "status": "ok",
         "labels": result["labels"],
-        "segments": [{"index": s["index"], "start": s["start"], "end": s["end"], "gate_score": s["gate_score"]}
-                     for s in result["snippets"] if s["selected"]],
+        "snippets": [s for s in result["snippets"] if s["selected"]],
         "video": {k: result[k] for k in ("duration", "fps", "width", "height", "num_frames")},
         "compute": result["compute"], "timings": result["timings"], "model": result["model"],
         "options": result.get("options", {}), "error": None,
@@ -40,7 +39,7 @@ def ok_record(source: str, sha256: str, key: str, result: dict[str, Any]) -> dic
 
 
 def error_record(source: str, sha256: str | None, key: str, code: str, message: str) -> dict[str, Any]:
-    return {"source": source, "sha256": sha256, "key": key, "status": "error", "labels": [], "segments": [],
+    return {"source": source, "sha256": sha256, "key": key, "status": "error", "labels": [], "snippets": [],
             "video": None, "compute": None, "timings": None, "model": None, "options": None,
             "error": {"code": code, "message": message}}
 

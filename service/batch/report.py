@@ -6,6 +6,7 @@ import html
 import os
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from .records import read_records
 
@@ -42,7 +43,7 @@ def write_html_report(results: Path, out: Path, *, artifacts: Path | None = None
         if r["status"] == "ok":
             label = html.escape(f"{r['labels'][0]['label']} ({r['labels'][0]['score']:.0%})") if r["labels"] else ""
             segments = []
-            for s in r["segments"]:
+            for s in r["snippets"]:
                 text = f"{s['start']:.1f}–{s['end']:.1f} s"
                 thumb = artifacts / r["key"] / f"{s['index']}.jpg" if artifacts else None
                 if thumb is not None and thumb.exists():
@@ -50,10 +51,10 @@ def write_html_report(results: Path, out: Path, *, artifacts: Path | None = None
                     clip = os.path.relpath(thumb.with_suffix(".mp4"), out.parent)
                     segments.append(
                         f'<a href="{html.escape(clip)}"><img src="{html.escape(rel)}" alt="{text}" '
-                        f'title="{text}, gate score {s["gate_score"]:.2f}" height="48"></a>'
+                        f'title="{text}, {_gate(s)}" height="48"></a>'
                     )
                 else:
-                    segments.append(f'<span title="gate score {s["gate_score"]:.2f}">{text}</span>')
+                    segments.append(f'<span title="{_gate(s)}">{text}</span>')
             detail = " ".join(segments)
             compute = (
                 f"{r['compute']['snippets_selected']}/{r['compute']['snippets_total']} snippets, "
@@ -84,3 +85,6 @@ Compute {gflops:.1f} GFLOPs against {dense:.1f} dense ({(1 - gflops / dense) if 
     return out
 
 
+def _gate(snippet: dict[str, Any]) -> str:
+    score = snippet.get("gate_score")
+    return "no gate" if score is None else f"gate score {score:.2f}"

@@ -17,20 +17,25 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
+from pipelines.options import Options
+
+from ..config import Settings
 from .records import Output, error_record, ok_record, record_key
-from .sources import Item, Limits, expand
+from .sources import ArchiveLimits, Item, expand
 
 log = logging.getLogger("vidgate.batch")
 
 
 @dataclass(frozen=True)
-class BatchOptions:
-    """What to run and how (plain values: the CLI fills them from its flags)."""
+class BatchPlan:
+    """What to run and how: the recognition options, the settings the recognizer is built from
+    (`service.recognizers.open_recognizer`, as for the CLI and the workers), and the batch's own choices."""
 
+    options: Options
+    settings: Settings
     checkpoint: Path
-    budget: float | None = None
-    mode: str = "gated"
-    top_k: int = 5
     workers: int = 1
     server: str | None = None
     api_key: str | None = None
@@ -38,11 +43,7 @@ class BatchOptions:
     retry_failed: bool = False
     artifacts: Path | None = None
     format: str = "jsonl"
-    backend: str = "pyav"
-    limits: Limits = field(default_factory=Limits)
-
-    def recognizer_options(self) -> dict[str, Any]:
-        return {"mode": self.mode, "budget": self.budget, "top_k": self.top_k}
+    archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
 
 @dataclass
@@ -76,53 +77,23 @@ class Summary:
         return out
 
 
-class Progress:
-    """A bar on a terminal, periodic log lines otherwise."""
-
-    def __init__(self, summary: Summary, *, every_s: float = 10.0) -> None:
-        self.summary, self.every_s, self.start = summary, every_s, time.monotonic()
-        self.tty = sys.stderr.isatty()
-        self._last = 0.0
-
-    def update(self, pending: int) -> None:
-        now = time.monotonic()
-        elapsed = now - self.start
-        s = self.summary
-        rate = 60 * s.total / elapsed if elapsed else 0.0
-        eta = pending / (rate / 60) if rate else float("nan")
-        line = (f"{s.total} done, {pending} queued, {sum(s.failures.values())} failed, {rate:.1f} videos/min, "
-                f"ETA {eta:.0f} s" if pending else f"{s.total} done, {sum(s.failures.values())} failed, "
-                f"{rate:.1f} videos/min")
-        if self.tty:
-            sys.stderr.write("\r\033[K" + line)
-            sys.stderr.flush()
-        elif now - self._last >= self.every_s:
-            self._last = now
-            sys.stderr.write(line + "\n")
-
-    def close(self) -> None:
-        if self.tty:
-            sys.stderr.write("\n")
-
-
 # ------------------------------------------------------------------------------------ local mode
 _RECOGNIZER: Any = None
 
 
-def _init_worker(checkpoint: str, backend: str, threads: int) -> None:
+def _init_worker(settings: Settings, checkpoint: Path, threads: int) -> None:
     global _RECOGNIZER
-    from pipelines.recognizer import Recognizer
+    from ..recognizers import open_recognizer
 
-    _RECOGNIZER = Recognizer(checkpoint, backend=backend, threads=threads)
+    _RECOGNIZER = open_recognizer(settings, checkpoint=checkpoint, threads=threads)
 
 
-def _recognize(path: str, options: dict[str, Any], name: str, artifacts: str | None, key: str) -> dict[str, Any]:
+def _recognize(path: str, options: Options, name: str, artifacts: str | None, key: str) -> dict[str, Any]:
     """In a worker process: a result dict, or {"error": {...}} for bad input."""
     from pipelines.errors import VidgateError
-    from pipelines.recognizer import Options
 
     try:
-        result = _RECOGNIZER.recognize(path, Options(**options), name=name).to_dict()
+        result: dict[str, Any] = _RECOGNIZER.recognize(path, options, name=name).to_dict()
     except VidgateError as exc:
         return {"error": exc.to_dict()}
     if artifacts:
@@ -131,14 +102,13 @@ def _recognize(path: str, options: dict[str, Any], name: str, artifacts: str | N
 
 
 def _save_artifacts(video: Path, result: dict[str, Any], folder: Path) -> None:
-    from pipelines.artifacts import clip, thumbnail
+    from ..artifacts import render_artifact
 
     folder.mkdir(parents=True, exist_ok=True)
     for s in result["snippets"]:
         if s["selected"]:
-            centre = (s["frames"][0] + s["frames"][1] - 1) // 2
-            (folder / f"{s['index']}.jpg").write_bytes(thumbnail(video, centre, 160))
-            clip(video, s["frames"][0], s["frames"][1], folder / f"{s['index']}.mp4")
+            (folder / f"{s['index']}.jpg").write_bytes(render_artifact(video, s, "thumbnail"))
+            (folder / f"{s['index']}.mp4").write_bytes(render_artifact(video, s, "clip"))
 
 
 def _model_id(checkpoint: Path) -> str:
@@ -149,32 +119,32 @@ def _model_id(checkpoint: Path) -> str:
     return f"{config['name']}-{config['version']}-{digest}"
 
 
-def run_batch(sources: list[str], out: Path, options: BatchOptions) -> Summary:
+def run_batch(sources: list[str], out: Path, plan: BatchPlan) -> Summary:
     """Process every video of ``sources`` into ``out``; returns the summary (also printed)."""
-    output = Output(out, options.format)
-    model = _model_id(options.checkpoint) if not options.server else f"server:{options.server}"
+    output = Output(out, plan.format)
+    model = _model_id(plan.checkpoint) if not plan.server else f"server:{plan.server}"
     summary = Summary()
-    progress = Progress(summary)
+    progress = tqdm(desc="batch", unit="video", file=sys.stderr, dynamic_ncols=True,
+                    mininterval=0.5 if sys.stderr.isatty() else 10.0)
     start = time.monotonic()
     executor: Executor
-    if options.server:
-        executor = ThreadPoolExecutor(max_workers=options.concurrency)
+    if plan.server:
+        executor = ThreadPoolExecutor(max_workers=plan.concurrency)
         submit: Callable[[Item, str], Future[dict[str, Any]]] = lambda item, key: executor.submit(  # noqa: E731
-            _remote, options, item, key)
+            _remote, plan, item, key)
     else:
-        threads = max(1, (os.cpu_count() or 1) // options.workers)
-        executor = ProcessPoolExecutor(max_workers=options.workers, mp_context=get_context("spawn"),
-                                       initializer=_init_worker,
-                                       initargs=(str(options.checkpoint), options.backend, threads))
+        threads = max(1, (os.cpu_count() or 1) // plan.workers)
+        executor = ProcessPoolExecutor(max_workers=plan.workers, mp_context=get_context("spawn"),
+                                       initializer=_init_worker, initargs=(plan.settings, plan.checkpoint, threads))
         submit = lambda item, key: executor.submit(  # noqa: E731
-            _recognize, str(item.path), options.recognizer_options(), Path(item.source).name,
-            str(options.artifacts) if options.artifacts else None, key)
+            _recognize, str(item.path), plan.options, Path(item.source).name,
+            str(plan.artifacts) if plan.artifacts else None, key)
     in_flight: dict[Future[dict[str, Any]], tuple[Item, str]] = {}
-    items = _todo(expand(sources, options.limits), output, model, options, summary)
+    items = _todo(expand(sources, plan.archive_limits), output, model, plan, summary)
     try:
         exhausted = False
         while not exhausted or in_flight:
-            while not exhausted and len(in_flight) < 2 * max(options.workers, options.concurrency):
+            while not exhausted and len(in_flight) < 2 * max(plan.workers, plan.concurrency):
                 try:
                     item, key = next(items)
                 except StopIteration:
@@ -182,6 +152,7 @@ def run_batch(sources: list[str], out: Path, options: BatchOptions) -> Summary:
                     break
                 if item.error:
                     _write(output, summary, error_record(item.source, item.sha256, key, *item.error))
+                    progress.update(1)
                     continue
                 in_flight[submit(item, key)] = (item, key)
             if not in_flight:
@@ -201,7 +172,8 @@ def run_batch(sources: list[str], out: Path, options: BatchOptions) -> Summary:
                     assert item.sha256 is not None
                     record = ok_record(item.source, item.sha256, key, result)
                 _write(output, summary, record)
-            progress.update(len(in_flight))
+                progress.update(1)
+            progress.set_postfix(failed=sum(summary.failures.values()), in_flight=len(in_flight), refresh=False)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         for item, _ in in_flight.values():
@@ -219,12 +191,12 @@ def _write(output: Output, summary: Summary, record: dict[str, Any]) -> None:
         output.sync()
 
 
-def _todo(items: Iterator[Item], output: Output, model: str, options: BatchOptions,
+def _todo(items: Iterator[Item], output: Output, model: str, plan: BatchPlan,
           summary: Summary) -> Iterator[tuple[Item, str]]:
     for item in items:
-        key = record_key(item.sha256, model, options.recognizer_options(), item.source)
+        key = record_key(item.sha256, model, plan.options.to_dict(), item.source)
         status = output.done.get(key)
-        if status == "ok" or (status == "error" and not options.retry_failed):
+        if status == "ok" or (status == "error" and not plan.retry_failed):
             summary.skipped += 1
             item.release()
             continue
@@ -235,14 +207,14 @@ def _todo(items: Iterator[Item], output: Output, model: str, options: BatchOptio
 RETRY_STATUSES = {429, 502, 503, 504}
 
 
-def _remote(options: BatchOptions, item: Item, key: str) -> dict[str, Any]:
+def _remote(plan: BatchPlan, item: Item, key: str) -> dict[str, Any]:
     """Submit one video to a vidgate service and wait for its result (retries with backoff and jitter)."""
     import httpx
 
-    assert options.server is not None and item.path is not None
-    headers = {"Idempotency-Key": key, **({"X-API-Key": options.api_key} if options.api_key else {})}
-    data = {k: str(v) for k, v in options.recognizer_options().items() if v is not None}
-    with httpx.Client(base_url=options.server, timeout=60) as client:
+    assert plan.server is not None and item.path is not None
+    headers = {"Idempotency-Key": key, **({"X-API-Key": plan.api_key} if plan.api_key else {})}
+    data = {k: str(v) for k, v in plan.options.to_dict().items() if v is not None}
+    with httpx.Client(base_url=plan.server, timeout=60) as client:
         response = _with_retries(lambda: _post(client, item, data, headers))
         if response.status_code >= 400:
             return {"error": _error_of(response)}
@@ -269,6 +241,8 @@ def _post(client: Any, item: Item, data: dict[str, str], headers: dict[str, str]
 
 
 def _with_retries(call: Callable[[], Any], attempts: int = 8) -> Any:
+    """Exponential backoff with jitter that honours the server's Retry-After (hand-written: the delay comes
+    from the response, which a retry library would need the same code for)."""
     import httpx
 
     for attempt in range(attempts):

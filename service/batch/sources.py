@@ -26,7 +26,7 @@ CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Limits:
+class ArchiveLimits:
     """Caps for archive members (bytes) and the decompression ratio."""
 
     member_bytes: int = 8 * 1024**3
@@ -79,9 +79,9 @@ def is_archive(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def expand(sources: list[str], limits: Limits | None = None) -> Iterator[Item]:
+def expand(sources: list[str], limits: ArchiveLimits | None = None) -> Iterator[Item]:
     """Items of every source, in order; archive members are materialised lazily, one at a time."""
-    limits = limits or Limits()
+    limits = limits or ArchiveLimits()
     for source in sources:
         path = Path(source)
         if path.is_dir():
@@ -125,7 +125,7 @@ def _unsafe_name(name: str) -> str | None:
     return None
 
 
-def _refusal(name: str, *, link: bool, special: bool, size: int, limits: Limits) -> tuple[str, str] | None:
+def _refusal(name: str, *, link: bool, special: bool, size: int, limits: ArchiveLimits) -> tuple[str, str] | None:
     """Why an archive member is refused before a byte of it is read, or None."""
     if link:
         return "unsafe_member", "link refused"
@@ -139,7 +139,7 @@ def _refusal(name: str, *, link: bool, special: bool, size: int, limits: Limits)
     return None
 
 
-def _copy_capped(src: IO[bytes], member: str, limits: Limits, compressed: int | None, budget: list[int]) -> Item:
+def _copy_capped(src: IO[bytes], member: str, limits: ArchiveLimits, compressed: int | None, budget: list[int]) -> Item:
     """Stream one member to a private temporary file, enforcing the caps while bytes arrive."""
     fd, name = tempfile.mkstemp(prefix="vidgate-member-")
     digest, size = hashlib.sha256(), 0
@@ -175,7 +175,7 @@ def _wanted(name: str) -> bool:
     return PurePosixPath(name).suffix.lower() in VIDEO_EXTENSIONS
 
 
-def _archive(path: Path, limits: Limits) -> Iterator[Item]:
+def _archive(path: Path, limits: ArchiveLimits) -> Iterator[Item]:
     budget = [0]
     try:
         if path.name.lower().endswith(".zip"):
@@ -186,7 +186,7 @@ def _archive(path: Path, limits: Limits) -> Iterator[Item]:
         yield Item(source=str(path), error=("bad_archive", f"cannot read the archive: {exc}"))
 
 
-def _zip(path: Path, limits: Limits, budget: list[int]) -> Iterator[Item]:
+def _zip(path: Path, limits: ArchiveLimits, budget: list[int]) -> Iterator[Item]:
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
             if info.is_dir():
@@ -204,7 +204,7 @@ def _zip(path: Path, limits: Limits, budget: list[int]) -> Iterator[Item]:
             yield item
 
 
-def _tar(path: Path, limits: Limits, budget: list[int]) -> Iterator[Item]:
+def _tar(path: Path, limits: ArchiveLimits, budget: list[int]) -> Iterator[Item]:
     raw = path.open("rb")
     try:
         stream: IO[bytes] = raw

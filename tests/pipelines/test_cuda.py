@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from models import DEMO_CHECKPOINT, load_checkpoint
-from pipelines.recognizer import Options, Recognizer
+from pipelines.options import Options
+from pipelines.recognizer import Recognizer
 
 from ..helpers import tiny_checkpoint, write_test_video
 

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from pipelines.errors import OptionsError, VideoError
-from pipelines.recognizer import Options, Recognizer
+from pipelines.options import Options, parse_options
+from pipelines.recognizer import Recognizer
 from pipelines.results import RESULT_SCHEMA
 
 from ..helpers import tiny_checkpoint, write_test_video
@@ -84,9 +85,9 @@ def test_file_object_input(recognizer: Recognizer, video: Path) -> None:
 
 def test_bad_options_and_bad_input(recognizer: Recognizer, tmp_path: Path) -> None:
     with pytest.raises(OptionsError):
-        Options(budget=1.5)
+        parse_options({"budget": 1.5})
     with pytest.raises(OptionsError):
-        Options(mode="uniform")
+        parse_options({"mode": "uniform"})
     empty = tmp_path / "empty.mp4"
     empty.write_bytes(b"")
     with pytest.raises(VideoError) as info:

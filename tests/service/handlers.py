@@ -19,13 +19,13 @@ def make_sleep_handler(settings: Any) -> Any:
     counter = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
 
     def handle(job: Job, report: Report) -> dict[str, Any]:
-        if job.options.get("poison"):
+        if job.input.get("poison"):
             os.kill(os.getpid(), signal.SIGKILL)
-        if job.options.get("bad"):
+        if job.input.get("bad"):
             raise VideoError("not a video at all", code="not_a_video")
-        if job.options.get("flaky"):
+        if job.input.get("flaky"):
             raise RuntimeError("transient failure")
-        seconds = float(job.options.get("sleep", 0))
+        seconds = float(job.input.get("sleep", 0))
         steps = max(1, int(seconds / 0.1))
         for i in range(steps):
             if report.should_cancel():

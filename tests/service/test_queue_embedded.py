@@ -27,14 +27,14 @@ def _wait(queue: EmbeddedQueue, job_id: str, timeout: float = 10) -> Job:
 
 
 def _handler(job: Job, report: Report) -> dict[str, Any]:
-    for i in range(int(job.options.get("steps", 1))):
+    for i in range(int(job.input.get("steps", 1))):
         if report.should_cancel():
             from pipelines.errors import Cancelled
 
             raise Cancelled("cancelled")
         report.progress("work", i / 10)
         time.sleep(0.05)
-    if job.options.get("flaky"):
+    if job.input.get("flaky"):
         raise RuntimeError("transient")
     return {"done": job.id}
 
@@ -42,8 +42,8 @@ def _handler(job: Job, report: Report) -> dict[str, Any]:
 def test_submit_run_restart_cancel_delete(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
     queue = EmbeddedQueue(path, max_queue=10, max_deliveries=2)
-    first = queue.submit(Job.new(owner="a", options={"steps": 2}))
-    running = queue.submit(Job.new(owner="a", options={"steps": 2}))
+    first = queue.submit(Job.new(owner="a", input={"steps": 2}))
+    running = queue.submit(Job.new(owner="a", input={"steps": 2}))
     assert queue.claim("w", 0.1) is not None  # `first` is now running... and the process "dies"
     queue.close()
 
@@ -56,12 +56,12 @@ def test_submit_run_restart_cancel_delete(tmp_path: Path) -> None:
         for job in (first, running):
             done = _wait(queue, job.id)
             assert done.status is JobStatus.SUCCEEDED and done.result == {"done": job.id}
-        slow = queue.submit(Job.new(owner="a", options={"steps": 200}))
+        slow = queue.submit(Job.new(owner="a", input={"steps": 200}))
         while queue.get(slow.id).status is not JobStatus.RUNNING:  # type: ignore[union-attr]
             time.sleep(0.02)
         assert queue.cancel(slow.id)
         assert _wait(queue, slow.id).status is JobStatus.CANCELLED
-        flaky = queue.submit(Job.new(owner="a", options={"flaky": True}))
+        flaky = queue.submit(Job.new(owner="a", input={"flaky": True}))
         failed = _wait(queue, flaky.id)
         assert failed.status is JobStatus.FAILED and failed.error["code"] == "retries_exhausted"  # type: ignore[index]
         assert failed.attempts == 2

@@ -77,14 +77,14 @@ def test_a_worker_that_lost_its_lease_cannot_write_the_outcome(prefix: str) -> N
 def test_a_frozen_worker_cannot_overwrite_the_result(prefix: str, tmp_path: Path) -> None:
     storage = tmp_path / "storage"
     queue = _queue(prefix, lease_s=1.0)
-    frozen = _sleep_worker(REDIS_URL, prefix, "frozen", tmp_path / "frozen.log", "--storage", str(storage), lease=1.0)
+    frozen = _sleep_worker(REDIS_URL, prefix, "frozen", tmp_path / "frozen.log", storage=storage, lease=1.0)
     survivor = None
     try:
-        job = queue.submit(Job.new(options={"sleep": 2.0}))
+        job = queue.submit(Job.new(input={"sleep": 2.0}))
         while (current := queue.get(job.id)) is None or current.status is not JobStatus.RUNNING:
             time.sleep(0.02)
         frozen.send_signal(signal.SIGSTOP)  # frozen past its lease, mid-job
-        survivor = _sleep_worker(REDIS_URL, prefix, "survivor", tmp_path / "survivor.log", "--storage", str(storage),
+        survivor = _sleep_worker(REDIS_URL, prefix, "survivor", tmp_path / "survivor.log", storage=storage,
                                  lease=1.0)
         done = _wait(queue, job.id)
         assert done.status is JobStatus.SUCCEEDED and done.result == {"worker": survivor.pid, "job": job.id}
@@ -139,7 +139,7 @@ def test_embedded_outcome_is_fenced_too(tmp_path: Path) -> None:
 def test_embedded_counts_attempts_across_process_deaths(tmp_path: Path) -> None:
     path = tmp_path / "jobs.sqlite3"
     queue = EmbeddedQueue(path, max_deliveries=2)
-    poison = queue.submit(Job.new(options={"poison": True}))
+    poison = queue.submit(Job.new(input={"poison": True}))
     behind = queue.submit(Job.new())
     for _ in range(2):  # the poison video kills the process twice
         delivery = queue.claim("w", 0.1)
@@ -168,13 +168,15 @@ def test_claim_recreates_the_group_after_redis_lost_it(prefix: str) -> None:
     assert delivery is not None and delivery.job.id == job.id
 
 
-def _sleep_worker(url: str, prefix: str, name: str, log: Path, *extra: str, lease: float = 2.0
-                  ) -> subprocess.Popen[bytes]:
+def _sleep_worker(url: str, prefix: str, name: str, log: Path, *, lease: float = 2.0,
+                  storage: Path | None = None) -> subprocess.Popen[bytes]:
+    """``vidgate worker`` with the test handler (no model)."""
+    env = {**os.environ, "VIDGATE_REDIS_URL": url, "VIDGATE_REDIS_PREFIX": prefix, "VIDGATE_LEASE_S": str(lease),
+           "VIDGATE_STORAGE_URL": str(storage or log.parent / "storage"), "VIDGATE_RETENTION_S": "0"}
     out = log.open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.worker", "--redis-url", url, "--prefix", prefix, "--lease", str(lease),
-         "--name", name, "--handler", "tests.service.handlers:make_sleep_handler", *extra],
-        stdout=out, stderr=subprocess.STDOUT)
+        [sys.executable, "-m", "service.cli", "worker", "--name", name,
+         "--handler", "tests.service.handlers:make_sleep_handler"], stdout=out, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 30
     while "worker ready" not in log.read_text(errors="replace"):
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
@@ -202,13 +204,13 @@ def test_worker_finishes_its_job_across_a_redis_outage(tmp_path: Path) -> None:
         queue = _queue("vg:", server.url, lease_s=2.0)
         worker = _sleep_worker(server.url, "vg:", "w", tmp_path / "w.log")
         try:
-            job = queue.submit(Job.new(options={"sleep": 2.5}))
+            job = queue.submit(Job.new(input={"sleep": 2.5}))
             while (current := queue.get(job.id)) is None or current.status is not JobStatus.RUNNING:
                 time.sleep(0.05)
             server.restart(after_s=3.0)  # a 3 s outage while the job runs
             assert _wait(queue, job.id).status is JobStatus.SUCCEEDED
             assert worker.poll() is None, (tmp_path / "w.log").read_text()
-            after = queue.submit(Job.new(options={"sleep": 0.1}))
+            after = queue.submit(Job.new(input={"sleep": 0.1}))
             assert _wait(queue, after.id).status is JobStatus.SUCCEEDED
         finally:
             worker.send_signal(signal.SIGTERM)

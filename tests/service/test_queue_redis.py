@@ -39,12 +39,18 @@ def _queue(prefix: str, **kwargs: object) -> RedisQueue:
 
 
 def _worker(prefix: str, name: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "VIDGATE_REDIS_URL": REDIS_URL, "VIDGATE_REDIS_PREFIX": prefix, "VIDGATE_LEASE_S": "1",
+           "VIDGATE_MAX_DELIVERIES": "2"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "service.worker", "--redis-url", REDIS_URL, "--prefix", prefix, "--lease", "1",
-         "--max-deliveries", "2", "--name", name, "--handler", "tests.service.handlers:make_sleep_handler"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "service.cli", "worker", "--name", name,
+         "--handler", "tests.service.handlers:make_sleep_handler"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
-    assert proc.stdout is not None and "worker ready" in proc.stdout.readline()
+    assert proc.stdout is not None
+    seen = [proc.stdout.readline() for _ in range(1)]
+    while "worker ready" not in seen[-1]:
+        assert seen[-1], f"the worker exited before it was ready: {''.join(seen)}"
+        seen.append(proc.stdout.readline())
     return proc
 
 
@@ -73,7 +79,7 @@ def test_two_workers_complete_every_job_exactly_once(prefix: str) -> None:
     queue = _queue(prefix)
     workers = [_worker(prefix, "w1"), _worker(prefix, "w2")]
     try:
-        jobs = [queue.submit(Job.new(options={"sleep": 0.3})) for _ in range(6)]
+        jobs = [queue.submit(Job.new(input={"sleep": 0.3})) for _ in range(6)]
         done = [_wait(queue, j.id) for j in jobs]
     finally:
         _stop(*workers)
@@ -87,7 +93,7 @@ def test_two_workers_complete_every_job_exactly_once(prefix: str) -> None:
 def test_killed_worker_job_completes_once_via_the_other(prefix: str) -> None:
     queue = _queue(prefix)
     first = _worker(prefix, "doomed")
-    job = queue.submit(Job.new(options={"sleep": 3}))
+    job = queue.submit(Job.new(input={"sleep": 3}))
     deadline = time.monotonic() + 20
     while (current := queue.get(job.id)) is not None and current.status is not JobStatus.RUNNING:
         assert time.monotonic() < deadline
@@ -106,9 +112,9 @@ def test_killed_worker_job_completes_once_via_the_other(prefix: str) -> None:
 
 def test_poison_job_fails_after_the_cap_and_others_are_unaffected(prefix: str) -> None:
     queue = _queue(prefix)
-    poison = queue.submit(Job.new(options={"poison": True}))
-    bad = queue.submit(Job.new(options={"bad": True}))
-    fine = queue.submit(Job.new(options={"sleep": 0.1}))
+    poison = queue.submit(Job.new(input={"poison": True}))
+    bad = queue.submit(Job.new(input={"bad": True}))
+    fine = queue.submit(Job.new(input={"sleep": 0.1}))
     workers: list[subprocess.Popen[str]] = []
     try:
         deadline = time.monotonic() + 60

@@ -10,10 +10,12 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from service.jobs import JobStatus
+
 from ..deps import OwnerDep, ServicesDep
 from ..errors import STATUS_BY_CODE, error_responses
-from ..jobview import FINISHED, field, job_body, status_of, submit_upload
-from ..schemas import Job
+from ..jobview import job_body, submit_upload
+from ..schemas import JobBody
 from .jobs import UPLOAD_BODY
 
 router = APIRouter(prefix="/v1", tags=["classify"])
@@ -23,14 +25,14 @@ POLL_S = 0.1
 
 @router.post(
     "/classify",
-    response_model=Job,
+    response_model=JobBody,
     summary="Upload a video and wait for the result",
     description=(
         "Waits up to `timeout` seconds (at most VIDGATE_SYNC_TIMEOUT_S). Returns 200 with the finished job, "
         "the job's error (with its status code) if it failed, or 202 with the job and its links to poll."
     ),
     openapi_extra=UPLOAD_BODY,
-    responses={202: {"model": Job, "description": "still running: poll links.self"},
+    responses={202: {"model": JobBody, "description": "still running: poll links.self"},
                **error_responses(400, 401, 403, 413, 415, 422, 429, 503)},
 )
 async def classify(
@@ -43,19 +45,18 @@ async def classify(
     limit = min(timeout or services.settings.sync_timeout_s, services.settings.sync_timeout_s)
     job = await submit_upload(request, services, owner, idempotency_key)
     deadline = time.monotonic() + limit
-    job_id = field(job, "id")
-    while status_of(job) not in FINISHED and time.monotonic() < deadline:
+    while not job.finished and time.monotonic() < deadline:
         if await request.is_disconnected():
             break  # the job still runs; the client can find it with GET /v1/jobs
         await asyncio.sleep(POLL_S)
-        job = await run_in_threadpool(services.get_job, job_id) or job
+        current = await run_in_threadpool(services.get_job, job.id)
+        job = current or job
     body = await run_in_threadpool(job_body, job, services)
-    status = status_of(job)
-    if status == "failed" and body["error"]:
+    if job.status is JobStatus.FAILED and body["error"]:
         code = body["error"]["code"]
         # A failure caused by the input keeps its status (415, 422...); anything else is a server error.
         http = STATUS_BY_CODE.get(code, 500)
         return JSONResponse({"error": body["error"], "job": body}, status_code=http if http >= 400 else 500)
-    if status in FINISHED:
+    if job.finished:
         return JSONResponse(body, status_code=200)
     return JSONResponse(body, status_code=202, headers={"Location": body["links"]["self"]})

@@ -8,43 +8,23 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from service.jobs import JobStatus
+
 from ..deps import OwnerDep, ServicesDep
 from ..errors import error_responses
-from ..jobview import artifact, find_job, job_body, submit_upload
-from ..schemas import Cancelled, Job, JobList
+from ..intake import upload_openapi
+from ..jobview import artifact, cancel_body, find_job, job_body, submit_upload
+from ..schemas import CancelBody, JobBody, JobList
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-STATUS_PATTERN = "^(" + "|".join(STATUSES) + ")$"
-UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "The video (any container)."},
-                        "mode": {"type": "string", "enum": ["gated", "dense", "uniform", "random"]},
-                        "budget": {"type": "number", "description": "Fraction of snippets for the heavy network."},
-                        "max_selected": {"type": "integer", "minimum": 1},
-                        "threshold": {"type": "number", "minimum": 0, "maximum": 1},
-                        "top_k": {"type": "integer", "minimum": 1},
-                        "keyframes": {"type": "boolean"},
-                    },
-                }
-            }
-        },
-    }
-}
+UPLOAD_BODY = upload_openapi()
 
 
 @router.post(
     "",
     status_code=202,
-    response_model=Job,
+    response_model=JobBody,
     summary="Submit a video (multipart upload, streamed to storage)",
     description=(
         "Options come as form fields or query parameters (form wins). With an `Idempotency-Key` header, "
@@ -69,7 +49,7 @@ async def submit_job(
 async def list_jobs(
     services: ServicesDep,
     owner: OwnerDep,
-    status: Annotated[str | None, Query(description="Only jobs in this status.", pattern=STATUS_PATTERN)] = None,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
@@ -77,7 +57,7 @@ async def list_jobs(
     return {"jobs": [job_body(j, services, with_result=False) for j in jobs], "next_cursor": next_cursor}
 
 
-@router.get("/{job_id}", response_model=Job, summary="A job: status, progress, timestamps, result or error",
+@router.get("/{job_id}", response_model=JobBody, summary="A job: status, progress, timestamps, result or error",
             responses=error_responses(401, 403, 404))
 async def get_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> dict[str, Any]:
     job = await find_job(services, owner, job_id)
@@ -88,7 +68,7 @@ async def get_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> dict[s
     "/{job_id}",
     summary="Cancel a queued/running job, or delete a finished one with its artifacts",
     status_code=200,
-    response_model=Cancelled,
+    response_model=CancelBody,
     responses={204: {"description": "deleted"}, **error_responses(401, 403, 404, 409)},
 )
 async def delete_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> Response:
@@ -96,7 +76,7 @@ async def delete_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> Res
     outcome = await run_in_threadpool(services.cancel_or_delete, job)
     if outcome is None:
         return Response(status_code=204)
-    return JSONResponse(outcome)
+    return JSONResponse(cancel_body(outcome))
 
 
 @router.get(

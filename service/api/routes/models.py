@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
+
+from pipelines.options import Options
 
 from ..deps import OwnerDep, ServicesDep
 from ..errors import ApiError, error_responses
@@ -24,7 +28,10 @@ class ModelInfo(BaseModel):
 
 class ModelList(BaseModel):
     models: list[ModelInfo]
-    default_budget: float = Field(description="Budget used when a job gives none.", examples=[0.25])
+    default_options: dict[str, Any] = Field(
+        description="The options a job runs with when it gives none (gated at the learned threshold).",
+        examples=[{"mode": "gated", "budget": None, "top_k": 5}],
+    )
 
 
 @router.get("/models", response_model=ModelList, responses=error_responses(401, 403, 503))
@@ -32,4 +39,4 @@ def list_models(services: ServicesDep, owner: OwnerDep) -> ModelList:
     info = services.model_info
     if info is None:
         raise ApiError("not_ready", services.model_error or "the model is still loading")
-    return ModelList(models=[ModelInfo(**info)], default_budget=services.settings.default_budget)
+    return ModelList(models=[ModelInfo(**info)], default_options=Options().to_dict())

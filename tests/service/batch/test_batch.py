@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from pipelines.options import Options
 from service.batch.records import CSV_FIELDS, read_records
 from service.batch.report import write_html_report
-from service.batch.runner import BatchOptions, run_batch
-from service.batch.sources import Limits, expand
+from service.batch.runner import BatchPlan, run_batch
+from service.batch.sources import ArchiveLimits, expand
+from service.config import Settings
 
 from ...helpers import tiny_checkpoint, write_test_video
 
@@ -37,6 +39,10 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (videos / "readme.txt").write_text("not a video")
     (videos / "broken.mp4").write_bytes(b"")
     return {"root": root, "videos": videos, "checkpoint": tiny_checkpoint(root / "tiny.safetensors")}
+
+
+def _plan(checkpoint: Path, options: Options | None = None, **choices: object) -> BatchPlan:
+    return BatchPlan(options=options or Options(), settings=Settings(), checkpoint=checkpoint, **choices)  # type: ignore[arg-type]
 
 
 def _sources(items: list) -> dict[str, str | None]:  # type: ignore[type-arg]
@@ -120,9 +126,9 @@ def test_hostile_archives_are_refused_member_by_member_and_the_batch_goes_on(ass
                                                                                tmp_path: Path) -> None:
     zpath, tpath = _hostile(tmp_path, assets["videos"] / "a.mp4", assets["videos"] / "nested" / "b.mkv")
     out = tmp_path / "results.jsonl"
-    options = BatchOptions(checkpoint=assets["checkpoint"], budget=0.5,
-                           limits=Limits(member_bytes=1800 * 1024, ratio=50, ratio_floor_bytes=256 * 1024))
-    summary = run_batch([str(zpath), str(tpath)], out, options)
+    plan = _plan(assets["checkpoint"], Options(budget=0.5),
+                 archive_limits=ArchiveLimits(member_bytes=1800 * 1024, ratio=50, ratio_floor_bytes=256 * 1024))
+    summary = run_batch([str(zpath), str(tpath)], out, plan)
     records = {r["source"].split("!")[1]: r for r in read_records(out)}
     codes = {name: (r["error"] or {}).get("code") for name, r in records.items()}
     assert codes == {
@@ -173,8 +179,8 @@ def test_resume_after_a_kill_gives_one_record_per_video(assets: dict[str, Path],
 
 def test_csv_output_and_html_report(assets: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "results.csv"
-    summary = run_batch([str(assets["videos"])], out, BatchOptions(checkpoint=assets["checkpoint"], format="csv",
-                                                                  artifacts=tmp_path / "artifacts"))
+    summary = run_batch([str(assets["videos"])], out, _plan(assets["checkpoint"], format="csv",
+                                                           artifacts=tmp_path / "artifacts"))
     assert summary.ok == 3 and summary.failures == {"empty_file": 1}
     with out.open(newline="") as f:
         reader = csv.DictReader(f)
@@ -184,12 +190,13 @@ def test_csv_output_and_html_report(assets: dict[str, Path], tmp_path: Path) -> 
     ok = next(r for r in rows if r["status"] == "ok")
     assert int(ok["selected"]) >= 1 and float(ok["gflops"]) < float(ok["gflops_dense"])
     jsonl = tmp_path / "results.jsonl"
-    run_batch([str(assets["videos"])], jsonl, BatchOptions(checkpoint=assets["checkpoint"],
-                                                          artifacts=tmp_path / "artifacts"))
+    run_batch([str(assets["videos"])], jsonl, _plan(assets["checkpoint"], artifacts=tmp_path / "artifacts"))
     thumbs = list((tmp_path / "artifacts").rglob("*.jpg"))
     assert thumbs and all(t.with_suffix(".mp4").exists() for t in thumbs)
     page = write_html_report(jsonl, tmp_path / "report" / "index.html", artifacts=tmp_path / "artifacts")
     text = page.read_text()
     assert "4 videos: 3 recognised, 1 failed" in text and "empty_file" in text and "<svg" in text
-    segments = sum(len(r["segments"]) for r in read_records(jsonl))
+    records = read_records(jsonl)
+    segments = sum(len(r["snippets"]) for r in records)
     assert segments >= 3 and text.count("<img ") == segments  # every selected segment links its thumbnail
+    assert all(s["selected"] for r in records for s in r["snippets"])  # the result's selected snippets, as they are

@@ -1,0 +1,181 @@
+"""What the routes use: settings, storage, the queue, the model's description and the embedded workers.
+
+`Services` is built once per app (in its lifespan) and reached through `deps.ServicesDep`. Nothing here
+imports torch: in Redis mode the API process only reads the checkpoint's metadata; in embedded mode the
+worker threads load the model (`service.handlers`), imported only then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+from fastapi.concurrency import run_in_threadpool
+from prometheus_client import CollectorRegistry
+
+from pipelines.errors import ModelError, VidgateError
+from pipelines.options import Options
+from pipelines.results import model_info
+from service.config import Settings
+from service.jobs import Job, JobStatus
+from service.metrics import QueueCollector
+from service.queue import JobQueue, QueueFull, open_queue
+from service.storage import Storage, job_prefix, result_key
+
+from .errors import ApiError
+
+log = logging.getLogger("vidgate.api")
+T = TypeVar("T")
+
+
+class Services:
+    """The app's long-lived parts; every queue call maps an unreachable backend to 503."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.mode = "redis" if settings.redis_url else "embedded"
+        self.storage = Storage(settings.storage_root)
+        self.queue: JobQueue = open_queue(settings)
+        self.model_info: dict[str, Any] | None = None
+        self.model_error: str | None = None
+        self.metrics_registry = CollectorRegistry(auto_describe=False)
+        self.metrics_registry.register(QueueCollector(self.queue.stats, self.queue.depth))
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._handler: Any = None
+        self._artifact_slots = asyncio.Semaphore(2)  # decoding for lazily made clips: bounded
+
+    # ---- start-up / shut-down -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the model (embedded) or read its description (Redis), then start the embedded workers."""
+        try:
+            if self.mode == "embedded":
+                from service.handlers import make_recognizer_handler
+
+                self._handler = make_recognizer_handler(self.settings, self.storage)
+                self.model_info = self._handler.model_info
+                self._start_workers(self._handler)
+            else:
+                self.model_info = checkpoint_info(self.settings)
+        except VidgateError as exc:
+            self.model_error = exc.message
+            log.error("model not loaded: %s", exc.message)
+
+    def _start_workers(self, handler: Any) -> None:
+        from service.worker import run_worker
+
+        for i in range(max(1, self.settings.workers)):
+            thread = threading.Thread(
+                target=run_worker,
+                args=(self.queue, handler),
+                kwargs={"stop": self._stop, "name": f"embedded-{i}", "settings": self.settings,
+                        "storage": self.storage},
+                name=f"vidgate-worker-{i}",
+                daemon=True,
+            )
+            thread.start()
+            self._workers.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._workers:
+            thread.join(timeout=10)
+        if self._handler is not None:
+            with contextlib.suppress(Exception):
+                self._handler.close()
+        with contextlib.suppress(Exception):
+            self.queue.close()
+
+    def workers_alive(self) -> int:
+        return sum(t.is_alive() for t in self._workers)
+
+    # ---- jobs --------------------------------------------------------------------------------------------
+
+    def get_job(self, job_id: str) -> Job | None:
+        return self._queue_call(self.queue.get, job_id)
+
+    def list_jobs(self, owner: str, status: JobStatus | None, limit: int,
+                  cursor: str | None) -> tuple[list[Job], str | None]:
+        return self._queue_call(self.queue.list, owner=owner, status=status, limit=limit, cursor=cursor)
+
+    def find_idempotent(self, owner: str, key: str) -> Job | None:
+        return self._queue_call(self.queue.find_idempotent, owner, key)
+
+    def check_capacity(self) -> None:
+        depth = self._queue_call(self.queue.depth)
+        if depth >= self.settings.max_queue:
+            raise ApiError("queue_full", f"the queue holds {depth} jobs (limit {self.settings.max_queue}); retry later")
+
+    def submit(self, *, job_id: str, owner: str, options: Options, source: dict[str, Any],
+               idempotency_key: str | None) -> Job:
+        job = Job.new(id=job_id, owner=owner, options=options, input=source, idempotency_key=idempotency_key)
+        try:
+            return self._queue_call(self.queue.submit, job)
+        except QueueFull as exc:
+            raise ApiError("queue_full", str(exc) or "the queue is full; retry later") from None
+
+    def cancel_or_delete(self, job: Job) -> Job | None:
+        """Cancel a queued/running job (returns it as it is now) or delete a finished one (returns None)."""
+        if job.finished:
+            self._queue_call(self.queue.delete, job.id)
+            self.remove_files(job.id)
+            return None
+        cancelled = self._queue_call(self.queue.cancel, job.id)
+        current = self.get_job(job.id)
+        if current is None:  # deleted meanwhile: as good as cancelled
+            current = job
+            current.status = JobStatus.CANCELLED
+        if not cancelled and not current.finished:
+            raise ApiError("conflict", f"the job is {current.status.value} and could not be cancelled; retry")
+        return current
+
+    def remove_files(self, job_id: str) -> None:
+        with contextlib.suppress(Exception):
+            self.storage.delete_prefix(job_prefix(job_id))
+
+    def job_result(self, job: Job) -> dict[str, Any] | None:
+        """The result of a succeeded job: from the record, or from storage (the durable copy)."""
+        if job.result:
+            return dict(job.result)
+        try:
+            stored: dict[str, Any] = self.storage.read_json(result_key(job.id))
+            return stored
+        except FileNotFoundError:
+            return None
+
+    async def run_artifact(self, make: Callable[[], T]) -> T:
+        async with self._artifact_slots:
+            return await run_in_threadpool(make)
+
+    def _queue_call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call the queue; a backend that cannot be reached becomes 503 ``queue_unavailable``."""
+        try:
+            return fn(*args, **kwargs)
+        except (ApiError, VidgateError):
+            raise
+        except Exception as exc:
+            if isinstance(exc, UNAVAILABLE):
+                raise ApiError("queue_unavailable", f"the job queue cannot be reached ({type(exc).__name__})") from None
+            raise
+
+
+UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, sqlite3.OperationalError,
+               ConnectionError, TimeoutError)
+
+
+def checkpoint_info(settings: Settings) -> dict[str, Any]:
+    """The model's description from the checkpoint's metadata, without loading weights (Redis-mode API)."""
+    from models.checkpoint import CheckpointError, read_metadata
+
+    try:
+        config = read_metadata(settings.checkpoint)["config"]
+    except CheckpointError as exc:
+        raise ModelError(str(exc)) from None
+    return model_info(config)

@@ -1,0 +1,51 @@
+"""`pipelines.options.Options`: the one declaration of the recognition options and their validation."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines.errors import OptionsError
+from pipelines.options import OPTION_NAMES, Mode, Options, parse_options, stored_options
+
+
+def test_loose_values_are_converted_like_form_fields() -> None:
+    options = parse_options({"mode": "dense", "budget": " 0.25 ", "top_k": "3", "keyframes": "true", "threshold": ""})
+    assert options == Options(mode=Mode.DENSE, budget=0.25, top_k=3, keyframes=True)
+    assert options.to_dict()["mode"] == "dense" and options.to_dict()["threshold"] is None
+
+
+def test_every_problem_is_named_in_one_message() -> None:
+    with pytest.raises(OptionsError) as info:
+        parse_options({"budget": "2", "top_k": "many", "mode": "sideways"})
+    message = info.value.message
+    assert info.value.code == "bad_options"
+    assert "budget: Input should be less than or equal to 1 (got '2')" in message
+    assert "top_k:" in message and "mode:" in message
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"budget": 0}, "budget: Input should be greater than 0"),
+        ({"max_selected": 0}, "max_selected"),
+        ({"threshold": 1.5}, "threshold"),
+        ({"top_k": 0}, "top_k"),
+        ({"seconds_per_snippet": -1}, "seconds_per_snippet"),
+        ({"mode": "uniform"}, "mode 'uniform' needs a budget or max_selected"),
+        ({"colour": "red"}, "unknown option(s) colour"),
+    ],
+)
+def test_bad_values_are_refused(values: dict[str, object], fragment: str) -> None:
+    with pytest.raises(OptionsError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
+        parse_options(values)
+
+
+def test_defaults_are_one_policy() -> None:
+    options = Options()
+    assert options.gated and options.budget is None and options.max_selected is None and options.threshold is None
+
+
+def test_stored_records_ignore_fields_of_other_versions() -> None:
+    assert stored_options({"budget": 0.5, "retired_option": True}) == Options(budget=0.5)
+    assert stored_options(None) == Options()
+    assert set(Options().to_dict()) == set(OPTION_NAMES)

@@ -1,0 +1,60 @@
+"""The process that faces the internet stays small: in Redis mode the API never imports torch,
+also while it takes an upload, describes the model and serves the OpenAPI document."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from ..helpers import tiny_checkpoint, write_test_video
+from .api_support import ROOT
+
+REDIS_URL = os.environ.get("VIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+SCRIPT = """
+import json, sys
+from fastapi.testclient import TestClient
+from service.api.app import create_app
+from service.config import Settings
+
+settings = Settings(redis_url=sys.argv[1], redis_prefix=sys.argv[2], data_dir=sys.argv[3], checkpoint=sys.argv[4])
+with TestClient(create_app(settings)) as client:
+    statuses = [client.get("/v1/models").status_code, client.get("/openapi.json").status_code]
+    with open(sys.argv[5], "rb") as f:
+        statuses.append(client.post("/v1/jobs", files={"file": ("clip.mp4", f, "video/mp4")},
+                                    data={"budget": "0.5"}).status_code)
+    statuses.append(client.get("/v1/jobs").status_code)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "pytorchvideo"))
+print(json.dumps({"statuses": statuses, "heavy": heavy[:5]}))
+"""
+
+
+def test_redis_mode_api_never_imports_torch(tmp_path: Path) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {REDIS_URL} (.ci/run starts one)")
+    prefix = f"vgtest-light-{uuid.uuid4().hex[:8]}:"
+    checkpoint = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    video = write_test_video(tmp_path / "clip.mp4", frames=48)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", SCRIPT, REDIS_URL, prefix, str(tmp_path / "data"), str(checkpoint), str(video)],
+            capture_output=True, text=True, timeout=120, cwd=ROOT,
+            env={k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")},
+        )
+    finally:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["statuses"] == [200, 200, 202, 200]
+    assert report["heavy"] == []
