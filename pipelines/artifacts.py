@@ -8,13 +8,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .decoding import open_decoder, probe
+from .decoding import Decoder, IsolatedDecoder, open_decoder
 from .encoding import write_video
 
 
-def thumbnail(video: str | Path, frame_index: int, size: int = 160, *, backend: str = "pyav") -> bytes:
-    """JPEG of one frame, its longer side scaled to ``size`` (aspect kept)."""
-    with open_decoder(video, backend) as decoder:
+def _decoder(video: str | Path, backend: str, isolate: bool) -> Decoder:
+    """The video's decoder; isolated (a limited child process) for untrusted files."""
+    return IsolatedDecoder(video, backend, timeout_s=60.0) if isolate else open_decoder(video, backend)
+
+
+def thumbnail(video: str | Path, frame_index: int, size: int = 160, *, backend: str = "pyav",
+              isolate: bool = False) -> bytes:
+    """JPEG of one frame, its longer side scaled to ``size`` (aspect kept); ``isolate`` decodes in a child."""
+    with _decoder(video, backend, isolate) as decoder:
         frame = decoder.frames([frame_index])[0]  # (H, W, 3)
     image = Image.fromarray(frame)
     image.thumbnail((size, size))
@@ -29,13 +35,14 @@ def _even_size(width: int, height: int, longest: int) -> tuple[int, int]:
 
 
 def clip(video: str | Path, start_frame: int, end_frame: int, out: str | Path, *, longest: int = 320,
-         backend: str = "pyav") -> Path:
-    """Write frames ``[start_frame, end_frame)`` as a small H.264 MP4 (longer side ≤ ``longest``)."""
-    info = probe(video)
-    end_frame = min(end_frame, info.num_frames)
-    if not 0 <= start_frame < end_frame:
-        raise ValueError(f"empty frame range [{start_frame}, {end_frame}) for a video of {info.num_frames} frames")
-    with open_decoder(video, backend, info=info) as decoder:
+         backend: str = "pyav", isolate: bool = False) -> Path:
+    """Write frames ``[start_frame, end_frame)`` as a small H.264 MP4 (longer side ≤ ``longest``); ``isolate``
+    decodes in a child (only the decoded frames, never the file, reach this process)."""
+    with _decoder(video, backend, isolate) as decoder:
+        info = decoder.info
+        end_frame = min(end_frame, info.num_frames)
+        if not 0 <= start_frame < end_frame:
+            raise ValueError(f"empty frame range [{start_frame}, {end_frame}) for a video of {info.num_frames} frames")
         frames = decoder.frames(list(range(start_frame, end_frame)))  # (N, H, W, 3)
     width, height = _even_size(frames.shape[2], frames.shape[1], longest)
     resized = (np.asarray(Image.fromarray(f).resize((width, height), Image.Resampling.BILINEAR)) for f in frames)

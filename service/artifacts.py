@@ -21,15 +21,18 @@ def centre_frame(snippet: dict[str, Any]) -> int:
 
 
 def render_artifact(video: Path, snippet: dict[str, Any], kind: str) -> bytes:
-    """The bytes of a snippet's thumbnail (JPEG of its centre frame) or clip (MP4 of its frames)."""
+    """The bytes of a snippet's thumbnail (JPEG of its centre frame) or clip (MP4 of its frames).
+
+    The video is an upload: it is decoded in a limited child process, never opened here.
+    """
     from pipelines.artifacts import clip, thumbnail
 
     if kind == "thumbnail":
-        return thumbnail(video, centre_frame(snippet), THUMBNAIL_SIZE)
+        return thumbnail(video, centre_frame(snippet), THUMBNAIL_SIZE, isolate=True)
     if kind != "clip":
         raise ValueError(f"unknown artifact kind {kind!r}; known: {', '.join(KINDS)}")
     start, end = snippet["frames"]
     with tempfile.TemporaryDirectory(prefix="vidgate-clip-") as tmp:
         out = Path(tmp) / "clip.mp4"
-        clip(video, int(start), int(end), out)
+        clip(video, int(start), int(end), out, isolate=True)
         return out.read_bytes()

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
         7 * 24 * 3600.0, description="Finished jobs and their files are deleted this long after they finish (0: keep)."
     )
     housekeeping_s: float = Field(300.0, description="Workers expire jobs and trim the queue this often.")
+    upload_idle_timeout_s: float = Field(30.0, description="An upload that sends nothing this long gets 408.")
+    intake_probes: int = Field(4, description="Uploads probed at once (each in its own limited child process).")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -29,6 +29,9 @@ ERRORS: dict[str, ErrorCode] = {
     # options and requests
     "bad_options": ErrorCode(400, EXIT_USAGE, "an option is unknown or out of range (each problem is named)"),
     "bad_request": ErrorCode(400, None, "the request is malformed (multipart body, headers)"),
+    "bad_cursor": ErrorCode(400, None, "a listing cursor this API did not hand out"),
+    "upload_timeout": ErrorCode(408, None, "the client sent nothing for VIDGATE_UPLOAD_IDLE_TIMEOUT_S; upload dropped"),
+    "upload_aborted": ErrorCode(400, None, "the client closed the connection mid-upload; nothing was kept"),
     "validation_error": ErrorCode(422, None, "a path or query parameter has the wrong type or range"),
     "unauthorized": ErrorCode(401, None, "an API key is required and none was sent"),
     "forbidden": ErrorCode(403, None, "the API key is not valid"),

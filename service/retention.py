@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .storage import Storage
+from .storage import Storage, job_prefix
 
 if TYPE_CHECKING:
     from .queue import JobQueue
@@ -26,10 +26,6 @@ JOBS_PREFIX = "jobs/"
 ORPHAN_GRACE_S = 3600.0
 
 
-def _job_prefix(job_id: str) -> str:
-    return f"{JOBS_PREFIX}{job_id}/"
-
-
 def expire(queue: JobQueue, storage: Storage, *, retention_s: float, now: float | None = None,
            batch: int = 500) -> int:
     """Delete jobs finished more than ``retention_s`` ago and their files; returns how many."""
@@ -38,7 +34,7 @@ def expire(queue: JobQueue, storage: Storage, *, retention_s: float, now: float 
     while True:
         ids = queue.expired(cutoff, batch)
         for job_id in ids:
-            storage.delete_prefix(_job_prefix(job_id))  # files first: a crash here leaves the record to retry
+            storage.delete_prefix(job_prefix(job_id))  # files first: a crash here leaves the record to retry
             queue.delete(job_id)
             removed += 1
         if len(ids) < batch:
@@ -56,7 +52,7 @@ def orphans(queue: JobQueue, storage: Storage, *, grace_s: float = ORPHAN_GRACE_
     for job_id in storage.children(JOBS_PREFIX):
         if queue.get(job_id) is not None:
             continue
-        modified = storage.modified(_job_prefix(job_id))
+        modified = storage.modified(job_prefix(job_id))
         if modified is None or modified < cutoff:
             found.append(job_id)
     return found
@@ -84,5 +80,5 @@ def collect(queue: JobQueue, storage: Storage, *, retention_s: float, grace_s: f
     out.orphans = orphans(queue, storage, grace_s=grace_s)
     if not dry_run:
         for job_id in out.orphans:
-            storage.delete_prefix(_job_prefix(job_id))
+            storage.delete_prefix(job_prefix(job_id))
     return out

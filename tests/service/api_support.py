@@ -152,27 +152,29 @@ class Process:
 
 
 @contextlib.contextmanager
-def server(settings: Settings, log: Path, *, port: int | None = None) -> Iterator[tuple[Process, httpx.Client]]:
-    """``vidgate serve`` on a free port; yields the process and a client once ``/readyz`` answers 200."""
+def server(settings: Settings, log: Path, *, port: int | None = None,
+           ready: bool = True) -> Iterator[tuple[Process, httpx.Client]]:
+    """``vidgate serve`` on a free port; yields the process and a client once ``/readyz`` answers 200
+    (``ready=False``: once ``/healthz`` does — Redis mode is ready only when a worker beats)."""
     port = port or free_port()
     proc = Process(["serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                    env_for(settings), log)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
-        wait_ready(client, proc)
+        wait_ready(client, proc, path="/readyz" if ready else "/healthz")
         yield proc, client
     finally:
         client.close()
         proc.stop()
 
 
-def wait_ready(client: httpx.Client, proc: Process, timeout: float = 60.0) -> None:
+def wait_ready(client: httpx.Client, proc: Process, timeout: float = 60.0, path: str = "/readyz") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:
             raise AssertionError(f"server exited with {proc.proc.returncode}:\n{proc.output()}")
         with contextlib.suppress(httpx.HTTPError):
-            if client.get("/readyz").status_code == 200:
+            if client.get(path).status_code == 200:
                 return
         time.sleep(0.2)
     raise AssertionError(f"server not ready after {timeout} s:\n{proc.output()}")
