@@ -37,7 +37,7 @@ GFLOPS_SAVED = Counter(
 GFLOPS_SPENT = Counter("vidgate_gflops", "GFLOPs spent (light + gate + heavy + head).", registry=REGISTRY)
 JOBS_FINISHED = Counter(
     "vidgate_jobs_finished",
-    "Jobs this process's workers ran, by outcome (queued: handed back for another delivery after a worker error).",
+    "Jobs this process's workers ran, by outcome (retried: handed back for another delivery after a worker error).",
     ["status"],
     registry=REGISTRY,
 )

@@ -23,7 +23,20 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_
     from .api.app import create_app
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _log_jobs()
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+
+
+def _log_jobs() -> None:
+    """vidgate's own log lines (job outcomes, refused stale writes, queue outages) at INFO on stderr; uvicorn
+    keeps its own loggers and level."""
+    logger = logging.getLogger("vidgate")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def run_redis_worker(settings: Settings, *, name: str | None = None, metrics_port: int | None = None,

@@ -277,6 +277,7 @@ def run_worker(queue: JobQueue, handler: Handler, *, stop: threading.Event | Non
                     except Exception:
                         log.warning("housekeeping failed", exc_info=True)
                 continue
+            log.info("job %s: started (delivery %d, worker %s)", delivery.job.id, delivery.deliveries, consumer)
             try:
                 status = process(queue, delivery, handler, storage=storage, stop=stop, pulse=pulse,
                                  time_limit_s=job_time_limit(delivery.job, settings))

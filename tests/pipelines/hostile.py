@@ -64,9 +64,9 @@ def _long_gap_video(path: Path, seconds: float) -> Path:
         for i, pts in enumerate((0, int(seconds * 1000))):
             frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 40 * i, dtype=np.uint8), format="rgb24")
             frame.pts, frame.time_base = pts, Fraction(1, 1000)
-            for packet in stream.encode(frame):  # type: ignore[union-attr]
+            for packet in stream.encode(frame):
                 container.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
+        for packet in stream.encode(None):
             container.mux(packet)
     return path
 

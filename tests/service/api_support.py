@@ -21,7 +21,7 @@ from pipelines.encoding import write_video
 from service.config import Settings
 
 from ..helpers import tiny_checkpoint, write_audio_only, write_test_video
-from .faulty_decoder import POISON_WIDTH, SLOW_WIDTH
+from .faulty_decoder import KILLER_WIDTH, POISON_WIDTH, SLOW_WIDTH
 
 FINISHED = ("succeeded", "failed", "cancelled")
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,7 @@ class Files:
     long: Path
     poison: Path
     slow: Path
+    killer: Path
     text: Path
     audio: Path
     empty: Path
@@ -58,6 +59,7 @@ def make_files(root: Path) -> Files:
         long=write_test_video(root / "long.mp4", frames=480, fps=12),
         poison=_flat_video(root / "poison.mp4", POISON_WIDTH),
         slow=_flat_video(root / "slow.mp4", SLOW_WIDTH),
+        killer=_flat_video(root / "killer.mp4", KILLER_WIDTH),
         text=root / "notes.mp4",
         audio=write_audio_only(root / "voice.m4a"),
         empty=root / "empty.mp4",
