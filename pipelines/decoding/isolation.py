@@ -35,9 +35,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, DecodeError, LimitError, OptionsError, VideoError, VidgateError
+from ._zygote import Zygote
 from .backends import Decoder, open_decoder
 from .probe import VideoInfo, probe
 
+_ZYGOTE = Zygote()  # this process's probe fork server, started on the first isolated probe
 MAX_OPEN_FILES = 64  # the child's RLIMIT_NOFILE: a video needs one; a demuxer following references needs many
 _POLL_S = 0.2
 
@@ -74,7 +76,7 @@ class IsolatedDecoder(Decoder):
         self._probe_only = _probe_only
         self._info = info
         self._lock = threading.Lock()  # one request at a time (the recognizer prefetches from a thread)
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: Any = None  # subprocess.Popen, or a _zygote.Forked child for a probe
         self._conn: multiprocessing.connection.Connection | None = None
         self._finalizer: weakref.finalize | None = None
         self._closed = False
@@ -112,14 +114,19 @@ class IsolatedDecoder(Decoder):
             raise OptionsError("the decoder is closed")
         if self._process is not None:
             return
-        ours, theirs = socket.socketpair()
-        # The child sees the caller's import path, so ``module:Class`` backends from anywhere resolve.
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        try:
-            process = subprocess.Popen([sys.executable, "-m", "pipelines.decoding._child", str(theirs.fileno())],
-                                       pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env)
-        finally:
-            theirs.close()
+        process: Any
+        if self._probe_only:  # a probe: forked from the warm fork server (milliseconds, not an interpreter)
+            process, ours = _ZYGOTE.spawn()
+        else:
+            ours, theirs = socket.socketpair()
+            # The child sees the caller's import path, so ``module:Class`` backends from anywhere resolve.
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+            try:
+                process = subprocess.Popen([sys.executable, "-m", "pipelines.decoding._child",
+                                            str(theirs.fileno())], pass_fds=[theirs.fileno()],
+                                           stdin=subprocess.DEVNULL, env=env)
+            finally:
+                theirs.close()
         conn = multiprocessing.connection.Connection(ours.detach())
         self._process, self._conn = process, conn
         self._finalizer = weakref.finalize(self, _kill, process, conn)
@@ -195,6 +202,8 @@ class IsolatedDecoder(Decoder):
             hint = " (killed: possibly the system ran out of memory)" if -code == signal.SIGKILL else ""
             raise DecodeError(f"{self.path.name}: decoder crashed with {name} while {doing}{hint}",
                               code="decoder_crashed")
+        if code is None:  # a forked probe child: only its death is known
+            raise DecodeError(f"{self.path.name}: the decoder process died while {doing}", code="decoder_crashed")
         raise DecodeError(f"{self.path.name}: decoder exited (status {code}) while {doing}", code="decoder_crashed")
 
     def _stop(self, *, graceful: bool) -> None:
@@ -212,7 +221,7 @@ class IsolatedDecoder(Decoder):
         _kill(process, conn)
 
 
-def _kill(process: subprocess.Popen[bytes], conn: multiprocessing.connection.Connection) -> None:
+def _kill(process: Any, conn: multiprocessing.connection.Connection) -> None:
     if process.poll() is None:
         process.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):

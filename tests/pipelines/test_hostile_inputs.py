@@ -145,3 +145,18 @@ def test_a_failing_heavy_pass_waits_for_its_prefetch(checkpoint: Path, video: Pa
     with pytest.raises(RuntimeError, match="heavy network failed"):
         recognizer.recognize(video, Options(mode="dense"))
     assert events[-1] == "close" and events.count("decode-start") == events.count("decode-end")
+
+
+def test_probes_are_forked_from_a_warm_server_that_comes_back(video: Path) -> None:
+    isolation = importlib.import_module("pipelines.decoding.isolation")
+    probe_isolated(video, timeout_s=30)
+    server = isolation._ZYGOTE._server
+    assert server is not None and server.poll() is None
+    start = time.monotonic()
+    for _ in range(5):
+        probe_isolated(video, timeout_s=30)
+    assert (time.monotonic() - start) / 5 < 0.3  # a fork, not a new interpreter (~0.5 s)
+    server.kill()  # the fork server dies: the next probe starts another
+    server.wait(10)
+    assert probe_isolated(video, timeout_s=30) == probe(video)
+    assert isolation._ZYGOTE._server is not server
