@@ -1,4 +1,4 @@
-"""vidgate models: light encoder, concept kernels, context gate, heavy 3D backbones, head.
+"""vidgate models: light encoder, concept kernels, context gate, heavy 3D backbones, heads.
 
 Names are imported on first use (PEP 562), so ``import models.checkpoint`` to read a checkpoint's
 metadata does not load torch: the API process describes the model without importing it.
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         select_snippets,
         sparsity_loss,
     )
-    from .head import PoolHead
+    from .head import HEADS, Head, PoolHead, TemporalHead, build_head
     from .heavy import HEAVY_BACKBONES, HeavyBackbone, build_heavy_backbone
     from .light import LIGHT_ENCODERS, LightEncoder, build_light_encoder
     from .vidgate import VERSION, ModelConfig, VidGate
@@ -41,7 +41,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "flops": ("ComputeProfile", "count_gflops"),
     "gate": ("Budget", "ContextGate", "GateOutput", "batch_shaping_loss", "beta_prior", "select_snippets",
              "sparsity_loss"),
-    "head": ("PoolHead",),
+    "head": ("HEADS", "Head", "PoolHead", "TemporalHead", "build_head"),
     "heavy": ("HEAVY_BACKBONES", "HeavyBackbone", "build_heavy_backbone"),
     "light": ("LIGHT_ENCODERS", "LightEncoder", "build_light_encoder"),
     "vidgate": ("VERSION", "ModelConfig", "VidGate"),
@@ -50,6 +50,7 @@ _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in nam
 
 __all__ = [
     "DEMO_CHECKPOINT",
+    "HEADS",
     "HEAVY_BACKBONES",
     "LIGHT_ENCODERS",
     "VERSION",
@@ -59,13 +60,16 @@ __all__ = [
     "ConceptKernels",
     "ContextGate",
     "GateOutput",
+    "Head",
     "HeavyBackbone",
     "LightEncoder",
     "ModelConfig",
     "PoolHead",
+    "TemporalHead",
     "VidGate",
     "batch_shaping_loss",
     "beta_prior",
+    "build_head",
     "build_heavy_backbone",
     "build_light_encoder",
     "count_gflops",

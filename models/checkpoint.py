@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError
 
+from .extras import MissingExtra
+
 if TYPE_CHECKING:  # torch loads only when weights do: reading metadata stays light (the API process)
     import torch
     from torch import nn
@@ -91,6 +93,8 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
         model = VidGate(config)
     except KeyError as exc:
         raise CheckpointError(f"checkpoint {path} names an unknown backbone: {exc.args[0]}") from None
+    except MissingExtra as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as exc:

@@ -32,8 +32,8 @@ class _HeadStage(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.model.classify(features, mask)
+    def forward(self, features: torch.Tensor, mask: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+        return self.model.classify(features, mask, times)
 
 
 class ComputeProfile:
@@ -76,10 +76,14 @@ class ComputeProfile:
         return self._counted("gate", snippets, lambda: (_SelectStage(self.model), (self._zeros(*features),)))
 
     def head(self, snippets: int) -> float:
+        """The head over ``snippets`` snippets, all selected (the most it costs; the dense figure)."""
         features = (1, snippets, self.model.heavy.num_features)
-        return self._counted(
-            "head", snippets, lambda: (_HeadStage(self.model), (self._zeros(*features), self._zeros(1, snippets) + 1))
-        )
+
+        def build() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+            times = (torch.arange(snippets, device=self._zeros(1).device) + 0.5).unsqueeze(0) / snippets
+            return _HeadStage(self.model), (self._zeros(*features), self._zeros(1, snippets) + 1, times)
+
+        return self._counted("head", snippets, build)
 
     def video(self, snippets: int, selected: int, *, gated: bool = True) -> dict[str, float]:
         """GFLOPs for one video: per stage, total, and what the dense model would spend."""

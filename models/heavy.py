@@ -10,17 +10,14 @@ still match the upstream weight files.
 from __future__ import annotations
 
 import warnings
+from types import ModuleType
 
 import torch
 from torch import nn
-
-with warnings.catch_warnings():  # pytorchvideo 0.1.5 calls the deprecated torch.jit.script at import
-    warnings.simplefilter("ignore", FutureWarning)
-    from pytorchvideo.models import resnet as pv_resnet
-    from pytorchvideo.models import x3d as pv_x3d
 from torchvision.models import video as tvv
 
 from ._registry import Registry
+from .extras import require
 
 HEAVY_BACKBONES: Registry[HeavyBackbone] = Registry("heavy backbone")
 
@@ -108,8 +105,16 @@ class _PytorchvideoTrunk(nn.Module):
         return self._blocks[-1].get_submodule("pool")(x)  # (B, F, 1, 1, 1)
 
 
-def _x3d(clip_length: int, crop_size: int) -> HeavyBackbone:
-    net = pv_x3d.create_x3d(input_clip_length=clip_length, input_crop_size=crop_size, depth_factor=2.2)
+def _pytorchvideo(module: str, backbone: str) -> ModuleType:
+    """A pytorchvideo model module (the ``pytorchvideo`` extra), imported when such a backbone is built."""
+    with warnings.catch_warnings():  # pytorchvideo 0.1.5 calls the deprecated torch.jit.script at import
+        warnings.simplefilter("ignore", FutureWarning)
+        return require(f"pytorchvideo.models.{module}", extra="pytorchvideo", needed_for=f"heavy backbone {backbone!r}")
+
+
+def _x3d(clip_length: int, crop_size: int, name: str) -> HeavyBackbone:
+    x3d = _pytorchvideo("x3d", name)
+    net = x3d.create_x3d(input_clip_length=clip_length, input_crop_size=crop_size, depth_factor=2.2)
     return HeavyBackbone(_PytorchvideoTrunk(net), 2048)
 
 
@@ -138,22 +143,22 @@ def s3d() -> HeavyBackbone:
 
 @HEAVY_BACKBONES.register("x3d_xs")
 def x3d_xs() -> HeavyBackbone:
-    return _x3d(4, 160)
+    return _x3d(4, 160, "x3d_xs")
 
 
 @HEAVY_BACKBONES.register("x3d_s")
 def x3d_s() -> HeavyBackbone:
-    return _x3d(13, 160)
+    return _x3d(13, 160, "x3d_s")
 
 
 @HEAVY_BACKBONES.register("x3d_m")
 def x3d_m() -> HeavyBackbone:
-    return _x3d(16, 224)
+    return _x3d(16, 224, "x3d_m")
 
 
 @HEAVY_BACKBONES.register("slow_r50")
 def slow_r50() -> HeavyBackbone:
-    net = pv_resnet.create_resnet(
+    net = _pytorchvideo("resnet", "slow_r50").create_resnet(
         input_channel=3,
         model_depth=50,
         model_num_class=400,

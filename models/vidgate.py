@@ -6,7 +6,12 @@ sees), so the model exposes its stages rather than one ``forward``:
     encode_frames(centre frames (N, 3, H, W))   -> light features (N, D)
     select(light features (B, T, D), valid)      -> GateOutput(gate_scores, mask, concept activations)
     encode_snippets(clips (S, 3, L, H, W))      -> heavy features (S, F)
-    classify(heavy features (B, T, F), mask)     -> logits (B, C)
+    classify(heavy features (B, T, F), mask, times)  -> logits (B, C)
+    evidence(heavy features (B, T, F), mask, times)  -> each snippet's contribution to each logit (B, T, C)
+
+``times`` are the snippets' centre times as a fraction of the video's duration ``(B, T)`` in [0, 1];
+without them all T snippets are taken as spread evenly over the video (the default plan; a padded
+batch must pass its times).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from torch import nn
 
 from .concepts import ConceptKernels
 from .gate import Budget, ContextGate, GateOutput, gumbel_sigmoid, select_snippets
-from .head import PoolHead
+from .head import build_head, centre_times
 from .heavy import build_heavy_backbone
 from .light import build_light_encoder
 
@@ -43,7 +48,11 @@ class ModelConfig:
         kernels_trainable: concept kernels keep learning after initialisation.
         gate_hidden: gate width.
         gate_heads: gate attention heads.
+        head: head name (``models.head.HEADS``): ``pool`` (order-blind mean + max; what checkpoints
+            without this field hold) or ``temporal`` (reads the selected snippets as a timed sequence).
+        head_width: internal width of the temporal head.
         threshold: learned gate threshold used when no budget is given.
+        threshold_rule: how ``threshold`` was chosen (None: fixed at 0.5, not calibrated).
         name: model name shown to users.
         version: vidgate version that wrote the model.
     """
@@ -61,7 +70,10 @@ class ModelConfig:
     kernels_trainable: bool = True
     gate_hidden: int = 128
     gate_heads: int = 4
+    head: str = "pool"
+    head_width: int = 64
     threshold: float = 0.5
+    threshold_rule: str | None = None
     name: str = "vidgate"
     version: str = field(default=VERSION)
 
@@ -84,7 +96,10 @@ class VidGate(nn.Module):
             self.light.num_features, config.num_kernels, hidden=config.gate_hidden, heads=config.gate_heads
         )
         self.heavy = build_heavy_backbone(config.heavy)
-        self.head = PoolHead(self.heavy.num_features, config.num_classes, multi_label=config.multi_label)
+        self.head = build_head(
+            config.head, self.heavy.num_features, config.num_classes, multi_label=config.multi_label,
+            width=config.head_width,
+        )
 
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         return self.light(frames)  # (N, D)
@@ -130,8 +145,25 @@ class VidGate(nn.Module):
             mask = select_snippets(gate_scores, valid, rule).to(light_features.dtype)
         return GateOutput(gate_scores=gate_scores, mask=mask, concept_activations=activations, logits=logits)
 
-    def classify(self, heavy_features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.head(heavy_features, mask)  # (B, C)
+    def classify(
+        self, heavy_features: torch.Tensor, mask: torch.Tensor, times: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits ``(B, C)`` from the heavy features of the selected snippets (``mask`` 1) and their times."""
+        times = centre_times(torch.ones_like(mask, dtype=torch.bool)) if times is None else times
+        return self.head(heavy_features, mask, times)  # (B, C)
+
+    def evidence(
+        self, heavy_features: torch.Tensor, mask: torch.Tensor, times: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Each snippet's contribution to each class logit ``(B, T, C)``, 0 for unselected snippets.
+
+        ``classify(f, mask, times) == classify(f, 0 · mask, times) + evidence(f, mask, times).sum(1)``: the
+        logits of an empty selection plus one term per snippet; exact for the pool head, up to a small
+        quadrature error for the temporal head (integrated gradients). docs/models.md says how each
+        head splits its logits.
+        """
+        times = centre_times(torch.ones_like(mask, dtype=torch.bool)) if times is None else times
+        return self.head.evidence(heavy_features, mask, times)  # (B, T, C)
 
     def scores(self, logits: torch.Tensor) -> torch.Tensor:
         """Class scores in [0, 1] (softmax, or sigmoid for multi-label)."""

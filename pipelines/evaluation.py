@@ -7,7 +7,10 @@ sidecar (the synthetic benchmark) also the gate's recall and precision of releva
 conditional the selection is (spread of the selected fraction across videos). Per video and setting
 the report keeps what was predicted, and for single-label data it compares every setting with dense on
 the same videos: videos only one of them gets right, and a paired bootstrap interval of the accuracy
-difference (a small test split decides by a handful of videos).
+difference (a small test split decides by a handful of videos). When the sidecar names class groups
+(the synthetic benchmark's ``other`` / ``order`` / ``count``), accuracy is also reported per group, with
+the share of videos whose prediction is the right class or its partner: a model that ignores order
+gets order pairs right and is at chance inside them.
 """
 
 from __future__ import annotations
@@ -15,13 +18,14 @@ from __future__ import annotations
 import json
 import random
 import statistics
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .datasets import Dataset
-from .options import Mode, Options
+from .options import Mode, Options, parse_options
 from .recognizer import Recognizer
 from .results import RecognitionResult
 
@@ -32,12 +36,19 @@ class Setting:
     options: Options
 
 
-def settings_for(budgets: Sequence[float]) -> list[Setting]:
+LIGHT_PASS_LADDER = ("exact", "nonref", "fast", "keyframe", "aligned", "auto")
+
+
+def settings_for(budgets: Sequence[float], light_passes: Sequence[str] = (),
+                 ladder_budget: float = 0.25) -> list[Setting]:
+    """Dense, the baselines and gated at each budget; then gated at ``ladder_budget`` with each light pass."""
     out = [Setting("dense", Options(mode=Mode.DENSE))]
     for mode in (Mode.UNIFORM, Mode.RANDOM):
         out += [Setting(f"{mode.value} {b:.0%}", Options(mode=mode, budget=b)) for b in budgets]
     out += [Setting(f"gated {b:.0%}", Options(budget=b)) for b in budgets]
     out.append(Setting("gated threshold", Options()))
+    out += [Setting(f"gated {ladder_budget:.0%}, light {p}", parse_options({"budget": ladder_budget, "light_pass": p}))
+            for p in light_passes]
     return out
 
 
@@ -79,6 +90,46 @@ def load_relevance(root: Path) -> dict[str, Events]:
     return out
 
 
+def load_class_groups(root: Path) -> dict[str, tuple[str, str | None]]:
+    """``{class: (group, partner)}`` from ``relevance.json`` (empty without one; ``other`` when unnamed)."""
+    sidecar = root / "relevance.json"
+    if not sidecar.exists():
+        return {}
+    classes = json.loads(sidecar.read_text()).get("classes", {})
+    return {str(name): (str(spec.get("group", "other")), spec.get("partner")) for name, spec in classes.items()}
+
+
+def _group_figures(
+    dataset: Dataset,
+    results: list[tuple[Any, RecognitionResult]],
+    groups: dict[str, tuple[str, str | None]],
+    classes: tuple[str, ...],
+) -> dict[str, dict[str, float]]:
+    """Per class group: top-1 accuracy and pair accuracy (single-label), or mAP over its classes (multi-label)."""
+    out: dict[str, dict[str, float]] = {}
+    for group in sorted({g for g, _ in groups.values()}):
+        members = [c for c in classes if groups.get(c, ("", None))[0] == group]
+        if dataset.multi_label:
+            aps = [
+                average_precision(
+                    [next((lab.score for lab in r.labels if lab.label == c), 0.0) for _, r in results],
+                    [c in item.labels for item, _ in results],
+                )
+                for c in members
+            ]
+            aps = [ap for ap in aps if ap == ap]
+            if aps:
+                out[group] = {"mAP": statistics.fmean(aps), "classes": len(aps)}
+            continue
+        mine = [(item, r) for item, r in results if item.labels[0] in members]
+        if not mine:
+            continue
+        right = [r.labels[0].label == item.labels[0] for item, r in mine]
+        pair = [r.labels[0].label in (item.labels[0], groups[item.labels[0]][1]) for item, r in mine]
+        out[group] = {"accuracy": statistics.fmean(right), "pair_accuracy": statistics.fmean(pair), "videos": len(mine)}
+    return out
+
+
 def _shows(snippet: tuple[int, int], event: tuple[int, int]) -> bool:
     """A snippet shows an event when they share at least half of the shorter of the two."""
     overlap = min(snippet[1], event[1]) - max(snippet[0], event[0])
@@ -98,6 +149,7 @@ def _summarise(
     results: list[tuple[Any, RecognitionResult]],
     relevance: dict[str, Events],
     classes: tuple[str, ...],
+    groups: dict[str, tuple[str, str | None]] | None = None,
 ) -> dict[str, Any]:
     n = len(results)
     if dataset.multi_label:
@@ -122,6 +174,11 @@ def _summarise(
         "total_gflops": statistics.fmean(r.compute.gflops for _, r in results),
         "dense_gflops": statistics.fmean(r.compute.gflops_dense for _, r in results),
         "seconds": {k: statistics.fmean(r.timings[k] for _, r in results) for k in results[0][1].timings},
+        "frames_decoded": statistics.fmean(r.compute.frames_decoded for _, r in results),
+        "frames_decoded_light": statistics.fmean(r.compute.frames_decoded_light for _, r in results),
+        "decoded_fraction": statistics.fmean(r.compute.decoded_fraction for _, r in results),
+        "light_pass": dict(Counter(r.compute.light_pass for _, r in results)),
+        "largest_gap_s": max(r.compute.largest_gap_s for _, r in results),
         "per_video": [
             {
                 "video": _relative(dataset, item.path),
@@ -133,6 +190,8 @@ def _summarise(
             for item, r in results
         ],
     }
+    if groups:
+        row["groups"] = _group_figures(dataset, results, groups, classes)
     if relevance:
         recalls, precisions = [], []
         for item, r in results:
@@ -161,26 +220,58 @@ def evaluate(
     *,
     split: str = "test",
     budgets: Sequence[float] = (0.1, 0.25, 0.5),
+    light_passes: Sequence[str] = (),
     on_step: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every setting over the split; returns ``{"settings": {name: metrics}, ...}``."""
+    """Run every setting over the split; returns ``{"settings": {name: metrics}, ...}``.
+
+    ``light_passes`` adds the light-pass ladder: gated at 25% with each light pass, so that accuracy
+    and decoding cost (frames decoded, decode seconds) can be read side by side per mode.
+    """
     items = dataset.split(split)
     if not items:
         raise ValueError(f"the data set has no {split!r} videos")
     relevance = load_relevance(Path(dataset.root))
+    groups = load_class_groups(Path(dataset.root))
     classes = recognizer.config.classes
     report: dict[str, Any] = {"split": split, "videos": len(items), "model": recognizer.model_info, "settings": {}}
-    for setting in settings_for(budgets):
+    for setting in settings_for(budgets, light_passes):
         options = setting.options.model_copy(update={"top_k": len(classes)})
         results = []
-        for i, item in enumerate(items):
-            results.append((item, recognizer.recognize(item.path, options)))
+        # the next videos decode in the recognizer's decoding children while the model works on this one
+        for i, (item, result) in enumerate(zip(items, recognizer.recognize_many([x.path for x in items], options),
+                                               strict=True)):
+            if isinstance(result[1], Exception):
+                raise result[1]
+            results.append((item, result[1]))
             if on_step:
                 on_step(setting.name, i + 1, len(items))
-        report["settings"][setting.name] = _summarise(dataset, results, relevance, classes)
+        report["settings"][setting.name] = _summarise(dataset, results, relevance, classes, groups)
     if not dataset.multi_label:
         report["paired_with_dense"] = paired_with_dense(report)
+    if light_passes:
+        report["light_passes"] = light_pass_table(report)
     return report
+
+
+def light_pass_table(report: dict[str, Any]) -> str:
+    """The light-pass ladder as a markdown table: accuracy against exact, frames decoded, decode seconds."""
+    rows = {name.rsplit(" ", 1)[-1]: row for name, row in report["settings"].items() if ", light " in name}
+    if "exact" not in rows:
+        return ""
+    metric = "mAP" if "mAP" in rows["exact"] else "accuracy"
+    exact = rows["exact"]
+    lines = [f"| light pass | {metric} | vs exact | frames decoded per video (light pass) | % of the video's frames "
+             "| decode s | total s | chosen | largest gap s |", "|---|---|---|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        chosen = ", ".join(f"{k} × {v}" for k, v in row["light_pass"].items())
+        lines.append(
+            f"| {name} | {row[metric]:.3f} | {100 * (row[metric] - exact[metric]):+.1f} pts "
+            f"| {row['frames_decoded']:.0f} ({row['frames_decoded_light']:.0f}) | {100 * row['decoded_fraction']:.1f}% "
+            f"| {row['seconds']['decode']:.3f} | {row['seconds']['total']:.3f} | {chosen} "
+            f"| {row['largest_gap_s']:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def correct_by_video(row: dict[str, Any]) -> dict[str, bool]:
@@ -236,6 +327,33 @@ def paired_table(report: dict[str, Any]) -> str:
             f"| {name} | {100 * row['difference']:+.1f} pts | [{100 * low:+.1f}, {100 * high:+.1f}] |"
             f" {len(row['only_here'])} | {len(row['only_dense'])} |"
         )
+    return "\n".join(lines)
+
+
+def group_table(report: dict[str, Any]) -> str:
+    """Accuracy per class group (with pair accuracy), or mAP per group; "" without groups."""
+    rows = {name: row.get("groups") for name, row in report["settings"].items()}
+    names = sorted({g for groups in rows.values() if groups for g in groups})
+    if not names or names == ["other"]:
+        return ""
+    first = next(g for g in rows.values() if g)
+    multi = "mAP" in next(iter(first.values()))
+    head = "| setting | " + " | ".join(
+        f"{g} mAP ({first[g]['classes']:.0f} classes)" if multi else f"{g} ({first[g]['videos']:.0f} videos)"
+        for g in names
+    )
+    lines = [head + " |", "|" + "---|" * (len(names) + 1)]
+    for name, groups in rows.items():
+        cells = []
+        for g in names:
+            figures = (groups or {}).get(g)
+            if figures is None:
+                cells.append("—")
+            elif multi:
+                cells.append(f"{figures['mAP']:.3f}")
+            else:
+                cells.append(f"{figures['accuracy']:.3f} ({figures['pair_accuracy']:.3f})")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -298,9 +416,20 @@ def plot(report: dict[str, Any], path: Path) -> None:
 
 
 def report_markdown(report: dict[str, Any]) -> str:
-    """The settings table, then (single-label) the paired comparison with dense."""
+    """The settings table, then (single-label) the paired comparison with dense, then the light-pass ladder."""
     paired = paired_table(report)
-    return markdown_table(report) + "\n" + (f"\nPaired with dense, on the same videos:\n\n{paired}\n" if paired else "")
+    groups = group_table(report)
+    text = markdown_table(report) + "\n"
+    if groups:
+        text += (
+            "\nPer class group: accuracy (pair right: the prediction is the class or its partner), or mAP:"
+            f"\n\n{groups}\n"
+        )
+    if paired:
+        text += f"\nPaired with dense, on the same videos:\n\n{paired}\n"
+    if report.get("light_passes"):
+        text += f"\nLight passes (gated 25%), on the same videos:\n\n{report['light_passes']}\n"
+    return text
 
 
 def write_report(report: dict[str, Any], out: Path) -> dict[str, Path]:

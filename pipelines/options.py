@@ -28,6 +28,17 @@ class Mode(str, Enum):
     RANDOM = "random"
 
 
+class LightPass(str, Enum):
+    """How the light pass decodes (docs/inference.md has the measurements behind ``auto``)."""
+
+    AUTO = "auto"
+    EXACT = "exact"
+    NONREF = "nonref"
+    FAST = "fast"
+    KEYFRAME = "keyframe"
+    ALIGNED = "aligned"
+
+
 class Options(BaseModel):
     """Per-call recognition options (the field descriptions are the CLI's help and the API's docs)."""
 
@@ -47,7 +58,13 @@ class Options(BaseModel):
         None, ge=0.0, le=1.0, description="Gate score threshold (with a budget: at most the budget's snippets pass)."
     )
     top_k: int = Field(5, ge=1, le=1000, description="How many labels to return.")
-    keyframes: bool = Field(False, description="Fast mode: the light pass looks at the nearest keyframe.")
+    light_pass: LightPass = Field(
+        LightPass.AUTO,
+        description="How the light pass decodes: exact (centre frames, every frame on the way), nonref (the same "
+        "pixels, skipping frames nothing refers to), fast (also without the deblocking filter; inexact), keyframe "
+        "(the keyframe before each centre), aligned (snippets start at keyframes, within a stated coverage bound), "
+        "auto (aligned where that halves the light pass's decoding, else nonref).",
+    )
     seconds_per_snippet: float | None = Field(
         None, gt=0.0, le=3600.0, description="Plan one snippet per this many seconds (capped at the recognizer's "
         "snippet limit) instead of spreading a fixed number over the video.",

@@ -4,13 +4,20 @@ A snippet is ``snippet_frames`` consecutive frames; its centre frame is the one 
 sees. Snippets are spread uniformly over the whole video: snippet ``i`` of ``n`` is centred on the
 middle of the ``i``-th of ``n`` equal segments, so a video of exactly ``n × snippet_frames`` frames is
 tiled exactly and a longer one has equal gaps between snippets.
+
+:func:`align_to_keyframes` plans with the decoder in view instead: snippets start at keyframes, so
+the light pass decodes one frame per snippet and the heavy pass only the snippet, with a stated
+bound on the largest stretch of video no snippet covers (:func:`largest_gap`).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .decoding.probe import keyframe_before
 from .errors import OptionsError
 
 
@@ -118,3 +125,110 @@ def plan_video(num_frames: int, fps: float, *, snippet_frames: int, max_snippets
     """
     count = max(1, min(max_snippets, num_frames // snippet_frames))
     return plan_snippets(num_frames, fps, snippet_frames=snippet_frames, num_snippets=count)
+
+
+def largest_gap(plan: Sequence[Snippet], num_frames: int) -> int:
+    """The most consecutive frames no snippet covers: between two snippets, before the first or after the last."""
+    if not plan:
+        return num_frames
+    gaps = [plan[0].start_frame, num_frames - plan[-1].end_frame]
+    gaps += [b.start_frame - a.end_frame for a, b in itertools.pairwise(plan)]
+    return max(0, *gaps)
+
+
+def allowed_gap(num_frames: int, count: int, snippet_frames: int) -> int:
+    """The coverage bound of :func:`align_to_keyframes`: what a uniform plan of ``count`` snippets leaves
+    uncovered when it drops one snippet (two spacings minus a snippet)."""
+    return max(0, math.ceil(2 * num_frames / max(1, count)) - snippet_frames)
+
+
+def align_to_keyframes(
+    num_frames: int,
+    fps: float,
+    keyframes: Sequence[int],
+    *,
+    snippet_frames: int,
+    max_snippets: int,
+    max_gap: int | None = None,
+) -> list[Snippet] | None:
+    """A decode-aware plan: snippets starting at keyframes, with no uncovered stretch over ``max_gap`` frames.
+
+    Every keyframe that fits a whole snippet starts one (when there are more than ``max_snippets``,
+    the one nearest each uniform snippet's start is taken). Where two of them lie more than
+    ``max_gap`` frames apart, filler snippets go in at the earliest place that closes the gap (the
+    cheapest to reach from their keyframe). The result never leaves more than ``max_gap`` frames
+    uncovered, and never holds more than ``max_snippets`` snippets; when both cannot hold (keyframes
+    too sparse for the bound), there is no aligned plan and None comes back.
+
+    Args:
+        num_frames: frames in the video.
+        fps: for the snippets' times.
+        keyframes: keyframe indices, ascending (from :func:`pipelines.decoding.probe`).
+        snippet_frames: frames per snippet.
+        max_snippets: most snippets (the uniform plan's count).
+        max_gap: largest allowed uncovered stretch; default :func:`allowed_gap` of the uniform plan.
+    """
+    length = snippet_frames
+    count = max(1, min(max_snippets, num_frames // length))
+    if num_frames < 2 * length:
+        return None
+    bound = allowed_gap(num_frames, count, length) if max_gap is None else max_gap
+    starts = sorted({int(k) for k in keyframes if 0 <= k <= num_frames - length})
+    if len(starts) > count:
+        uniform = [s.start_frame for s in plan_snippets(num_frames, fps, snippet_frames=length, num_snippets=count)]
+        chosen: list[int] = []
+        for u in uniform:
+            free = [k for k in starts if not chosen or k >= chosen[-1] + length]
+            if free:
+                chosen.append(min(free, key=lambda k: abs(k - u)))
+        starts = chosen
+    kept: list[int] = []
+    for k in starts:  # keyframes closer than a snippet apart (scene cuts): the first one only
+        if not kept or k >= kept[-1] + length:
+            kept.append(k)
+    filled: list[int] = []
+    covered = 0  # first frame not yet covered by the snippets placed so far
+    for nxt in [*kept, None]:
+        limit = num_frames if nxt is None else nxt
+        # frames [covered, limit) are uncovered; the next snippet (or the video's end) must come within bound
+        while limit - covered > bound:
+            latest_needed = limit - bound - length  # a filler starting here leaves exactly ``bound`` before limit
+            start = min(covered + bound, max(covered, latest_needed))
+            start = min(start, num_frames - length)
+            if start < covered or (nxt is not None and start + length > nxt):
+                return None
+            filled.append(start)
+            covered = start + length
+        if nxt is not None:
+            filled.append(nxt)
+            covered = nxt + length
+    if len(filled) > max(count, 1):
+        return None
+    return [Snippet(index=i, start_frame=f, end_frame=f + length, centre_frame=f + length // 2,
+                    start=f / fps, end=(f + length) / fps) for i, f in enumerate(filled)]
+
+
+def light_frames(plan: Sequence[Snippet], keyframes: Sequence[int] | None) -> list[int]:
+    """The frame the light encoder sees per snippet: its first frame when that is a keyframe, else its centre."""
+    keys = set(keyframes or ())
+    return [s.start_frame if s.start_frame in keys else s.centre_frame for s in plan]
+
+
+def passed_snippets(plan: Sequence[Snippet], keyframes: Sequence[int] | None) -> list[int]:
+    """Snippets whose clips the light pass should keep: decoding them later would cost far more.
+
+    Reaching a centre frame decodes every reference frame from the keyframe before it, so when that
+    keyframe is at or before the snippet's first frame, most of the first half of the snippet is
+    decoded anyway and the rest costs only about ``snippet_frames / 2`` more frames. Decoding the
+    snippet after the gate instead would mean seeking back and decoding again from that keyframe —
+    worth avoiding when the keyframe lies at least one snippet length before the snippet (long
+    keyframe intervals).
+    """
+    if not keyframes:
+        return []
+    return [s.index for s in plan if keyframe_before(keyframes, s.centre_frame) <= s.start_frame - s.num_frames]
+
+
+def relative_times(plan: list[Snippet], num_frames: int) -> list[float]:
+    """Each snippet's centre as a fraction of the video's length, in [0, 1]: the times the head reads."""
+    return [(s.start_frame + s.end_frame) / 2 / max(1, num_frames) for s in plan]

@@ -6,6 +6,7 @@ JSON Schema: docs/result.schema.json (written from `RESULT_SCHEMA`; a test keeps
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -37,6 +38,13 @@ class SnippetResult:
 
 @dataclass(frozen=True)
 class Compute:
+    """What the video cost: snippets and GFLOPs against dense, frames decoded against the video's.
+
+    ``frames_decoded`` counts frames handed to the codec (both passes; 0 when the backend cannot
+    count), ``frames_decoded_light`` the light pass's share; ``light_pass`` is the mode that ran
+    (``auto`` resolved) and ``largest_gap_s`` the longest stretch of video no snippet covered.
+    """
+
     snippets_total: int
     snippets_selected: int
     selected_fraction: float
@@ -44,6 +52,12 @@ class Compute:
     gflops_dense: float
     gflops_saved_fraction: float
     gflops_by_stage: dict[str, float]
+    frames_in_video: int = 0
+    frames_decoded: int = 0
+    frames_decoded_light: int = 0
+    decoded_fraction: float = 0.0
+    light_pass: str = "none"
+    largest_gap_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,12 +85,105 @@ class RecognitionResult:
         return out
 
 
-MODEL_INFO_KEYS = ("name", "version", "light", "heavy", "classes", "snippet_frames", "multi_label", "threshold")
+TIMING_STAGES = ("probe", "decode", "decode_light", "decode_heavy", "decode_wait", "light", "gate", "heavy", "head",
+                 "total")
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """What decoding one video cost (filled in by the recognizer)."""
+
+    light_pass: str
+    frames_light: int
+    frames_total: int
+    largest_gap_frames: int
+
+
+def assemble(
+    *,
+    name: str,
+    info: Any,
+    plan: Sequence[Any],
+    mode: str,
+    classes: Sequence[str],
+    scores: Sequence[float],
+    top_k: int,
+    gate_scores: Sequence[float] | None,
+    concepts: Sequence[Sequence[tuple[int, float]]] | None,
+    selected: Sequence[bool],
+    flops: dict[str, float],
+    decoding: Decoding,
+    seconds: dict[str, float],
+    model: dict[str, Any],
+    options: dict[str, Any],
+) -> RecognitionResult:
+    """The result of one video from plain values (no tensors: this module stays torch-free).
+
+    Args:
+        info: the probe's ``VideoInfo``.
+        plan: the snippets, in time order.
+        scores: one score per class.
+        gate_scores: per snippet, or None when no gate ran.
+        concepts: per snippet, the top ``(kernel, activation)`` pairs, or None when no gate ran.
+        selected: per snippet, whether the heavy network saw it.
+        flops: ``ComputeProfile.video`` of this run.
+        seconds: wall seconds per stage.
+    """
+    order = sorted(range(len(scores)), key=lambda i: -scores[i])[: min(top_k, len(scores))]
+    labels = tuple(Label(classes[i], round(float(scores[i]), 6)) for i in order)
+    snippets = tuple(
+        SnippetResult(
+            index=s.index,
+            start=round(s.start, 4),
+            end=round(s.end, 4),
+            frames=(s.start_frame, s.end_frame),
+            gate_score=round(float(gate_scores[s.index]), 6) if gate_scores is not None else None,
+            selected=bool(selected[s.index]),
+            concepts=tuple(Concept(int(k), round(float(v), 4)) for k, v in concepts[s.index]) if concepts else (),
+        )
+        for s in plan
+    )
+    chosen = sum(bool(x) for x in selected)
+    compute = Compute(
+        snippets_total=len(plan),
+        snippets_selected=chosen,
+        selected_fraction=round(chosen / len(plan), 6),
+        gflops=round(flops["total"], 6),
+        gflops_dense=round(flops["dense"], 6),
+        gflops_saved_fraction=round(1 - flops["total"] / flops["dense"], 6),
+        gflops_by_stage={k: round(flops[k], 6) for k in ("light", "gate", "heavy", "head")},
+        frames_in_video=info.num_frames,
+        frames_decoded=decoding.frames_total,
+        frames_decoded_light=decoding.frames_light,
+        decoded_fraction=round(decoding.frames_total / max(1, info.num_frames), 6),
+        light_pass=decoding.light_pass,
+        largest_gap_s=round(decoding.largest_gap_frames / info.fps, 4),
+    )
+    return RecognitionResult(
+        video=name,
+        duration=round(info.duration, 4),
+        fps=round(info.fps, 4),
+        num_frames=info.num_frames,
+        width=info.width,
+        height=info.height,
+        mode=mode,
+        labels=labels,
+        snippets=snippets,
+        compute=compute,
+        timings={k: round(seconds.get(k, 0.0), 6) for k in TIMING_STAGES},
+        model=model,
+        options=options,
+    )
+
+
+MODEL_INFO_KEYS = ("name", "version", "light", "heavy", "head", "classes", "snippet_frames", "multi_label", "threshold")
 
 
 def model_info(config: dict[str, Any]) -> dict[str, Any]:
     """The ``model`` part of a result: what a user needs to know of the model, from its config."""
-    return {k: list(config[k]) if k == "classes" else config.get(k) for k in MODEL_INFO_KEYS}
+    info = {k: list(config[k]) if k == "classes" else config.get(k) for k in MODEL_INFO_KEYS}
+    info["head"] = info["head"] or "pool"  # checkpoints from before the head was a choice hold a pool head
+    return info
 
 
 _NUMBER = {"type": "number"}
@@ -166,6 +273,12 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "gflops_dense",
                 "gflops_saved_fraction",
                 "gflops_by_stage",
+                "frames_in_video",
+                "frames_decoded",
+                "frames_decoded_light",
+                "decoded_fraction",
+                "light_pass",
+                "largest_gap_s",
             ],
             "properties": {
                 "snippets_total": _INT,
@@ -175,12 +288,20 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "gflops_dense": _NUMBER,
                 "gflops_saved_fraction": _NUMBER,
                 "gflops_by_stage": {"type": "object", "additionalProperties": _NUMBER},
+                "frames_in_video": _INT,
+                "frames_decoded": {**_INT, "description": "frames handed to the codec, both passes (0: not counted)"},
+                "frames_decoded_light": {**_INT, "description": "of which the light pass"},
+                "decoded_fraction": {**_NUMBER, "description": "frames_decoded / frames_in_video"},
+                "light_pass": {"enum": ["exact", "nonref", "fast", "keyframe", "aligned", "none"],
+                               "description": "the light pass that ran (auto resolved); aligned: the plan was "
+                                              "aligned to keyframes; none: no gate ran, uniform plan"},
+                "largest_gap_s": {**_NUMBER, "description": "longest stretch of video no snippet covered"},
             },
         },
         "timings": {
             "type": "object",
-            "description": "wall seconds per stage",
-            "required": ["probe", "decode", "light", "gate", "heavy", "head", "total"],
+            "description": "wall seconds per stage (decode = decode_light + decode_heavy)",
+            "required": ["probe", "decode", "decode_light", "decode_heavy", "light", "gate", "heavy", "head", "total"],
             "additionalProperties": _NUMBER,
         },
         "model": {"type": "object", "required": ["name", "version", "light", "heavy", "classes"]},

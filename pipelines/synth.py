@@ -16,6 +16,16 @@ Why it measures what vidgate claims:
 - Backgrounds, distractors and event positions are independent of the class, so memorising a
   video's look does not help on held-out videos.
 
+Structure classes (``order_classes``, ``count_classes``) test what a bag of events cannot tell:
+
+- *order* pairs show the same two events in opposite order, at least ``min_gap_s`` seconds apart
+  (tens of seconds on long videos): a head that pools without looking at time is at chance inside a pair;
+- *count* pairs show one event once or three times: only a head that counts can tell them apart.
+
+Every class has a group (``other``: the direction pairs above, ``order``, ``count``), written into
+``relevance.json`` with its partner. With ``multi_label`` some videos show the events of two classes
+that share no event, labelled ``a|b``.
+
 Layout contract (also written into ``relevance.json``): a video of ``num_snippets`` snippets has
 exactly ``num_snippets × snippet_frames`` frames and snippet ``i`` is frames
 ``[i·snippet_frames, (i+1)·snippet_frames)``: consecutive, non-overlapping, covering the whole video,
@@ -27,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import multiprocessing
@@ -70,13 +81,30 @@ class Event:
         return f"{self.colour} {self.shape} {self.motion}"
 
 
+GROUPS = ("other", "order", "count")
+
+
 @dataclass(frozen=True)
 class ActivityClass:
-    """An activity: its name and the events that make it (order in a video is random)."""
+    """An activity: its name, the events that make it, its partner and its group.
+
+    Attributes:
+        name: class name.
+        events: every event occurrence of the activity (a repeated event is listed as often as it happens).
+        partner: the class it is easiest to confuse with (see ``group``).
+        group: ``other`` (events in random order; the partner differs in one event's motion direction),
+            ``order`` (events happen in this order, far apart; the partner has the reverse order) or
+            ``count`` (the partner repeats the same event another number of times).
+    """
 
     name: str
     events: tuple[Event, ...]
-    partner: str | None = None  # the class that differs only in one event's motion direction
+    partner: str | None = None
+    group: str = "other"
+
+    @property
+    def ordered(self) -> bool:
+        return self.group == "order"
 
 
 @dataclass(frozen=True)
@@ -96,6 +124,10 @@ class SynthConfig:
         noise: standard deviation of per-pixel temporal noise (0–255 scale).
         splits: train/val/test fractions, stratified by class.
         crf: x264 quality (lower is better and bigger).
+        order_classes: classes defined by the order of two events (pairs: A then B, B then A).
+        count_classes: classes defined by how often one event happens (pairs: once, three times).
+        min_gap_s: least time between the starts of the events of an order class, in seconds.
+        multi_label: half of the videos show a second class (one that shares no event with the first).
     """
 
     videos: int = 300
@@ -110,18 +142,39 @@ class SynthConfig:
     noise: float = 4.0
     splits: tuple[float, float, float] = (0.7, 0.15, 0.15)
     crf: int = 23
+    order_classes: int = 0
+    count_classes: int = 0
+    min_gap_s: float = 10.0
+    multi_label: bool = False
+
+    @property
+    def total_classes(self) -> int:
+        return self.classes + self.order_classes + self.count_classes
+
+    @property
+    def gap_snippets(self) -> int:
+        """``min_gap_s`` in snippets (rounded up)."""
+        return math.ceil(self.min_gap_s * self.fps / self.snippet_frames)
 
     def __post_init__(self) -> None:
-        min_for_sparsity = math.ceil(MAX_EVENTS / MAX_RELEVANT_FRACTION)
+        most_events = MAX_EVENTS * (2 if self.multi_label else 1)
+        min_for_sparsity = math.ceil(most_events / MAX_RELEVANT_FRACTION)
         checks = [
             (self.videos >= 1, "videos must be at least 1"),
-            (2 <= self.classes <= 60, "classes must be between 2 and 60"),
+            (self.classes >= 0 and 2 <= self.total_classes <= 60, "classes must be between 2 and 60 in all"),
+            (self.classes != 1, "classes (direction pairs) must be 0 or at least 2"),
+            (self.order_classes >= 0 and self.order_classes % 2 == 0, "order_classes must be an even number"),
+            (self.count_classes >= 0 and self.count_classes % 2 == 0, "count_classes must be an even number"),
+            (self.min_gap_s >= 0, "min_gap_s must not be negative"),
+            (not self.order_classes or self.gap_snippets <= self.min_snippets // 2,
+             f"min_gap_s ({self.min_gap_s:g} s) must fit twice into the shortest video "
+             f"({self.min_snippets * self.snippet_frames / self.fps:g} s): lower it or raise min_snippets"),
             (self.size >= 32 and self.size % 2 == 0, "size must be an even number of pixels, at least 32"),
             (self.fps > 0, "fps must be positive"),
             (self.snippet_frames >= 4, "snippet_frames must be at least 4"),
             (self.min_snippets >= min_for_sparsity,
              f"min_snippets must be at least {min_for_sparsity} (at most {MAX_RELEVANT_FRACTION:.0%} of "
-             f"snippets may hold one of up to {MAX_EVENTS} events)"),
+             f"snippets may hold one of up to {most_events} events)"),
             (self.max_snippets >= self.min_snippets, "max_snippets must be at least min_snippets"),
             (self.max_distractors >= 1, "max_distractors must be at least 1"),
             (self.noise >= 0, "noise must not be negative"),
@@ -176,6 +229,48 @@ def design_classes(count: int) -> tuple[ActivityClass, ...]:
                  for i, (events, p) in enumerate(designs))
 
 
+def design_structure_classes(order: int, count: int,
+                             taken: tuple[ActivityClass, ...] = ()) -> tuple[ActivityClass, ...]:
+    """Order and count pairs, deterministic in their numbers and the classes already ``taken``.
+
+    Order pair ``k``: two events of different objects, ``order_{2k}`` shows them in one order and
+    ``order_{2k+1}`` in the other. Count pair ``k``: one event, once in ``count_{2k}`` and three times in
+    ``count_{2k+1}``. No two classes of the data set have the same events regardless of order, except
+    the two classes of an order pair; no event is used by two structure pairs.
+    """
+    rng = np.random.default_rng([_CLASS_DESIGN_SEED, 1])
+    seen = {frozenset(c.events) for c in taken}
+    used: set[Event] = set()
+    out: list[ActivityClass] = []
+
+    def event() -> Event:
+        while True:
+            e = Event(*OBJECTS[int(rng.integers(len(OBJECTS)))], MOTIONS[int(rng.integers(len(MOTIONS)))])
+            if e not in used:
+                used.add(e)
+                return e
+
+    for k in range(order // 2):
+        while True:
+            a, b = event(), event()
+            if (a.colour, a.shape) != (b.colour, b.shape) and frozenset((a, b)) not in seen:
+                break
+        seen.add(frozenset((a, b)))
+        first, second = f"order_{2 * k:02d}", f"order_{2 * k + 1:02d}"
+        out += [ActivityClass(first, (a, b), second, "order"), ActivityClass(second, (b, a), first, "order")]
+    for k in range(count // 2):
+        a = event()
+        once, thrice = f"count_{2 * k:02d}", f"count_{2 * k + 1:02d}"
+        out += [ActivityClass(once, (a,), thrice, "count"), ActivityClass(thrice, (a, a, a), once, "count")]
+    return tuple(out)
+
+
+def all_classes(config: SynthConfig) -> tuple[ActivityClass, ...]:
+    """Every class of a data set made with ``config``: direction pairs, then order pairs, then count pairs."""
+    base = design_classes(config.classes)
+    return base + design_structure_classes(config.order_classes, config.count_classes, base)
+
+
 # ------------------------------------------------------------------------------------- video plan
 @dataclass(frozen=True)
 class _Placed:
@@ -183,25 +278,26 @@ class _Placed:
     snippet: int
     first: int  # first frame (inclusive)
     last: int  # last frame (exclusive)
+    activity: str  # the class the event belongs to
 
 
 @dataclass(frozen=True)
 class _VideoPlan:
     index: int
-    label: int
+    labels: tuple[int, ...]
     split: str
     num_snippets: int
 
 
-def _plan_videos(config: SynthConfig) -> list[_VideoPlan]:
+def _plan_videos(config: SynthConfig, classes: tuple[ActivityClass, ...]) -> list[_VideoPlan]:
     rng = np.random.default_rng([config.seed, 0])
-    labels = np.arange(config.videos) % config.classes
+    labels = np.arange(config.videos) % len(classes)
     rng.shuffle(labels)
     snippets = rng.integers(config.min_snippets, config.max_snippets + 1, size=config.videos)
     # Stratified split: rank each video within its class, then cut the videos sorted by that quantile,
     # so every class is spread over the splits and the global fractions come out exact.
     quantile = np.zeros(config.videos)
-    for c in range(config.classes):
+    for c in range(len(classes)):
         members = np.flatnonzero(labels == c)
         order = rng.permutation(len(members))
         quantile[members[order]] = (np.arange(len(members)) + rng.random()) / max(1, len(members))
@@ -211,24 +307,57 @@ def _plan_videos(config: SynthConfig) -> list[_VideoPlan]:
     split_of = {}
     for position, video in enumerate(ranked):
         split_of[int(video)] = "train" if position < n_train else "val" if position < n_train + n_val else "test"
-    return [_VideoPlan(i, int(labels[i]), split_of[i], int(snippets[i])) for i in range(config.videos)]
+    extra = _second_labels(config, classes, labels)
+    return [_VideoPlan(i, (int(labels[i]), *extra[i]), split_of[i], int(snippets[i])) for i in range(config.videos)]
 
 
-def _place_events(events: tuple[Event, ...], num_snippets: int, snippet_frames: int,
+def _second_labels(config: SynthConfig, classes: tuple[ActivityClass, ...],
+                   labels: np.ndarray) -> list[tuple[int, ...]]:
+    """Multi-label: every other video (at random) also shows a class that shares no event with its first."""
+    if not config.multi_label:
+        return [() for _ in labels]
+    rng = np.random.default_rng([config.seed, 3])
+    out: list[tuple[int, ...]] = []
+    for label in labels:
+        first = classes[int(label)]
+        fits = [i for i, c in enumerate(classes) if not set(c.events) & set(first.events)]
+        out.append((int(rng.choice(fits)),) if fits and rng.random() < 0.5 else ())
+    return out
+
+
+def _place_events(activities: tuple[ActivityClass, ...], num_snippets: int, config: SynthConfig,
                   rng: np.random.Generator) -> list[_Placed]:
-    # Non-adjacent snippets, so each relevant snippet holds exactly one event.
-    while True:
+    """Every event of the video's activities at its own snippet, in random order except for order classes.
+
+    Snippets are non-adjacent, so each relevant snippet holds exactly one event; the events of an
+    order class happen in the class's order, each at least ``gap_snippets`` after the one before.
+    """
+    events = [e for a in activities for e in a.events]
+    owners = [a.name for a in activities for _ in a.events]
+    chains: list[list[int]] = []  # event indices that must happen in this order, far apart
+    start = 0
+    for a in activities:
+        if a.ordered:
+            chains.append(list(range(start, start + len(a.events))))
+        start += len(a.events)
+    for _ in range(100_000):
         chosen = np.sort(rng.choice(num_snippets, size=len(events), replace=False))
-        if np.all(np.diff(chosen) >= 2):
+        if not np.all(np.diff(chosen) >= 2):
+            continue
+        order = rng.permutation(len(events))
+        position = {int(e): int(snippet) for snippet, e in zip(chosen, order, strict=True)}
+        gaps = [position[b] - position[a] for chain in chains for a, b in itertools.pairwise(chain)]
+        if all(gap >= config.gap_snippets for gap in gaps):
             break
-    order = rng.permutation(len(events))
-    total = num_snippets * snippet_frames
+    else:
+        raise RuntimeError(f"cannot place {len(events)} events in {num_snippets} snippets with the required gaps")
+    total = num_snippets * config.snippet_frames
     placed = []
     for snippet, e in zip(chosen, order, strict=True):
-        start = int(snippet) * snippet_frames
+        start = int(snippet) * config.snippet_frames
         first = max(0, start - int(rng.integers(0, _SPILL + 1)))
-        last = min(total, start + snippet_frames + int(rng.integers(0, _SPILL + 1)))
-        placed.append(_Placed(events[int(e)], int(snippet), first, last))
+        last = min(total, start + config.snippet_frames + int(rng.integers(0, _SPILL + 1)))
+        placed.append(_Placed(events[int(e)], int(snippet), first, last, owners[int(e)]))
     return placed
 
 
@@ -244,7 +373,8 @@ def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
     base = rng.uniform(55, 120)
     tint = rng.uniform(-12, 12, size=3)
     contrast = rng.uniform(14, 28)
-    return (base + tint[None, None, :] + contrast * smooth[:, :, None]).astype(np.float32)  # (S, S, 3)
+    image: np.ndarray = (base + tint[None, None, :] + contrast * smooth[:, :, None]).astype(np.float32)  # (S, S, 3)
+    return image
 
 
 def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
@@ -351,7 +481,7 @@ def _readme(config: SynthConfig, classes: tuple[ActivityClass, ...]) -> str:
     lines = [
         "# Synthetic long-range activity benchmark",
         "",
-        f"Generated by `vidgate synth` (pipelines/synth.py): {config.videos} videos, {config.classes} classes, "
+        f"Generated by `vidgate synth` (pipelines/synth.py): {config.videos} videos, {len(classes)} classes, "
         f"{config.size}×{config.size} px at {config.fps:g} fps, {config.min_snippets}–{config.max_snippets} "
         f"snippets of {config.snippet_frames} frames per video, seed {config.seed}.",
         "",
@@ -361,15 +491,21 @@ def _readme(config: SynthConfig, classes: tuple[ActivityClass, ...]) -> str:
         "that differ only in the direction of one event's motion: one frame shows where an event happens, "
         "only a snippet's frames in order show which activity it is.",
         "",
+        *([f"Order classes show two events in a fixed order, at least {config.min_gap_s:g} s apart; their partner "
+           "has the reverse order. Count classes show one event once or three times.", ""]
+          if config.order_classes or config.count_classes else []),
+        *(["Multi-label: about half of the videos also show the events of a second class that shares no event "
+           "with the first (label `a|b`).", ""] if config.multi_label else []),
         "`relevance.json` lists, per video, the snippets that hold an event (for gate evaluation only, "
         "never for training). Snippet i is frames [i·snippet_frames, (i+1)·snippet_frames); a video is "
         "exactly num_snippets × snippet_frames frames long.",
         "",
-        "| class | events | differs in one direction from |",
-        "|---|---|---|",
+        "| class | group | events | partner |",
+        "|---|---|---|---|",
     ]
     for c in classes:
-        lines.append(f"| {c.name} | {', '.join(e.name for e in c.events)} | {c.partner or '—'} |")
+        events = (" → " if c.ordered else ", ").join(e.name for e in c.events)
+        lines.append(f"| {c.name} | {c.group} | {events} | {c.partner or '—'} |")
     return "\n".join(lines) + "\n"
 
 
@@ -383,16 +519,18 @@ def _yuv420p(rgb: np.ndarray) -> np.ndarray:
     cb = 128 + quad @ np.array([-37.797, -74.203, 112.0], np.float32) / 255  # (H/2, W/2)
     cr = 128 + quad @ np.array([112.0, -93.786, -18.214], np.float32) / 255
     planes = np.concatenate([y.ravel(), cb.ravel(), cr.ravel()])
-    return np.clip(np.rint(planes), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+    yuv: np.ndarray = np.clip(np.rint(planes), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+    return yuv
 
 
 def _write_h264(path: Path, frames: Iterator[np.ndarray], *, fps: float, crf: int) -> int:
-    """Encode frames as H.264 in MP4, reproducibly; returns the number of frames.
+    """Encode frames as H.264 in MP4; returns the number of frames.
 
-    Why not ``encoding.write_video``: its bitstream, and so the decoded pixels, differ from run to
-    run on the same frames. x264's macroblock-tree rate control turned out to be the culprit (even
-    with one thread); it is off here, and one encoder thread per process keeps ``workers`` honest.
-    The RGB→YUV conversion is done in numpy so the pixels handed to x264 are fixed too.
+    A writer of its own so that the data set's bytes depend on nothing but the config: one x264
+    thread per process (the output does not depend on ``workers`` or the machine's cores, and
+    ``workers`` processes use that many cores), macroblock-tree rate control off, and the RGB→YUV
+    conversion done in numpy so the pixels handed to x264 do not depend on libswscale.
+    ``tests/pipelines/test_synth.py`` checks that two writes of one config are byte-identical.
     """
     container = av.open(str(path), mode="w")
     try:
@@ -414,11 +552,11 @@ def _write_h264(path: Path, frames: Iterator[np.ndarray], *, fps: float, crf: in
     return count
 
 
-def _write_one(root: Path, config: SynthConfig, activity: ActivityClass,
+def _write_one(root: Path, config: SynthConfig, activities: tuple[ActivityClass, ...],
                plan: _VideoPlan) -> tuple[tuple[str, str, str], dict[str, object]]:
     """Write one video; returns its annotation row and its relevance entry."""
     rng = np.random.default_rng([config.seed, 2, plan.index])
-    placed = _place_events(activity.events, plan.num_snippets, config.snippet_frames, rng)
+    placed = _place_events(activities, plan.num_snippets, config, rng)
     name = f"videos/{plan.index:05d}.mp4"
     written = _write_h264(root / name, _frames(plan, placed, config), fps=config.fps, crf=config.crf)
     if written != plan.num_snippets * config.snippet_frames:
@@ -428,10 +566,11 @@ def _write_one(root: Path, config: SynthConfig, activity: ActivityClass,
         "frames": written,
         "fps": config.fps,
         "relevant": sorted(p.snippet for p in placed),
-        "events": [{"snippet": p.snippet, "event": p.event.name, "frames": [p.first, p.last]}
+        "events": [{"snippet": p.snippet, "event": p.event.name, "class": p.activity, "frames": [p.first, p.last],
+                    "seconds": [round(p.first / config.fps, 4), round(p.last / config.fps, 4)]}
                    for p in sorted(placed, key=lambda p: p.snippet)],
     }
-    return (name, activity.name, plan.split), entry
+    return (name, "|".join(a.name for a in activities), plan.split), entry
 
 
 def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None, *,
@@ -455,9 +594,9 @@ def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None, 
     config = config or SynthConfig()
     root = Path(out)
     (root / "videos").mkdir(parents=True, exist_ok=True)
-    classes = design_classes(config.classes)
-    plans = _plan_videos(config)
-    jobs = [(root, config, classes[plan.label], plan) for plan in plans]
+    classes = all_classes(config)
+    plans = _plan_videos(config, classes)
+    jobs = [(root, config, tuple(classes[i] for i in plan.labels), plan) for plan in plans]
     results: list[tuple[tuple[str, str, str], dict[str, object]]] = []
     if workers <= 1:
         for done, job in enumerate(jobs, start=1):
@@ -488,7 +627,8 @@ def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None, 
                    "video exactly (frames = num_snippets × snippet_frames); snippet i is frames "
                    "[i·snippet_frames, (i+1)·snippet_frames)"),
         "use": "gate evaluation only; never train on it",
-        "classes": {c.name: {"events": [e.name for e in c.events], "partner": c.partner} for c in classes},
+        "classes": {c.name: {"events": [e.name for e in c.events], "partner": c.partner, "group": c.group,
+                             "ordered": c.ordered} for c in classes},
         "videos": relevance,
     }
     text = json.dumps(sidecar, indent=1, sort_keys=True, ensure_ascii=False) + "\n"

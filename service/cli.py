@@ -92,11 +92,15 @@ def synth(
     out: Annotated[Path, typer.Argument(help="Folder to write the data set into.")],
     videos: Annotated[int, typer.Option(help="Number of videos.")] = 300,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same data set).")] = 0,
-    classes: Annotated[int, typer.Option(help="Number of activity classes.")] = 10,
+    classes: Annotated[int, typer.Option(help="Number of direction-pair activity classes.")] = 10,
     size: Annotated[int, typer.Option(help="Frame width and height.")] = 112,
     fps: Annotated[float, typer.Option(help="Frame rate.")] = 12.0,
     min_snippets: Annotated[int, typer.Option(help="Fewest 8-frame snippets per video.")] = 32,
     max_snippets: Annotated[int, typer.Option(help="Most 8-frame snippets per video.")] = 64,
+    order_classes: Annotated[int, typer.Option(help="Classes defined by the order of two events (even).")] = 0,
+    count_classes: Annotated[int, typer.Option(help="Classes defined by an event's repetitions (even).")] = 0,
+    min_gap: Annotated[float, typer.Option(help="Seconds between the events of an order class, at least.")] = 10.0,
+    multi_label: Annotated[bool, typer.Option(help="About half of the videos show two classes.")] = False,
     workers: Annotated[int, typer.Option(help="Encoding processes.")] = 2,
 ) -> None:
     """Write the synthetic long-range activity benchmark (annotations.csv, videos, relevance.json)."""
@@ -113,6 +117,10 @@ def synth(
             fps=fps,
             min_snippets=min_snippets,
             max_snippets=max_snippets,
+            order_classes=order_classes,
+            count_classes=count_classes,
+            min_gap_s=min_gap,
+            multi_label=multi_label,
         )
     except (ValueError, TypeError) as exc:
         raise _fail(str(exc), EXIT_USAGE) from None
@@ -193,6 +201,8 @@ def evaluate(
     split: str = "test",
     budgets: Annotated[str, typer.Option(help="Comma-separated budgets.")] = "0.1,0.25,0.5",
     isolate: Annotated[bool, typer.Option(help="Decode in a child process (for untrusted files).")] = False,
+    light_passes: Annotated[str, typer.Option(help="Light passes to compare at gated 25%, comma-separated "
+                                                   "(exact,nonref,fast,keyframe,aligned,auto).")] = "",
 ) -> None:
     """Dense, uniform-k, random-k and gated settings on one split, in one run: accuracy vs compute."""
     from tqdm.auto import tqdm
@@ -211,13 +221,23 @@ def evaluate(
         raise _fail(f"--budgets must be comma-separated numbers, got {budgets!r}", EXIT_USAGE) from None
     if not data.split(split):
         raise _fail(f"the data set has no {split!r} videos", EXIT_FAILED_INPUTS)
-    bar = tqdm(desc="evaluate", unit="video", total=len(data.split(split)) * len(settings_for(fractions)))
+    ladder = tuple(p for p in light_passes.split(",") if p)
+    try:
+        settings = settings_for(fractions, ladder)
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_USAGE) from None
+    bar = tqdm(desc="evaluate", unit="video", total=len(data.split(split)) * len(settings))
 
     def step(name: str, done: int, total: int) -> None:
         bar.set_postfix_str(name)
         bar.update(1)
 
-    report = run_evaluation(recognizer, data, split=split, budgets=fractions, on_step=step)
+    try:
+        report = run_evaluation(recognizer, data, split=split, budgets=fractions, light_passes=ladder, on_step=step)
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_USAGE) from None
+    finally:
+        recognizer.close()
     bar.close()
     paths = write_report(report, out)
     typer.echo(report_markdown(report))
@@ -349,15 +369,19 @@ def batch(
     checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint (local mode; default: the demo model).")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Run the videos that failed last time again.")] = False,
     artifacts: Annotated[Path | None, typer.Option(help="Save thumbnails and clips of selected snippets here.")] = None,
+    decoders: Annotated[int | None, typer.Option(help="Decoding children per worker (default VIDGATE_DECODERS); "
+                                                      "with one worker, that many videos decode ahead.")] = None,
 ) -> None:
     """Process many videos; resumable (re-run to continue), one bad file never stops the batch."""
     from .batch.runner import BatchPlan, run_batch
 
     if output_format not in ("jsonl", "csv"):
         raise _fail(f"--format must be jsonl or csv, got {output_format!r}", EXIT_USAGE)
-    if workers < 1 or concurrency < 1:
-        raise _fail("--workers and --concurrency must be at least 1", EXIT_USAGE)
+    if workers < 1 or concurrency < 1 or (decoders is not None and decoders < 1):
+        raise _fail("--workers, --concurrency and --decoders must be at least 1", EXIT_USAGE)
     settings = get_settings()
+    if decoders is not None:
+        settings = settings.model_copy(update={"decoders": decoders})
     plan = BatchPlan(
         options=options,
         settings=settings,
@@ -392,7 +416,14 @@ def report(
 
 
 def main() -> None:
-    app()
+    """The ``vidgate`` command; a missing optional package is one clear line and exit 2, not a traceback."""
+    from models.extras import MissingExtra
+
+    try:
+        app()
+    except MissingExtra as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
 
 
 if __name__ == "__main__":

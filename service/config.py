@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -28,6 +29,10 @@ class Settings(BaseSettings):
     decode_timeout_s: float = 120.0
     decode_memory_bytes: int = 4 * 1024**3
     workers: int = Field(1, description="In-process workers (embedded mode).")
+    decoders: int = Field(
+        max(1, (os.cpu_count() or 2) - 1),
+        description="Decoding children per process, started ahead and reused across videos (one per spare core).",
+    )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated API keys; empty: no auth."
     )

@@ -37,4 +37,5 @@ def open_recognizer(settings: Settings, *, checkpoint: Path | None = None, isola
             max_pixels=settings.max_pixels,
         ),
         threads=settings.threads if threads is None else threads,
+        decoders=settings.decoders,
     )

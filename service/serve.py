@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
 from types import FrameType
 
@@ -77,9 +79,20 @@ def run_redis_worker(settings: Settings, *, name: str | None = None, metrics_por
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    consumer = name or f"{socket.gethostname()}-{os.getpid()}"
+    # ``settings.workers`` consumers share the loaded model: while one job is in the networks, the next
+    # one probes and decodes in its own decoding child (and on a GPU their heavy passes share batches).
+    threads = [threading.Thread(target=run_worker, args=(queue, job_handler),
+                                kwargs={"stop": stop, "name": f"{consumer}-{i}", "settings": settings},
+                                name=f"vidgate-consumer-{i}", daemon=True)
+               for i in range(1, max(1, settings.workers))]
+    for thread in threads:
+        thread.start()
     print("worker ready", flush=True)
     try:
-        run_worker(queue, job_handler, stop=stop, name=name, settings=settings)
+        run_worker(queue, job_handler, stop=stop, name=consumer, settings=settings)
+        for thread in threads:
+            thread.join()
     finally:
         queue.close()
         close = getattr(job_handler, "close", None)

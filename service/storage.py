@@ -113,7 +113,8 @@ class Storage:
         return bool(self.fs.exists(self.path(key)))
 
     def open(self, key: str, mode: str = "rb") -> IO[bytes]:
-        return self.fs.open(self.path(key), mode)
+        handle: IO[bytes] = self.fs.open(self.path(key), mode)
+        return handle
 
     def delete_prefix(self, prefix: str) -> None:
         path = self.path(prefix.rstrip("/"))

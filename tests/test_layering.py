@@ -6,8 +6,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("models", "pipelines", "service")
 LAYER = {"models": 0, "pipelines": 1, "service": 2}
@@ -61,8 +59,6 @@ def test_dependencies_point_one_way() -> None:
     assert upward == []
 
 
-@pytest.mark.xfail(strict=True, reason="pipelines.training ↔ pipelines.gate_training: the training package split "
-                   "(issue 12 item 4) removes it; strict, so this marker must go when it does")
 def test_no_import_cycles() -> None:
     graph = _graph()
     # A package importing its own submodules (``__init__`` re-exports) is not a cycle of the design.

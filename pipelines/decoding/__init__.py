@@ -13,21 +13,29 @@ from .backends import (
     DecordDecoder,
     PyAVDecoder,
     TorchCodecDecoder,
+    choose_backend,
+    gpu_decoding_works,
     open_decoder,
     resolve_backend,
 )
-from .isolation import IsolatedDecoder, probe_isolated
-from .probe import FrameTable, VideoInfo, probe
+from .cost import DecodeCost
+from .isolation import DecoderPool, IsolatedDecoder, probe_isolated
+from .probe import FrameTable, VideoInfo, keyframe_before, probe
 
 __all__ = [
     "BACKENDS",
+    "DecodeCost",
     "Decoder",
+    "DecoderPool",
     "DecordDecoder",
     "FrameTable",
     "IsolatedDecoder",
     "PyAVDecoder",
     "TorchCodecDecoder",
     "VideoInfo",
+    "choose_backend",
+    "gpu_decoding_works",
+    "keyframe_before",
     "open_decoder",
     "probe",
     "probe_isolated",

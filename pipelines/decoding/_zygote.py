@@ -5,7 +5,7 @@ of CPU). The API probes every upload this way; a flood of uploads no longer buys
 The server (``python -m pipelines.decoding._child --zygote FD``) is a child of the caller and exits when the
 caller's end of its control socket closes. For each request it receives one end of a fresh socket pair
 (``SCM_RIGHTS``), forks, and sends back the child's pid; the child serves that socket exactly like a
-spawned child (:func:`isolation.serve`: limits itself, probes, answers, exits). The server ignores
+spawned child (:func:`_serving.serve`: limits itself, probes, answers, exits). The server ignores
 ``SIGCHLD`` (the kernel reaps its children) and runs single-threaded (BLAS pools pinned to one thread), so
 forking it is safe. The caller holds each child through a pidfd, so killing a child can never hit a
 recycled pid; a child's exit status is not known to the caller (only that it died).

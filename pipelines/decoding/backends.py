@@ -20,7 +20,7 @@ import av.error
 import numpy as np
 
 from ..errors import DecodeError, OptionsError
-from .probe import FrameTable, VideoInfo, frame_table, open_container, probe
+from .probe import FrameTable, VideoInfo, frame_table, keyframe_before, open_container, probe
 
 _D = TypeVar("_D", bound="Decoder")
 
@@ -30,19 +30,29 @@ class Decoder(ABC):
 
     info: VideoInfo
 
+    #: frames handed to the codec so far (all requests); backends that cannot count leave it at 0
+    decoded_frames: int = 0
+
     @abstractmethod
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
         """Frames ``indices`` (any order, duplicates allowed) as ``(N, H, W, 3) uint8`` RGB.
 
         Args:
             indices: frame indices in ``[0, num_frames)``.
             size: resize the shorter side to ``size`` and centre-crop to ``size × size``; None keeps
                 the full upright frame.
+            skip_nonref: on the way to a target, leave out non-reference frames nobody asked for
+                (exact: no other frame depends on them). Backends that cannot ignore it.
+            deblock: False lets the backend skip the codec's in-loop deblocking filter: faster, and
+                the pixels drift slightly from the exact ones (for the light pass only). Backends
+                that cannot ignore it.
         """
 
     def keyframe_near(self, indices: Sequence[int], *, size: int | None = None) -> tuple[np.ndarray, list[int]]:
         """Fast mode: the nearest keyframe at or before each index, and the indices actually returned."""
-        actual = [_keyframe_before(self.info.keyframes, i) for i in self._checked(indices)]
+        keys = self.info.keyframes
+        actual = [keyframe_before(keys, i) if keys else i for i in self._checked(indices)]
         return self.frames(actual, size=size), actual
 
     @abstractmethod
@@ -72,66 +82,134 @@ class PyAVDecoder(Decoder):
 
     Requests are served in ascending order of index: the decoder seeks to the keyframe before a
     target only when that keyframe lies beyond the frames already decoded; otherwise it decodes
-    forward. Only requested frames are kept (converted straight to the output size).
+    forward. Only requested frames are kept (converted straight to the output size). Non-reference
+    frames that were not asked for are not handed to the codec at all (``skip_nonref``; exact, see
+    :mod:`pipelines.decoding.cost`, whose model follows this strategy).
+
+    Args:
+        path: the video file.
+        info: the result of :func:`probe` if already known.
+        threads: codec threads (0: FFmpeg's choice).
+        deblock: False opens the codec with its in-loop deblocking filter off (inexact, faster).
 
     Attributes:
-        decoded_frames: frames the codec produced so far (all requests), for tests and benchmarks.
+        decoded_frames: frames handed to the codec so far (all requests), for tests and benchmarks.
         seeks: seeks performed so far.
     """
 
-    def __init__(self, path: str | Path, info: VideoInfo | None = None, *, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, info: VideoInfo | None = None, *, threads: int = 0,
+                 deblock: bool = True) -> None:
         self.path = Path(path)
         self.info = info if info is not None else probe(self.path)
+        self._threads = threads
         self._container = open_container(self.path)
         try:
             self._stream = self._container.streams.video[0]
             self._stream.thread_type = "AUTO"
             self._stream.codec_context.thread_count = threads
+            if not deblock:
+                self._stream.codec_context.options = {"skip_loop_filter": "all"}
             self._table: FrameTable = frame_table(self.path, self._container, self._stream)
         except BaseException:
             self._container.close()
             raise
         self._decoded: Iterator[av.VideoFrame] | None = None  # forward decoding since the last seek
         self._position = -1  # index of the last frame taken from ``_decoded``
-        self.decoded_frames = 0
+        self._skippable: np.ndarray | None = None  # frames not to hand to the codec in this request
+        self._skipped: set[int] = set()  # frames left out since the last seek
+        self._drain_at: int | None = None  # decode position after which the codec is drained (end of a run)
+        self._undeblocked: PyAVDecoder | None = None  # a second reader for ``deblock=False`` requests
+        self._keyset = set(self._table.keyframes.tolist())
+        self._own_decoded = 0
         self.seeks = 0
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
-        return self._gather(self._checked(indices), size, keyframes_only=False)
+    @property
+    def decoded_frames(self) -> int:  # type: ignore[override]
+        return self._own_decoded + (self._undeblocked.decoded_frames if self._undeblocked is not None else 0)
+
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
+        wanted = self._checked(indices)
+        if not deblock:
+            if self._undeblocked is None:
+                self._undeblocked = PyAVDecoder(self.path, self.info, threads=self._threads, deblock=False)
+            return self._undeblocked.frames(wanted, size=size, skip_nonref=skip_nonref)
+        if len(wanted) > 1 and all(i in self._keyset for i in wanted):
+            return self._keyframes(wanted, size)  # e.g. the aligned light pass: keyframes only
+        skippable = None
+        reference = self._table.reference
+        if skip_nonref and reference.shape[0] == self._table.num_frames:
+            skippable = ~reference
+            skippable[wanted] = False
+        return self._gather(wanted, size, keyframes_only=False, skippable=skippable)
 
     def keyframe_near(self, indices: Sequence[int], *, size: int | None = None) -> tuple[np.ndarray, list[int]]:
         actual = [self._table.keyframe_before(i) for i in self._checked(indices)]
-        context = self._stream.codec_context
-        context.skip_frame = "NONKEY"  # the codec skips every non-key frame without decoding it
+        return self._keyframes(actual, size), actual
+
+    def _keyframes(self, keyframes: list[int], size: int | None) -> np.ndarray:
+        """Keyframes only, in one forward pass: the codec is handed keyframes and nothing else, back to back
+        (no seek, no drain between them: its frame threads stay busy), and drained once at the end."""
+        skippable = np.ones(self._table.num_frames, dtype=bool)
+        skippable[keyframes] = False  # a keyframe depends on nothing: the ones not asked for are left out too
         try:
-            out = self._gather(actual, size, keyframes_only=True)
+            return self._gather(keyframes, size, keyframes_only=True, skippable=skippable)
         finally:
-            context.skip_frame = "DEFAULT"
-            self._decoded = None  # frames decoded in NONKEY mode are no base for forward decoding
-        return out, actual
+            self._decoded = None  # keyframes alone are no base for forward decoding
 
     def close(self) -> None:
         self._decoded = None
+        if self._undeblocked is not None:
+            self._undeblocked.close()
         self._container.close()
 
-    def _gather(self, indices: list[int], size: int | None, *, keyframes_only: bool) -> np.ndarray:
+    def _gather(self, indices: list[int], size: int | None, *, keyframes_only: bool,
+                skippable: np.ndarray | None) -> np.ndarray:
         h, w = (size, size) if size else (self.info.height, self.info.width)
         out = np.empty((len(indices), h, w, 3), dtype=np.uint8)  # (N, H, W, 3)
         targets, rows = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
-        for j, target in enumerate(targets.tolist()):
-            frame = self._frame(target, keyframes_only)
-            out[rows == j] = self._to_array(frame, size)
+        self._skippable = skippable
+        order = targets.tolist()
+        try:
+            for j, target in enumerate(order):
+                # The next target lies beyond a keyframe (a seek): once this one's packets are in, drain the
+                # codec instead of feeding it look-ahead frames that would be thrown away. The last target of
+                # a request is not drained (unless only keyframes are wanted): the next request may go on
+                # forward from it.
+                if keyframes_only:
+                    last_of_run = j + 1 == len(order)
+                else:
+                    last_of_run = j + 1 < len(order) and self._table.keyframe_before(order[j + 1]) > target
+                self._drain_at = self._last_packet(target) if last_of_run else None
+                frame = self._frame(target, keyframes_only)
+                out[rows == j] = self._to_array(frame, size)
+        finally:
+            self._skippable, self._drain_at = None, None
         return out
+
+    def _last_packet(self, target: int) -> int | None:
+        """Decode position of the last packet the codec needs before it can show ``target``."""
+        order = self._table.decode_order
+        if order.shape[0] != self._table.num_frames:
+            return None
+        first = self._table.keyframe_before(target)
+        needed = order[first : target + 1]
+        if self._skippable is not None:
+            needed = needed[~self._skippable[first : target + 1]]
+        return int(needed.max()) if needed.size else None
 
     def _frame(self, target: int, keyframes_only: bool) -> av.VideoFrame:
         """Decode up to frame ``target``: forward from the current position, or after a seek."""
         keyframe = self._table.keyframe_before(target)
-        if self._decoded is None or keyframes_only or target <= self._position or keyframe > self._position:
+        if keyframes_only:  # every other frame is left out: go forward unless the target is behind
+            if self._decoded is None or target <= self._position:
+                self._seek(keyframe)
+        elif (self._decoded is None or target <= self._position or keyframe > self._position
+                or target in self._skipped):  # a frame left out on the way can only come back from its keyframe
             self._seek(keyframe)
         for attempt in range(4):
             assert self._decoded is not None
             for frame in self._decoded:
-                self.decoded_frames += 1
                 index = self._table.index_of(frame.pts)
                 if index is None or index <= self._position:
                     continue  # no timestamp, or a leading picture from before the seek point (open GOP)
@@ -158,13 +236,23 @@ class PyAVDecoder(Decoder):
             raise DecodeError(f"{self.path.name}: seek to frame {keyframe} failed: {exc.strerror}",
                               code="decode_failed") from exc
         self.seeks += 1
+        self._skipped.clear()
         self._position = keyframe - 1
         self._decoded = self._decode()
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         try:
             for packet in self._container.demux(self._stream):
+                index = self._table.index_of(packet.pts) if packet.size else None
+                if index is not None and self._skippable is not None and self._skippable[index]:
+                    self._skipped.add(index)
+                    continue  # nothing refers to this frame and nobody asked for it
+                self._own_decoded += packet.size > 0
                 yield from packet.decode()
+                drain = self._drain_at
+                if drain is not None and index is not None and int(self._table.decode_order[index]) >= drain:
+                    yield from self._stream.codec_context.decode(None)  # out with what it holds; the next
+                    return  # request seeks, which resets the codec
         except av.error.FFmpegError as exc:
             raise DecodeError(f"{self.path.name}: decoding failed: {exc.strerror}", code="decode_failed") from exc
 
@@ -205,7 +293,8 @@ class DecordDecoder(Decoder):
                 raise DecodeError(f"{self.path.name}: decord cannot open it: {exc}", code="decode_failed") from exc
         return self._readers[size]
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
         wanted = self._checked(indices)
         reader = self._reader(size)
         try:
@@ -224,10 +313,12 @@ class TorchCodecDecoder(Decoder):
     """torchcodec decoder (needs system FFmpeg libraries). Exact seek mode. Not installed in CI.
 
     torchcodec releases that report ``metadata.rotation`` turn frames upright themselves; older ones
-    return them as stored, and this class applies the probed rotation.
+    return them as stored, and this class applies the probed rotation. ``device="cuda"`` decodes on
+    the GPU (NVDEC) and resizes there; frames come back to the host as ``uint8`` arrays like every
+    backend's.
     """
 
-    def __init__(self, path: str | Path, info: VideoInfo | None = None) -> None:
+    def __init__(self, path: str | Path, info: VideoInfo | None = None, *, device: str = "cpu") -> None:
         try:
             from torchcodec.decoders import VideoDecoder
         except (ImportError, OSError, RuntimeError) as exc:  # installed, but FFmpeg's libraries are missing
@@ -236,10 +327,14 @@ class TorchCodecDecoder(Decoder):
 
         self.path = Path(path)
         self.info = info if info is not None else probe(self.path)
-        self._decoder = VideoDecoder(str(self.path), seek_mode="exact", dimension_order="NCHW")
+        try:
+            self._decoder = VideoDecoder(str(self.path), seek_mode="exact", dimension_order="NCHW", device=device)
+        except RuntimeError as exc:  # no GPU, or this FFmpeg build has no NVDEC
+            raise OptionsError(f"decoder backend 'torchcodec' cannot decode on {device}: {exc}") from exc
         self._turns_upright = hasattr(self._decoder.metadata, "rotation")
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
         import torch
         import torch.nn.functional as F
 
@@ -254,7 +349,7 @@ class TorchCodecDecoder(Decoder):
             new_w, new_h = _scaled(width, height, size)
             batch = F.interpolate(batch.float(), size=(new_h, new_w), mode="bilinear", antialias=True,
                                   align_corners=False).round().clamp(0, 255).to(torch.uint8)
-        array = batch.permute(0, 2, 3, 1).numpy()  # (U, h, w, 3)
+        array = batch.permute(0, 2, 3, 1).cpu().numpy()  # (U, h, w, 3)
         if size:
             array = _centre_crop(array, size, axes=(1, 2))
         if not self._turns_upright:
@@ -265,11 +360,35 @@ class TorchCodecDecoder(Decoder):
         del self._decoder
 
 
+def _torchcodec_cuda(path: Path, info: VideoInfo | None) -> Decoder:
+    return TorchCodecDecoder(path, info, device="cuda")
+
+
 BACKENDS: dict[str, DecoderFactory] = {"pyav": PyAVDecoder}
 if importlib.util.find_spec("decord") is not None:
     BACKENDS["decord"] = DecordDecoder
 if importlib.util.find_spec("torchcodec") is not None:
     BACKENDS["torchcodec"] = TorchCodecDecoder
+    BACKENDS["torchcodec-cuda"] = _torchcodec_cuda
+
+
+def gpu_decoding_works() -> bool:
+    """Whether ``torchcodec-cuda`` can decode here: torchcodec loads and a CUDA device answers (imports torch)."""
+    if "torchcodec-cuda" not in BACKENDS:
+        return False
+    try:
+        import torch
+        from torchcodec.decoders import VideoDecoder  # noqa: F401
+    except (ImportError, OSError, RuntimeError):
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def choose_backend(backend: str, *, device: str = "cpu") -> str:
+    """``auto``: GPU decoding (``torchcodec-cuda``) when the model runs on CUDA and it works, else ``pyav``."""
+    if backend != "auto":
+        return backend
+    return "torchcodec-cuda" if device.startswith("cuda") and gpu_decoding_works() else "pyav"
 
 
 def resolve_backend(backend: str) -> DecoderFactory:
@@ -295,14 +414,6 @@ def open_decoder(path: str | Path, backend: str = "pyav", info: VideoInfo | None
         info: the result of :func:`probe` if already known (else the backend probes).
     """
     return resolve_backend(backend)(Path(path), info)
-
-
-def _keyframe_before(keyframes: tuple[int, ...] | None, index: int) -> int:
-    if not keyframes:
-        return index
-    table = np.asarray(keyframes)
-    k = int(np.searchsorted(table, index, side="right")) - 1
-    return int(table[k]) if k >= 0 else index
 
 
 def _scaled(width: int, height: int, size: int) -> tuple[int, int]:

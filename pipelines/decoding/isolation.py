@@ -1,18 +1,23 @@
 """Decoding in a child process, so a decoder that hangs, crashes or eats memory cannot take the caller down.
 
-Every read of an untrusted file goes through here — the probe included (`probe_isolated`, and the
-`IsolatedDecoder`'s child probes before it decodes), so the caller's process never opens the container.
+Every read of an untrusted file goes through here — the probe included (`probe_isolated`, and an
+`IsolatedDecoder` without ``info`` probes in its child), so the caller's process never opens the container.
 
-The child is started once per video as a fresh interpreter (``python -m pipelines.decoding._child``,
-about 0.4 s: it imports only numpy, PyAV and this package — multiprocessing's spawn/forkserver would
-re-import the caller's ``__main__``, which for the CLI or service means torch, seconds per video),
-limits itself (address space ``RLIMIT_AS``, open files ``RLIMIT_NOFILE``, no core files), probes the
-video with the caller's limits, opens the backend and serves requests over a socket. Frames come back
-as raw bytes received straight into the caller's output array. Each request has a deadline: past it
-the child is killed and the request fails with ``decode_timeout``; a child that dies fails the request
-with ``decoder_crashed`` (signal, abort) or ``decoder_out_of_memory``. While a request waits, the
-caller's ``should_cancel`` is polled every 0.2 s: a cancel kills the child and raises `Cancelled`.
-The next request starts a new child, so the caller decides whether to retry.
+The child is a fresh interpreter (``python -m pipelines.decoding._child``, about 0.4 s to start: it
+imports only numpy, PyAV and this package — multiprocessing's spawn/forkserver would re-import the
+caller's ``__main__``, which for the CLI or service means torch, seconds per video); probes are forked
+from a warm fork server instead (`_zygote`, milliseconds). Before it touches a file the child limits
+itself: address space (``RLIMIT_AS``), open files (``RLIMIT_NOFILE``), no core files. It probes the video
+with the caller's limits (unless given ``info``), opens the backend and serves requests over a socket.
+Frames come back as raw bytes received straight into the caller's output array. Each request has a
+deadline: past it the child is killed and the request fails with ``decode_timeout``; a child that dies
+fails the request with ``decoder_crashed`` (signal, abort) or ``decoder_out_of_memory``. While a request
+waits, the caller's ``should_cancel`` is polled every 0.2 s: a cancel kills the child and raises
+`Cancelled`. The next request starts a new child, so the caller decides whether to retry.
+
+Without a pool a child serves one video and exits. A :class:`DecoderPool` keeps children started
+ahead of time and hands a healthy one to the next video after a clean close (at most ``max_uses``
+videos each): no start-up on the critical path, and several videos decode at once.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing.connection
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -35,16 +39,101 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, DecodeError, LimitError, OptionsError, VideoError, VidgateError
-from ._zygote import Zygote
-from .backends import Decoder, open_decoder
-from .probe import VideoInfo, probe
+from ._zygote import Forked, Zygote
+from .backends import Decoder
+from .probe import VideoInfo
 
+_CHILD = "pipelines.decoding._child"
 _ZYGOTE = Zygote()  # this process's probe fork server, started on the first isolated probe
 MAX_OPEN_FILES = 64  # the child's RLIMIT_NOFILE: a video needs one; a demuxer following references needs many
 _POLL_S = 0.2
 
 _ERRORS: dict[str, type[VidgateError]] = {cls.__name__: cls for cls in
                                           (VidgateError, VideoError, DecodeError, LimitError, OptionsError)}
+
+
+class _Child:
+    """One decoding child process and its socket (``forked``: from the probe fork server)."""
+
+    def __init__(self, *, forked: bool = False) -> None:
+        self.process: subprocess.Popen[bytes] | Forked
+        if forked:
+            self.process, ours = _ZYGOTE.spawn()
+        else:
+            ours, theirs = socket.socketpair()
+            # The child sees the caller's import path, so ``module:Class`` backends from anywhere resolve.
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+            try:
+                self.process = subprocess.Popen([sys.executable, "-m", _CHILD, str(theirs.fileno())],
+                                                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env)
+            finally:
+                theirs.close()
+        self.conn = multiprocessing.connection.Connection(ours.detach())
+        self.uses = 0
+        self._finalizer = weakref.finalize(self, _kill, self.process, self.conn)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        self._finalizer.detach()
+        _kill(self.process, self.conn)
+
+
+class DecoderPool:
+    """Decoding children started ahead of time and reused across videos.
+
+    Args:
+        size: children kept started and idle (at least one per spare core is a good start).
+        memory_limit_bytes: address-space limit of every child (None: unlimited).
+        max_uses: videos a child serves before it is replaced (bounds what a leaking decoder can hold).
+    """
+
+    def __init__(self, size: int = 1, *, memory_limit_bytes: int | None = 4 << 30, max_uses: int = 50) -> None:
+        self.size = max(1, size)
+        self.memory_limit_bytes = memory_limit_bytes
+        self.max_uses = max_uses
+        self._idle: list[_Child] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._fill()
+
+    def _fill(self) -> None:
+        with self._lock:
+            while not self._closed and len(self._idle) < self.size:
+                self._idle.append(_Child())
+
+    def acquire(self) -> _Child:
+        """An idle started child, or a new one when all are busy (more videos at once than ``size``)."""
+        with self._lock:
+            if self._closed:
+                raise OptionsError("the decoder pool is closed")
+            while self._idle and not self._idle[0].alive():
+                self._idle.pop(0).kill()
+            return self._idle.pop(0) if self._idle else _Child()
+
+    def release(self, child: _Child) -> None:
+        """Take back a child whose video was closed cleanly; extra or worn-out ones are stopped."""
+        with self._lock:
+            keep = not self._closed and child.alive() and child.uses < self.max_uses and len(self._idle) < self.size
+            if keep:
+                self._idle.append(child)
+        if not keep:
+            _ask_to_exit(child)
+        self._fill()  # a worn-out child's replacement starts now, off the next video's critical path
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for child in idle:
+            _ask_to_exit(child)
+
+    def __enter__(self) -> DecoderPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class IsolatedDecoder(Decoder):
@@ -54,8 +143,9 @@ class IsolatedDecoder(Decoder):
         path: the video file.
         backend: backend name or ``module:Class`` import path (imported in the child).
         timeout_s: deadline of each request (and of probing and opening the video), in seconds.
-        memory_limit_bytes: address-space limit of the child (None: unlimited).
+        memory_limit_bytes: address-space limit of the child (None: unlimited; with a pool, the pool's).
         info: the result of :func:`probe` if already known, passed to the child (else the child probes).
+        pool: take a started child from this pool and give it back on a clean close.
         limits: keyword arguments of :func:`probe` (``max_file_bytes``, ``max_duration``, ``max_pixels``)
             the child's probe applies.
         max_open_files: the child's open-file limit.
@@ -64,22 +154,24 @@ class IsolatedDecoder(Decoder):
 
     def __init__(self, path: str | Path, backend: str = "pyav", *, timeout_s: float = 60.0,
                  memory_limit_bytes: int | None = 4 << 30, info: VideoInfo | None = None,
-                 limits: dict[str, Any] | None = None, max_open_files: int = MAX_OPEN_FILES,
-                 should_cancel: Callable[[], bool] | None = None, _probe_only: bool = False) -> None:
+                 pool: DecoderPool | None = None, limits: dict[str, Any] | None = None,
+                 max_open_files: int = MAX_OPEN_FILES, should_cancel: Callable[[], bool] | None = None,
+                 _probe_only: bool = False) -> None:
         self.path = Path(path)
         self.backend = backend
         self.timeout_s = timeout_s
-        self.memory_limit_bytes = memory_limit_bytes
+        self.pool = pool
         self.limits = dict(limits or {})
         self.max_open_files = max_open_files
         self.should_cancel = should_cancel
         self._probe_only = _probe_only
+        self.memory_limit_bytes = pool.memory_limit_bytes if pool is not None else memory_limit_bytes
         self._info = info
         self._lock = threading.Lock()  # one request at a time (the recognizer prefetches from a thread)
-        self._process: Any = None  # subprocess.Popen, or a _zygote.Forked child for a probe
-        self._conn: multiprocessing.connection.Connection | None = None
-        self._finalizer: weakref.finalize | None = None
+        self._child: _Child | None = None
         self._closed = False
+        self._decoded_before = 0  # frames decoded by children that are gone
+        self._decoded_now = 0
 
     @property
     def info(self) -> VideoInfo:  # type: ignore[override]
@@ -90,13 +182,20 @@ class IsolatedDecoder(Decoder):
         return self._info
 
     @property
+    def decoded_frames(self) -> int:  # type: ignore[override]
+        """Frames the backend handed to its codec for this video (as far as the backend counts them)."""
+        return self._decoded_before + self._decoded_now
+
+    @property
     def pid(self) -> int | None:
         """Process id of the running child, if any (tests kill it to simulate a crash)."""
-        return self._process.pid if self._process is not None and self._process.poll() is None else None
+        child = self._child
+        return child.process.pid if child is not None and child.alive() else None
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
         with self._lock:
-            array, _ = self._request(("frames", [int(i) for i in indices], size))
+            array, _ = self._request(("frames", [int(i) for i in indices], size, skip_nonref, deblock))
         return array
 
     def keyframe_near(self, indices: Sequence[int], *, size: int | None = None) -> tuple[np.ndarray, list[int]]:
@@ -112,69 +211,62 @@ class IsolatedDecoder(Decoder):
     def _start(self) -> None:
         if self._closed:
             raise OptionsError("the decoder is closed")
-        if self._process is not None:
+        if self._child is not None:
             return
-        process: Any
         if self._probe_only:  # a probe: forked from the warm fork server (milliseconds, not an interpreter)
-            process, ours = _ZYGOTE.spawn()
+            child = _Child(forked=True)
         else:
-            ours, theirs = socket.socketpair()
-            # The child sees the caller's import path, so ``module:Class`` backends from anywhere resolve.
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-            try:
-                process = subprocess.Popen([sys.executable, "-m", "pipelines.decoding._child",
-                                            str(theirs.fileno())], pass_fds=[theirs.fileno()],
-                                           stdin=subprocess.DEVNULL, env=env)
-            finally:
-                theirs.close()
-        conn = multiprocessing.connection.Connection(ours.detach())
-        self._process, self._conn = process, conn
-        self._finalizer = weakref.finalize(self, _kill, process, conn)
-        conn.send({"path": str(self.path), "backend": self.backend, "info": self._info, "limits": self.limits,
-                   "memory_limit_bytes": self.memory_limit_bytes, "max_open_files": self.max_open_files,
-                   "probe_only": self._probe_only})
+            child = self.pool.acquire() if self.pool is not None else _Child()
+        child.uses += 1
+        self._child = child
+        child.conn.send(("open", str(self.path), self.backend, self._info, self.memory_limit_bytes, self.limits,
+                         self.max_open_files, self._probe_only))
         reply = self._receive(time.monotonic() + self.timeout_s, "opening the video")
         self._info = reply[1]
 
     def _request(self, message: tuple[Any, ...]) -> tuple[np.ndarray, Any]:
         self._start()
-        assert self._conn is not None
+        assert self._child is not None
+        conn = self._child.conn
         deadline = time.monotonic() + self.timeout_s
         try:
-            self._conn.send(message)
+            conn.send(message)
         except (BrokenPipeError, ConnectionResetError, EOFError):
             self._raise_death("sending a request")
-        _, shape, extra = self._receive(deadline, "decoding")
+        _, shape, extra, decoded = self._receive(deadline, "decoding")
+        self._decoded_now = decoded
         array = np.empty(shape, dtype=np.uint8)  # (N, H, W, 3)
         self._wait(deadline, "receiving frames")
         try:
             if array.size:
-                self._conn.recv_bytes_into(array.data.cast("B"))
+                conn.recv_bytes_into(array.data.cast("B"))
             else:
-                self._conn.recv_bytes()  # memoryview cannot cast an empty array
+                conn.recv_bytes()  # memoryview cannot cast an empty array
         except (EOFError, ConnectionResetError, OSError):
             self._raise_death("receiving frames")
         return array, extra
 
     def _wait(self, deadline: float, doing: str) -> None:
         """Until the child's next message arrives; past ``deadline`` → ``decode_timeout``, on cancel → `Cancelled`."""
-        assert self._conn is not None
+        assert self._child is not None
+        conn = self._child.conn
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._timeout(doing)
             step = min(remaining, _POLL_S) if self.should_cancel is not None else remaining
-            if self._conn.poll(max(0.0, step)):
+            if conn.poll(max(0.0, step)):
                 return
             if self.should_cancel is not None and self.should_cancel():
                 self._stop(graceful=False)
                 raise Cancelled(f"{self.path.name}: cancelled while {doing}")
 
     def _receive(self, deadline: float, doing: str) -> tuple[Any, ...]:
-        assert self._conn is not None
+        assert self._child is not None
+        conn = self._child.conn
         self._wait(deadline, doing)
         try:
-            reply: tuple[Any, ...] = self._conn.recv()
+            reply: tuple[Any, ...] = conn.recv()
         except (EOFError, ConnectionResetError, OSError):
             self._raise_death(doing)
         if reply[0] == "error":
@@ -190,8 +282,8 @@ class IsolatedDecoder(Decoder):
                           "it was stopped", code="decode_timeout")
 
     def _raise_death(self, doing: str) -> None:
-        process = self._process
-        assert process is not None
+        assert self._child is not None
+        process = self._child.process
         try:
             code = process.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -207,21 +299,42 @@ class IsolatedDecoder(Decoder):
         raise DecodeError(f"{self.path.name}: decoder exited (status {code}) while {doing}", code="decoder_crashed")
 
     def _stop(self, *, graceful: bool) -> None:
-        process, conn = self._process, self._conn
-        self._process = self._conn = None
-        if self._finalizer is not None:
-            self._finalizer.detach()
-            self._finalizer = None
-        if process is None or conn is None:
+        child, self._child = self._child, None
+        self._decoded_before += self._decoded_now
+        self._decoded_now = 0
+        if child is None:
             return
-        if graceful and process.poll() is None:
-            with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-                conn.send(("close",))
-                process.wait(timeout=2)
-        _kill(process, conn)
+        if graceful and child.alive() and _close_video(child):
+            if self.pool is not None:
+                self.pool.release(child)
+            else:
+                _ask_to_exit(child)
+            return
+        child.kill()
+        if self.pool is not None:
+            self.pool.release(child)  # dead: dropped, and a fresh one started in its place
 
 
-def _kill(process: Any, conn: multiprocessing.connection.Connection) -> None:
+def _close_video(child: _Child) -> bool:
+    """Ask the child to close its video; True when it answered (and can serve another)."""
+    try:
+        child.conn.send(("close",))
+        if child.conn.poll(2.0):
+            return bool(child.conn.recv() == ("closed",))
+    except (OSError, EOFError):
+        pass
+    return False
+
+
+def _ask_to_exit(child: _Child) -> None:
+    with contextlib.suppress(OSError):
+        child.conn.send(("exit",))
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        child.process.wait(timeout=2)
+    child.kill()
+
+
+def _kill(process: subprocess.Popen[bytes] | Forked, conn: multiprocessing.connection.Connection) -> None:
     if process.poll() is None:
         process.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -232,6 +345,8 @@ def _kill(process: Any, conn: multiprocessing.connection.Connection) -> None:
 def probe_isolated(path: str | Path, *, timeout_s: float = 60.0, memory_limit_bytes: int | None = 4 << 30,
                    max_open_files: int = MAX_OPEN_FILES, **limits: Any) -> VideoInfo:
     """:func:`probe` in a limited child process (time, memory, open files): for untrusted files.
+
+    The child is forked from a warm fork server (`_zygote`): a probe costs milliseconds of start-up.
 
     Args:
         path: the video file.
@@ -250,93 +365,3 @@ def probe_isolated(path: str | Path, *, timeout_s: float = 60.0, memory_limit_by
         return decoder.info
     finally:
         decoder.close()
-
-
-def serve(fd: int) -> None:
-    """The child's entry point: receive the open request on socket ``fd``, then serve (see ``_child``)."""
-    conn = multiprocessing.connection.Connection(fd)
-    try:
-        request = conn.recv()
-    except EOFError:
-        return
-    _limit(request["memory_limit_bytes"], request["max_open_files"])
-    _serve(conn, request)
-
-
-def _limit(memory_limit_bytes: int | None, max_open_files: int | None) -> None:
-    """Limits of the child itself, set before it touches the file."""
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash leaves no core file behind
-    if memory_limit_bytes:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
-    if max_open_files:
-        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        soft = max_open_files if hard == resource.RLIM_INFINITY else min(max_open_files, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft))
-
-
-def _serve(conn: multiprocessing.connection.Connection, request: dict[str, Any]) -> None:
-    """The child: probe (unless the caller knows the video), open the backend, answer requests until told to
-    close or the pipe ends."""
-    path, backend, info = request["path"], request["backend"], request["info"]
-    memory_limit_bytes = request["memory_limit_bytes"]
-    try:
-        if info is None:
-            info = probe(path, **request["limits"])
-        if request["probe_only"]:
-            conn.send(("ready", info))
-            return
-        decoder = open_decoder(path, backend, info=info)
-    except VidgateError as exc:
-        _reply_error(conn, type(exc).__name__, exc.code, exc.message, fatal=True)
-        return
-    except MemoryError as exc:
-        _reply_error(conn, "DecodeError", "decoder_out_of_memory",
-                     f"{Path(path).name}: probing ran out of memory (limit {memory_limit_bytes} bytes): {exc}",
-                     fatal=True)
-        os._exit(3)
-    except Exception as exc:
-        _reply_error(conn, "DecodeError", "decode_failed", f"{Path(path).name}: {type(exc).__name__}: {exc}",
-                     fatal=True)
-        return
-    try:
-        conn.send(("ready", decoder.info))
-        while True:
-            try:
-                message = conn.recv()
-            except EOFError:
-                break
-            if message[0] == "close":
-                break
-            try:
-                array, extra = _answer(decoder, message)
-            except VidgateError as exc:  # bad request or undecodable frame: the child stays usable
-                _reply_error(conn, type(exc).__name__, exc.code, exc.message, fatal=False)
-                continue
-            conn.send(("ok", array.shape, extra))
-            conn.send_bytes(array.data.cast("B") if array.size else b"")
-            del array
-    except MemoryError as exc:
-        _reply_error(conn, "DecodeError", "decoder_out_of_memory",
-                     f"{Path(path).name}: decoder ran out of memory (limit {memory_limit_bytes} bytes): {exc}",
-                     fatal=True)
-        os._exit(3)  # state after a failed allocation is not trustworthy
-    except Exception as exc:
-        _reply_error(conn, "DecodeError", "decode_failed", f"{Path(path).name}: {type(exc).__name__}: {exc}",
-                     fatal=True)
-    finally:
-        decoder.close()
-
-
-def _answer(decoder: Decoder, message: tuple[Any, ...]) -> tuple[np.ndarray, Any]:
-    kind, indices, size = message
-    if kind == "keyframes":
-        array, extra = decoder.keyframe_near(indices, size=size)
-    else:
-        array, extra = decoder.frames(indices, size=size), None
-    return np.ascontiguousarray(array), extra
-
-
-def _reply_error(conn: multiprocessing.connection.Connection, kind: str, code: str, text: str, *,
-                 fatal: bool) -> None:
-    with contextlib.suppress(BrokenPipeError, OSError):
-        conn.send(("error", kind, code, text, fatal))

@@ -12,9 +12,11 @@ import errno
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -63,6 +65,7 @@ class VideoInfo:
         codec: FFmpeg codec name (``h264``, ``hevc``, ``vp9``...).
         rotation: clockwise degrees (0, 90, 180, 270) the coded picture is turned for display.
         keyframes: frame indices of keyframes, ascending (None when unknown).
+        table: the frame table (decode order and reference flags too: what the decode cost model reads).
     """
 
     path: Path
@@ -74,6 +77,18 @@ class VideoInfo:
     codec: str
     rotation: int
     keyframes: tuple[int, ...] | None
+    table: FrameTable | None = field(default=None, compare=False, repr=False)
+
+
+def keyframe_before(keyframes: Sequence[int] | np.ndarray | None, index: int) -> int:
+    """The last keyframe at or before frame ``index`` (0 when none is known or the stream starts without one).
+
+    The one definition: decoders seek with it, the cost model and the planner reason with it.
+    """
+    if keyframes is None or len(keyframes) == 0:
+        return 0
+    k = int(np.searchsorted(np.asarray(keyframes), index, side="right")) - 1
+    return int(keyframes[k]) if k >= 0 else 0
 
 
 @dataclass(frozen=True)
@@ -85,12 +100,17 @@ class FrameTable:
         keyframes: frame indices of keyframes, ascending ``(K,) int64``.
         time_base: seconds per ``pts`` tick.
         frame_ticks: duration of the last frame in ticks (its packet duration, or the median gap).
+        decode_order: position of each frame's packet in the file (decode order) ``(N,) int64``.
+        reference: whether each frame may be used to predict others ``(N,) bool``; all True when the
+            codec's bitstream is not parsed (only H.264's ``nal_ref_idc`` is read).
     """
 
     pts: np.ndarray
     keyframes: np.ndarray
     time_base: Fraction
     frame_ticks: int
+    decode_order: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    reference: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     @property
     def num_frames(self) -> int:
@@ -105,8 +125,7 @@ class FrameTable:
 
     def keyframe_before(self, index: int) -> int:
         """The last keyframe at or before frame ``index`` (0 when the stream starts without one)."""
-        k = int(np.searchsorted(self.keyframes, index, side="right")) - 1
-        return int(self.keyframes[k]) if k >= 0 else 0
+        return keyframe_before(self.keyframes, index)
 
     @property
     def duration(self) -> float:
@@ -170,7 +189,7 @@ def probe(
     _TABLES.put(path, table)
     return VideoInfo(path=path, num_frames=table.num_frames, fps=fps, duration=duration, width=width,
                      height=height, codec=stream.codec_context.name, rotation=rotation,
-                     keyframes=tuple(int(k) for k in table.keyframes))
+                     keyframes=tuple(int(k) for k in table.keyframes), table=table)
 
 
 def open_container(path: Path) -> av.container.InputContainer:
@@ -201,6 +220,8 @@ def read_frame_table(container: av.container.InputContainer, stream: av.video.st
     timestamps: list[int] = []
     keys: list[int] = []
     durations: list[int] = []
+    references: list[bool] = []
+    is_reference = _reference_parser(stream)
     packets = 0
     try:
         for packet in container.demux(stream):
@@ -213,6 +234,7 @@ def read_frame_table(container: av.container.InputContainer, stream: av.video.st
             timestamps.append(stamp)
             keys.append(bool(packet.is_keyframe))
             durations.append(packet.duration or 0)
+            references.append(is_reference(packet))
     except av.error.FFmpegError as exc:
         raise VideoError(f"the video breaks off after {packets} packets: {exc.strerror}",
                          code="truncated_video") from exc
@@ -225,7 +247,48 @@ def read_frame_table(container: av.container.InputContainer, stream: av.video.st
         last = int(np.median(np.diff(pts))) if pts.shape[0] > 1 else 1
     time_base = stream.time_base or Fraction(1, 1)
     return FrameTable(pts=pts, keyframes=np.flatnonzero(is_key).astype(np.int64), time_base=time_base,
-                      frame_ticks=max(1, last)), packets
+                      frame_ticks=max(1, last), decode_order=order[first].astype(np.int64),
+                      reference=np.asarray(references, dtype=bool)[order][first] | is_key), packets
+
+
+def _reference_parser(stream: av.video.stream.VideoStream) -> Callable[[av.Packet[Any]], bool]:
+    """``packet -> may other frames be predicted from it``, read from the bitstream where we can.
+
+    H.264 says it in every slice's NAL header (``nal_ref_idc == 0``: nothing refers to this picture),
+    so skipping such a packet leaves every other frame bit-exact. Other codecs: every frame counts
+    as a reference (nothing is skipped).
+    """
+    extradata = stream.codec_context.extradata
+    if stream.codec_context.name != "h264":
+        return lambda packet: True
+    # avcC (MP4/MKV): NAL units prefixed by their length; otherwise Annex B start codes.
+    length_size = (extradata[4] & 3) + 1 if extradata and extradata[0] == 1 and len(extradata) > 4 else 0
+
+    def is_reference(packet: av.Packet[Any]) -> bool:
+        data = memoryview(packet)
+        for header in _nal_headers(data, length_size):
+            if header & 0x1F in (1, 5):  # the first slice (non-IDR or IDR) decides
+                return bool(header & 0x60)
+        return True
+
+    return is_reference
+
+
+def _nal_headers(data: memoryview, length_size: int) -> Iterator[int]:
+    """The first byte of each NAL unit in one packet."""
+    end = len(data)
+    if length_size:
+        i = 0
+        while i + length_size < end:
+            size = int.from_bytes(data[i : i + length_size], "big")
+            yield data[i + length_size]
+            i += length_size + size
+        return
+    raw = bytes(data[: min(end, 4096)])  # Annex B: headers sit after 00 00 01 start codes
+    i = raw.find(b"\x00\x00\x01")
+    while i >= 0 and i + 3 < len(raw):
+        yield raw[i + 3]
+        i = raw.find(b"\x00\x00\x01", i + 3)
 
 
 def frame_table(path: Path, container: av.container.InputContainer,

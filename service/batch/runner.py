@@ -88,6 +88,13 @@ def _init_worker(settings: Settings, checkpoint: Path, threads: int) -> None:
     _RECOGNIZER = open_recognizer(settings, checkpoint=checkpoint, threads=threads)
 
 
+def _close_worker() -> None:
+    global _RECOGNIZER
+    if _RECOGNIZER is not None:
+        _RECOGNIZER.close()
+        _RECOGNIZER = None
+
+
 def _recognize(path: str, options: Options, name: str, artifacts: str | None, key: str) -> dict[str, Any]:
     """In a worker process: a result dict, or {"error": {...}} for bad input."""
     from pipelines.errors import VidgateError
@@ -132,6 +139,14 @@ def run_batch(sources: list[str], out: Path, plan: BatchPlan) -> Summary:
         executor = ThreadPoolExecutor(max_workers=plan.concurrency)
         submit: Callable[[Item, str], Future[dict[str, Any]]] = lambda item, key: executor.submit(  # noqa: E731
             _remote, plan, item, key)
+    elif plan.workers == 1:
+        # One model in this process, ``decoders + 1`` videos in flight: while the model works on one
+        # video, the next ones probe and decode in their own decoding children.
+        _init_worker(plan.settings, plan.checkpoint, plan.settings.threads)
+        executor = ThreadPoolExecutor(max_workers=plan.settings.decoders + 1, thread_name_prefix="vidgate-batch")
+        submit = lambda item, key: executor.submit(  # noqa: E731
+            _recognize, str(item.path), plan.options, Path(item.source).name,
+            str(plan.artifacts) if plan.artifacts else None, key)
     else:
         threads = max(1, (os.cpu_count() or 1) // plan.workers)
         executor = ProcessPoolExecutor(max_workers=plan.workers, mp_context=get_context("spawn"),
@@ -176,6 +191,8 @@ def run_batch(sources: list[str], out: Path, plan: BatchPlan) -> Summary:
             progress.set_postfix(failed=sum(summary.failures.values()), in_flight=len(in_flight), refresh=False)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        if not plan.server and plan.workers == 1:
+            _close_worker()
         for item, _ in in_flight.values():
             item.release()
         progress.close()

@@ -147,6 +147,8 @@ function renderResult(job) {
     stat("snippets selected", `${c.snippets_selected} of ${c.snippets_total}`),
     stat("GFLOPs used", `${c.gflops.toFixed(2)}`), stat("GFLOPs dense", `${c.gflops_dense.toFixed(2)}`),
     stat("compute saved", vg.pct(c.gflops_saved_fraction)),
+    ...("frames_decoded" in c ? [stat("frames decoded", `${c.frames_decoded} of ${c.frames_in_video} (${vg.pct(c.decoded_fraction)})`),
+      stat("light pass", c.light_pass)] : []),
     ...["decode", "light", "gate", "heavy", "total"].filter((k) => k in t).map((k) => stat(`${k} time`, `${t[k].toFixed(2)} s`)));
   document.getElementById("model").textContent =
     `${r.model.name} ${r.model.version || ""} · light ${r.model.light} · heavy ${r.model.heavy} · ${r.width}×${r.height}, ${r.fps} fps, ${vg.clock(r.duration)}`;

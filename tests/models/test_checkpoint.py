@@ -3,7 +3,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from models import CheckpointError, ModelConfig, VidGate, load_checkpoint, load_pretrained, save_checkpoint
+from models import (
+    DEMO_CHECKPOINT,
+    CheckpointError,
+    ModelConfig,
+    PoolHead,
+    VidGate,
+    load_checkpoint,
+    load_pretrained,
+    read_metadata,
+    save_checkpoint,
+)
 
 
 def _model(**overrides: object) -> VidGate:
@@ -77,3 +87,40 @@ def test_pretrained_weights_from_local_file(tmp_path: Path) -> None:
     torch.save({"unrelated.weight": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="no tensor"):
         load_pretrained(target.heavy.net, tmp_path / "other.pth")
+
+
+def test_a_temporal_head_round_trips_and_the_checkpoint_names_its_head(tmp_path: Path) -> None:
+    model = _model(head="temporal", threshold=0.31, threshold_rule="smallest selection within 1 point of dense")
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    loaded, _ = load_checkpoint(path)
+    assert loaded.config.head == "temporal" and loaded.config == model.config
+    assert read_metadata(path)["config"]["head"] == "temporal"
+    features, mask = torch.randn(1, 6, model.heavy.num_features), torch.tensor([[1.0, 0, 1, 1, 0, 0]])
+    with torch.no_grad():
+        assert torch.equal(model.classify(features, mask), loaded.classify(features, mask))
+
+
+def test_checkpoints_without_a_head_field_load_with_the_pool_head(tmp_path: Path) -> None:
+    """Checkpoints written before heads were selectable hold a pool head and no calibration rule."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    path = save_checkpoint(_model(), tmp_path / "old.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["vidgate"])
+    for new in ("head", "head_width", "threshold_rule"):
+        del meta["config"][new]
+    save_file(load_file(str(path)), str(path), metadata={"vidgate": json.dumps(meta)})
+    loaded, _ = load_checkpoint(path)
+    assert loaded.config.head == "pool" and isinstance(loaded.head, PoolHead) and loaded.config.threshold_rule is None
+
+
+def test_the_shipped_demo_model_loads() -> None:
+    model, extra = load_checkpoint(DEMO_CHECKPOINT)
+    assert model.config.head in ("pool", "temporal") and "training" in extra
+    features = torch.randn(1, 12, model.heavy.num_features)
+    with torch.no_grad():
+        scores = model.scores(model.classify(features, torch.ones(1, 12)))
+    assert torch.allclose(scores.sum(), torch.tensor(1.0))

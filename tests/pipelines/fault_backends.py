@@ -16,7 +16,7 @@ from pipelines.decoding import PyAVDecoder
 class HangingDecoder(PyAVDecoder):
     """Opens fine, then never answers a request."""
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, **hints: bool) -> np.ndarray:
         while True:
             time.sleep(3600)
 
@@ -24,14 +24,14 @@ class HangingDecoder(PyAVDecoder):
 class AbortingDecoder(PyAVDecoder):
     """Dies with SIGABRT, like a failed assertion inside a C library."""
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, **hints: bool) -> np.ndarray:
         os.abort()
 
 
 class SegfaultingDecoder(PyAVDecoder):
     """Dies with SIGSEGV: reads address 0."""
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, **hints: bool) -> np.ndarray:
         ctypes.string_at(0)
         raise AssertionError("unreachable")
 
@@ -39,7 +39,7 @@ class SegfaultingDecoder(PyAVDecoder):
 class GreedyDecoder(PyAVDecoder):
     """Touches 3 GiB: fine without a limit on this machine, MemoryError under a 1 GiB RLIMIT_AS."""
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, **hints: bool) -> np.ndarray:
         hog = np.ones(3 << 30, dtype=np.uint8)
         return np.zeros((len(indices), 1, 1, 3), dtype=np.uint8) + hog[:1]
 
@@ -49,15 +49,17 @@ class FileHoggingDecoder(PyAVDecoder):
 
     kept: ClassVar[list[object]] = []
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
         for _ in range(200):
             self.kept.append(open(self.path, "rb"))  # noqa: SIM115 — kept open on purpose
-        return super().frames(indices, size=size)
+        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)
 
 
 class SlowDecoder(PyAVDecoder):
     """Answers, but takes 0.5 s per frame (a long decode that a cancel should cut short)."""
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
         time.sleep(0.5 * len(indices))
-        return super().frames(indices, size=size)
+        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)

@@ -49,7 +49,7 @@ def test_probe_counts_frames_exactly_with_bframes(long_gop_video: Path) -> None:
     info = probe(long_gop_video)
     assert info == VideoInfo(path=long_gop_video, num_frames=300, fps=info.fps, duration=info.duration,
                              width=98, height=62, codec="h264", rotation=0, keyframes=(0, 250))
-    assert (info.fps, info.duration) == (pytest.approx(12.0), pytest.approx(25.0))
+    assert info.fps == pytest.approx(12.0) and info.duration == pytest.approx(25.0)
     assert info.num_frames == len(sequential_frames(long_gop_video))
 
 
@@ -390,3 +390,100 @@ def test_torchcodec_without_ffmpeg_libraries_is_a_clear_options_error(
     monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)  # the import fails as without FFmpeg
     with pytest.raises(OptionsError, match=r"torchcodec.*FFmpeg"):
         TorchCodecDecoder(long_gop_video)
+
+
+# ---- decode cost ----------------------------------------------------------------------------------
+
+
+def test_probe_reads_reference_flags_and_decode_order(long_gop_video: Path) -> None:
+    table = probe(long_gop_video).table
+    assert table is not None
+    assert table.reference[list(table.keyframes)].all()
+    assert 0 < (~table.reference).sum() < 300 / 2  # x264's plain B-frames refer to nothing
+    assert sorted(table.decode_order.tolist()) == list(range(300))
+    assert (table.decode_order != np.arange(300)).any()  # B-frames: decode order is not display order
+
+
+def test_skipping_non_reference_frames_is_exact_and_cheaper(long_gop_video: Path) -> None:
+    reference = sequential_frames(long_gop_video)
+    targets = [7, 40, 41, 120, 200, 260, 299]
+    counts = {}
+    for skip in (True, False):
+        with PyAVDecoder(long_gop_video) as decoder:
+            frames = decoder.frames(targets, skip_nonref=skip)
+            counts[skip] = decoder.decoded_frames
+        assert all(np.array_equal(frames[row], reference[i]) for row, i in enumerate(targets))
+    assert counts[True] < 0.8 * counts[False]
+
+
+def test_cost_model_predicts_what_the_decoder_decodes(long_gop_video: Path) -> None:
+    from pipelines.decoding import DecodeCost
+
+    info = probe(long_gop_video)
+    assert info.table is not None
+    cost = DecodeCost(info.table)
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        targets = sorted(rng.choice(300, size=int(rng.integers(1, 12)), replace=False).tolist())
+        for skip in (True, False):
+            with PyAVDecoder(long_gop_video, info) as decoder:
+                decoder.frames(targets, skip_nonref=skip)
+                predicted = cost.frames(targets, skip_nonref=skip)
+                # the codec is drained at the end of each run but the last (the next request may go on
+                # from there): only that run can take in a few frames of look-ahead
+                assert predicted <= decoder.decoded_frames <= predicted + 4
+    assert cost.frames([0]) == 1 and cost.frames([260], keyframes_only=True) == 1
+    assert cost.depth(249) > cost.depth(10) and cost.depth(249, skip_nonref=False) > cost.depth(249)
+
+
+def test_light_decoding_without_deblocking_is_close_to_exact(long_gop_video: Path) -> None:
+    reference = sequential_frames(long_gop_video)
+    with PyAVDecoder(long_gop_video) as decoder:
+        fast = decoder.frames([10, 200], deblock=False)
+        exact = decoder.frames([10, 200])
+    assert np.array_equal(exact[1], reference[200])
+    error = np.abs(fast.astype(int) - reference[[10, 200]].astype(int)).mean()
+    assert 0 < error < 12  # drift from unfiltered references, but the same picture
+
+
+def test_decoder_pool_reuses_children_across_videos(long_gop_video: Path, vfr_video: Path) -> None:
+    from pipelines.decoding import DecoderPool
+
+    reference = sequential_frames(long_gop_video)
+    with DecoderPool(1, memory_limit_bytes=1 << 30) as pool:
+        with IsolatedDecoder(long_gop_video, "pyav", timeout_s=20, pool=pool) as first:
+            assert np.array_equal(first.frames([120])[0], reference[120])
+            assert first.decoded_frames > 0
+            pid = first.pid
+            assert pid is not None
+        with IsolatedDecoder(vfr_video, "pyav", timeout_s=20, pool=pool) as second:
+            assert second.frames([3]).shape[0] == 1
+            assert second.pid == pid  # the same child, handed on after a clean close
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(DecodeError):
+                second.frames([4])
+        with IsolatedDecoder(long_gop_video, "pyav", timeout_s=20, pool=pool) as third:
+            assert np.array_equal(third.frames([299])[0], reference[299])
+            assert third.pid not in (None, pid)  # a dead child is never handed out
+
+
+def test_auto_backend_is_pyav_without_a_gpu() -> None:
+    from pipelines.decoding import choose_backend, gpu_decoding_works
+
+    assert choose_backend("auto", device="cpu") == "pyav"
+    assert choose_backend("decord", device="cuda") == "decord"
+    if not gpu_decoding_works():
+        assert choose_backend("auto", device="cuda") == "pyav"
+
+
+def test_gpu_decoding_is_exact(long_gop_video: Path) -> None:
+    from pipelines.decoding import gpu_decoding_works
+
+    if not gpu_decoding_works():
+        pytest.skip("no CUDA device with torchcodec here")
+    reference = sequential_frames(long_gop_video)
+    with open_decoder(long_gop_video, "torchcodec-cuda") as decoder:
+        frames = decoder.frames([299, 3, 120])
+    # NVDEC output matches the CPU decoder's to within colour-conversion rounding
+    errors = [np.abs(frames[i].astype(int) - reference[j].astype(int)).mean() for i, j in enumerate([299, 3, 120])]
+    assert max(errors) < 3

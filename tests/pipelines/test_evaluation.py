@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from pipelines.evaluation import (
+    _group_figures,
     bootstrap_interval,
+    group_table,
+    load_class_groups,
     load_relevance,
     paired_table,
     paired_with_dense,
@@ -70,3 +74,29 @@ def test_bootstrap_interval_narrows_with_more_videos() -> None:
     assert few[0] < many[0] < 0 < many[1] < few[1]
     assert bootstrap_interval([0.5] * 7) == (0.5, 0.5)
     assert bootstrap_interval([]) == (0.0, 0.0)
+
+
+def _result(item_labels: tuple[str, ...], scores: dict[str, float]) -> tuple[SimpleNamespace, SimpleNamespace]:
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    labels = [SimpleNamespace(label=c, score=v) for c, v in ranked]
+    return SimpleNamespace(labels=item_labels), SimpleNamespace(labels=labels)
+
+
+def test_accuracy_per_class_group_shows_chance_inside_order_pairs(tmp_path: Path) -> None:
+    classes = {"a": {"partner": "b", "group": "order"}, "b": {"partner": "a", "group": "order"},
+               "c": {"partner": "d"}, "d": {"partner": "c"}}
+    (tmp_path / "relevance.json").write_text(json.dumps({"classes": classes, "videos": {}}))
+    groups = load_class_groups(tmp_path)
+    assert groups == {"a": ("order", "b"), "b": ("order", "a"), "c": ("other", "d"), "d": ("other", "c")}
+    names = ("a", "b", "c", "d")
+    # a model that ignores order: always says "a" for order videos; right on every other video
+    results = [_result(("a",), {"a": 0.6, "b": 0.4}), _result(("b",), {"a": 0.6, "b": 0.4}),
+               _result(("c",), {"c": 0.9}), _result(("d",), {"d": 0.9}), _result(("c",), {"d": 0.6, "c": 0.4})]
+    figures = _group_figures(SimpleNamespace(multi_label=False), results, groups, names)  # type: ignore[arg-type]
+    assert figures["order"] == {"accuracy": 0.5, "pair_accuracy": 1.0, "videos": 2}
+    assert figures["other"]["accuracy"] == pytest.approx(2 / 3) and figures["other"]["pair_accuracy"] == 1.0
+    table = group_table({"settings": {"dense": {"groups": figures}}})
+    assert "| setting | order (2 videos) | other (3 videos) |" in table and "| dense | 0.500 (1.000) |" in table
+    multi = _group_figures(SimpleNamespace(multi_label=True), results, groups, names)  # type: ignore[arg-type]
+    assert set(multi) == {"order", "other"} and multi["order"]["mAP"] == pytest.approx(0.75)
+    assert group_table({"settings": {"dense": {"groups": {"other": figures["other"]}}}}) == ""

@@ -12,7 +12,8 @@ import torch
 
 from pipelines.decoding import IsolatedDecoder, probe, probe_isolated
 from pipelines.errors import Cancelled, DecodeError, VideoError, VidgateError
-from pipelines.recognizer import Options, Recognizer
+from pipelines.options import Options
+from pipelines.recognizer import Recognizer
 
 from ..helpers import tiny_checkpoint, write_test_video
 from .hostile import Hostile, write_hostile_files

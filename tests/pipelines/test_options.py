@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from pipelines.errors import OptionsError
-from pipelines.options import OPTION_NAMES, Mode, Options, parse_options, stored_options
+from pipelines.options import OPTION_NAMES, LightPass, Mode, Options, parse_options, stored_options
 
 
 def test_loose_values_are_converted_like_form_fields() -> None:
-    options = parse_options({"mode": "dense", "budget": " 0.25 ", "top_k": "3", "keyframes": "true", "threshold": ""})
-    assert options == Options(mode=Mode.DENSE, budget=0.25, top_k=3, keyframes=True)
+    values = {"mode": "dense", "budget": " 0.25 ", "top_k": "3", "light_pass": "keyframe", "threshold": ""}
+    options = parse_options(values)
+    assert options == Options(mode=Mode.DENSE, budget=0.25, top_k=3, light_pass=LightPass.KEYFRAME)
     assert options.to_dict()["mode"] == "dense" and options.to_dict()["threshold"] is None
 
 
@@ -32,6 +33,7 @@ def test_every_problem_is_named_in_one_message() -> None:
         ({"top_k": 0}, "top_k"),
         ({"seconds_per_snippet": -1}, "seconds_per_snippet"),
         ({"mode": "uniform"}, "mode 'uniform' needs a budget or max_selected"),
+        ({"light_pass": "sideways"}, "light_pass"),
         ({"colour": "red"}, "unknown option(s) colour"),
     ],
 )

@@ -81,3 +81,81 @@ def test_never_out_of_range(snippet_frames: int, count: int | None) -> None:
 def test_bad_options(kwargs: dict[str, float]) -> None:
     with pytest.raises(OptionsError):
         plan_snippets(**kwargs)  # type: ignore[arg-type]
+
+
+# ---- decode-aware planning ----------------------------------------------------------------------
+
+
+def _layouts() -> list[tuple[int, list[int]]]:
+    """(num_frames, keyframes): fixed intervals, scene-cut-like irregular ones, and a single keyframe."""
+    import random
+
+    rng = random.Random(0)
+    out = [(9000, list(range(0, 9000, gop))) for gop in (30, 60, 140, 250, 300, 1000)]
+    out += [(512, list(range(0, 512, 48))), (400, [0]), (17, [0, 8]), (20_000, list(range(0, 20_000, 600)))]
+    for _ in range(40):
+        n = rng.randint(16, 12_000)
+        keys, k = [0], 0
+        while True:
+            k += rng.randint(1, 400)
+            if k >= n:
+                break
+            keys.append(k)
+        out.append((n, keys))
+    return out
+
+
+@pytest.mark.parametrize("max_snippets", [8, 64])
+def test_aligned_plan_keeps_its_coverage_bound(max_snippets: int) -> None:
+    from pipelines.planning import align_to_keyframes, allowed_gap, largest_gap
+
+    aligned_some = 0
+    for num_frames, keyframes in _layouts():
+        plan = align_to_keyframes(num_frames, 30.0, keyframes, snippet_frames=8, max_snippets=max_snippets)
+        uniform = plan_snippets(num_frames, 30.0, max_snippets=max_snippets)
+        if plan is None:
+            continue
+        aligned_some += 1
+        bound = allowed_gap(num_frames, len(uniform), 8)
+        # the stated guarantee: never more uncovered than a uniform plan that drops one snippet
+        assert largest_gap(plan, num_frames) <= bound
+        assert bound <= 2 * num_frames / len(uniform)
+        assert 1 <= len(plan) <= len(uniform)
+        assert [s.index for s in plan] == list(range(len(plan)))
+        assert all(0 <= s.start_frame < s.end_frame <= num_frames and s.num_frames == 8 for s in plan)
+        assert all(a.end_frame <= b.start_frame for a, b in itertools.pairwise(plan))
+        kept = [k for k in keyframes if k + 8 <= num_frames]
+        on_keyframes = sum(s.start_frame in set(keyframes) for s in plan)
+        assert on_keyframes >= min(len(plan), len(kept)) // 2  # most snippets start at a keyframe
+    assert aligned_some >= 20
+
+
+def test_aligned_plan_on_a_long_gop_file_takes_every_keyframe() -> None:
+    from pipelines.planning import align_to_keyframes, largest_gap
+
+    plan = align_to_keyframes(9000, 30.0, list(range(0, 9000, 250)), snippet_frames=8, max_snippets=64)
+    assert plan is not None
+    assert [s.start_frame for s in plan] == list(range(0, 9000, 250))  # fewer, better-placed snippets
+    assert largest_gap(plan, 9000) == 242
+    # keyframes far apart: fillers close the gaps early in their GOP, still within the bound
+    sparse = align_to_keyframes(9000, 30.0, list(range(0, 9000, 300)), snippet_frames=8, max_snippets=64)
+    assert sparse is not None and largest_gap(sparse, 9000) <= 274
+    assert sum(s.start_frame % 300 == 0 for s in sparse) == 30
+
+
+def test_aligned_plan_refuses_what_it_cannot_cover() -> None:
+    from pipelines.planning import align_to_keyframes
+
+    # no gap allowed, and a keyframe 12 frames in: a filler to close [8, 12) would overlap its snippet
+    assert align_to_keyframes(64, 12.0, [0, 12], snippet_frames=8, max_snippets=8, max_gap=0) is None
+    assert align_to_keyframes(10, 12.0, [0], snippet_frames=8, max_snippets=8) is None  # shorter than two snippets
+
+
+def test_passed_snippets_and_light_frames() -> None:
+    from pipelines.planning import light_frames, passed_snippets
+
+    plan = plan_snippets(320, 16.0, num_snippets=40)
+    assert passed_snippets(plan, (0, 160)) == [i for i in range(40) if i not in (0, 20)]
+    assert passed_snippets(plan, tuple(range(0, 320, 8))) == []
+    assert passed_snippets(plan, None) == []
+    assert light_frames(plan[:3], (0, 16)) == [0, 12, 16]  # a snippet starting at a keyframe is seen there

@@ -64,8 +64,9 @@ def test_budget_controls_how_many_snippets_are_selected(recognizer: Recognizer, 
 
 def test_selected_snippets_are_the_top_gate_scores(recognizer: Recognizer, video: Path) -> None:
     result = recognizer.recognize(video, Options(max_selected=4))
-    gates = sorted((s.gate_score for s in result.snippets), reverse=True)
-    assert sorted(s.gate_score for s in result.snippets if s.selected) == sorted(gates[:4])
+    gates = sorted((s.gate_score or 0.0 for s in result.snippets), reverse=True)
+    assert all(s.gate_score is not None for s in result.snippets)
+    assert sorted(s.gate_score or 0.0 for s in result.snippets if s.selected) == sorted(gates[:4])
 
 
 def test_uniform_and_random_baselines(recognizer: Recognizer, video: Path) -> None:
@@ -109,7 +110,7 @@ def test_video_shorter_than_one_snippet(recognizer: Recognizer, tmp_path: Path) 
 
 def test_snippets_decoded_on_the_way_are_reused_with_identical_results(tmp_path: Path) -> None:
     from pipelines.decoding import probe
-    from pipelines.recognizer import passed_snippets
+    from pipelines.planning import passed_snippets
 
     video = write_test_video(tmp_path / "long_gop.mp4", frames=320, fps=16, gop=160)  # 40 snippets, 2 GOPs
     path = tiny_checkpoint(tmp_path / "tiny.safetensors")
@@ -140,3 +141,127 @@ def test_an_answer_does_not_depend_on_earlier_calls(tmp_path: Path) -> None:
     again = used.recognize(first, Options(budget=0.5))
     assert [s.gate_score for s in again.snippets] == [s.gate_score for s in fresh.snippets]
     assert again.labels == fresh.labels
+
+
+RECORDING = "tests.pipelines.recording_backend:RecordingDecoder"
+
+
+@pytest.fixture(scope="module")
+def many_gops(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """480 frames, a keyframe every 40: 12 GOPs, 60 snippets."""
+    return write_test_video(tmp_path_factory.mktemp("gops") / "gops.mp4", frames=480, fps=16, gop=40)
+
+
+def test_result_reports_decoding_cost(recognizer: Recognizer, video: Path) -> None:
+    result = recognizer.recognize(video, Options(budget=0.25, light_pass="nonref"))
+    c, t = result.compute, result.timings
+    assert c.frames_in_video == 160 and 0 < c.frames_decoded_light <= c.frames_decoded <= 2 * 160
+    assert c.decoded_fraction == pytest.approx(c.frames_decoded / 160, abs=1e-5)
+    assert c.light_pass == "nonref" and c.largest_gap_s == 0.0  # 20 snippets tile 160 frames
+    assert t["decode"] == pytest.approx(t["decode_light"] + t["decode_heavy"], abs=1e-5)
+    exact = recognizer.recognize(video, Options(budget=0.25, light_pass="exact"))
+    assert exact.compute.frames_decoded_light > c.frames_decoded_light  # non-reference frames skipped
+    assert [s.gate_score for s in exact.snippets] == [s.gate_score for s in result.snippets]  # same pixels
+
+
+def test_heavy_pass_decodes_only_gops_of_selected_snippets(many_gops: Path, tmp_path: Path) -> None:
+    from pipelines.decoding import keyframe_before, probe
+    from tests.pipelines.recording_backend import RecordingDecoder
+
+    path = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    info = probe(many_gops)
+    with Recognizer(path, isolate=False, backend=RECORDING, heavy_batch=2) as recognizer:
+        result = recognizer.recognize(many_gops, Options(max_selected=3, light_pass="keyframe"))
+    decoder = RecordingDecoder.instances[-1]
+    selected = [s for s in result.snippets if s.selected]
+    wanted_gops = {keyframe_before(info.keyframes, f) for s in selected for f in range(*s.frames)}
+    heavy_frames = set().union(*(fed for _, fed in decoder.requests))
+    assert {keyframe_before(info.keyframes, f) for f in heavy_frames} <= wanted_gops  # no GOP without a selection
+    assert len(wanted_gops) <= 3 < len(info.keyframes or ())
+    # the light pass decoded keyframes only; the heavy pass at most its GOPs' frames up to the snippets
+    assert result.compute.frames_decoded_light == len({keyframe_before(info.keyframes, s.frames[0] + 4)
+                                                       for s in result.snippets})
+    assert result.compute.frames_decoded - result.compute.frames_decoded_light <= 3 * 40 + 3 * 3
+    assert decoder.closed
+
+
+def test_every_light_pass_runs_and_aligned_moves_snippets_to_keyframes(many_gops: Path, tmp_path: Path) -> None:
+    from pipelines.decoding import probe
+
+    path = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    keyframes = set(probe(many_gops).keyframes or ())
+    with Recognizer(path, isolate=False, max_snippets=8) as recognizer:
+        cost = {}
+        for light_pass in ("exact", "nonref", "fast", "keyframe", "aligned", "auto"):
+            result = recognizer.recognize(many_gops, Options(budget=0.5, light_pass=light_pass))
+            cost[light_pass] = result.compute.frames_decoded_light
+            assert result.compute.light_pass == (light_pass if light_pass != "auto" else "aligned")
+        aligned = recognizer.recognize(many_gops, Options(budget=0.5, light_pass="aligned"))
+        dense = recognizer.recognize(many_gops, Options(mode="dense", light_pass="aligned"))
+    assert all(s.frames[0] in keyframes for s in aligned.snippets)  # 8 snippets, 12 keyframes
+    assert [s.frames for s in dense.snippets] == [s.frames for s in aligned.snippets]  # one plan for every mode
+    assert cost["keyframe"] == 8 and cost["aligned"] <= 8 + 4  # (+ look-ahead after the request's last frame)
+    assert cost["aligned"] < cost["nonref"] < cost["exact"]
+    assert cost["fast"] <= cost["nonref"]  # (nonref also finishes the clips it passes through)
+
+
+def test_recognize_many_matches_one_by_one_and_reports_bad_input(video: Path, many_gops: Path, tmp_path: Path) -> None:
+    path = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video\n" * 20)
+    videos = [video, bad, many_gops, video]
+    with Recognizer(path, isolate=True, decoders=2) as recognizer:
+        alone = {v: recognizer.recognize(v, Options(budget=0.25)) for v in (video, many_gops)}
+        together = list(recognizer.recognize_many(videos, Options(budget=0.25)))
+    assert [p for p, _ in together] == videos
+    assert isinstance(together[1][1], VideoError) and together[1][1].code == "not_a_video"
+    for p, result in (together[0], together[2], together[3]):
+        assert not isinstance(result, Exception)
+        assert result.labels == alone[p].labels
+        assert [s.selected for s in result.snippets] == [s.selected for s in alone[p].snippets]
+
+
+def test_close_stops_decoding_children_and_threads(video: Path, tmp_path: Path) -> None:
+    path = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    with Recognizer(path, isolate=True, decoders=2) as recognizer:
+        recognizer.recognize(video, Options(budget=0.25))
+        assert recognizer._pool is not None
+        children = [c.process for c in recognizer._pool._idle]
+        assert len(children) == 2 and all(p.poll() is None for p in children)
+    assert all(p.poll() is not None for p in children)
+    assert recognizer._prefetch._shutdown
+
+
+def test_cancelled_heavy_pass_waits_for_its_prefetched_decode(many_gops: Path, tmp_path: Path) -> None:
+    from pipelines.errors import Cancelled
+    from tests.pipelines.recording_backend import RecordingDecoder
+
+    path = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    calls = iter(range(1000))
+    RecordingDecoder.slow_s = 0.3  # the next chunk is still decoding when the cancel lands
+    try:
+        with Recognizer(path, isolate=False, backend=RECORDING, heavy_batch=2) as recognizer, \
+                pytest.raises(Cancelled):
+            recognizer.recognize(many_gops, Options(mode="dense"), should_cancel=lambda: next(calls) >= 2)
+    finally:
+        RecordingDecoder.slow_s = 0.0
+    decoder = RecordingDecoder.instances[-1]
+    assert decoder.closed and not decoder.used_after_close
+
+
+def test_heavy_batching_across_videos_gives_the_same_answers(video: Path, many_gops: Path, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    options = Options(mode="dense")
+    with Recognizer(path, isolate=False) as plain:
+        expected = [plain.recognize(v, options) for v in (video, many_gops)]
+    with Recognizer(path, isolate=False, heavy_batching=True, heavy_batch=8) as batched:
+        assert batched.batcher is not None
+        batched.batcher.wait_s = 0.05
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda v: batched.recognize(v, options), [video, many_gops] * 2))
+        assert batched.batcher.passes < batched.batcher.requests  # chunks of different videos shared passes
+    for result, reference in zip(results, expected * 2, strict=True):
+        assert [lab.label for lab in result.labels] == [lab.label for lab in reference.labels]
+        assert [lab.score for lab in result.labels] == pytest.approx([lab.score for lab in reference.labels], abs=1e-4)

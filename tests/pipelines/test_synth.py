@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 
 from pipelines.datasets import load_dataset
-from pipelines.synth import OBJECTS, OPPOSITE, SynthConfig, design_classes, write_synthetic_dataset
+from pipelines.synth import (
+    OBJECTS,
+    OPPOSITE,
+    SynthConfig,
+    all_classes,
+    design_classes,
+    design_structure_classes,
+    write_synthetic_dataset,
+)
 
 TINY = SynthConfig(videos=12, classes=4, size=64, min_snippets=15, max_snippets=18, seed=3)
 
@@ -152,7 +160,8 @@ def test_classes_come_in_pairs_differing_in_one_direction() -> None:
 
 @pytest.mark.parametrize("bad", [
     {"min_snippets": 10}, {"size": 63}, {"classes": 1}, {"max_snippets": 20, "min_snippets": 30},
-    {"splits": (0.5, 0.5, 0.5)}, {"videos": 0},
+    {"splits": (0.5, 0.5, 0.5)}, {"videos": 0}, {"order_classes": 3}, {"count_classes": -2},
+    {"order_classes": 2, "min_gap_s": 30.0}, {"multi_label": True, "min_snippets": 20},
 ])
 def test_config_is_validated(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
@@ -172,3 +181,69 @@ def test_layout_matches_the_recognizer_plan(tiny: tuple[Path, float, list[tuple[
             centre = plan[event["snippet"]].centre_frame
             assert first <= centre < last
             assert all(not first <= s.centre_frame < last for s in plan if s.index != event["snippet"])
+
+
+STRUCTURE = SynthConfig(videos=12, classes=2, order_classes=2, count_classes=2, size=64, min_snippets=16,
+                        max_snippets=18, min_gap_s=4.0, seed=5)
+
+
+def test_order_and_count_pairs_are_designed_apart_from_the_other_classes() -> None:
+    base = design_classes(6)
+    structure = design_structure_classes(4, 4, base)
+    assert [c.group for c in structure] == ["order"] * 4 + ["count"] * 4
+    by_name = {c.name: c for c in structure}
+    for c in structure:
+        partner = by_name[c.partner or ""]
+        assert partner.partner == c.name
+        if c.group == "order":
+            assert len(c.events) == 2 and c.events == partner.events[::-1] and c.ordered
+            assert (c.events[0].colour, c.events[0].shape) != (c.events[1].colour, c.events[1].shape)
+        else:
+            assert {len(c.events), len(partner.events)} == {1, 3} and len(set(c.events + partner.events)) == 1
+    # no two classes show the same events regardless of order, except the two classes of an order pair
+    first_of_pair = [c for c in structure if int(c.name[-2:]) % 2 == 0]
+    sets = [frozenset(c.events) for c in (*base, *first_of_pair)]
+    assert len(sets) == len(set(sets))
+    assert design_structure_classes(4, 4, base) == structure
+    assert all_classes(SynthConfig(classes=6, order_classes=4, count_classes=4)) == base + structure
+
+
+def test_order_and_count_videos_keep_their_structure(tmp_path: Path) -> None:
+    root = write_synthetic_dataset(tmp_path / "structure", STRUCTURE)
+    sidecar = json.loads((root / "relevance.json").read_text())
+    classes = sidecar["classes"]
+    assert {c["group"] for c in classes.values()} == {"other", "order", "count"}
+    labels = {row.split(",")[0]: row.split(",")[1] for row in (root / "annotations.csv").read_text().split()[1:]}
+    assert {classes[label]["group"] for label in labels.values()} == {"other", "order", "count"}
+    gap = STRUCTURE.gap_snippets
+    for name, entry in sidecar["videos"].items():
+        spec = classes[labels[name]]
+        events = entry["events"]  # sorted by snippet: the order they happen in
+        # truth keeps every event's interval, repetitions included
+        assert [e["event"] for e in sorted(events, key=lambda e: e["snippet"])] == [e["event"] for e in events]
+        assert sorted(e["event"] for e in events) == sorted(spec["events"])
+        for e in events:
+            assert e["class"] == labels[name]
+            assert e["seconds"] == [round(f / STRUCTURE.fps, 4) for f in e["frames"]]
+        if spec["group"] == "order":
+            assert [e["event"] for e in events] == spec["events"]
+            assert events[1]["snippet"] - events[0]["snippet"] >= gap
+        if spec["group"] == "count":
+            assert len({e["event"] for e in events}) == 1 and len(events) in (1, 3)
+    assert "| order_00 | order |" in (root / "README.md").read_text()
+
+
+def test_multi_label_videos_show_both_classes(tmp_path: Path) -> None:
+    config = SynthConfig(videos=8, classes=4, size=64, min_snippets=30, max_snippets=32, multi_label=True, seed=2)
+    root = write_synthetic_dataset(tmp_path / "multi", config)
+    data = load_dataset(root)
+    assert data.multi_label
+    sidecar = json.loads((root / "relevance.json").read_text())
+    pairs = 0
+    for item in data.items:
+        entry = sidecar["videos"][str(item.path.relative_to(root))]
+        assert {e["class"] for e in entry["events"]} == set(item.labels)
+        expected = sorted(e for label in item.labels for e in sidecar["classes"][label]["events"])
+        assert sorted(e["event"] for e in entry["events"]) == expected
+        pairs += len(item.labels) == 2
+    assert 0 < pairs < len(data.items)

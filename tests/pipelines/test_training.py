@@ -16,7 +16,8 @@ from pipelines.errors import OptionsError
 from pipelines.evaluation import evaluate, write_report
 from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
-from pipelines.training import TrainConfig, _check_work_folder, train
+from pipelines.training import TrainConfig, train
+from pipelines.training.work import check_work_folder
 
 TINY_SYNTH = SynthConfig(videos=16, classes=2, size=64, min_snippets=15, max_snippets=16, seed=3)
 TINY_TRAIN = TrainConfig(light_size=64, heavy_size=64, num_kernels=8, gate_hidden=32, light_epochs=25,
@@ -101,33 +102,33 @@ def test_a_work_folder_is_reused_only_for_its_own_recipe(tmp_path: Path) -> None
     work = tmp_path / "work"
     recipe = {"heavy_epochs": 25, "light_size": 112, "dataset": "abc"}
     logs: list[str] = []
-    _check_work_folder(work, recipe, False, logs.append)  # fresh: records the recipe
+    check_work_folder(work, recipe, False, logs.append)  # fresh: records the recipe
     (work / "frames").mkdir()
     (work / "frames" / "v.npy").write_bytes(b"frames")
     (work / "light.pt").write_bytes(b"stage")
     (work / "features").mkdir()
-    _check_work_folder(work, recipe, False, logs.append)  # the same run: resumes, touches nothing
+    check_work_folder(work, recipe, False, logs.append)  # the same run: resumes, touches nothing
     assert (work / "light.pt").exists() and not logs
 
     with pytest.raises(OptionsError, match="heavy_epochs 25 → 40") as refused:
-        _check_work_folder(work, {**recipe, "heavy_epochs": 40}, False, logs.append)
+        check_work_folder(work, {**recipe, "heavy_epochs": 40}, False, logs.append)
     assert refused.value.code == "work_folder_in_use" and (work / "light.pt").exists()
     with pytest.raises(OptionsError, match="the data set changed"):
-        _check_work_folder(work, {**recipe, "dataset": "def"}, False, logs.append)
+        check_work_folder(work, {**recipe, "dataset": "def"}, False, logs.append)
 
-    _check_work_folder(work, {**recipe, "heavy_epochs": 40}, True, logs.append)  # restart: frames kept
+    check_work_folder(work, {**recipe, "heavy_epochs": 40}, True, logs.append)  # restart: frames kept
     assert not (work / "light.pt").exists() and not (work / "features").exists()
     assert (work / "frames" / "v.npy").exists() and "frames kept" in logs[-1]
-    _check_work_folder(work, {**recipe, "heavy_epochs": 40}, False, logs.append)  # now its own recipe
+    check_work_folder(work, {**recipe, "heavy_epochs": 40}, False, logs.append)  # now its own recipe
     (work / "light.pt").write_bytes(b"stage")
-    _check_work_folder(work, {**recipe, "heavy_epochs": 40}, True, logs.append)  # restart, same recipe
+    check_work_folder(work, {**recipe, "heavy_epochs": 40}, True, logs.append)  # restart, same recipe
     assert not (work / "light.pt").exists() and "asked to restart" in logs[-1] and "frames kept" in logs[-1]
 
-    _check_work_folder(work, {**recipe, "light_size": 96}, True, logs.append)  # other frames: cleared too
+    check_work_folder(work, {**recipe, "light_size": 96}, True, logs.append)  # other frames: cleared too
     assert not (work / "frames").exists() and "frames cleared" in logs[-1]
 
     legacy = tmp_path / "legacy"
     legacy.mkdir()
     (legacy / "gate.pt").write_bytes(b"stage")
     with pytest.raises(OptionsError, match=r"no recipe\.json"):
-        _check_work_folder(legacy, recipe, False, logs.append)
+        check_work_folder(legacy, recipe, False, logs.append)

@@ -25,7 +25,8 @@ class FaultyDecoder(PyAVDecoder):
     kernel's OOM killer choosing the worker).
     """
 
-    def frames(self, indices: Sequence[int], *, size: int | None = None) -> np.ndarray:
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
         if self.info.width == KILLER_WIDTH:
             os.kill(os.getppid(), signal.SIGKILL)
             time.sleep(5)
@@ -33,4 +34,4 @@ class FaultyDecoder(PyAVDecoder):
             os.kill(os.getpid(), signal.SIGSEGV)
         if self.info.width == SLOW_WIDTH:
             time.sleep(SLOW_S)  # read at import, in the decoding child: tests can set it per server
-        return super().frames(indices, size=size)
+        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -30,13 +31,13 @@ def client(files: Files, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
 
 
 @pytest.fixture(scope="module")
-def finished(client: TestClient, files: Files) -> dict:
+def finished(client: TestClient, files: Files) -> dict[str, Any]:
     r = post_video(client, files.good, budget=0.25, top_k=2)
     assert r.status_code == 202, r.text
     return wait_for(client, r.json()["id"])
 
 
-def _error(r: object, status: int, code: str) -> dict:
+def _error(r: object, status: int, code: str) -> dict[str, Any]:
     assert r.status_code == status, r.text  # type: ignore[attr-defined]
     body = r.json()  # type: ignore[attr-defined]
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
@@ -59,7 +60,8 @@ def test_submit_returns_202_with_links_then_the_job_succeeds(client: TestClient,
     assert done["result"]["compute"]["selected_fraction"] == 1.0
 
 
-def test_finished_job_has_result_timestamps_progress_and_thumbnails(client: TestClient, finished: dict) -> None:
+def test_finished_job_has_result_timestamps_progress_and_thumbnails(client: TestClient,
+                                                                    finished: dict[str, Any]) -> None:
     assert finished["status"] == "succeeded", finished
     jsonschema.validate(finished["result"], RESULT_SCHEMA)
     assert len(finished["result"]["labels"]) == 2
@@ -72,7 +74,7 @@ def test_finished_job_has_result_timestamps_progress_and_thumbnails(client: Test
     assert Image.open(io.BytesIO(r.content)).format == "JPEG"
 
 
-def test_clip_is_an_mp4_made_on_first_request(client: TestClient, finished: dict, tmp_path: Path) -> None:
+def test_clip_is_an_mp4_made_on_first_request(client: TestClient, finished: dict[str, Any], tmp_path: Path) -> None:
     import av
 
     index = next(s["index"] for s in finished["result"]["snippets"] if s["selected"])
@@ -86,11 +88,11 @@ def test_clip_is_an_mp4_made_on_first_request(client: TestClient, finished: dict
     assert client.get(f"/v1/jobs/{finished['id']}/snippets/{index}/clip").content == r.content  # cached
 
 
-def test_artifact_of_unknown_snippet_is_404(client: TestClient, finished: dict) -> None:
+def test_artifact_of_unknown_snippet_is_404(client: TestClient, finished: dict[str, Any]) -> None:
     _error(client.get(f"/v1/jobs/{finished['id']}/snippets/999/thumbnail"), 404, "not_found")
 
 
-def test_list_filters_by_status_and_paginates(client: TestClient, files: Files, finished: dict) -> None:
+def test_list_filters_by_status_and_paginates(client: TestClient, files: Files, finished: dict[str, Any]) -> None:
     ids = [post_video(client, files.good, budget=0.5).json()["id"] for _ in range(2)]
     for job_id in ids:
         wait_for(client, job_id)
@@ -133,7 +135,7 @@ def test_idempotency_key_returns_the_first_job(client: TestClient, files: Files)
     [({"budget": 2}, "budget"), ({"mode": "psychic"}, "mode"), ({"top_k": "many"}, "top_k"),
      ({"colour": "red"}, "colour")],
 )
-def test_bad_options_are_400(client: TestClient, files: Files, fields: dict, message: str) -> None:
+def test_bad_options_are_400(client: TestClient, files: Files, fields: dict[str, Any], message: str) -> None:
     body = _error(post_video(client, files.good, **fields), 400, "bad_options")
     assert message in body["error"]["message"]
 
@@ -198,7 +200,7 @@ def test_classify_returns_202_when_the_wait_runs_out(client: TestClient, files: 
     wait_for(client, r.json()["id"])
 
 
-def test_models_health_and_metrics(client: TestClient, finished: dict) -> None:
+def test_models_health_and_metrics(client: TestClient, finished: dict[str, Any]) -> None:
     models = client.get("/v1/models").json()
     assert models["models"][0]["classes"] == ["pour", "stir", "wait"]
     assert client.get("/healthz").json() == {"status": "ok"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
@@ -24,7 +25,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     install_error_handlers(app)
 
     @app.post("/upload")
-    async def upload(request: Request) -> dict:
+    async def upload(request: Request) -> dict[str, Any]:
         out = (tmp_path / "received").open("wb")
 
         async def write(chunk: bytes) -> None:

@@ -45,7 +45,7 @@ def prefix() -> Iterator[str]:
 
 def _queue(prefix: str, url: str = REDIS_URL, **kwargs: object) -> RedisQueue:
     values: dict[str, object] = {"lease_s": 0.5, "max_deliveries": 3, **kwargs}
-    return RedisQueue(url, prefix=prefix, **values)  # type: ignore[arg-type]
+    return RedisQueue(url, prefix=prefix, **values)
 
 
 # ---- fencing -----------------------------------------------------------------------------------------

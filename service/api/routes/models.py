@@ -20,6 +20,8 @@ class ModelInfo(BaseModel):
     version: str | int = Field(examples=["1"])
     light: str = Field(description="Light 2D encoder (sees one centre frame per snippet).", examples=["tiny2d"])
     heavy: str = Field(description="Heavy 3D backbone (sees selected snippets only).", examples=["tiny3d"])
+    head: str = Field(description="Head over the selected snippets: temporal (order-aware) or pool.",
+                      examples=["temporal"])
     classes: list[str] = Field(examples=[["pour", "stir", "wait"]])
     snippet_frames: int = Field(examples=[8])
     multi_label: bool = False

@@ -1,22 +1,25 @@
-"""Stage 5 of training: concept kernels, gate and head, end to end on cached snippet features."""
+"""Stage 6, gate: concept kernels, gate and head train end to end on the cached snippet features.
+
+Gumbel-sigmoid hard decisions with a straight-through gradient and an annealed temperature; the task
+loss on the gated selection and on all snippets; distillation of the dense head into the gated one; a
+sparsity term toward the target ratio; the batch-shaping term; and the heavy network's per-snippet
+evidence as a target for the gate's logits. Light encoder and heavy backbone stay frozen.
+"""
 
 from __future__ import annotations
 
-import math
 import random
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from torch import nn
 
-from models import Budget, VidGate, batch_shaping_loss, beta_prior, sparsity_loss
+from models import Budget, batch_shaping_loss, beta_prior, sparsity_loss
 
-if TYPE_CHECKING:
-    from .training import Progress, TrainConfig
-
-Features = list[dict[str, torch.Tensor]]
+from .context import Context
+from .features import Features, load_features
+from .work import Stage
 
 
 def pad_batch(features: Features, indices: list[int]) -> tuple[torch.Tensor, ...]:
@@ -57,36 +60,21 @@ def _correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 class GateTrainer:
     """Trains ``model.concepts``, ``model.gate`` and ``model.head``; light and heavy stay frozen."""
 
-    def __init__(
-        self,
-        model: VidGate,
-        config: TrainConfig,
-        work: Path,
-        device: torch.device,
-        *,
-        show_progress: bool,
-        log: Progress,
-    ) -> None:
-        self.model = model
-        self.config = config
-        self.work = work
-        self.device = device
-        self.show_progress = show_progress
-        self.log = log
-        self.alpha, self.beta = beta_prior(config.target_ratio)
-        self.parameters = [*model.concepts.parameters(), *model.gate.parameters(), *model.head.parameters()]
-
-    def _trained_state(self) -> dict[str, Any]:
-        return {
-            k: v.detach().clone().cpu()
-            for k, v in self.model.state_dict().items()
-            if k.startswith(("concepts.", "gate.", "head."))
-        }
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.model = ctx.model
+        self.config = ctx.config
+        self.device = ctx.device
+        self.alpha, self.beta = beta_prior(ctx.config.target_ratio)
+        # The trained parts, under the model's own key prefixes (``concepts.``, ``gate.``, ``head.``).
+        self.trained = nn.ModuleDict(
+            {"concepts": self.model.concepts, "gate": self.model.gate, "head": self.model.head}
+        )
 
     def _temperature(self, epoch: int) -> float:
         c = self.config
         progress = epoch / max(1, c.gate_epochs - 1)
-        return c.temperature_start * (c.temperature_end / c.temperature_start) ** progress
+        return float(c.temperature_start * (c.temperature_end / c.temperature_start) ** progress)
 
     def _step(self, batch: tuple[torch.Tensor, ...], targets: torch.Tensor, epoch: int) -> torch.Tensor:
         c = self.config
@@ -126,32 +114,24 @@ class GateTrainer:
         result["dense_accuracy"] = float(_correct(self.model.classify(heavy, valid.float()), targets).mean())
         return result
 
-    def fit(self, features: dict[str, Features], targets: dict[str, torch.Tensor]) -> dict[str, Any]:
-        final = self.work / "gate.pt"
-        if final.exists():
-            state = torch.load(final, weights_only=True)
-            self.model.load_state_dict(state["model"], strict=False)
+    def fit(self) -> dict[str, Any]:
+        ctx = self.ctx
+        stage = Stage(ctx.work, "gate")
+        if stage.done():
+            state = stage.load()
+            self.trained.load_state_dict(state["model"])
             return dict(state["summary"])
-        partial = self.work / "gate.partial.pt"
+        features = {s: load_features(ctx, s) for s in ctx.videos}
         self.model.to(self.device)
-        optimiser = torch.optim.AdamW(self.parameters, lr=self.config.lr, weight_decay=self.config.weight_decay)
-        start, best, best_state = 0, -math.inf, self._trained_state()
-        if partial.exists():
-            state = torch.load(partial, weights_only=True)
-            self.model.load_state_dict(state["model"], strict=False)
-            optimiser.load_state_dict(state["optimiser"])
-            start, best, best_state = int(state["epoch"]), float(state["best"]), state["best_state"]
-            self.log(f"gate: resuming after epoch {start}")
-        train, train_targets = features["train"], targets["train"]
-        val_split = "val" if features.get("val") else "train"
-        bar = tqdm(
-            range(start, self.config.gate_epochs),
-            desc="gate",
-            disable=not self.show_progress,
-            leave=False,
-            total=self.config.gate_epochs - start,
+        optimiser = torch.optim.AdamW(
+            self.trained.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
         )
-        metrics: dict[str, float] = {}
+        start = stage.resume(self.trained, optimiser)
+        if start:
+            ctx.log(f"gate: resuming after epoch {start}")
+        train, train_targets = features["train"], ctx.targets["train"]
+        val_split = "val" if features.get("val") else "train"
+        bar = ctx.bar(range(start, self.config.gate_epochs), "gate", self.config.gate_epochs - start)
         for epoch in bar:
             self.model.train()
             order = list(range(len(train)))
@@ -160,29 +140,15 @@ class GateTrainer:
                 idx = order[i : i + self.config.batch_videos]
                 loss = self._step(pad_batch(train, idx), train_targets[idx].to(self.device), epoch)
                 optimiser.zero_grad()
-                loss.backward()
+                torch.autograd.backward(loss)
                 optimiser.step()
-            metrics = self.evaluate(features[val_split], targets[val_split])
+            metrics = self.evaluate(features[val_split], ctx.targets[val_split])
             # Model selection on held-out data: gated accuracy first, fewer snippets breaks ties.
             score = metrics["threshold_accuracy"] - 0.01 * metrics["threshold_selected"]
-            if score > best:
-                best, best_state = score, self._trained_state()
             bar.set_postfix(acc=f"{metrics['threshold_accuracy']:.2f}", sel=f"{metrics['threshold_selected']:.2f}")
-            tmp = partial.with_suffix(".tmp")
-            torch.save(
-                {
-                    "model": self._trained_state(),
-                    "optimiser": optimiser.state_dict(),
-                    "epoch": epoch + 1,
-                    "best": best,
-                    "best_state": best_state,
-                },
-                tmp,
-            )
-            tmp.replace(partial)
-        self.model.load_state_dict(best_state, strict=False)
-        summary = {f"{val_split}_{k}": v for k, v in self.evaluate(features[val_split], targets[val_split]).items()}
-        self.log("gate: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items()))
-        torch.save({"model": self._trained_state(), "summary": summary}, final)
-        partial.unlink(missing_ok=True)
+            stage.save_epoch(self.trained, optimiser, epoch + 1, score)
+        stage.restore_best(self.trained)
+        summary = {f"{val_split}_{k}": v for k, v in self.evaluate(features[val_split], ctx.targets[val_split]).items()}
+        ctx.log("gate: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items()))
+        stage.finish({"model": self.trained.state_dict(), "summary": summary})
         return summary

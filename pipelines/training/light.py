@@ -1,0 +1,84 @@
+"""Stage 2, light: the light encoder learns from video labels on centre frames (or loads a user's trunk).
+
+Single frames cannot tell *which* activity it is, but the encoder learns *where* something class-related
+happens; its per-frame classifier (``light_fc.pt``) later guides which snippets the heavy stage trains on.
+"""
+
+from __future__ import annotations
+
+import random
+
+import torch
+import torch.nn.functional as F
+
+from models import load_pretrained
+
+from ..cache import CachedVideo, centre_frames
+from ..transforms import light_input
+from .context import Context
+from .instances import MilClassifier, fit_instances, video_scores
+from .work import Stage
+
+
+def train_light(ctx: Context) -> None:
+    stage = Stage(ctx.work, "light")
+    model = ctx.model
+    if ctx.config.light_weights:
+        load_pretrained(model.light.trunk, ctx.config.light_weights)
+        ctx.log(f"light encoder: pretrained weights from {ctx.config.light_weights}")
+        return
+    if stage.done():
+        model.light.load_state_dict(stage.load()["light"])
+        ctx.log("light: done earlier, loaded from the work folder")
+        return
+
+    def centre_frames_of(i: int, rng: random.Random) -> torch.Tensor:
+        return light_input(centre_frames(ctx.videos["train"][i]), ctx.model_config)
+
+    def report(net: MilClassifier, epoch: int) -> None:
+        ctx.log(f"light epoch {epoch + 1}: val accuracy {light_accuracy(ctx, net):.3f}")
+
+    net = fit_instances(
+        ctx,
+        stage,
+        model.light,
+        model.light.num_features,
+        ctx.config.light_epochs,
+        centre_frames_of,
+        seed_offset=0,
+        on_epoch=report,
+    )
+    torch.save(net.fc.state_dict(), ctx.work / "light_fc.pt")
+    stage.finish({"light": model.light.state_dict()})
+
+
+def light_classifier(ctx: Context) -> MilClassifier | None:
+    """The light encoder with its per-frame classifier from the light stage (None with pretrained weights)."""
+    if not (ctx.work / "light_fc.pt").exists():
+        return None
+    net = MilClassifier(ctx.model.light, ctx.model.light.num_features, ctx.model_config.num_classes)
+    net.fc.load_state_dict(torch.load(ctx.work / "light_fc.pt", weights_only=True))
+    return net.to(ctx.device)
+
+
+@torch.no_grad()
+def light_evidence(ctx: Context, net: MilClassifier | None, video: CachedVideo, target: torch.Tensor) -> torch.Tensor:
+    """Per-snippet evidence for the video's own labels from the light classifier ``(T,)``."""
+    if net is None:
+        return torch.zeros(video.snippets)
+    net.eval()
+    logits = net.instance_logits(light_input(centre_frames(video), ctx.model_config).to(ctx.device))
+    log_probs = F.logsigmoid(logits) if ctx.model_config.multi_label else F.log_softmax(logits, -1)
+    return log_probs.cpu()[:, target.bool()].max(1).values
+
+
+@torch.no_grad()
+def light_accuracy(ctx: Context, net: MilClassifier) -> float:
+    net.eval()
+    split = "val" if ctx.videos.get("val") else "train"
+    correct = 0
+    for i, video in enumerate(ctx.videos[split]):
+        x = light_input(centre_frames(video), ctx.model_config).to(ctx.device)
+        scores = video_scores(net.instance_logits(x), ctx.model_config.multi_label)
+        correct += int(scores.argmax().item() in ctx.targets[split][i].nonzero().flatten().tolist())
+    return correct / max(1, len(ctx.videos[split]))

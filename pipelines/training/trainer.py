@@ -1,0 +1,103 @@
+"""The training run: checks the work folder, runs the stages in order and writes the checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models import ModelConfig, VidGate, save_checkpoint
+
+from ..datasets import Dataset
+from .config import Progress, TrainConfig, resolve_device
+from .context import Context
+from .features import cache_features, init_kernels
+from .frames import prepare
+from .gate import GateTrainer
+from .heavy import train_heavy
+from .light import train_light
+from .work import NOT_RECIPE, check_work_folder, dataset_fingerprint
+
+
+class Trainer:
+    """Runs the stages for one data set into one work folder and writes the checkpoint."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        config: TrainConfig,
+        work: Path,
+        *,
+        restart: bool = False,
+        show_progress: bool = True,
+        log: Progress = print,
+    ) -> None:
+        recipe = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_RECIPE}
+        check_work_folder(work, {**recipe, "dataset": dataset_fingerprint(dataset)}, restart, log)
+        model_config = ModelConfig(
+            classes=dataset.classes,
+            multi_label=dataset.multi_label,
+            light=config.light,
+            heavy=config.heavy,
+            light_size=config.light_size,
+            heavy_size=config.heavy_size,
+            snippet_frames=config.snippet_frames,
+            num_kernels=config.num_kernels,
+            gate_hidden=config.gate_hidden,
+            threshold=0.5,
+        )
+        torch.manual_seed(config.seed)
+        random.seed(config.seed)
+        self.ctx = Context(
+            dataset=dataset,
+            config=config,
+            work=work,
+            device=resolve_device(config.device),
+            model=VidGate(model_config),
+            show_progress=show_progress,
+            log=log,
+        )
+
+    @property
+    def model(self) -> VidGate:
+        return self.ctx.model
+
+    def run(self, out: Path) -> dict[str, Any]:
+        ctx = self.ctx
+        ctx.log(f"training on {ctx.device}; work folder {ctx.work}")
+        prepare(ctx)
+        train_light(ctx)
+        train_heavy(ctx)
+        cache_features(ctx)
+        if not (ctx.work / "gate.pt").exists():
+            init_kernels(ctx)
+        summary: dict[str, Any] = GateTrainer(ctx).fit()
+        summary["config"] = dataclasses.asdict(ctx.config)
+        summary["videos"] = {s: len(v) for s, v in ctx.videos.items()}
+        save_checkpoint(ctx.model.cpu(), out, extra={"training": summary})
+        (ctx.work / "summary.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+
+def train(
+    dataset: Dataset,
+    out: Path,
+    config: TrainConfig | None = None,
+    *,
+    work: Path | None = None,
+    restart: bool = False,
+    show_progress: bool = True,
+    log: Progress = print,
+) -> dict[str, Any]:
+    """Train a model on ``dataset`` and write the checkpoint ``out``; returns a training summary.
+
+    ``work`` (default ``OUT.work``) keeps the stages so a re-run resumes; a work folder made with other
+    options or data raises :class:`OptionsError` unless ``restart``.
+    """
+    config = config or TrainConfig()
+    work = work or out.with_name(out.name + ".work")
+    return Trainer(dataset, config, work, restart=restart, show_progress=show_progress, log=log).run(out)

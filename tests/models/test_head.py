@@ -1,0 +1,185 @@
+"""Heads: the shared contract, order, counting, and the per-snippet evidence (exact, and right where the
+answer is known)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from models import HEADS, ComputeProfile, Head, ModelConfig, TemporalHead, VidGate, build_head
+
+F, C = 16, 3
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: one thread is fastest, and on a shared machine several spin against each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _head(name: str, classes: int = C, multi_label: bool = False) -> Head:
+    torch.manual_seed(0)
+    return build_head(name, F, classes, multi_label=multi_label, width=32)
+
+
+def _times(b: int, t: int) -> torch.Tensor:
+    return ((torch.arange(t) + 0.5) / t).expand(b, t)
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_head_contract(name: str) -> None:
+    head = _head(name).eval()
+    features, times = torch.randn(2, 10, F), _times(2, 10)
+    mask = (torch.rand(2, 10) < 0.4).float()
+    mask[:, 3] = 1.0
+    logits = head(features, mask, times)
+    assert logits.shape == (2, C) and torch.isfinite(logits).all()
+    # unselected snippets do not count: other features there give the same logits
+    other = torch.where(mask.bool().unsqueeze(-1), features, torch.randn(2, 10, F))
+    torch.testing.assert_close(head(other, mask, times), logits)
+    # one selected snippet, and none at all, still give finite logits
+    one = torch.zeros(2, 10)
+    one[:, 4] = 1.0
+    assert torch.isfinite(head(features, one, times)).all()
+    assert torch.isfinite(head(features, torch.zeros(2, 10), times)).all()
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_gradient_reaches_the_mask(name: str) -> None:
+    head = _head(name).train()
+    mask = (torch.rand(2, 10) < 0.5).float()
+    mask[:, 0] = 1.0
+    mask.requires_grad_(True)
+    head(torch.randn(2, 10, F), mask, _times(2, 10)).sum().backward()
+    assert mask.grad is not None and float(mask.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+@pytest.mark.parametrize("selected", [1, 4, 10])
+def test_evidence_adds_up_to_the_logits(name: str, selected: int) -> None:
+    """Completeness: exact for the pool head, within 0.1% for the temporal head's integrated gradients."""
+    head = _head(name).eval()
+    features, times = torch.randn(3, 10, F) * 2, _times(3, 10)
+    mask = torch.zeros(3, 10)
+    for row in range(3):
+        mask[row, torch.randperm(10)[:selected]] = 1.0
+    with torch.no_grad():
+        evidence = head.evidence(features, mask, times)  # (B, T, C)
+        logits, empty = head(features, mask, times), head(features, 0 * mask, times)
+    assert evidence.shape == (3, 10, C)
+    if name == "pool":
+        torch.testing.assert_close(empty + evidence.sum(1), logits, atol=1e-5, rtol=1e-5)
+    else:
+        error = (empty + evidence.sum(1) - logits).abs().max()
+        assert error <= 1e-3 * (logits - empty).abs().max() + 1e-5, (error, (logits - empty).abs().max())
+    assert torch.equal(evidence[mask == 0], torch.zeros_like(evidence[mask == 0]))
+
+
+def test_pool_head_puts_all_evidence_on_the_only_snippet_that_shows_something() -> None:
+    head = _head("pool").eval()
+    features = torch.zeros(1, 8, F)
+    features[0, 5] = torch.rand(F) + 0.5  # one event; every other snippet is blank
+    with torch.no_grad():
+        evidence = head.evidence(features, torch.ones(1, 8), _times(1, 8))
+        logits, empty = head(features, torch.ones(1, 8), _times(1, 8)), head(features, torch.zeros(1, 8), _times(1, 8))
+    assert torch.equal(evidence[0, [0, 1, 2, 3, 4, 6, 7]], torch.zeros(7, C))
+    torch.testing.assert_close(evidence[0, 5], (logits - empty)[0])
+
+
+def _toy(kind: str, n: int, t: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Toy features ``(n, t, F)``, labels and where the events are ``(n, t)``.
+
+    ``marker``: one snippet shows the class's prototype. ``order``: two events A and B at two random
+    snippets; class 0 when A comes first, class 1 otherwise. ``count``: event A once (class 0) or three times
+    (class 1). Every other snippet is noise.
+    """
+    prototypes = torch.randn(C, F, generator=torch.Generator().manual_seed(0)) * 2  # the same for every set
+    features = torch.randn(n, t, F, generator=generator) * 0.5
+    labels = torch.randint(0, 2 if kind != "marker" else C, (n,), generator=generator)
+    where = torch.zeros(n, t, dtype=torch.bool)
+    for i in range(n):
+        spots = torch.randperm(t, generator=generator)[:3].sort().values.tolist()
+        if kind == "marker":
+            events = [(spots[0], int(labels[i]))]
+        elif kind == "order":
+            events = [(spots[0], 0), (spots[2], 1)] if labels[i] == 0 else [(spots[0], 1), (spots[2], 0)]
+        else:
+            events = [(s, 0) for s in (spots if labels[i] == 1 else spots[:1])]
+        for spot, event in events:
+            features[i, spot] += prototypes[event]
+            where[i, spot] = True
+    return features, labels, where
+
+
+def _fit(head: torch.nn.Module, kind: str, t: int = 12) -> tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Train ``head`` on a toy task with every snippet selected; returns held-out accuracy and the held-out set."""
+    g = torch.Generator().manual_seed(1)
+    features, labels, _ = _toy(kind, 512, t, g)
+    optimiser = torch.optim.AdamW(head.parameters(), lr=3e-3)
+    head.train()
+    for _ in range(250):
+        idx = torch.randint(0, 512, (64,), generator=g)
+        loss = torch.nn.functional.cross_entropy(head(features[idx], torch.ones(64, t), _times(64, t)), labels[idx])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    g.manual_seed(2)
+    test, test_labels, where = _toy(kind, 256, t, g)
+    head.eval()
+    with torch.no_grad():
+        accuracy = float((head(test, torch.ones(256, t), _times(256, t)).argmax(1) == test_labels).float().mean())
+    return accuracy, test, test_labels, where
+
+
+@pytest.mark.parametrize("kind", ["order", "count"])
+def test_temporal_head_reads_order_and_counts_where_pooling_cannot_tell_order(kind: str) -> None:
+    accuracy, *_ = _fit(_head("temporal", classes=2), kind)
+    assert accuracy >= 0.9, (kind, accuracy)
+    if kind == "order":
+        pool_accuracy, *_ = _fit(_head("pool", classes=2), kind)
+        assert pool_accuracy < 0.65, pool_accuracy  # the same events in either order: chance
+
+
+@pytest.mark.parametrize(("name", "kind"), [("pool", "marker"), ("temporal", "marker"), ("temporal", "order")])
+def test_evidence_lands_on_the_snippets_that_decide(name: str, kind: str) -> None:
+    """Where the answer is known (the snippets holding the events), the evidence for the true class is there."""
+    head = _head(name, classes=C if kind == "marker" else 2)
+    accuracy, test, labels, where = _fit(head, kind)
+    assert accuracy >= 0.9
+    with torch.no_grad():
+        evidence = head.evidence(test, torch.ones(test.shape[:2]), _times(*test.shape[:2]))  # (N, T, C)
+    own = evidence.gather(2, labels.view(-1, 1, 1).expand(-1, test.shape[1], 1)).squeeze(2)  # (N, T)
+    top = own.argmax(1)
+    assert float(where[torch.arange(len(top)), top].float().mean()) >= 0.9  # the strongest term is an event's
+    assert float((own * where).sum() / where.sum()) > 5 * float((own * ~where).sum().abs() / (~where).sum())
+
+
+def test_temporal_head_costs_little_next_to_one_heavy_snippet() -> None:
+    model = VidGate(ModelConfig(classes=("a", "b"), light="tiny2d", heavy="tiny3d", num_kernels=8, head="temporal"))
+    assert isinstance(model.head, TemporalHead)
+    profile = ComputeProfile(model)
+    assert 0 < profile.head(64) < 0.1 * profile.heavy_per_snippet()
+
+
+def test_model_evidence_matches_its_logits() -> None:
+    torch.manual_seed(0)
+    model = VidGate(ModelConfig(classes=("a", "b", "c"), light="tiny2d", heavy="tiny3d", num_kernels=8,
+                                head="temporal")).eval()
+    features = torch.randn(1, 9, model.heavy.num_features)
+    mask = torch.tensor([[0, 1, 0, 0, 1, 1, 0, 0, 0]], dtype=torch.float32)
+    times = torch.linspace(0.05, 0.95, 9).unsqueeze(0)
+    with torch.no_grad():
+        evidence = model.evidence(features, mask, times)
+        torch.testing.assert_close(
+            model.classify(features, 0 * mask, times) + evidence.sum(1),
+            model.classify(features, mask, times),
+            atol=1e-2,
+            rtol=1e-2,
+        )
+        # the times matter to this head: the same snippets later in the video read differently
+        assert not torch.allclose(model.classify(features, mask, times), model.classify(features, mask, times.flip(1)))
