@@ -13,20 +13,31 @@ from .encoding import write_video
 
 
 def _decoder(video: str | Path, backend: str, isolate: bool) -> Decoder:
-    """The video's decoder; isolated (a limited child process) for untrusted files."""
-    return IsolatedDecoder(video, backend, timeout_s=60.0) if isolate else open_decoder(video, backend)
+    """The video's decoder; for untrusted files a limited child forked from the warm fork server."""
+    return IsolatedDecoder(video, backend, timeout_s=60.0, fork=True) if isolate else open_decoder(video, backend)
 
 
 def thumbnail(video: str | Path, frame_index: int, size: int = 160, *, backend: str = "pyav",
               isolate: bool = False) -> bytes:
     """JPEG of one frame, its longer side scaled to ``size`` (aspect kept); ``isolate`` decodes in a child."""
+    return thumbnails(video, [frame_index], size, backend=backend, isolate=isolate)[0]
+
+
+def thumbnails(video: str | Path, frame_indices: list[int], size: int = 160, *, backend: str = "pyav",
+               isolate: bool = False) -> list[bytes]:
+    """JPEGs of several frames, decoded in one pass over the video (one child when ``isolate``)."""
+    if not frame_indices:
+        return []
     with _decoder(video, backend, isolate) as decoder:
-        frame = decoder.frames([frame_index])[0]  # (H, W, 3)
-    image = Image.fromarray(frame)
-    image.thumbnail((size, size))
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=85)
-    return out.getvalue()
+        frames = decoder.frames(frame_indices)  # (N, H, W, 3)
+    out = []
+    for frame in frames:
+        image = Image.fromarray(frame)
+        image.thumbnail((size, size))
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=85)
+        out.append(buffer.getvalue())
+    return out
 
 
 def _even_size(width: int, height: int, longest: int) -> tuple[int, int]:

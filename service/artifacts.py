@@ -20,6 +20,13 @@ def centre_frame(snippet: dict[str, Any]) -> int:
     return int(start + (end - start) // 2)
 
 
+def render_thumbnails(video: Path, snippets: list[dict[str, Any]]) -> list[bytes]:
+    """Thumbnails of several snippets in one isolated pass over the video (the worker's, after a job)."""
+    from pipelines.artifacts import thumbnails
+
+    return thumbnails(video, [centre_frame(s) for s in snippets], THUMBNAIL_SIZE, isolate=True)
+
+
 def render_artifact(video: Path, snippet: dict[str, Any], kind: str) -> bytes:
     """The bytes of a snippet's thumbnail (JPEG of its centre frame) or clip (MP4 of its frames).
 

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .artifacts import render_artifact
+from .artifacts import render_thumbnails
 from .config import Settings
 from .jobs import Job
 from .metrics import record_result
@@ -63,14 +63,16 @@ class RecognizerHandler:
 
     def _thumbnails(self, job_id: str, path: Path, result: dict[str, Any], report: Report) -> None:
         """Best effort: the result is the record; a missing thumbnail is made by the API on request."""
-        for snippet in result["snippets"]:
-            if not snippet["selected"] or report.should_cancel():
-                continue
-            try:
-                data = render_artifact(path, snippet, "thumbnail")
-                report.write(artifact_key(job_id, snippet["index"], "thumbnail"), data)
-            except Exception:
-                log.warning("job %s: no thumbnail for snippet %d", job_id, snippet["index"], exc_info=True)
+        selected = [s for s in result["snippets"] if s["selected"]]
+        if not selected or report.should_cancel():
+            return
+        try:
+            images = render_thumbnails(path, selected)
+        except Exception:
+            log.warning("job %s: no thumbnails", job_id, exc_info=True)
+            return
+        for snippet, data in zip(selected, images, strict=True):
+            report.write(artifact_key(job_id, snippet["index"], "thumbnail"), data)
 
 
 def make_recognizer_handler(settings: Settings, storage: Storage | None = None) -> RecognizerHandler:

@@ -150,13 +150,15 @@ class IsolatedDecoder(Decoder):
             the child's probe applies.
         max_open_files: the child's open-file limit.
         should_cancel: polled while a request waits; True stops the child and raises `Cancelled`.
+        fork: take the child from the warm fork server (milliseconds to start: for short sessions such as
+            a probe or a thumbnail) instead of starting an interpreter or taking one from ``pool``.
     """
 
     def __init__(self, path: str | Path, backend: str = "pyav", *, timeout_s: float = 60.0,
                  memory_limit_bytes: int | None = 4 << 30, info: VideoInfo | None = None,
                  pool: DecoderPool | None = None, limits: dict[str, Any] | None = None,
                  max_open_files: int = MAX_OPEN_FILES, should_cancel: Callable[[], bool] | None = None,
-                 _probe_only: bool = False) -> None:
+                 fork: bool = False, _probe_only: bool = False) -> None:
         self.path = Path(path)
         self.backend = backend
         self.timeout_s = timeout_s
@@ -164,6 +166,7 @@ class IsolatedDecoder(Decoder):
         self.limits = dict(limits or {})
         self.max_open_files = max_open_files
         self.should_cancel = should_cancel
+        self.fork = fork
         self._probe_only = _probe_only
         self.memory_limit_bytes = pool.memory_limit_bytes if pool is not None else memory_limit_bytes
         self._info = info
@@ -213,7 +216,7 @@ class IsolatedDecoder(Decoder):
             raise OptionsError("the decoder is closed")
         if self._child is not None:
             return
-        if self._probe_only:  # a probe: forked from the warm fork server (milliseconds, not an interpreter)
+        if self.fork:  # from the warm fork server: milliseconds, not an interpreter start
             child = _Child(forked=True)
         else:
             child = self.pool.acquire() if self.pool is not None else _Child()
@@ -360,7 +363,7 @@ def probe_isolated(path: str | Path, *, timeout_s: float = 60.0, memory_limit_by
             and ``decoder_out_of_memory`` when the child overran or died.
     """
     decoder = IsolatedDecoder(path, "pyav", timeout_s=timeout_s, memory_limit_bytes=memory_limit_bytes,
-                              limits=limits, max_open_files=max_open_files, _probe_only=True)
+                              limits=limits, max_open_files=max_open_files, fork=True, _probe_only=True)
     try:
         return decoder.info
     finally:
