@@ -40,6 +40,7 @@ ERRORS: dict[str, ErrorCode] = {
     "conflict": ErrorCode(409, None, "the job changed state while being cancelled; retry"),
     "job_not_finished": ErrorCode(409, None, "artifacts exist once the job has succeeded"),
     "snippet_not_selected": ErrorCode(409, None, "the snippet was not selected, so it has no clip"),
+    "range_not_satisfiable": ErrorCode(416, None, "a media request's byte range starts past the end of the file"),
     # the input file
     "file_missing": ErrorCode(400, EXIT_FAILED_INPUTS, "the file does not exist"),
     "not_a_file": ErrorCode(400, EXIT_FAILED_INPUTS, "the path is a directory or a special file"),

@@ -30,7 +30,7 @@ class FileTooLarge(LimitError):
 
 
 # ---- every key a job has, in one place ---------------------------------------------------------------
-ARTIFACT_FILES = {"thumbnail": "thumbnail.jpg", "clip": "clip.mp4"}
+ARTIFACT_FILES = {"thumbnail": "thumbnail.jpg", "clip": "clip.mp4", "context": "context.mp4"}
 
 
 def job_prefix(job_id: str) -> str:
@@ -46,8 +46,13 @@ def result_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}result.json"
 
 
-def artifact_key(job_id: str, index: int, kind: str) -> str:
-    return f"{job_prefix(job_id)}snippets/{index}/{ARTIFACT_FILES[kind]}"
+def artifact_key(job_id: str, index: int, kind: str, variant: str = "") -> str:
+    """A snippet's artifact; ``variant`` tells apart versions of one kind (a context clip's window)."""
+    name = ARTIFACT_FILES[kind]
+    if variant:
+        stem, _, ext = name.rpartition(".")
+        name = f"{stem}-{variant}.{ext}"
+    return f"{job_prefix(job_id)}snippets/{index}/{name}"
 
 
 class Storage:

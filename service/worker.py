@@ -71,12 +71,14 @@ class Report:
         self.files: dict[str, bytes] = {}
         self.reason: str | None = None
         self._last_progress = 0.0
+        self._last_stage = ""
         self._last_check = 0.0
 
     def progress(self, stage: str, fraction: float) -> None:
+        """Every new stage is recorded; repeats of one stage at most every ``every_s`` seconds."""
         now = time.monotonic()
-        if now - self._last_progress >= self.every_s or fraction >= 1.0:
-            self._last_progress = now
+        if stage != self._last_stage or now - self._last_progress >= self.every_s or fraction >= 1.0:
+            self._last_progress, self._last_stage = now, stage
             try:
                 self.queue.progress(self.job.id, stage, fraction, lease=self.delivery.lease or None)
             except TRANSIENT:  # progress is a courtesy; the job goes on while the queue is away

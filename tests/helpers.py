@@ -48,6 +48,16 @@ def tiny_checkpoint(path: Path, *, classes: tuple[str, ...] = ("pour", "stir", "
     return save_checkpoint(VidGate(config), path)
 
 
+def add_concept_examples(checkpoint: Path, videos: list[Path]) -> Path:
+    """Store concept examples in a checkpoint, collected from ``videos`` as training would."""
+    from models import load_checkpoint
+    from models.checkpoint import add_concept_examples as store
+    from pipelines.concept_examples import collect_concept_examples, video_frames
+
+    model, _ = load_checkpoint(checkpoint)
+    return store(checkpoint, collect_concept_examples(model, [video_frames(v, model) for v in videos]))
+
+
 def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
     """An AAC audio file with no video stream."""
     import av

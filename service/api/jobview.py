@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from service.artifacts import render_artifact
+from service.artifacts import CONTEXT_SECONDS, render_artifact
 from service.jobs import Job, JobStatus, new_job_id
 from service.storage import artifact_key, input_key
 
@@ -34,6 +34,7 @@ def links(job_id: str, status: JobStatus, result: dict[str, Any] | None) -> dict
         selected = [s["index"] for s in result.get("snippets", []) if s.get("selected")]
         out["thumbnails"] = [f"/v1/jobs/{job_id}/snippets/{i}/thumbnail" for i in selected]
         out["clips"] = [f"/v1/jobs/{job_id}/snippets/{i}/clip" for i in selected]
+        out["context_clips"] = [f"/v1/jobs/{job_id}/snippets/{i}/context" for i in selected]
     return out
 
 
@@ -113,15 +114,17 @@ def _display_name(filename: str | None) -> str:
     return name or "upload"
 
 
-async def artifact(services: Services, job: Job, index: int, kind: str) -> bytes:
-    """A snippet's thumbnail or clip: from storage, or made now (decoding only that snippet) and cached."""
+async def artifact(services: Services, job: Job, index: int, kind: str, *, context_s: float | None = None) -> bytes:
+    """A snippet's thumbnail, clip or context clip: from storage, or made now (decoding only those frames)
+    and cached. ``context_s``: a context clip's seconds either side of the snippet."""
     if job.status is not JobStatus.SUCCEEDED:
         raise ApiError("job_not_finished", f"the job is {job.status.value}; artifacts exist once it has succeeded")
     result = await run_in_threadpool(services.job_result, job)
     snippets = (result or {}).get("snippets", [])
     if not 0 <= index < len(snippets):
         raise ApiError("not_found", f"no snippet {index} (the job has {len(snippets)})")
-    key = artifact_key(job.id, index, kind)
+    seconds = CONTEXT_SECONDS if context_s is None else context_s
+    key = artifact_key(job.id, index, kind, f"{seconds:g}s" if kind == "context" else "")
 
     def load_or_make() -> bytes:
         storage = services.storage
@@ -129,7 +132,7 @@ async def artifact(services: Services, job: Job, index: int, kind: str) -> bytes
             cached: bytes = storage.read_bytes(key)
             return cached
         with storage.local_path(job.input["key"]) as path:
-            data = render_artifact(path, snippets[index], kind)
+            data = render_artifact(path, snippets[index], kind, context_s=seconds)
         with contextlib.suppress(Exception):  # caching is best effort; the bytes are served either way
             storage.write_bytes(key, data)
         return data

@@ -65,7 +65,8 @@ async def receive_upload(
 
     Raises:
         ApiError: ``unsupported_media_type`` (not multipart), ``bad_request`` (malformed body, missing file,
-            repeated file, oversized field), ``file_too_large``, ``upload_timeout`` (the client went quiet).
+            repeated file, a file under another field name, oversized field), ``file_too_large``,
+            ``upload_timeout`` (the client went quiet).
         UploadAborted: the client disconnected.
     """
     ctype, params = parse_options_header(request.headers.get("content-type"))
@@ -134,6 +135,11 @@ async def receive_upload(
                         raise ApiError("bad_request", f"send exactly one '{file_field}' part")
                     seen_file = True
                     upload.filename = part.filename
+                elif part.filename is not None:
+                    # A file under another name (``-F video=@x.mp4``): say what was expected, not "field too big".
+                    raise ApiError(
+                        "bad_request", f"expected a file in field '{file_field}', got a file in field {part.name!r}"
+                    )
                 else:
                     fields += 1
                     if fields > MAX_FIELDS:
@@ -158,7 +164,7 @@ async def receive_upload(
     if not finished:
         raise ApiError("bad_request", "the multipart body ended before its closing boundary")
     if not seen_file:
-        raise ApiError("bad_request", f"no '{file_field}' part in the form")
+        raise ApiError("bad_request", f"expected a file in field '{file_field}'; the form has none")
     return upload
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from pipelines.encoding import write_video
 from service.config import Settings
 
-from ..helpers import tiny_checkpoint, write_audio_only, write_test_video
+from ..helpers import add_concept_examples, tiny_checkpoint, write_audio_only, write_test_video
 from .faulty_decoder import KILLER_WIDTH, POISON_WIDTH, SLOW_WIDTH
 
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -53,10 +53,12 @@ def make_files(root: Path) -> Files:
     root.mkdir(parents=True, exist_ok=True)
     (root / "notes.mp4").write_text("definitely not a video\n" * 100)
     (root / "empty.mp4").write_bytes(b"")
+    good = write_test_video(root / "good.mp4", frames=96, fps=12)
+    long = write_test_video(root / "long.mp4", frames=480, fps=12)
     return Files(
-        checkpoint=tiny_checkpoint(root / "tiny.safetensors"),
-        good=write_test_video(root / "good.mp4", frames=96, fps=12),
-        long=write_test_video(root / "long.mp4", frames=480, fps=12),
+        checkpoint=add_concept_examples(tiny_checkpoint(root / "tiny.safetensors"), [good, long]),
+        good=good,
+        long=long,
         poison=_flat_video(root / "poison.mp4", POISON_WIDTH),
         slow=_flat_video(root / "slow.mp4", SLOW_WIDTH),
         killer=_flat_video(root / "killer.mp4", KILLER_WIDTH),
