@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .decoding import open_decoder, probe
+from .decoding import Decoder, IsolatedDecoder, open_decoder
 from .encoding import write_video
 
 _CHUNK = 16  # frames decoded at a time for a clip: memory stays bounded whatever the clip's length
@@ -24,9 +24,16 @@ def jpeg(frame: np.ndarray, size: int = 160, *, quality: int = 85) -> bytes:
     return out.getvalue()
 
 
-def thumbnail(video: str | Path, frame_index: int, size: int = 160, *, backend: str = "pyav") -> bytes:
-    """JPEG of one frame, its longer side scaled to ``size`` (aspect kept)."""
-    with open_decoder(video, backend) as decoder:
+def _decoder(video: str | Path, backend: str, isolate: bool) -> Decoder:
+    """The video's decoder; for untrusted files a limited child forked from the warm fork server (only
+    decoded frames reach this process, never the file)."""
+    return IsolatedDecoder(video, backend, timeout_s=60.0, fork=True) if isolate else open_decoder(video, backend)
+
+
+def thumbnail(video: str | Path, frame_index: int, size: int = 160, *, backend: str = "pyav",
+              isolate: bool = False) -> bytes:
+    """JPEG of one frame, its longer side scaled to ``size`` (aspect kept); ``isolate`` decodes in a child."""
+    with _decoder(video, backend, isolate) as decoder:
         frame = decoder.frames([frame_index])[0]  # (H, W, 3)
     return jpeg(frame, size)
 
@@ -43,18 +50,20 @@ def clip_range(start_frame: int, end_frame: int, num_frames: int, fps: float, pa
 
 
 def clip(video: str | Path, start_frame: int, end_frame: int, out: str | Path, *, longest: int = 320,
-         pad_s: float = 0.0, backend: str = "pyav") -> Path:
+         pad_s: float = 0.0, backend: str = "pyav", isolate: bool = False) -> Path:
     """Write frames ``[start_frame, end_frame)`` as a small H.264 MP4 (longer side ≤ ``longest``).
 
     ``pad_s`` widens the range by that many seconds on each side (a context clip; `clip_range`).
     Frames are decoded and scaled a few at a time, so a long clip of a large video needs little memory.
+    ``isolate`` decodes in a limited child (the file is probed there too).
     """
-    info = probe(video)
-    start_frame, end_frame = clip_range(start_frame, min(end_frame, info.num_frames), info.num_frames,
-                                        info.fps, pad_s)
-    if not 0 <= start_frame < end_frame:
-        raise ValueError(f"empty frame range [{start_frame}, {end_frame}) for a video of {info.num_frames} frames")
-    with open_decoder(video, backend, info=info) as decoder:
+    with _decoder(video, backend, isolate) as decoder:
+        info = decoder.info
+        start_frame, end_frame = clip_range(start_frame, min(end_frame, info.num_frames), info.num_frames,
+                                            info.fps, pad_s)
+        if not 0 <= start_frame < end_frame:
+            raise ValueError(f"empty frame range [{start_frame}, {end_frame}) for a video of {info.num_frames} "
+                             "frames")
 
         def scaled() -> Iterator[np.ndarray]:
             for first in range(start_frame, end_frame, _CHUNK):

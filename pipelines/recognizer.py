@@ -205,11 +205,16 @@ class Recognizer:
                 return uniform, AUTO_FALLBACK
         return aligned, "aligned"
 
-    def _decoder(self, path: Path, info: VideoInfo) -> Decoder:
+    def _decoder(self, path: Path, should_cancel: Callable[[], bool] | None) -> Decoder:
+        """The video's decoder. Isolated, its child probes the file with the limits (this process never opens
+        the container) and every request stops promptly when ``should_cancel`` turns True."""
+        limits: dict[str, Any] = {"max_file_bytes": self.limits.max_file_bytes,
+                                   "max_duration": self.limits.max_duration_s, "max_pixels": self.limits.max_pixels}
         if self.isolate:
             return IsolatedDecoder(path, self.backend, timeout_s=self.decode_timeout_s,
-                                   memory_limit_bytes=self.decode_memory_bytes, info=info, pool=self._pool)
-        return open_decoder(path, self.backend, info=info)
+                                   memory_limit_bytes=self.decode_memory_bytes, pool=self._pool, limits=limits,
+                                   should_cancel=should_cancel)
+        return open_decoder(path, self.backend, info=probe(path, **limits))
 
     @torch.no_grad()
     def recognize(
@@ -230,7 +235,7 @@ class Recognizer:
         options = options or Options()
         report = progress or (lambda stage, fraction: None)
         with _as_path(video) as path:
-            prepared = self._prepare(path, options, name or _display_name(video), report)
+            prepared = self._prepare(path, options, name or _display_name(video), report, should_cancel)
             return self._finish(prepared, report, should_cancel, centre_frames)
 
     def recognize_many(
@@ -268,20 +273,24 @@ class Recognizer:
                     with suppress(VidgateError):
                         future.result().decoder.close()
 
-    def _prepare(self, path: Path, options: Options, name: str, report: Progress) -> _Video:
+    def _prepare(self, path: Path, options: Options, name: str, report: Progress,
+                 should_cancel: Callable[[], bool] | None = None) -> _Video:
         """Probe, plan and decode the light frames (runs ahead of the model in `recognize_many`)."""
         timer = StageTimer(self.device)
         start = time.perf_counter()
         report("probe", 0.0)
         with timer.stage("probe"):
-            info = probe(
-                path,
-                max_file_bytes=self.limits.max_file_bytes,
-                max_duration=self.limits.max_duration_s,
-                max_pixels=self.limits.max_pixels,
-            )
-        plan, light_pass = self.plan_for(info, options)
-        decoder = self._decoder(path, info)
+            decoder = self._decoder(path, should_cancel)
+            try:
+                info = decoder.info  # isolated: probed in the decoding child
+            except BaseException:
+                decoder.close()
+                raise
+        try:
+            plan, light_pass = self.plan_for(info, options)
+        except BaseException:
+            decoder.close()
+            raise
         video = _Video(path, name, options, info, plan, light_pass, decoder, timer)
         try:
             if options.gated:

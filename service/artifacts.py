@@ -37,13 +37,13 @@ def render_artifact(video: Path, snippet: dict[str, Any], kind: str, *, context_
     clip (MP4 of its frames and ``context_s`` seconds either side, within the video)."""
     from pipelines.artifacts import clip, thumbnail
 
-    if kind == "thumbnail":
-        return thumbnail(video, centre_frame(snippet), THUMBNAIL_SIZE)
+    if kind == "thumbnail":  # the video is an upload: decoded in a limited child, never opened here
+        return thumbnail(video, centre_frame(snippet), THUMBNAIL_SIZE, isolate=True)
     if kind not in KINDS:
         raise ValueError(f"unknown artifact kind {kind!r}; known: {', '.join(KINDS)}")
     start, end = snippet["frames"]
     pad_s = min(max(0.0, context_s), MAX_CONTEXT_SECONDS) if kind == "context" else 0.0
     with tempfile.TemporaryDirectory(prefix="vidgate-clip-") as tmp:
         out = Path(tmp) / "clip.mp4"
-        clip(video, int(start), int(end), out, pad_s=pad_s)
+        clip(video, int(start), int(end), out, pad_s=pad_s, isolate=True)
         return out.read_bytes()

@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     lease_s: float = 30.0
     max_deliveries: int = 3
     sync_timeout_s: float = 30.0
+    job_time_limit_s: float = Field(
+        300.0, description="Wall-clock limit of a job: this many seconds plus job_time_per_video_s per second of "
+        "video (0: no limit). A job past it fails with job_timeout."
+    )
+    job_time_per_video_s: float = Field(1.0, description="Seconds of job time allowed per second of video.")
+    retention_s: float = Field(
+        7 * 24 * 3600.0, description="Finished jobs and their files are deleted this long after they finish (0: keep)."
+    )
+    housekeeping_s: float = Field(300.0, description="Workers expire jobs and trim the queue this often.")
+    upload_idle_timeout_s: float = Field(30.0, description="An upload that sends nothing this long gets 408.")
+    intake_probes: int = Field(4, description="Uploads probed at once (each in its own limited child process).")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -1,7 +1,8 @@
 """The job handler: runs the recognizer on a job's stored upload inside a worker.
 
 The model is loaded once per worker process (`make_recognizer_handler`); each job reads its input from
-storage, reports progress, honours cancellation, and writes the durable record to storage:
+storage, reports progress, honours cancellation, and stages the durable record for storage (the worker
+writes it once the job's outcome is accepted, so a worker that lost its lease writes nothing):
 ``jobs/{id}/result.json`` and a JPEG thumbnail of every centre frame the recognizer decoded anyway (each
 snippet's in gated mode: what the light network saw; the selected ones' otherwise). Clips, context clips
 and other thumbnails are made lazily by the API on first request, so a job decodes nothing for them.
@@ -68,22 +69,17 @@ class RecognizerHandler:
                 centre_frames=keep,
             ).to_dict()
         report.progress("thumbnails", RECOGNIZE_SHARE)
-        self._write_thumbnails(job.id, thumbnails)
+        for index, data in thumbnails.items():
+            report.write(artifact_key(job.id, index, "thumbnail"), data)
         report.progress("saving", 0.99)
-        self.storage.write_json(result_key(job.id), result)
+        # Staged: the worker writes them once this delivery's outcome is accepted (fencing), right after the
+        # record (which holds the result) is written.
+        report.write_json(result_key(job.id), result)
         record_result(result)
         return result
 
     def close(self) -> None:
         self.recognizer.close()
-
-    def _write_thumbnails(self, job_id: str, thumbnails: dict[int, bytes]) -> None:
-        """Best effort: the result is the record; a missing thumbnail is made by the API on request."""
-        for index, data in thumbnails.items():
-            try:
-                self.storage.write_bytes(artifact_key(job_id, index, "thumbnail"), data)
-            except Exception:
-                log.warning("job %s: no thumbnail for snippet %d", job_id, index, exc_info=True)
 
 
 def make_recognizer_handler(settings: Settings, storage: Storage | None = None) -> RecognizerHandler:

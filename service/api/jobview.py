@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from typing import Any
 
 from fastapi import Request
@@ -82,17 +83,19 @@ async def submit_upload(request: Request, services: Services, owner: str, idempo
     await run_in_threadpool(services.check_capacity)
     job_id = new_job_id()
     key = input_key(job_id)
-    upload, sha256 = await receive_video(request, services.storage, key, max_bytes=settings.max_upload_bytes)
+    upload, sha256 = await receive_video(request, services.storage, key, max_bytes=settings.max_upload_bytes,
+                                         idle_timeout_s=settings.upload_idle_timeout_s or None)
     display = _display_name(upload.filename)
     try:
         options = options_from({**query, **upload.fields})
-        await check_video(services.storage, key, settings, display)
+        video = await check_video(services.storage, key, settings, display, services.probe_slots)
         job = await run_in_threadpool(
             services.submit,
             job_id=job_id,
             owner=owner,
             options=options,
-            source={"filename": display, "size": upload.size, "key": key, "sha256": sha256},
+            source={"filename": display, "size": upload.size, "key": key, "sha256": sha256,
+                    "duration": video["duration"]},  # the worker's time limit scales with it
             idempotency_key=idempotency_key,
         )
     except BaseException:
@@ -105,8 +108,9 @@ async def submit_upload(request: Request, services: Services, owner: str, idempo
 
 def _display_name(filename: str | None) -> str:
     """The client's file name, for display only: last path component, no control characters, bounded."""
-    name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable())[:200]
+    name = unicodedata.normalize("NFC", filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+    # No control, format (bidi overrides) or unpaired-surrogate characters: any script and emoji stay.
+    name = "".join(ch for ch in name if ch.isprintable() and unicodedata.category(ch) not in ("Cf", "Cs"))[:200]
     return name or "upload"
 
 
