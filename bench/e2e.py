@@ -177,9 +177,14 @@ def main() -> None:
     ]
     out = ROOT / "data" / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{section}.json").write_text(json.dumps({"median": median, "machine": machine(), "command": sys.argv[1:],
-                                                     "light_pass": {k: c.light_pass for k, c in computes.items()}},
-                                                    indent=2))
+    stage_medians = {name: {k: statistics.median(s[k] for s in runs) for k in runs[0]} for name, runs in stages.items()}
+    (out / f"{section}.json").write_text(json.dumps({
+        "median": median, "machine": machine(), "command": sys.argv[1:],
+        "light_pass": {k: c.light_pass for k, c in computes.items()},
+        "stages": stage_medians,
+        "frames_decoded": {k: c.frames_decoded for k, c in computes.items()},
+        "num_frames": info.num_frames,
+    }, indent=2))
     write_section(section, "\n".join(lines))
     print("\n".join(lines))
 

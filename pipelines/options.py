@@ -63,7 +63,7 @@ class Options(BaseModel):
         description="How the light pass decodes: exact (centre frames, every frame on the way), nonref (the same "
         "pixels, skipping frames nothing refers to), fast (also without the deblocking filter; inexact), keyframe "
         "(the keyframe before each centre), aligned (snippets start at keyframes, within a stated coverage bound), "
-        "auto (aligned where that halves the light pass's decoding, else nonref).",
+        "auto (aligned where that keeps every snippet and halves the light pass's decoding, else fast).",
     )
     seconds_per_snippet: float | None = Field(
         None, gt=0.0, le=3600.0, description="Plan one snippet per this many seconds (capped at the recognizer's "

@@ -38,6 +38,7 @@ from .selection import select
 from .transforms import light_input
 
 Progress = Callable[[str, float], None]
+AUTO_FALLBACK = "fast"  # what ``auto`` runs where it does not align (docs/inference.md: the measured choice)
 # Receives decoded centre frames ``{snippet index: (H, W, 3) uint8}`` as the recognizer meets them: every
 # snippet's from the light pass (what the light network saw), and the selected ones' from the heavy pass
 # when no light pass ran. For thumbnails that cost no extra decoding.
@@ -176,20 +177,32 @@ class Recognizer:
         return plan_video(num_frames, fps, snippet_frames=self.config.snippet_frames, max_snippets=self.max_snippets)
 
     def plan_for(self, info: VideoInfo, options: Options | None = None) -> tuple[list[Snippet], str]:
-        """The plan and the light pass that will run (``auto`` resolved) for one video."""
+        """The plan and the light pass that will run (``auto`` resolved) for one video.
+
+        ``auto`` aligns the plan only when that keeps every snippet (keyframes at least as many as
+        snippets: each moves to a keyframe near its uniform place) and at least halves the light pass's
+        frames by the cost model; otherwise it keeps the uniform plan with the ``fast`` light pass. Both
+        rules come from measurement (docs/inference.md): plans with fewer, keyframe-aligned snippets and
+        the keyframe light pass cost accuracy on the test sets, ``fast`` did not.
+        """
         options = options or Options()
         light_pass = LightPass(options.light_pass).value
         uniform = self.plan(info.num_frames, info.fps, options)
-        if light_pass not in ("auto", "aligned") or not info.keyframes:
-            return uniform, "nonref" if light_pass == "auto" else light_pass
+        if light_pass not in ("auto", "aligned"):
+            return uniform, light_pass
+        explicit = options.seconds_per_snippet is not None  # a density the caller asked for: auto keeps it
+        if not info.keyframes or (light_pass == "auto" and explicit):
+            return uniform, AUTO_FALLBACK if light_pass == "auto" else "nonref"
         aligned = align_to_keyframes(info.num_frames, info.fps, info.keyframes,
                                      snippet_frames=self.config.snippet_frames, max_snippets=len(uniform))
         if aligned is None:
-            return uniform, "nonref"
-        if light_pass == "auto" and info.table is not None:
-            cost = DecodeCost(info.table)
-            if 2 * cost.frames(light_frames(aligned, info.keyframes)) > cost.frames(s.centre_frame for s in uniform):
-                return uniform, "nonref"  # aligning would not halve the light pass: keep the uniform plan
+            return uniform, AUTO_FALLBACK if light_pass == "auto" else "nonref"
+        if light_pass == "auto":
+            cost = DecodeCost(info.table) if info.table is not None else None
+            halves = cost is not None and (2 * cost.frames(light_frames(aligned, info.keyframes))
+                                           <= cost.frames(s.centre_frame for s in uniform))
+            if len(aligned) < len(uniform) or not halves:
+                return uniform, AUTO_FALLBACK
         return aligned, "aligned"
 
     def _decoder(self, path: Path, should_cancel: Callable[[], bool] | None) -> Decoder:
