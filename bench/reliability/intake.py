@@ -229,7 +229,7 @@ def schemathesis(bench: Bench, server: Server) -> dict[str, Any]:
            "--workers", "2", "-H", f"X-API-Key: {KEY}", "--report", "json", "--report-json-path", str(report),
            "--request-timeout", "60"] + (["--phases", "fuzzing"] if bench.quick else [])
     start = time.monotonic()
-    done = run(cmd, server.env, timeout=3600)
+    done = run(cmd, server.env, timeout=3600, cwd=report.parent)  # its example cache stays in the scratch folder
     seconds = time.monotonic() - start
     if not report.exists():
         raise RuntimeError(f"schemathesis wrote no report:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
