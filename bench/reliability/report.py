@@ -27,14 +27,18 @@ def markdown(figures: dict[str, Any], *, command: str, machine: str, quick: bool
     out += ["The model is the test suite's tiny checkpoint and a decoder backend that misbehaves on marked videos",
             "(`tests/service/faulty_decoder.py`: slow on one, SIGKILLs its worker on another), so what is measured",
             "is fault handling, not recognition speed. Leases are 2 s (1 s for the frozen worker) so that takeovers",
-            "happen within the run; production defaults are in docs/queue.md.", "",
+            "happen within the run; production defaults are in docs/queue.md. *Lost* means accepted (202) and never",
+            "finished (or forgotten); *duplicated* means more than one worker's outcome was recorded for one job (each",
+            "accepted outcome write logs one line; the bench counts them); *reclaim* is the time from a kill until the",
+            "job ran again elsewhere (or finished).", "",
             "## Summary", "", "| scenario | figures |", "|---|---|"]
     for mode in ("redis", "embedded"):
         k = f.get(f"sigkill_{mode}")
         if k:
             extra = f", {k['workers']} workers" if "workers" in k else ""
             out.append(f"| worker SIGKILLs mid-job ({mode}) | {k['kills']} kills{extra}: {k['submitted']} submitted, "
-                       f"{k['succeeded']} succeeded, {k['lost']} lost, {k['duplicated']} duplicated; reclaim "
+                       f"{k['succeeded']} succeeded, {k['failed']} failed, {k['lost']} lost, {k['duplicated']} "
+                       f"duplicated (retry cap {k.get('cap', '—')}); reclaim "
                        f"{_reclaim(k['reclaim_s'])}{' (restart included)' if mode == 'embedded' else ''} |")
     for mode in ("redis", "embedded"):
         p = f.get(f"poison_{mode}")
@@ -43,7 +47,8 @@ def markdown(figures: dict[str, Any], *, command: str, machine: str, quick: bool
                        f"{p['attempts']} attempts (cap {p['cap']}), {p['worker_deaths']} worker deaths, "
                        f"{p['seconds']} s; jobs behind it: {p['behind_succeeded']}/{p['behind']} succeeded |")
     for row in f.get("broker", []):
-        out.append(f"| Redis {row['case']} ({row['persistence']} persistence) | {row['submitted']} jobs: "
+        kept = "AOF persistence" if row["persistence"] == "AOF" else "no persistence"
+        out.append(f"| Redis {row['case']} ({kept}) | {row['submitted']} jobs: "
                    f"{row['succeeded']} succeeded, {row['lost']} lost, {row['duplicated']} duplicated; workers alive "
                    f"after {row['workers_alive']}, consuming after: {_yes(row['consuming_after'])}"
                    + (f"; orphaned uploads collected by `vidgate gc`: {row['orphaned_uploads_collected']}"
