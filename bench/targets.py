@@ -101,7 +101,9 @@ def main() -> None:
         "## Issue 13 targets",
         "",
         "`python -m bench.targets`, from the runs named in its docstring (their sections above and below hold "
-        "the full tables, machine and command).",
+        "the full tables, machine and command). The 2-core machine was shared with other jobs while these ran; "
+        "repeating the same commands gave ratios that differed substantially from run to run, so a verdict "
+        "within about a third of its target is not settled by one run.",
         "",
         "| figure | target | measured | verdict | note |",
         "|---|---|---|---|---|",
