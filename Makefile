@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint typecheck pytest browser demo bench clean
+.PHONY: run test lint typecheck pytest browser demo bench reliability clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,6 +38,11 @@ test: lint typecheck pytest
 # Reproduce the shipped demo model and docs/results.md (synth + train + evaluate, ~25 min on 2 cores).
 demo: $(STAMP)
 	$(PY) -m bench.demo --ship
+
+# Faults, floods and hostile files against real processes (private redis-servers); writes docs/reliability.md
+# (~15 min on 2 cores). `make test` runs the short version (tests/test_reliability.py).
+reliability: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(PY) -m bench.reliability
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -81,7 +81,7 @@ def footage_batch(videos: int) -> None:
             _remux(sources[i % 2], copy, title=f"bench copy {i}")
     decoders = max(1, (os.cpu_count() or 2) - 1)
     rows: list[tuple[str, int, float]] = []
-    choices = {
+    choices: dict[str, dict[str, Any]] = {
         "dense, uniform plan": {"mode": "dense", "light_pass": "nonref"},
         "dense": {"mode": "dense"},
         "gated 25%": {"budget": 0.25},

@@ -3,6 +3,12 @@
 A vidgate checkpoint is one safetensors file: every weight of the model, plus JSON metadata under
 the key ``vidgate`` holding the `ModelConfig` (backbones, input sizes, normalisation, snippet
 length, class names, kernel count, gate threshold, version) and free-form training notes.
+
+It may also carry **concept examples**: for every concept kernel, a few small JPEGs of training
+frames that activate it most (what "concept kernel 22" looks like). Their bytes are one ``uint8``
+tensor, ``concept_examples.jpeg``, outside the model's weights; the metadata's ``concept_examples``
+says where each one is and what it shows. All of them together stay within
+`CONCEPT_EXAMPLES_MAX_BYTES`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,11 @@ if TYPE_CHECKING:  # torch loads only when weights do: reading metadata stays li
     from .vidgate import ModelConfig, VidGate
 
 FORMAT = "vidgate-checkpoint/1"
+EXAMPLES_TENSOR = "concept_examples.jpeg"
+CONCEPT_EXAMPLES_MAX_BYTES = 512 * 1024  # the size budget of all concept examples of one checkpoint
+
+# One concept example: {"jpeg": bytes, ...JSON-able facts about it (video, time, activation)}.
+Example = dict[str, Any]
 DEMO_CHECKPOINT = Path(__file__).resolve().parent / "weights" / "vidgate-demo.safetensors"  # see docs/results.md
 
 
@@ -30,18 +41,85 @@ class CheckpointError(ValueError):
     """A checkpoint or weight file that is missing, corrupt, truncated or does not fit the model."""
 
 
-def save_checkpoint(model: VidGate, path: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
-    """Write weights, config and ``extra`` notes to ``path`` atomically."""
-    from safetensors.torch import save_file
+def save_checkpoint(
+    model: VidGate,
+    path: str | Path,
+    *,
+    extra: dict[str, Any] | None = None,
+    concept_examples: list[list[Example]] | None = None,
+) -> Path:
+    """Write weights, config, ``extra`` notes and (optionally) concept examples to ``path`` atomically.
+
+    ``concept_examples[k]`` are kernel ``k``'s examples, best first (see `read_concept_examples`).
+    """
+    path = Path(path)
+    meta = {"format": FORMAT, "config": dataclasses.asdict(model.config), "extra": extra or {}}
+    arrays = {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
+    _write(path, arrays, meta, concept_examples)
+    return path
+
+
+def add_concept_examples(path: str | Path, examples: list[list[Example]]) -> Path:
+    """Store (or replace) the concept examples of an existing checkpoint; weights are untouched."""
+    from safetensors.numpy import load_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"format": FORMAT, "config": dataclasses.asdict(model.config), "extra": extra or {}}
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata={"vidgate": json.dumps(meta)})
-    tmp.replace(path)
+    meta = read_metadata(path)
+    num_kernels = int(meta["config"].get("num_kernels", len(examples)))
+    if len(examples) != num_kernels:
+        raise CheckpointError(f"{len(examples)} lists of concept examples for {num_kernels} concept kernels")
+    arrays = {k: v for k, v in load_file(str(path)).items() if k != EXAMPLES_TENSOR}
+    _write(path, arrays, {k: v for k, v in meta.items() if k != "concept_examples"}, examples)
     return path
+
+
+def _write(path: Path, arrays: dict[str, Any], meta: dict[str, Any], examples: list[list[Example]] | None) -> None:
+    """One safetensors file from numpy arrays and metadata, plus the examples' bytes; atomic."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    if examples is not None:
+        blob = bytearray()
+        entries: list[list[dict[str, Any]]] = []
+        for kernel in examples:
+            entries.append([])
+            for example in kernel:
+                info = {k: v for k, v in example.items() if k != "jpeg"}
+                entries[-1].append({**info, "offset": len(blob), "length": len(example["jpeg"])})
+                blob += example["jpeg"]
+        if len(blob) > CONCEPT_EXAMPLES_MAX_BYTES:
+            raise CheckpointError(
+                f"concept examples take {len(blob)} bytes, over the budget of {CONCEPT_EXAMPLES_MAX_BYTES}"
+            )
+        arrays = {**arrays, EXAMPLES_TENSOR: np.frombuffer(bytes(blob) or b"\0", dtype=np.uint8).copy()}
+        meta = {**meta, "concept_examples": {"kernels": entries, "bytes": len(blob)}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(arrays, str(tmp), metadata={"vidgate": json.dumps(meta)})
+    tmp.chmod(0o644)  # a weight file is for reading by whoever serves it
+    tmp.replace(path)
+
+
+def read_concept_examples(path: str | Path, kernel: int) -> list[Example] | None:
+    """Kernel ``kernel``'s examples (``{"jpeg": bytes, "video", "time", "activation"}``, best first);
+    None when the checkpoint carries no examples. Reads only those bytes, and never loads torch."""
+    from safetensors import safe_open
+
+    meta = read_metadata(path)
+    stored = meta.get("concept_examples")
+    if stored is None:
+        return None
+    kernels = stored["kernels"]
+    if not 0 <= kernel < len(kernels):
+        raise IndexError(f"no concept kernel {kernel} (the model has {len(kernels)})")
+    out: list[Example] = []
+    with safe_open(str(path), framework="numpy") as f:
+        blob = f.get_slice(EXAMPLES_TENSOR)
+        for entry in kernels[kernel]:
+            start, length = int(entry["offset"]), int(entry["length"])
+            data = bytes(blob[start : start + length]) if length else b""
+            out.append({**{k: v for k, v in entry.items() if k not in ("offset", "length")}, "jpeg": data})
+    return out
 
 
 def _config_from_dict(raw: dict[str, Any]) -> ModelConfig:
@@ -99,6 +177,7 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
+    tensors.pop(EXAMPLES_TENSOR, None)  # not a weight
     _load_exact(model, tensors, str(path))
     return model.to(device).eval(), meta.get("extra", {})
 

@@ -76,7 +76,8 @@ def cache_frames(
 
 def load_clips(video: CachedVideo) -> np.ndarray:
     """All snippets of a cached video, memory-mapped: ``(T, L, S, S, 3) uint8``."""
-    return np.load(video.frames_file, mmap_mode="r")
+    frames: np.ndarray = np.load(video.frames_file, mmap_mode="r")
+    return frames
 
 
 def centre_frames(video: CachedVideo) -> np.ndarray:

@@ -23,6 +23,7 @@ def write_video(
     pts: Iterable[int] | None = None,
     time_base: Fraction | None = None,
     rotation: int | None = None,
+    faststart: bool = False,
 ) -> int:
     """Encode RGB frames ``(H, W, 3) uint8`` to a video file; returns the number of frames written.
 
@@ -39,10 +40,12 @@ def write_video(
             rate output; defaults to one tick per frame at ``fps``.
         time_base: time base of ``pts``; defaults to ``1/fps``.
         rotation: optional display rotation metadata in degrees (90, 180, 270).
+        faststart: MP4 index at the front of the file, so a browser can start playing (and seek with
+            ranged requests) before it has the whole file.
     """
     path = Path(path)
     rate = Fraction(fps).limit_denominator(1001)
-    container = av.open(str(path), mode="w")
+    container = av.open(str(path), mode="w", options={"movflags": "+faststart"} if faststart else None)
     try:
         stream = container.add_stream(codec, rate=rate)
         assert isinstance(stream, av.video.stream.VideoStream)

@@ -97,9 +97,12 @@ def heavy_pass_features(
     report: Progress,
     should_cancel: Callable[[], bool] | None,
     num_features: int,
+    centre_frames: Callable[[dict[int, np.ndarray]], None] | None = None,
 ) -> torch.Tensor:
     """Encode the selected snippets chunk by chunk: clips retained by the light pass first, then the rest,
-    decoding chunk i+1 while chunk i is computed. Returns features in the order of ``snippets``."""
+    decoding chunk i+1 while chunk i is computed. Returns features in the order of ``snippets``.
+
+    Reports ``heavy i/n`` after each chunk; ``centre_frames`` receives each decoded clip's centre frame."""
     order = [s for s in snippets if s.index in retained] + [s for s in snippets if s.index not in retained]
     chunks = [order[i : i + chunk] for i in range(0, len(order), chunk)]
 
@@ -114,6 +117,7 @@ def heavy_pass_features(
     autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else nullcontext()
     outputs = []
     pending = executor.submit(decode, chunks[0]) if chunks else None
+    report(f"heavy 0/{len(chunks)}", 0.25)
     try:
         with batcher if batcher is not None else nullcontext():
             for i in range(len(chunks)):
@@ -125,9 +129,12 @@ def heavy_pass_features(
                 if i + 1 < len(chunks):
                     pending = executor.submit(decode, chunks[i + 1])
                 cancel_check(should_cancel)
-                report("heavy", 0.3 + 0.7 * i / len(chunks))
+                if centre_frames is not None:
+                    middle = c.snippet_frames // 2
+                    centre_frames({s.index: clip[middle] for s, clip in zip(chunks[i], clips, strict=True)})
                 with timer.stage("heavy"), autocast:
                     outputs.append(encode(heavy_input(clips, c).to(device)).float())
+                report(f"heavy {i + 1}/{len(chunks)}", 0.25 + 0.7 * (i + 1) / len(chunks))
     finally:
         if pending is not None:  # never leave a decode running on a decoder that is about to close
             pending.cancel()

@@ -39,6 +39,10 @@ from .transforms import light_input
 
 Progress = Callable[[str, float], None]
 AUTO_FALLBACK = "fast"  # what ``auto`` runs where it does not align (docs/inference.md: the measured choice)
+# Receives decoded centre frames ``{snippet index: (H, W, 3) uint8}`` as the recognizer meets them: every
+# snippet's from the light pass (what the light network saw), and the selected ones' from the heavy pass
+# when no light pass ran. For thumbnails that cost no extra decoding.
+FrameSink = Callable[[dict[int, np.ndarray]], None]
 
 
 @dataclass(frozen=True)
@@ -201,11 +205,16 @@ class Recognizer:
                 return uniform, AUTO_FALLBACK
         return aligned, "aligned"
 
-    def _decoder(self, path: Path, info: VideoInfo) -> Decoder:
+    def _decoder(self, path: Path, should_cancel: Callable[[], bool] | None) -> Decoder:
+        """The video's decoder. Isolated, its child probes the file with the limits (this process never opens
+        the container) and every request stops promptly when ``should_cancel`` turns True."""
+        limits: dict[str, Any] = {"max_file_bytes": self.limits.max_file_bytes,
+                                   "max_duration": self.limits.max_duration_s, "max_pixels": self.limits.max_pixels}
         if self.isolate:
             return IsolatedDecoder(path, self.backend, timeout_s=self.decode_timeout_s,
-                                   memory_limit_bytes=self.decode_memory_bytes, info=info, pool=self._pool)
-        return open_decoder(path, self.backend, info=info)
+                                   memory_limit_bytes=self.decode_memory_bytes, pool=self._pool, limits=limits,
+                                   should_cancel=should_cancel)
+        return open_decoder(path, self.backend, info=probe(path, **limits))
 
     @torch.no_grad()
     def recognize(
@@ -216,13 +225,18 @@ class Recognizer:
         name: str | None = None,
         progress: Progress | None = None,
         should_cancel: Callable[[], bool] | None = None,
+        centre_frames: FrameSink | None = None,
     ) -> RecognitionResult:
-        """Recognise one video (a path or a binary file object)."""
+        """Recognise one video (a path or a binary file object).
+
+        ``progress(stage, fraction)`` hears of every stage (probe, light, gate, each heavy chunk as
+        ``heavy i/n``, head, done); ``centre_frames`` receives the centre frames decoded on the way (`FrameSink`).
+        """
         options = options or Options()
         report = progress or (lambda stage, fraction: None)
         with _as_path(video) as path:
-            prepared = self._prepare(path, options, name or _display_name(video), report)
-            return self._finish(prepared, report, should_cancel)
+            prepared = self._prepare(path, options, name or _display_name(video), report, should_cancel)
+            return self._finish(prepared, report, should_cancel, centre_frames)
 
     def recognize_many(
         self, videos: Iterable[str | Path], options: Options | None = None
@@ -259,24 +273,28 @@ class Recognizer:
                     with suppress(VidgateError):
                         future.result().decoder.close()
 
-    def _prepare(self, path: Path, options: Options, name: str, report: Progress) -> _Video:
+    def _prepare(self, path: Path, options: Options, name: str, report: Progress,
+                 should_cancel: Callable[[], bool] | None = None) -> _Video:
         """Probe, plan and decode the light frames (runs ahead of the model in `recognize_many`)."""
         timer = StageTimer(self.device)
         start = time.perf_counter()
         report("probe", 0.0)
         with timer.stage("probe"):
-            info = probe(
-                path,
-                max_file_bytes=self.limits.max_file_bytes,
-                max_duration=self.limits.max_duration_s,
-                max_pixels=self.limits.max_pixels,
-            )
-        plan, light_pass = self.plan_for(info, options)
-        decoder = self._decoder(path, info)
+            decoder = self._decoder(path, should_cancel)
+            try:
+                info = decoder.info  # isolated: probed in the decoding child
+            except BaseException:
+                decoder.close()
+                raise
+        try:
+            plan, light_pass = self.plan_for(info, options)
+        except BaseException:
+            decoder.close()
+            raise
         video = _Video(path, name, options, info, plan, light_pass, decoder, timer)
         try:
             if options.gated:
-                report("light", 0.1)
+                report("light", 0.05)
                 with timer.stage("decode_light"):
                     video.light, video.retained = light_pass_frames(
                         decoder, plan, info, light_pass, self.config, retain=self.retain_passed)
@@ -287,7 +305,8 @@ class Recognizer:
         timer.add("total", time.perf_counter() - start)
         return video
 
-    def _finish(self, video: _Video, report: Progress, should_cancel: Callable[[], bool] | None) -> RecognitionResult:
+    def _finish(self, video: _Video, report: Progress, should_cancel: Callable[[], bool] | None,
+                centre_frames: FrameSink | None = None) -> RecognitionResult:
         """Light network, gate, selection, heavy pass and head for a prepared video."""
         c, timer, options, plan = self.config, video.timer, video.options, video.plan
         start = time.perf_counter()
@@ -297,9 +316,12 @@ class Recognizer:
         with video.decoder as decoder:
             if gated:
                 assert video.light is not None
+                if centre_frames is not None:
+                    centre_frames({s.index: video.light[i] for i, s in enumerate(plan)})
                 with timer.stage("light"):
                     features = self.model.encode_frames(light_input(video.light, c).to(self.device))  # (T, D)
                 video.light = None
+                report("gate", 0.2)
                 with timer.stage("gate"):
                     out = self.model.select(features.unsqueeze(0))
                     gate_scores = out.gate_scores[0].float().cpu()
@@ -318,14 +340,17 @@ class Recognizer:
                 decoder, [plan[i] for i in chosen], retained, self.config, chunk=self.heavy_batch,
                 encode=self.batcher.encode if self.batcher is not None else self.model.encode_snippets,
                 batcher=self.batcher, executor=self._prefetch, device=self.device, timer=timer, report=report,
-                should_cancel=should_cancel, num_features=self.model.heavy.num_features)
+                should_cancel=should_cancel, num_features=self.model.heavy.num_features,
+                centre_frames=None if gated else centre_frames)
             frames_total = decoder.decoded_frames
+        report("head", 0.97)
         with timer.stage("head"):
             features_all = torch.zeros(1, len(plan), self.model.heavy.num_features, device=self.device)
             features_all[0, chosen] = heavy
             times = torch.tensor([relative_times(plan, video.info.num_frames)], device=self.device)  # (1, T)
             logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float(), times)
             scores = self.model.scores(logits)[0].float().cpu()
+            evidence = self._evidence(features_all, mask, times)
         timer.add("total", time.perf_counter() - start)
         timer.seconds["decode"] = timer.seconds.get("decode_light", 0.0) + timer.seconds.get("decode_heavy", 0.0)
         report("done", 1.0)
@@ -340,6 +365,7 @@ class Recognizer:
             gate_scores=gate_scores.tolist() if gated else None,
             concepts=concepts,
             selected=mask.tolist(),
+            evidence=evidence.tolist(),
             flops=self.profile.video(len(plan), len(chosen), gated=gated),
             decoding=Decoding(light_pass=video.light_pass if gated or video.light_pass == "aligned" else "none",
                               frames_light=video.frames_light, frames_total=frames_total,
@@ -348,6 +374,14 @@ class Recognizer:
             model=self.model_info,
             options=options.to_dict(),
         )
+
+    def _evidence(self, features: torch.Tensor, mask: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
+        """Each snippet's term in each class logit ``(T, C)`` (``results.EVIDENCE_DESCRIPTION``)."""
+        terms = self.model.evidence(features, mask.unsqueeze(0).to(self.device).float(), times)[0].float().cpu()
+        if not self.config.multi_label:  # softmax ignores what is added to every class alike
+            terms = terms - terms.mean(1, keepdim=True)
+        return terms * mask.unsqueeze(1)
+
 
 def _display_name(video: str | Path | IO[bytes]) -> str:
     if isinstance(video, str | Path):

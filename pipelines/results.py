@@ -25,7 +25,11 @@ class Concept:
 
 @dataclass(frozen=True)
 class SnippetResult:
-    """One snippet: times in seconds, ``frames`` = [first, last + 1) frame indices."""
+    """One snippet: times in seconds, ``frames`` = [first, last + 1) frame indices.
+
+    ``evidence``: for a selected snippet, its share of each returned label's score (see
+    `EVIDENCE_DESCRIPTION`); empty for snippets the heavy network did not see.
+    """
 
     index: int
     start: float
@@ -34,6 +38,7 @@ class SnippetResult:
     gate_score: float | None
     selected: bool
     concepts: tuple[Concept, ...]
+    evidence: tuple[Label, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ def assemble(
     gate_scores: Sequence[float] | None,
     concepts: Sequence[Sequence[tuple[int, float]]] | None,
     selected: Sequence[bool],
+    evidence: Sequence[Sequence[float]] | None = None,
     flops: dict[str, float],
     decoding: Decoding,
     seconds: dict[str, float],
@@ -126,6 +132,8 @@ def assemble(
         gate_scores: per snippet, or None when no gate ran.
         concepts: per snippet, the top ``(kernel, activation)`` pairs, or None when no gate ran.
         selected: per snippet, whether the heavy network saw it.
+        evidence: per snippet, its term in every class logit (`EVIDENCE_DESCRIPTION`); reported for the
+            selected snippets and the returned labels.
         flops: ``ComputeProfile.video`` of this run.
         seconds: wall seconds per stage.
     """
@@ -140,6 +148,8 @@ def assemble(
             gate_score=round(float(gate_scores[s.index]), 6) if gate_scores is not None else None,
             selected=bool(selected[s.index]),
             concepts=tuple(Concept(int(k), round(float(v), 4)) for k, v in concepts[s.index]) if concepts else (),
+            evidence=tuple(Label(classes[i], round(float(evidence[s.index][i]), 4)) for i in order)
+            if evidence is not None and selected[s.index] else (),
         )
         for s in plan
     )
@@ -176,14 +186,23 @@ def assemble(
     )
 
 
-MODEL_INFO_KEYS = ("name", "version", "light", "heavy", "classes", "snippet_frames", "multi_label", "threshold")
+MODEL_INFO_KEYS = ("name", "version", "light", "heavy", "head", "classes", "snippet_frames", "multi_label", "threshold")
 
 
 def model_info(config: dict[str, Any]) -> dict[str, Any]:
     """The ``model`` part of a result: what a user needs to know of the model, from its config."""
-    return {k: list(config[k]) if k == "classes" else config.get(k) for k in MODEL_INFO_KEYS}
+    info = {k: list(config[k]) if k == "classes" else config.get(k) for k in MODEL_INFO_KEYS}
+    info["head"] = info["head"] or "pool"  # checkpoints from before the head was a choice hold a pool head
+    return info
 
 
+EVIDENCE_DESCRIPTION = (
+    "for a selected snippet, its term in each returned label's logit: the head's logits are the logits of an "
+    "empty selection plus one term per selected snippet (docs/models.md names the decomposition of each head). "
+    "With a softmax (single-label model) each term is taken net of the snippet's mean term over all classes, "
+    "which changes no probability; with sigmoids (multi-label) it is the term itself. Positive: argues for the "
+    "label; negative: against it. Empty for snippets the heavy network did not see."
+)
 _NUMBER = {"type": "number"}
 _INT = {"type": "integer", "minimum": 0}
 
@@ -229,7 +248,7 @@ RESULT_SCHEMA: dict[str, Any] = {
             "description": "every snippet, in time order",
             "items": {
                 "type": "object",
-                "required": ["index", "start", "end", "frames", "gate_score", "selected", "concepts"],
+                "required": ["index", "start", "end", "frames", "gate_score", "selected", "concepts", "evidence"],
                 "additionalProperties": False,
                 "properties": {
                     "index": _INT,
@@ -256,6 +275,16 @@ RESULT_SCHEMA: dict[str, Any] = {
                             "required": ["kernel", "score"],
                             "additionalProperties": False,
                             "properties": {"kernel": _INT, "score": _NUMBER},
+                        },
+                    },
+                    "evidence": {
+                        "type": "array",
+                        "description": EVIDENCE_DESCRIPTION,
+                        "items": {
+                            "type": "object",
+                            "required": ["label", "score"],
+                            "additionalProperties": False,
+                            "properties": {"label": {"type": "string"}, "score": _NUMBER},
                         },
                     },
                 },

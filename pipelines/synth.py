@@ -373,7 +373,8 @@ def _texture(size: int, rng: np.random.Generator) -> np.ndarray:
     base = rng.uniform(55, 120)
     tint = rng.uniform(-12, 12, size=3)
     contrast = rng.uniform(14, 28)
-    return (base + tint[None, None, :] + contrast * smooth[:, :, None]).astype(np.float32)  # (S, S, 3)
+    image: np.ndarray = (base + tint[None, None, :] + contrast * smooth[:, :, None]).astype(np.float32)  # (S, S, 3)
+    return image
 
 
 def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
@@ -518,16 +519,18 @@ def _yuv420p(rgb: np.ndarray) -> np.ndarray:
     cb = 128 + quad @ np.array([-37.797, -74.203, 112.0], np.float32) / 255  # (H/2, W/2)
     cr = 128 + quad @ np.array([112.0, -93.786, -18.214], np.float32) / 255
     planes = np.concatenate([y.ravel(), cb.ravel(), cr.ravel()])
-    return np.clip(np.rint(planes), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+    yuv: np.ndarray = np.clip(np.rint(planes), 0, 255).astype(np.uint8).reshape(h * 3 // 2, w)
+    return yuv
 
 
 def _write_h264(path: Path, frames: Iterator[np.ndarray], *, fps: float, crf: int) -> int:
-    """Encode frames as H.264 in MP4, reproducibly; returns the number of frames.
+    """Encode frames as H.264 in MP4; returns the number of frames.
 
-    Why not ``encoding.write_video``: its bitstream, and so the decoded pixels, differ from run to
-    run on the same frames. x264's macroblock-tree rate control turned out to be the culprit (even
-    with one thread); it is off here, and one encoder thread per process keeps ``workers`` honest.
-    The RGB→YUV conversion is done in numpy so the pixels handed to x264 are fixed too.
+    A writer of its own so that the data set's bytes depend on nothing but the config: one x264
+    thread per process (the output does not depend on ``workers`` or the machine's cores, and
+    ``workers`` processes use that many cores), macroblock-tree rate control off, and the RGB→YUV
+    conversion done in numpy so the pixels handed to x264 do not depend on libswscale.
+    ``tests/pipelines/test_synth.py`` checks that two writes of one config are byte-identical.
     """
     container = av.open(str(path), mode="w")
     try:

@@ -38,7 +38,8 @@ def heavy_input(clips: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.
     """Snippet clips ``(S, L, H, W, 3) uint8`` → heavy backbone input ``(S, 3, L, S', S')``."""
     x = to_tensor(clips)  # (S, L, 3, H, W)
     s, length = x.shape[:2]
-    x = resize_square(x.flatten(0, 1), config.heavy_size).unflatten(0, (s, length))
+    x = resize_square(x.flatten(0, 1), config.heavy_size)
+    x = x.reshape(s, length, *x.shape[1:])  # (S, L, 3, S', S')
     return normalise(x, config).transpose(1, 2)  # (S, 3, L, H, W)
 
 

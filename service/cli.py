@@ -331,6 +331,29 @@ def worker(
 
 
 @app.command()
+def gc(
+    grace: Annotated[float, typer.Option(help="Only folders untouched this many seconds count as orphaned.")] = 3600.0,
+    dry_run: Annotated[bool, typer.Option(help="List what would be removed; remove nothing.")] = False,
+) -> None:
+    """Expire finished jobs past VIDGATE_RETENTION_S, trim the queue, remove uploads no job points to."""
+    from .queue import open_queue
+    from .retention import collect
+    from .storage import Storage
+
+    settings = get_settings()
+    queue = open_queue(settings)
+    try:
+        done = collect(queue, Storage(settings.storage_root), retention_s=settings.retention_s, grace_s=grace,
+                       dry_run=dry_run)
+    finally:
+        queue.close()
+    for line in done.lines():
+        typer.echo(("would remove " if dry_run else "") + line)
+    for job_id in done.orphans:
+        typer.echo(f"  orphaned: jobs/{job_id}/")
+
+
+@app.command()
 @with_options
 def batch(
     sources: Annotated[

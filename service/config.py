@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     decode_timeout_s: float = 120.0
     decode_memory_bytes: int = 4 * 1024**3
     workers: int = Field(1, description="In-process workers (embedded mode).")
+    max_snippets: int = Field(64, ge=1, le=4096, description="Most snippets planned per video (a job's "
+                              "seconds_per_snippet spreads up to this many over a long video).")
     decoders: int = Field(
         max(1, (os.cpu_count() or 2) - 1),
         description="Decoding children per process, started ahead and reused across videos (one per spare core).",
@@ -43,6 +45,17 @@ class Settings(BaseSettings):
     lease_s: float = 30.0
     max_deliveries: int = 3
     sync_timeout_s: float = 30.0
+    job_time_limit_s: float = Field(
+        300.0, description="Wall-clock limit of a job: this many seconds plus job_time_per_video_s per second of "
+        "video (0: no limit). A job past it fails with job_timeout."
+    )
+    job_time_per_video_s: float = Field(1.0, description="Seconds of job time allowed per second of video.")
+    retention_s: float = Field(
+        7 * 24 * 3600.0, description="Finished jobs and their files are deleted this long after they finish (0: keep)."
+    )
+    housekeeping_s: float = Field(300.0, description="Workers expire jobs and trim the queue this often.")
+    upload_idle_timeout_s: float = Field(30.0, description="An upload that sends nothing this long gets 408.")
+    intake_probes: int = Field(4, description="Uploads probed at once (each in its own limited child process).")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -29,6 +29,9 @@ ERRORS: dict[str, ErrorCode] = {
     # options and requests
     "bad_options": ErrorCode(400, EXIT_USAGE, "an option is unknown or out of range (each problem is named)"),
     "bad_request": ErrorCode(400, None, "the request is malformed (multipart body, headers)"),
+    "bad_cursor": ErrorCode(400, None, "a listing cursor this API did not hand out"),
+    "upload_timeout": ErrorCode(408, None, "the client sent nothing for VIDGATE_UPLOAD_IDLE_TIMEOUT_S; upload dropped"),
+    "upload_aborted": ErrorCode(400, None, "the client closed the connection mid-upload; nothing was kept"),
     "validation_error": ErrorCode(422, None, "a path or query parameter has the wrong type or range"),
     "unauthorized": ErrorCode(401, None, "an API key is required and none was sent"),
     "forbidden": ErrorCode(403, None, "the API key is not valid"),
@@ -37,11 +40,15 @@ ERRORS: dict[str, ErrorCode] = {
     "conflict": ErrorCode(409, None, "the job changed state while being cancelled; retry"),
     "job_not_finished": ErrorCode(409, None, "artifacts exist once the job has succeeded"),
     "snippet_not_selected": ErrorCode(409, None, "the snippet was not selected, so it has no clip"),
+    "range_not_satisfiable": ErrorCode(416, None, "a media request's byte range starts past the end of the file"),
     # the input file
     "file_missing": ErrorCode(400, EXIT_FAILED_INPUTS, "the file does not exist"),
     "not_a_file": ErrorCode(400, EXIT_FAILED_INPUTS, "the path is a directory or a special file"),
     "empty_file": ErrorCode(422, EXIT_FAILED_INPUTS, "the file has zero bytes"),
-    "not_a_video": ErrorCode(415, EXIT_FAILED_INPUTS, "the content is not a container FFmpeg can read"),
+    "not_a_video": ErrorCode(415, EXIT_FAILED_INPUTS, "the content is not a video container vidgate accepts "
+                             "(allow-listed demuxers, docs/decoding.md)"),
+    "unsupported_container": ErrorCode(415, EXIT_FAILED_INPUTS, "a list or playlist that refers to other files "
+                                       "(concat, HLS, DASH, SDP...); refused before any demuxing"),
     "no_video_stream": ErrorCode(415, EXIT_FAILED_INPUTS, "the container holds no video stream (audio only)"),
     "unsupported_codec": ErrorCode(415, EXIT_FAILED_INPUTS, "the video stream's codec cannot be decoded"),
     "unsupported_media_type": ErrorCode(415, None, "the request body is not multipart/form-data"),
@@ -66,6 +73,10 @@ ERRORS: dict[str, ErrorCode] = {
     # jobs, capacity and dependencies
     "cancelled": ErrorCode(None, None, "the job was cancelled on request (a job's error, not a response)"),
     "worker_error": ErrorCode(500, EXIT_FAILED_INPUTS, "a worker failed on the job; it is retried up to the cap"),
+    "retries_exhausted": ErrorCode(500, EXIT_FAILED_INPUTS, "the job failed or took its worker down "
+                                   "VIDGATE_MAX_DELIVERIES times, counted across restarts; not retried again"),
+    "job_timeout": ErrorCode(422, EXIT_FAILED_INPUTS, "the job ran past its time limit (VIDGATE_JOB_TIME_LIMIT_S "
+                             "plus VIDGATE_JOB_TIME_PER_VIDEO_S per second of video)"),
     "queue_full": ErrorCode(429, None, "the queue holds as many jobs as it may; retry after Retry-After"),
     "queue_unavailable": ErrorCode(503, None, "the job queue (SQLite or Redis) cannot be reached"),
     "storage_unavailable": ErrorCode(503, None, "the storage root cannot be written or read"),

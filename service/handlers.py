@@ -1,9 +1,11 @@
 """The job handler: runs the recognizer on a job's stored upload inside a worker.
 
 The model is loaded once per worker process (`make_recognizer_handler`); each job reads its input from
-storage, reports progress, honours cancellation, and writes the durable record to storage:
-``jobs/{id}/result.json`` and a JPEG thumbnail of each selected snippet's centre frame. Clips are made
-lazily by the API on first request, so a job never decodes snippets nobody watches.
+storage, reports progress, honours cancellation, and stages the durable record for storage (the worker
+writes it once the job's outcome is accepted, so a worker that lost its lease writes nothing):
+``jobs/{id}/result.json`` and a JPEG thumbnail of every centre frame the recognizer decoded anyway (each
+snippet's in gated mode: what the light network saw; the selected ones' otherwise). Clips, context clips
+and other thumbnails are made lazily by the API on first request, so a job decodes nothing for them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .artifacts import render_artifact
+from .artifacts import thumbnail_jpeg
 from .config import Settings
 from .jobs import Job
 from .metrics import record_result
@@ -21,9 +23,12 @@ from .storage import Storage, artifact_key, result_key
 from .worker import Report
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from pipelines.recognizer import Recognizer
 
 log = logging.getLogger("vidgate.handlers")
+RECOGNIZE_SHARE = 0.95  # of a job's progress; writing thumbnails and the record is the rest
 
 
 class RecognizerHandler:
@@ -44,32 +49,37 @@ class RecognizerHandler:
 
     def __call__(self, job: Job, report: Report) -> dict[str, Any]:
         source = job.input
+        thumbnails: dict[int, bytes] = {}
+
+        def keep(frames: dict[int, np.ndarray]) -> None:
+            for index, frame in frames.items():
+                thumbnails[index] = thumbnail_jpeg(frame)
+
+        def progress(stage: str, fraction: float) -> None:
+            if stage != "done":  # the job is done once its record is written, not when the recognizer is
+                report.progress(stage, RECOGNIZE_SHARE * fraction)
+
         with self.storage.local_path(source["key"]) as path:
             result = self.recognizer.recognize(
                 path,
                 job.options,
                 name=Path(source.get("filename") or "upload").name,
-                progress=report.progress,
+                progress=progress,
                 should_cancel=report.should_cancel,
+                centre_frames=keep,
             ).to_dict()
-            self.storage.write_json(result_key(job.id), result)
-            self._thumbnails(job.id, path, result)
+        report.progress("thumbnails", RECOGNIZE_SHARE)
+        for index, data in thumbnails.items():
+            report.write(artifact_key(job.id, index, "thumbnail"), data)
+        report.progress("saving", 0.99)
+        # Staged: the worker writes them once this delivery's outcome is accepted (fencing), right after the
+        # record (which holds the result) is written.
+        report.write_json(result_key(job.id), result)
         record_result(result)
         return result
 
     def close(self) -> None:
         self.recognizer.close()
-
-    def _thumbnails(self, job_id: str, path: Path, result: dict[str, Any]) -> None:
-        """Best effort: the result is the record; a missing thumbnail is made by the API on request."""
-        for snippet in result["snippets"]:
-            if not snippet["selected"]:
-                continue
-            try:
-                data = render_artifact(path, snippet, "thumbnail")
-                self.storage.write_bytes(artifact_key(job_id, snippet["index"], "thumbnail"), data)
-            except Exception:
-                log.warning("job %s: no thumbnail for snippet %d", job_id, snippet["index"], exc_info=True)
 
 
 def make_recognizer_handler(settings: Settings, storage: Storage | None = None) -> RecognizerHandler:

@@ -46,7 +46,8 @@ class Job:
         result: the recognition result (succeeded jobs).
         error: ``{code, message}`` (failed jobs).
         attempts: deliveries to a worker so far.
-        cancel_requested: a running job stops at its next stage boundary.
+        cancel_requested: a running job stops at its next cancel check (seconds, not stages).
+        lease: fencing token of the delivery that may write the outcome (changes at every delivery).
     """
 
     id: str
@@ -63,6 +64,7 @@ class Job:
     error: dict[str, str] | None = None
     attempts: int = 0
     cancel_requested: bool = False
+    lease: str | None = None
 
     @classmethod
     def new(cls, *, id: str | None = None, owner: str = "", options: Options | None = None,

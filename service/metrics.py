@@ -37,7 +37,7 @@ GFLOPS_SAVED = Counter(
 GFLOPS_SPENT = Counter("vidgate_gflops", "GFLOPs spent (light + gate + heavy + head).", registry=REGISTRY)
 JOBS_FINISHED = Counter(
     "vidgate_jobs_finished",
-    "Jobs this process's workers ran, by outcome (queued: handed back for another delivery after a worker error).",
+    "Jobs this process's workers ran, by outcome (retried: handed back for another delivery after a worker error).",
     ["status"],
     registry=REGISTRY,
 )
@@ -68,11 +68,17 @@ class QueueCollector(Collector):
         self._depth = depth
 
     def collect(self) -> Iterator[Metric]:
+        try:  # a scrape must answer while the queue is down: say so instead of failing
+            counts, depth = _counts(self._stats()), self._depth()
+        except Exception:
+            yield GaugeMetricFamily("vidgate_queue_up", "1 when the queue answered this scrape.", value=0.0)
+            return
+        yield GaugeMetricFamily("vidgate_queue_up", "1 when the queue answered this scrape.", value=1.0)
         jobs = GaugeMetricFamily("vidgate_jobs", "Jobs in the store, by status.", labels=["status"])
-        for status, count in sorted(_counts(self._stats()).items()):
+        for status, count in sorted(counts.items()):
             jobs.add_metric([status], float(count))
         yield jobs
-        yield GaugeMetricFamily("vidgate_queue_depth", "Jobs waiting for a worker.", value=float(self._depth()))
+        yield GaugeMetricFamily("vidgate_queue_depth", "Jobs waiting for a worker.", value=float(depth))
 
 
 def _counts(stats: Mapping[str, Any]) -> dict[str, int]:

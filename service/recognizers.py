@@ -37,5 +37,6 @@ def open_recognizer(settings: Settings, *, checkpoint: Path | None = None, isola
             max_pixels=settings.max_pixels,
         ),
         threads=settings.threads if threads is None else threads,
+        max_snippets=settings.max_snippets,
         decoders=settings.decoders,
     )

@@ -25,7 +25,20 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_
     from .api.app import create_app
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _log_jobs()
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+
+
+def _log_jobs() -> None:
+    """vidgate's own log lines (job outcomes, refused stale writes, queue outages) at INFO on stderr; uvicorn
+    keeps its own loggers and level."""
+    logger = logging.getLogger("vidgate")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def run_redis_worker(settings: Settings, *, name: str | None = None, metrics_port: int | None = None,
@@ -70,14 +83,14 @@ def run_redis_worker(settings: Settings, *, name: str | None = None, metrics_por
     # ``settings.workers`` consumers share the loaded model: while one job is in the networks, the next
     # one probes and decodes in its own decoding child (and on a GPU their heavy passes share batches).
     threads = [threading.Thread(target=run_worker, args=(queue, job_handler),
-                                kwargs={"stop": stop, "name": f"{consumer}-{i}"},
+                                kwargs={"stop": stop, "name": f"{consumer}-{i}", "settings": settings},
                                 name=f"vidgate-consumer-{i}", daemon=True)
                for i in range(1, max(1, settings.workers))]
     for thread in threads:
         thread.start()
     print("worker ready", flush=True)
     try:
-        run_worker(queue, job_handler, stop=stop, name=consumer)
+        run_worker(queue, job_handler, stop=stop, name=consumer, settings=settings)
         for thread in threads:
             thread.join()
     finally:

@@ -30,7 +30,7 @@ class FileTooLarge(LimitError):
 
 
 # ---- every key a job has, in one place ---------------------------------------------------------------
-ARTIFACT_FILES = {"thumbnail": "thumbnail.jpg", "clip": "clip.mp4"}
+ARTIFACT_FILES = {"thumbnail": "thumbnail.jpg", "clip": "clip.mp4", "context": "context.mp4"}
 
 
 def job_prefix(job_id: str) -> str:
@@ -46,8 +46,13 @@ def result_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}result.json"
 
 
-def artifact_key(job_id: str, index: int, kind: str) -> str:
-    return f"{job_prefix(job_id)}snippets/{index}/{ARTIFACT_FILES[kind]}"
+def artifact_key(job_id: str, index: int, kind: str, variant: str = "") -> str:
+    """A snippet's artifact; ``variant`` tells apart versions of one kind (a context clip's window)."""
+    name = ARTIFACT_FILES[kind]
+    if variant:
+        stem, _, ext = name.rpartition(".")
+        name = f"{stem}-{variant}.{ext}"
+    return f"{job_prefix(job_id)}snippets/{index}/{name}"
 
 
 class Storage:
@@ -68,28 +73,24 @@ class Storage:
         parent = self.path(key).rsplit("/", 1)[0]
         self.fs.makedirs(parent, exist_ok=True)
 
+    def open_writer(self, key: str, max_bytes: int | None) -> StreamWriter:
+        """A writer into ``key``: bytes go to a temporary object, `StreamWriter.commit` renames it into place."""
+        self._parent(key)
+        return StreamWriter(self, key, max_bytes)
+
     def write_stream(self, key: str, chunks: Iterable[bytes], max_bytes: int | None) -> tuple[int, str]:
         """Stream chunks into ``key`` (nothing is held whole in memory); returns (size, sha256).
 
         Stops as soon as more than ``max_bytes`` arrived (raises `FileTooLarge`) and leaves nothing behind.
         """
-        self._parent(key)
-        tmp = f"{key}.part-{uuid.uuid4().hex[:8]}"
-        digest, size = hashlib.sha256(), 0
+        writer = self.open_writer(key, max_bytes)
         try:
-            with self.fs.open(self.path(tmp), "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        raise FileTooLarge(f"upload exceeds the limit of {max_bytes} bytes")
-                    digest.update(chunk)
-                    out.write(chunk)
-            self.fs.mv(self.path(tmp), self.path(key))
+            for chunk in chunks:
+                writer.write(chunk)
+            return writer.commit()
         except BaseException:
-            with contextlib.suppress(Exception):
-                self.fs.rm(self.path(tmp))
+            writer.abort()
             raise
-        return size, digest.hexdigest()
 
     def write_bytes(self, key: str, data: bytes) -> None:
         self.write_stream(key, [data], None)
@@ -117,7 +118,8 @@ class Storage:
         return bool(self.fs.exists(self.path(key)))
 
     def open(self, key: str, mode: str = "rb") -> IO[bytes]:
-        return self.fs.open(self.path(key), mode)
+        handle: IO[bytes] = self.fs.open(self.path(key), mode)
+        return handle
 
     def delete_prefix(self, prefix: str) -> None:
         path = self.path(prefix.rstrip("/"))
@@ -130,6 +132,23 @@ class Storage:
             return []
         base = self.root.rstrip("/") + "/"
         return sorted(p[len(base) :] if p.startswith(base) else p for p in self.fs.find(path))
+
+    def children(self, prefix: str) -> list[str]:
+        """Names directly under ``prefix`` (e.g. the job ids under ``jobs/``)."""
+        path = self.path(prefix.rstrip("/"))
+        if not self.fs.exists(path):
+            return []
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(path, detail=False))
+
+    def modified(self, prefix: str) -> float | None:
+        """Unix time of the newest object under ``prefix`` (None when there is none)."""
+        path = self.path(prefix.rstrip("/"))
+        if not self.fs.exists(path):
+            return None
+        infos = self.fs.find(path, detail=True, withdirs=False)
+        times = [_mtime(info) for info in (infos.values() if isinstance(infos, dict) else [])]
+        known = [t for t in times if t is not None]
+        return max(known) if known else None
 
     @contextlib.contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
@@ -152,3 +171,61 @@ class Storage:
         """Raise if the root cannot be written and read back."""
         self.write_json("health/ping.json", {"ok": True})
         self.read_json("health/ping.json")
+
+
+def _mtime(info: dict[str, Any]) -> float | None:
+    """Modification time from an fsspec info dict (local: ``mtime``; object stores: ``LastModified``...)."""
+    for name in ("mtime", "LastModified", "last_modified", "updated", "created"):
+        value = info.get(name)
+        if value is None:
+            continue
+        if isinstance(value, int | float):
+            return float(value)
+        if hasattr(value, "timestamp"):
+            return float(value.timestamp())
+        with contextlib.suppress(ValueError):
+            from datetime import datetime
+
+            return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    return None
+
+
+class StreamWriter:
+    """One object being written: `write` chunks (each a short blocking call), then `commit` or `abort`.
+
+    Nothing is visible under the key until `commit`; `abort` (or a size over ``max_bytes``) leaves nothing.
+    """
+
+    def __init__(self, storage: Storage, key: str, max_bytes: int | None) -> None:
+        self._storage = storage
+        self.key = key
+        self._tmp = storage.path(f"{key}.part-{uuid.uuid4().hex[:8]}")
+        self._max = max_bytes
+        self._out: IO[bytes] | None = storage.fs.open(self._tmp, "wb")
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    def write(self, chunk: bytes) -> None:
+        assert self._out is not None, "the writer was committed or aborted"
+        self.size += len(chunk)
+        if self._max is not None and self.size > self._max:
+            self.abort()
+            raise FileTooLarge(f"upload exceeds the limit of {self._max} bytes")
+        self.sha256.update(chunk)
+        self._out.write(chunk)
+
+    def commit(self) -> tuple[int, str]:
+        """Move the object into place; returns (size, sha256)."""
+        assert self._out is not None, "the writer was committed or aborted"
+        out, self._out = self._out, None
+        out.close()
+        self._storage.fs.mv(self._tmp, self._storage.path(self.key))
+        return self.size, self.sha256.hexdigest()
+
+    def abort(self) -> None:
+        out, self._out = self._out, None
+        if out is not None:
+            with contextlib.suppress(Exception):
+                out.close()
+        with contextlib.suppress(Exception):
+            self._storage.fs.rm(self._tmp)

@@ -48,6 +48,16 @@ def tiny_checkpoint(path: Path, *, classes: tuple[str, ...] = ("pour", "stir", "
     return save_checkpoint(VidGate(config), path)
 
 
+def add_concept_examples(checkpoint: Path, videos: list[Path]) -> Path:
+    """Store concept examples in a checkpoint, collected from ``videos`` as training would."""
+    from models import load_checkpoint
+    from models.checkpoint import add_concept_examples as store
+    from pipelines.concept_examples import collect_concept_examples, video_frames
+
+    model, _ = load_checkpoint(checkpoint)
+    return store(checkpoint, collect_concept_examples(model, [video_frames(v, model) for v in videos]))
+
+
 def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
     """An AAC audio file with no video stream."""
     import av
@@ -58,9 +68,9 @@ def write_audio_only(path: Path, seconds: float = 1.0) -> Path:
         samples = np.sin(np.linspace(0, 2 * np.pi * 440 * seconds, int(rate * seconds))).astype(np.float32)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="fltp", layout="mono")
         frame.sample_rate = rate
-        for packet in stream.encode(frame):  # type: ignore[union-attr]
+        for packet in stream.encode(frame):
             container.mux(packet)
-        for packet in stream.encode(None):  # type: ignore[union-attr]
+        for packet in stream.encode(None):
             container.mux(packet)
     return path
 

@@ -19,7 +19,7 @@ from .backends import (
     resolve_backend,
 )
 from .cost import DecodeCost
-from .isolation import DecoderPool, IsolatedDecoder
+from .isolation import DecoderPool, IsolatedDecoder, probe_isolated
 from .probe import FrameTable, VideoInfo, keyframe_before, probe
 
 __all__ = [
@@ -38,5 +38,6 @@ __all__ = [
     "keyframe_before",
     "open_decoder",
     "probe",
+    "probe_isolated",
     "resolve_backend",
 ]

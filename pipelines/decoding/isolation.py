@@ -1,13 +1,19 @@
 """Decoding in a child process, so a decoder that hangs, crashes or eats memory cannot take the caller down.
 
+Every read of an untrusted file goes through here — the probe included (`probe_isolated`, and an
+`IsolatedDecoder` without ``info`` probes in its child), so the caller's process never opens the container.
+
 The child is a fresh interpreter (``python -m pipelines.decoding._child``, about 0.4 s to start: it
 imports only numpy, PyAV and this package — multiprocessing's spawn/forkserver would re-import the
-caller's ``__main__``, which for the CLI or service means torch, seconds per video). It caps its own
-address space with ``RLIMIT_AS``, opens the backend and serves requests over a socket. Frames come
-back as raw bytes received straight into the caller's output array. Each request has a deadline: past
-it the child is killed and the request fails with ``decode_timeout``; a child that dies fails the
-request with ``decoder_crashed`` (signal, abort) or ``decoder_out_of_memory``. The next request
-starts a new child, so the caller decides whether to retry.
+caller's ``__main__``, which for the CLI or service means torch, seconds per video); probes are forked
+from a warm fork server instead (`_zygote`, milliseconds). Before it touches a file the child limits
+itself: address space (``RLIMIT_AS``), open files (``RLIMIT_NOFILE``), no core files. It probes the video
+with the caller's limits (unless given ``info``), opens the backend and serves requests over a socket.
+Frames come back as raw bytes received straight into the caller's output array. Each request has a
+deadline: past it the child is killed and the request fails with ``decode_timeout``; a child that dies
+fails the request with ``decoder_crashed`` (signal, abort) or ``decoder_out_of_memory``. While a request
+waits, the caller's ``should_cancel`` is polled every 0.2 s: a cancel kills the child and raises
+`Cancelled`. The next request starts a new child, so the caller decides whether to retry.
 
 Without a pool a child serves one video and exits. A :class:`DecoderPool` keeps children started
 ahead of time and hands a healthy one to the next video after a clean close (at most ``max_uses``
@@ -19,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import multiprocessing.connection
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -27,34 +32,42 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DecodeError, LimitError, OptionsError, VideoError, VidgateError
-from .backends import Decoder, open_decoder
+from ..errors import Cancelled, DecodeError, LimitError, OptionsError, VideoError, VidgateError
+from ._zygote import Forked, Zygote
+from .backends import Decoder
 from .probe import VideoInfo
 
 _CHILD = "pipelines.decoding._child"
+_ZYGOTE = Zygote()  # this process's probe fork server, started on the first isolated probe
+MAX_OPEN_FILES = 64  # the child's RLIMIT_NOFILE: a video needs one; a demuxer following references needs many
+_POLL_S = 0.2
 
 _ERRORS: dict[str, type[VidgateError]] = {cls.__name__: cls for cls in
                                           (VidgateError, VideoError, DecodeError, LimitError, OptionsError)}
 
 
 class _Child:
-    """One decoding child process and its socket."""
+    """One decoding child process and its socket (``forked``: from the probe fork server)."""
 
-    def __init__(self) -> None:
-        ours, theirs = socket.socketpair()
-        # The child sees the caller's import path, so ``module:Class`` backends from anywhere resolve.
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
-        try:
-            self.process = subprocess.Popen([sys.executable, "-m", _CHILD, str(theirs.fileno())],
-                                            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env)
-        finally:
-            theirs.close()
+    def __init__(self, *, forked: bool = False) -> None:
+        self.process: subprocess.Popen[bytes] | Forked
+        if forked:
+            self.process, ours = _ZYGOTE.spawn()
+        else:
+            ours, theirs = socket.socketpair()
+            # The child sees the caller's import path, so ``module:Class`` backends from anywhere resolve.
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+            try:
+                self.process = subprocess.Popen([sys.executable, "-m", _CHILD, str(theirs.fileno())],
+                                                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env)
+            finally:
+                theirs.close()
         self.conn = multiprocessing.connection.Connection(ours.detach())
         self.uses = 0
         self._finalizer = weakref.finalize(self, _kill, self.process, self.conn)
@@ -129,19 +142,32 @@ class IsolatedDecoder(Decoder):
     Args:
         path: the video file.
         backend: backend name or ``module:Class`` import path (imported in the child).
-        timeout_s: deadline of each request (and of opening the video), in seconds.
+        timeout_s: deadline of each request (and of probing and opening the video), in seconds.
         memory_limit_bytes: address-space limit of the child (None: unlimited; with a pool, the pool's).
-        info: the result of :func:`probe` if already known, passed to the child.
+        info: the result of :func:`probe` if already known, passed to the child (else the child probes).
         pool: take a started child from this pool and give it back on a clean close.
+        limits: keyword arguments of :func:`probe` (``max_file_bytes``, ``max_duration``, ``max_pixels``)
+            the child's probe applies.
+        max_open_files: the child's open-file limit.
+        should_cancel: polled while a request waits; True stops the child and raises `Cancelled`.
+        fork: take the child from the warm fork server (milliseconds to start: for short sessions such as
+            a probe or a thumbnail) instead of starting an interpreter or taking one from ``pool``.
     """
 
     def __init__(self, path: str | Path, backend: str = "pyav", *, timeout_s: float = 60.0,
                  memory_limit_bytes: int | None = 4 << 30, info: VideoInfo | None = None,
-                 pool: DecoderPool | None = None) -> None:
+                 pool: DecoderPool | None = None, limits: dict[str, Any] | None = None,
+                 max_open_files: int = MAX_OPEN_FILES, should_cancel: Callable[[], bool] | None = None,
+                 fork: bool = False, _probe_only: bool = False) -> None:
         self.path = Path(path)
         self.backend = backend
         self.timeout_s = timeout_s
         self.pool = pool
+        self.limits = dict(limits or {})
+        self.max_open_files = max_open_files
+        self.should_cancel = should_cancel
+        self.fork = fork
+        self._probe_only = _probe_only
         self.memory_limit_bytes = pool.memory_limit_bytes if pool is not None else memory_limit_bytes
         self._info = info
         self._lock = threading.Lock()  # one request at a time (the recognizer prefetches from a thread)
@@ -190,10 +216,14 @@ class IsolatedDecoder(Decoder):
             raise OptionsError("the decoder is closed")
         if self._child is not None:
             return
-        child = self.pool.acquire() if self.pool is not None else _Child()
+        if self.fork:  # from the warm fork server: milliseconds, not an interpreter start
+            child = _Child(forked=True)
+        else:
+            child = self.pool.acquire() if self.pool is not None else _Child()
         child.uses += 1
         self._child = child
-        child.conn.send(("open", str(self.path), self.backend, self._info, self.memory_limit_bytes))
+        child.conn.send(("open", str(self.path), self.backend, self._info, self.memory_limit_bytes, self.limits,
+                         self.max_open_files, self._probe_only))
         reply = self._receive(time.monotonic() + self.timeout_s, "opening the video")
         self._info = reply[1]
 
@@ -209,8 +239,7 @@ class IsolatedDecoder(Decoder):
         _, shape, extra, decoded = self._receive(deadline, "decoding")
         self._decoded_now = decoded
         array = np.empty(shape, dtype=np.uint8)  # (N, H, W, 3)
-        if not conn.poll(max(0.0, deadline - time.monotonic())):
-            self._timeout("receiving frames")
+        self._wait(deadline, "receiving frames")
         try:
             if array.size:
                 conn.recv_bytes_into(array.data.cast("B"))
@@ -220,11 +249,25 @@ class IsolatedDecoder(Decoder):
             self._raise_death("receiving frames")
         return array, extra
 
+    def _wait(self, deadline: float, doing: str) -> None:
+        """Until the child's next message arrives; past ``deadline`` → ``decode_timeout``, on cancel → `Cancelled`."""
+        assert self._child is not None
+        conn = self._child.conn
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._timeout(doing)
+            step = min(remaining, _POLL_S) if self.should_cancel is not None else remaining
+            if conn.poll(max(0.0, step)):
+                return
+            if self.should_cancel is not None and self.should_cancel():
+                self._stop(graceful=False)
+                raise Cancelled(f"{self.path.name}: cancelled while {doing}")
+
     def _receive(self, deadline: float, doing: str) -> tuple[Any, ...]:
         assert self._child is not None
         conn = self._child.conn
-        if not conn.poll(max(0.0, deadline - time.monotonic())):
-            self._timeout(doing)
+        self._wait(deadline, doing)
         try:
             reply: tuple[Any, ...] = conn.recv()
         except (EOFError, ConnectionResetError, OSError):
@@ -254,6 +297,8 @@ class IsolatedDecoder(Decoder):
             hint = " (killed: possibly the system ran out of memory)" if -code == signal.SIGKILL else ""
             raise DecodeError(f"{self.path.name}: decoder crashed with {name} while {doing}{hint}",
                               code="decoder_crashed")
+        if code is None:  # a forked probe child: only its death is known
+            raise DecodeError(f"{self.path.name}: the decoder process died while {doing}", code="decoder_crashed")
         raise DecodeError(f"{self.path.name}: decoder exited (status {code}) while {doing}", code="decoder_crashed")
 
     def _stop(self, *, graceful: bool) -> None:
@@ -292,7 +337,7 @@ def _ask_to_exit(child: _Child) -> None:
     child.kill()
 
 
-def _kill(process: subprocess.Popen[bytes], conn: multiprocessing.connection.Connection) -> None:
+def _kill(process: subprocess.Popen[bytes] | Forked, conn: multiprocessing.connection.Connection) -> None:
     if process.poll() is None:
         process.kill()
     with contextlib.suppress(subprocess.TimeoutExpired):
@@ -300,83 +345,26 @@ def _kill(process: subprocess.Popen[bytes], conn: multiprocessing.connection.Con
     conn.close()
 
 
-def serve(fd: int) -> None:
-    """The child's entry point: serve one video after another on socket ``fd`` (see ``_child``)."""
-    conn = multiprocessing.connection.Connection(fd)
-    limited = False
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
-        if message[0] != "open":
-            return  # "exit", or a request for a video that is not open
-        _, path, backend, info, memory_limit_bytes = message
-        if memory_limit_bytes and not limited:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_limit_bytes, memory_limit_bytes))
-            limited = True
-        if not _serve(conn, path, backend, info, memory_limit_bytes):
-            return
+def probe_isolated(path: str | Path, *, timeout_s: float = 60.0, memory_limit_bytes: int | None = 4 << 30,
+                   max_open_files: int = MAX_OPEN_FILES, **limits: Any) -> VideoInfo:
+    """:func:`probe` in a limited child process (time, memory, open files): for untrusted files.
 
+    The child is forked from a warm fork server (`_zygote`): a probe costs milliseconds of start-up.
 
-def _serve(conn: multiprocessing.connection.Connection, path: str, backend: str, info: VideoInfo | None,
-           memory_limit_bytes: int | None) -> bool:
-    """Open the backend and answer requests for one video; True when closed on request (serve another)."""
+    Args:
+        path: the video file.
+        timeout_s: the probe's deadline (``decode_timeout`` past it).
+        memory_limit_bytes: address-space limit of the child.
+        max_open_files: the child's open-file limit.
+        limits: :func:`probe`'s ``max_file_bytes``, ``max_duration``, ``max_pixels``.
+
+    Raises:
+        VideoError, DecodeError, LimitError: as :func:`probe`, plus ``decode_timeout``, ``decoder_crashed``
+            and ``decoder_out_of_memory`` when the child overran or died.
+    """
+    decoder = IsolatedDecoder(path, "pyav", timeout_s=timeout_s, memory_limit_bytes=memory_limit_bytes,
+                              limits=limits, max_open_files=max_open_files, fork=True, _probe_only=True)
     try:
-        decoder = open_decoder(path, backend, info=info)
-    except VidgateError as exc:
-        _reply_error(conn, type(exc).__name__, exc.code, exc.message, fatal=True)
-        return False
-    except Exception as exc:
-        _reply_error(conn, "DecodeError", "decode_failed", f"{Path(path).name}: {type(exc).__name__}: {exc}",
-                     fatal=True)
-        return False
-    try:
-        conn.send(("ready", decoder.info))
-        while True:
-            try:
-                message = conn.recv()
-            except EOFError:
-                return False
-            if message[0] == "close":
-                conn.send(("closed",))
-                return True
-            if message[0] == "exit":
-                return False
-            try:
-                array, extra = _answer(decoder, message)
-            except VidgateError as exc:  # bad request or undecodable frame: the child stays usable
-                _reply_error(conn, type(exc).__name__, exc.code, exc.message, fatal=False)
-                continue
-            conn.send(("ok", array.shape, extra, decoder.decoded_frames))
-            conn.send_bytes(array.data.cast("B") if array.size else b"")
-            del array
-    except MemoryError as exc:
-        _reply_error(conn, "DecodeError", "decoder_out_of_memory",
-                     f"{Path(path).name}: decoder ran out of memory (limit {memory_limit_bytes} bytes): {exc}",
-                     fatal=True)
-        os._exit(3)  # state after a failed allocation is not trustworthy
-    except Exception as exc:
-        _reply_error(conn, "DecodeError", "decode_failed", f"{Path(path).name}: {type(exc).__name__}: {exc}",
-                     fatal=True)
-        return False
+        return decoder.info
     finally:
         decoder.close()
-
-
-def _answer(decoder: Decoder, message: tuple[Any, ...]) -> tuple[np.ndarray, Any]:
-    kind, indices, size, *hints = message
-    if kind == "keyframes":
-        array, extra = decoder.keyframe_near(indices, size=size)
-    elif hints == [True, True]:  # the defaults: third-party backends need not know the hints
-        array, extra = decoder.frames(indices, size=size), None
-    else:
-        skip_nonref, deblock = hints
-        array, extra = decoder.frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock), None
-    return np.ascontiguousarray(array), extra
-
-
-def _reply_error(conn: multiprocessing.connection.Connection, kind: str, code: str, text: str, *,
-                 fatal: bool) -> None:
-    with contextlib.suppress(BrokenPipeError, OSError):
-        conn.send(("error", kind, code, text, fatal))

@@ -8,6 +8,7 @@ container's declared frame count. Decoders map decoded frames back to indices th
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections import OrderedDict
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -22,6 +24,22 @@ import numpy as np
 
 from ..errors import DecodeError, LimitError, VideoError
 
+# The demuxers FFmpeg may use on an input (its ``format_whitelist``): video containers and raw video
+# streams that hold their media inside the file. Formats that reference other files or network
+# streams (concat lists, HLS/DASH playlists, SDP, ...) are not on it, nor are image, text and audio
+# formats. FFmpeg checks the list after detecting the format and before its demuxer reads anything.
+ACCEPTED_DEMUXERS = (
+    "mov", "mp4", "m4a", "3gp", "3g2", "mj2",  # the MP4/QuickTime demuxer's names
+    "matroska", "webm", "avi", "flv", "mpegts", "mpeg", "asf", "ogg", "nut", "ivf",
+    "h264", "hevc", "mpegvideo", "m4v", "obu",  # raw video elementary streams
+)
+# Nested opens (which none of the accepted demuxers makes by default) may use local files only.
+_OPEN_OPTIONS = {"format_whitelist": ",".join(ACCEPTED_DEMUXERS), "protocol_whitelist": "file"}
+# Text formats that make a demuxer open other files or URLs; refused by their first bytes, so that
+# the error says why (FFmpeg's refusal would read as "not a video").
+_REFERENCE_SIGNATURES = (b"ffconcat", b"#extm3u", b"#ext-x-", b"#extinf", b"[playlist]", b"<smil", b"v=0\n",
+                         b"v=0\r\n")
+_REFERENCE_ANYWHERE = (b"<mpd", b"urn:mpeg:dash")
 # Demuxers that open a still image or a text file as a one-"frame" video stream.
 _IMAGE_FORMATS = {"image2", "image2pipe", "tty", "lavfi", "txt"}
 # (offset, magic) pairs of container formats, used to tell "cut short" from "not a video at all"
@@ -132,8 +150,8 @@ def probe(
         max_pixels: refuse frames with more pixels than this (``video_too_large``).
 
     Raises:
-        VideoError: ``file_missing``, ``not_a_file``, ``empty_file``, ``not_a_video``, ``no_video_stream``,
-            ``unsupported_codec``, ``truncated_video``.
+        VideoError: ``file_missing``, ``not_a_file``, ``empty_file``, ``not_a_video``, ``unsupported_container``,
+            ``no_video_stream``, ``unsupported_codec``, ``truncated_video``.
         DecodeError: ``decode_failed`` when the first frame cannot be decoded.
         LimitError: ``file_too_large``, ``video_too_long``, ``video_too_large``.
     """
@@ -175,10 +193,19 @@ def probe(
 
 
 def open_container(path: Path) -> av.container.InputContainer:
-    """Open ``path`` for reading, mapping FFmpeg's refusals to stable error codes."""
+    """Open ``path`` for reading with the demuxer allow-list, mapping FFmpeg's refusals to stable error codes.
+
+    Raises:
+        VideoError: ``unsupported_container`` (a list or playlist of other files), ``not_a_video``,
+            ``truncated_video``.
+    """
+    refuse_references(path)
     try:
-        return av.open(str(path), mode="r")
+        return av.open(str(path), mode="r", options=dict(_OPEN_OPTIONS))
     except av.error.FFmpegError as exc:
+        if exc.errno == errno.EINVAL:  # detected as a format outside the allow-list
+            raise VideoError(f"{path.name}: not a video container vidgate accepts (see docs/decoding.md)",
+                             code="not_a_video") from exc
         if _looks_like_container(path):
             raise VideoError(f"{path.name}: a video container that cannot be read to the end "
                              f"(truncated or index missing): {exc.strerror}", code="truncated_video") from exc
@@ -224,7 +251,7 @@ def read_frame_table(container: av.container.InputContainer, stream: av.video.st
                       reference=np.asarray(references, dtype=bool)[order][first] | is_key), packets
 
 
-def _reference_parser(stream: av.video.stream.VideoStream) -> Callable[[av.Packet], bool]:
+def _reference_parser(stream: av.video.stream.VideoStream) -> Callable[[av.Packet[Any]], bool]:
     """``packet -> may other frames be predicted from it``, read from the bitstream where we can.
 
     H.264 says it in every slice's NAL header (``nal_ref_idc == 0``: nothing refers to this picture),
@@ -237,7 +264,7 @@ def _reference_parser(stream: av.video.stream.VideoStream) -> Callable[[av.Packe
     # avcC (MP4/MKV): NAL units prefixed by their length; otherwise Annex B start codes.
     length_size = (extradata[4] & 3) + 1 if extradata and extradata[0] == 1 and len(extradata) > 4 else 0
 
-    def is_reference(packet: av.Packet) -> bool:
+    def is_reference(packet: av.Packet[Any]) -> bool:
         data = memoryview(packet)
         for header in _nal_headers(data, length_size):
             if header & 0x1F in (1, 5):  # the first slice (non-IDR or IDR) decides
@@ -295,6 +322,17 @@ def _check_file(path: Path) -> int:
     if stat.st_size == 0:
         raise VideoError(f"{path.name}: the file is empty (0 bytes)", code="empty_file")
     return stat.st_size
+
+
+def refuse_references(path: Path) -> None:
+    """Refuse files that make a demuxer open other files or URLs (concat lists, playlists...), by content."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    markup = start.startswith(b"<") and any(m in start for m in _REFERENCE_ANYWHERE)
+    if start.startswith(_REFERENCE_SIGNATURES) or markup:
+        raise VideoError(f"{path.name}: a list or playlist that refers to other files, not a video; "
+                         "upload the video itself", code="unsupported_container")
 
 
 def _looks_like_container(path: Path) -> bool:

@@ -74,7 +74,7 @@ class GateTrainer:
     def _temperature(self, epoch: int) -> float:
         c = self.config
         progress = epoch / max(1, c.gate_epochs - 1)
-        return c.temperature_start * (c.temperature_end / c.temperature_start) ** progress
+        return float(c.temperature_start * (c.temperature_end / c.temperature_start) ** progress)
 
     def _step(self, batch: tuple[torch.Tensor, ...], targets: torch.Tensor, epoch: int) -> torch.Tensor:
         c = self.config
@@ -140,7 +140,7 @@ class GateTrainer:
                 idx = order[i : i + self.config.batch_videos]
                 loss = self._step(pad_batch(train, idx), train_targets[idx].to(self.device), epoch)
                 optimiser.zero_grad()
-                loss.backward()
+                torch.autograd.backward(loss)
                 optimiser.step()
             metrics = self.evaluate(features[val_split], ctx.targets[val_split])
             # Model selection on held-out data: gated accuracy first, fewer snippets breaks ties.

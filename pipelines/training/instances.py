@@ -27,7 +27,8 @@ class MilClassifier(nn.Module):
         self.fc = nn.Linear(num_features, num_classes)
 
     def instance_logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.encoder(x))  # (N, C)
+        logits: torch.Tensor = self.fc(self.encoder(x))  # (N, C)
+        return logits
 
 
 def instance_loss(
@@ -86,7 +87,7 @@ def fit_instances(
             bags = [t.shape[0] for t in inputs]
             loss = instance_loss(net.instance_logits(x), targets, bags, ctx.model_config.multi_label)
             optimiser.zero_grad()
-            loss.backward()
+            torch.autograd.backward(loss)
             optimiser.step()
         stage.save_epoch(net, optimiser, epoch + 1)
         if on_epoch is not None:

@@ -15,6 +15,7 @@ from models import ModelConfig, VidGate, save_checkpoint
 from ..datasets import Dataset
 from .config import Progress, TrainConfig, resolve_device
 from .context import Context
+from .examples import concept_examples
 from .features import cache_features, init_kernels
 from .frames import prepare
 from .gate import GateTrainer
@@ -78,7 +79,8 @@ class Trainer:
         summary: dict[str, Any] = GateTrainer(ctx).fit()
         summary["config"] = dataclasses.asdict(ctx.config)
         summary["videos"] = {s: len(v) for s, v in ctx.videos.items()}
-        save_checkpoint(ctx.model.cpu(), out, extra={"training": summary})
+        examples = concept_examples(ctx)
+        save_checkpoint(ctx.model.cpu(), out, extra={"training": summary}, concept_examples=examples)
         (ctx.work / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
 

@@ -149,4 +149,5 @@ class Stage:
         self.partial.unlink(missing_ok=True)
 
     def load(self) -> dict[str, Any]:
-        return torch.load(self.final, map_location="cpu", weights_only=True)
+        state: dict[str, Any] = torch.load(self.final, map_location="cpu", weights_only=True)
+        return state

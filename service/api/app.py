@@ -20,6 +20,7 @@ from service.config import Settings, get_settings
 
 from .errors import install_error_handlers
 from .routes import classify, health, jobs, models, pages
+from .routes.docs import install_docs
 from .services import Services
 
 DESCRIPTION = """\
@@ -59,6 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served from local files by install_docs
+        redoc_url=None,
         openapi_tags=[
             {"name": "jobs", "description": "Asynchronous recognition jobs."},
             {"name": "classify", "description": "Synchronous convenience call."},
@@ -69,5 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     for router in (jobs.router, classify.router, models.router, health.router, pages.router):
         app.include_router(router)
+    install_docs(app)
     app.mount("/static", _Static(directory=pages.STATIC_DIR, check_dir=False), name="static")
     return app

@@ -57,6 +57,7 @@ _EXAMPLE_BY_STATUS: dict[int, tuple[str, str]] = {
     409: ("job_not_finished", "the job is running; artifacts exist once it has succeeded"),
     413: ("file_too_large", "the upload exceeds the limit of 2147483648 bytes"),
     415: ("not_a_video", "upload.bin: not a video file (Invalid data found when processing input)"),
+    416: ("range_not_satisfiable", "the requested range is outside the 48213 bytes"),
     422: ("validation_error", "query.top_k: Input should be greater than or equal to 1"),
     429: ("queue_full", "the queue holds 1000 jobs; retry later"),
     503: ("queue_unavailable", "the job queue cannot be reached"),

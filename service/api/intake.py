@@ -1,131 +1,112 @@
 """Taking in an upload: stream it to storage, check it is a video by its content, build the job's options.
 
 Shared by ``POST /v1/jobs`` and ``POST /v1/classify``. The request body goes from the socket to storage in
-chunks through a bounded hand-off to a writer thread, so a 2 GB upload holds a few hundred KB in memory.
+chunks: bytes are gathered in the event loop and written 1 MiB at a time by a short thread-pool call, so
+no thread waits on a slow client (a trickling upload costs a coroutine, not a thread) and a 2 GB upload
+holds about 1 MiB in memory. A client that sends nothing for ``VIDGATE_UPLOAD_IDLE_TIMEOUT_S`` gets 408;
+one that disconnects is logged as an aborted upload (a client error), and nothing of it is kept.
+
+The stored upload is probed in a limited child process (`pipelines.decoding.probe_isolated`: time,
+memory and open-file limits, allow-listed demuxers); the API process never opens the container.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import queue
-import threading
-from collections.abc import Iterator, Mapping
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from pipelines.decoding import probe
+from pipelines.decoding import probe_isolated
 from pipelines.errors import VidgateError
 from pipelines.options import Options, parse_options
+from service.storage import Storage, StreamWriter
 
 from .errors import ApiError, vidgate_status
-from .upload import Upload, receive_upload
+from .upload import Upload, UploadAborted, receive_upload
 
-_END = object()
-_ABORT = object()
-
-
-class _Aborted(Exception):
-    pass
+log = logging.getLogger("vidgate.api")
+FLUSH_BYTES = 1 << 20
 
 
-class StorageWriter:
-    """Feeds chunks from async code to ``storage.write_stream`` running in a thread (bounded, back-pressured)."""
+class _Buffered:
+    """Collects chunks in the event loop; writes them to storage in ~1 MiB blocks from the thread pool."""
 
-    def __init__(self, storage: Any, key: str, max_bytes: int) -> None:
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=16)
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-        self._storage = storage
-        self._key = key
-        self._done = threading.Event()
-        self._future = asyncio.get_running_loop().run_in_executor(None, self._run, max_bytes)
-
-    def _chunks(self) -> Iterator[bytes]:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if item is _ABORT:
-                raise _Aborted
-            assert isinstance(item, bytes)
-            yield item
-
-    def _run(self, max_bytes: int) -> None:
-        try:
-            self._storage.write_stream(self._key, self._chunks(), max_bytes)
-        finally:
-            self._done.set()
-
-    def _put(self, item: object) -> None:
-        while not self._done.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                continue
+    def __init__(self, writer: StreamWriter) -> None:
+        self.writer = writer
+        self._buffer = bytearray()
 
     async def write(self, chunk: bytes) -> None:
-        self.sha256.update(chunk)
-        self.size += len(chunk)
-        if self._future.done():
-            await self._future  # the writer failed: raise its error here
-            raise ApiError("storage_unavailable", "the storage writer stopped early")
-        try:
-            self._queue.put_nowait(chunk)
-        except queue.Full:
-            await run_in_threadpool(self._put, chunk)
+        self._buffer += chunk
+        if len(self._buffer) >= FLUSH_BYTES:
+            await self.flush()
 
-    async def close(self) -> None:
-        await run_in_threadpool(self._put, _END)
-        await self._future
-
-    async def abort(self) -> None:
-        await run_in_threadpool(self._put, _ABORT)
-        with contextlib.suppress(Exception):
-            await self._future
+    async def flush(self) -> None:
+        if self._buffer:
+            data, self._buffer = bytes(self._buffer), bytearray()
+            await run_in_threadpool(self.writer.write, data)
 
 
-async def receive_video(request: Request, storage: Any, key: str, *, max_bytes: int) -> tuple[Upload, str]:
+async def receive_video(request: Request, storage: Storage, key: str, *, max_bytes: int,
+                        idle_timeout_s: float | None = None) -> tuple[Upload, str]:
     """Stream the ``file`` part of ``request`` to ``storage[key]``; returns the parsed form and the sha256.
 
     On any error the partial upload is removed and the error is raised.
     """
-    writer = StorageWriter(storage, key, max_bytes)
     try:
-        upload = await receive_upload(request, file_field="file", max_bytes=max_bytes, write=writer.write)
-        await writer.close()
+        writer = await run_in_threadpool(storage.open_writer, key, max_bytes)
+    except OSError as exc:
+        raise ApiError("storage_unavailable", f"the upload could not be stored: {exc}") from None
+    sink = _Buffered(writer)
+    try:
+        upload = await receive_upload(request, file_field="file", max_bytes=max_bytes, write=sink.write,
+                                      idle_timeout_s=idle_timeout_s)
+        await sink.flush()
+        _, sha256 = await run_in_threadpool(writer.commit)
     except BaseException as exc:
-        await writer.abort()
+        await run_in_threadpool(writer.abort)
         await run_in_threadpool(_remove, storage, key)
+        if isinstance(exc, UploadAborted):
+            log.warning("upload aborted by the client after %d bytes (client error, nothing kept): %s",
+                        writer.size, exc)
+            raise ApiError("upload_aborted", str(exc)) from None
         if isinstance(exc, VidgateError):  # the storage's own limit check fired first
             raise ApiError(exc.code, exc.message, status=vidgate_status(exc)) from None
         if isinstance(exc, OSError):
             raise ApiError("storage_unavailable", f"the upload could not be stored: {exc}") from None
         raise
-    return upload, writer.sha256.hexdigest()
+    return upload, sha256
 
 
-def _remove(storage: Any, key: str) -> None:
+def _remove(storage: Storage, key: str) -> None:
     with contextlib.suppress(Exception):
         storage.delete_prefix(key)
 
 
-async def check_video(storage: Any, key: str, settings: Any, display_name: str) -> dict[str, Any]:
-    """Probe the stored upload by its content; refuses non-videos (415) and videos over the limits (413)."""
+async def check_video(storage: Storage, key: str, settings: Any, display_name: str,
+                      slots: asyncio.Semaphore) -> dict[str, Any]:
+    """Probe the stored upload by its content in a limited child; refuses non-videos (415), lists and playlists
+    (415), and videos over the limits (413). Returns what the probe learned.
+
+    ``slots`` bounds the probe children running at once (the others wait, holding no thread).
+    """
 
     def run() -> dict[str, Any]:
         with storage.local_path(key) as path:
-            info = probe(path, max_file_bytes=settings.max_upload_bytes, max_duration=settings.max_duration_s,
-                         max_pixels=settings.max_pixels)
+            info = probe_isolated(path, timeout_s=settings.decode_timeout_s,
+                                  memory_limit_bytes=settings.decode_memory_bytes,
+                                  max_file_bytes=settings.max_upload_bytes, max_duration=settings.max_duration_s,
+                                  max_pixels=settings.max_pixels)
         return {"duration": info.duration, "fps": info.fps, "num_frames": info.num_frames,
                 "width": info.width, "height": info.height, "codec": info.codec}
 
     try:
-        return await run_in_threadpool(run)
+        async with slots:
+            return await run_in_threadpool(run)
     except VidgateError as exc:
         # Messages name the stored file; show the client's name instead (never the server path).
         message = exc.message.replace(f"{key.rsplit('/', 1)[-1]}:", f"{display_name}:")

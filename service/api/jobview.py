@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import unicodedata
 from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from service.artifacts import render_artifact
+from service.artifacts import CONTEXT_SECONDS, render_artifact
 from service.jobs import Job, JobStatus, new_job_id
 from service.storage import artifact_key, input_key
 
@@ -33,6 +34,7 @@ def links(job_id: str, status: JobStatus, result: dict[str, Any] | None) -> dict
         selected = [s["index"] for s in result.get("snippets", []) if s.get("selected")]
         out["thumbnails"] = [f"/v1/jobs/{job_id}/snippets/{i}/thumbnail" for i in selected]
         out["clips"] = [f"/v1/jobs/{job_id}/snippets/{i}/clip" for i in selected]
+        out["context_clips"] = [f"/v1/jobs/{job_id}/snippets/{i}/context" for i in selected]
     return out
 
 
@@ -81,17 +83,19 @@ async def submit_upload(request: Request, services: Services, owner: str, idempo
     await run_in_threadpool(services.check_capacity)
     job_id = new_job_id()
     key = input_key(job_id)
-    upload, sha256 = await receive_video(request, services.storage, key, max_bytes=settings.max_upload_bytes)
+    upload, sha256 = await receive_video(request, services.storage, key, max_bytes=settings.max_upload_bytes,
+                                         idle_timeout_s=settings.upload_idle_timeout_s or None)
     display = _display_name(upload.filename)
     try:
         options = options_from({**query, **upload.fields})
-        await check_video(services.storage, key, settings, display)
+        video = await check_video(services.storage, key, settings, display, services.probe_slots)
         job = await run_in_threadpool(
             services.submit,
             job_id=job_id,
             owner=owner,
             options=options,
-            source={"filename": display, "size": upload.size, "key": key, "sha256": sha256},
+            source={"filename": display, "size": upload.size, "key": key, "sha256": sha256,
+                    "duration": video["duration"]},  # the worker's time limit scales with it
             idempotency_key=idempotency_key,
         )
     except BaseException:
@@ -104,20 +108,23 @@ async def submit_upload(request: Request, services: Services, owner: str, idempo
 
 def _display_name(filename: str | None) -> str:
     """The client's file name, for display only: last path component, no control characters, bounded."""
-    name = (filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if ch.isprintable())[:200]
+    name = unicodedata.normalize("NFC", filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+    # No control, format (bidi overrides) or unpaired-surrogate characters: any script and emoji stay.
+    name = "".join(ch for ch in name if ch.isprintable() and unicodedata.category(ch) not in ("Cf", "Cs"))[:200]
     return name or "upload"
 
 
-async def artifact(services: Services, job: Job, index: int, kind: str) -> bytes:
-    """A snippet's thumbnail or clip: from storage, or made now (decoding only that snippet) and cached."""
+async def artifact(services: Services, job: Job, index: int, kind: str, *, context_s: float | None = None) -> bytes:
+    """A snippet's thumbnail, clip or context clip: from storage, or made now (decoding only those frames)
+    and cached. ``context_s``: a context clip's seconds either side of the snippet."""
     if job.status is not JobStatus.SUCCEEDED:
         raise ApiError("job_not_finished", f"the job is {job.status.value}; artifacts exist once it has succeeded")
     result = await run_in_threadpool(services.job_result, job)
     snippets = (result or {}).get("snippets", [])
     if not 0 <= index < len(snippets):
         raise ApiError("not_found", f"no snippet {index} (the job has {len(snippets)})")
-    key = artifact_key(job.id, index, kind)
+    seconds = CONTEXT_SECONDS if context_s is None else context_s
+    key = artifact_key(job.id, index, kind, f"{seconds:g}s" if kind == "context" else "")
 
     def load_or_make() -> bytes:
         storage = services.storage
@@ -125,7 +132,7 @@ async def artifact(services: Services, job: Job, index: int, kind: str) -> bytes
             cached: bytes = storage.read_bytes(key)
             return cached
         with storage.local_path(job.input["key"]) as path:
-            data = render_artifact(path, snippets[index], kind)
+            data = render_artifact(path, snippets[index], kind, context_s=seconds)
         with contextlib.suppress(Exception):  # caching is best effort; the bytes are served either way
             storage.write_bytes(key, data)
         return data

@@ -33,7 +33,8 @@ _RESULT_EXAMPLE: dict[str, Any] = {
 
 
 class ProgressBody(BaseModel):
-    stage: str = Field(description="queued, probe, light, heavy, done...", examples=["heavy"])
+    stage: str = Field(description="queued, probe, light, gate, heavy i/n (chunks of the heavy pass), head, "
+                       "thumbnails, saving, done", examples=["heavy 2/4"])
     fraction: float = Field(ge=0.0, le=1.0, examples=[0.55])
 
 

@@ -25,7 +25,7 @@ from pipelines.results import model_info
 from service.config import Settings
 from service.jobs import Job, JobStatus
 from service.metrics import QueueCollector
-from service.queue import JobQueue, QueueFull, open_queue
+from service.queue import BadCursor, JobQueue, QueueFull, open_queue
 from service.storage import Storage, job_prefix, result_key
 
 from .errors import ApiError
@@ -50,6 +50,7 @@ class Services:
         self._workers: list[threading.Thread] = []
         self._handler: Any = None
         self._artifact_slots = asyncio.Semaphore(2)  # decoding for lazily made clips: bounded
+        self.probe_slots = asyncio.Semaphore(max(1, settings.intake_probes))  # upload probes: bounded
 
     # ---- start-up / shut-down -------------------------------------------------------------------------
 
@@ -75,7 +76,8 @@ class Services:
             thread = threading.Thread(
                 target=run_worker,
                 args=(self.queue, handler),
-                kwargs={"stop": self._stop, "name": f"embedded-{i}"},
+                kwargs={"stop": self._stop, "name": f"embedded-{i}", "settings": self.settings,
+                        "storage": self.storage},
                 name=f"vidgate-worker-{i}",
                 daemon=True,
             )
@@ -102,7 +104,11 @@ class Services:
 
     def list_jobs(self, owner: str, status: JobStatus | None, limit: int,
                   cursor: str | None) -> tuple[list[Job], str | None]:
-        return self._queue_call(self.queue.list, owner=owner, status=status, limit=limit, cursor=cursor)
+        try:
+            return self._queue_call(self.queue.list, owner=owner, status=status, limit=limit, cursor=cursor)
+        except BadCursor:
+            raise ApiError("bad_cursor", "the cursor is not one this API handed out; start from the first page "
+                           "and follow next_cursor") from None
 
     def find_idempotent(self, owner: str, key: str) -> Job | None:
         return self._queue_call(self.queue.find_idempotent, owner, key)

@@ -8,13 +8,14 @@ client instead of buffering. The size limit is enforced while streaming: the req
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from .errors import ApiError
 
@@ -22,6 +23,10 @@ MAX_FIELD_BYTES = 4096
 MAX_FIELDS = 32
 # Multipart framing around the file: boundaries, part headers, small option fields.
 _FRAMING_SLACK = 64 * 1024 + MAX_FIELDS * MAX_FIELD_BYTES
+
+
+class UploadAborted(Exception):
+    """The client closed the connection before the body ended (a client error: nothing is kept)."""
 
 
 @dataclass
@@ -35,7 +40,7 @@ class Upload:
 
 class _Part:
     def __init__(self) -> None:
-        self.headers: dict[str, str] = {}
+        self.headers: dict[str, bytes] = {}
         self.name: str | None = None
         self.filename: str | None = None
         self.value = bytearray()
@@ -47,6 +52,7 @@ async def receive_upload(
     file_field: str,
     max_bytes: int,
     write: Callable[[bytes], Awaitable[None]],
+    idle_timeout_s: float | None = None,
 ) -> Upload:
     """Parse a multipart request, passing the bytes of the part named ``file_field`` to ``write``.
 
@@ -55,10 +61,13 @@ async def receive_upload(
         file_field: form field name of the file part.
         max_bytes: largest accepted file; refused with ``file_too_large`` (413) as soon as it is passed.
         write: called with each chunk of the file, in order.
+        idle_timeout_s: longest wait for the next bytes of the body (None: no limit).
 
     Raises:
         ApiError: ``unsupported_media_type`` (not multipart), ``bad_request`` (malformed body, missing file,
-            repeated file, oversized field), ``file_too_large``.
+            repeated file, a file under another field name, oversized field), ``file_too_large``,
+            ``upload_timeout`` (the client went quiet).
+        UploadAborted: the client disconnected.
     """
     ctype, params = parse_options_header(request.headers.get("content-type"))
     boundary = params.get(b"boundary")
@@ -79,7 +88,8 @@ async def receive_upload(
         header_value.extend(data[start:end])
 
     def on_header_end() -> None:
-        events.append(("header", (header_field.decode("latin-1").lower(), header_value.decode("utf-8", "replace"))))
+        # Raw bytes: browsers send file names as UTF-8 in the header, which is not Latin-1.
+        events.append(("header", (header_field.decode("latin-1").lower(), bytes(header_value))))
         header_field.clear()
         header_value.clear()
 
@@ -99,7 +109,7 @@ async def receive_upload(
     seen_file = finished = False
     fields = 0
 
-    async for chunk in request.stream():
+    async for chunk in _body(request, idle_timeout_s):
         if not chunk:
             continue
         try:
@@ -116,7 +126,7 @@ async def receive_upload(
             elif kind == "header":
                 part.headers[value[0]] = value[1]
             elif kind == "headers_done":
-                _, disposition = parse_options_header(part.headers.get("content-disposition", ""))
+                _, disposition = parse_options_header(part.headers.get("content-disposition", b""))
                 part.name = disposition.get(b"name", b"").decode("utf-8", "replace")
                 raw_filename = disposition.get(b"filename")
                 part.filename = raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
@@ -125,6 +135,11 @@ async def receive_upload(
                         raise ApiError("bad_request", f"send exactly one '{file_field}' part")
                     seen_file = True
                     upload.filename = part.filename
+                elif part.filename is not None:
+                    # A file under another name (``-F video=@x.mp4``): say what was expected, not "field too big".
+                    raise ApiError(
+                        "bad_request", f"expected a file in field '{file_field}', got a file in field {part.name!r}"
+                    )
                 else:
                     fields += 1
                     if fields > MAX_FIELDS:
@@ -149,5 +164,22 @@ async def receive_upload(
     if not finished:
         raise ApiError("bad_request", "the multipart body ended before its closing boundary")
     if not seen_file:
-        raise ApiError("bad_request", f"no '{file_field}' part in the form")
+        raise ApiError("bad_request", f"expected a file in field '{file_field}'; the form has none")
     return upload
+
+
+async def _body(request: Request, idle_timeout_s: float | None) -> AsyncIterator[bytes]:
+    """The request body's chunks; a client silent for ``idle_timeout_s`` gets 408, one that leaves raises
+    `UploadAborted`."""
+    chunks = request.stream().__aiter__()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(chunks.__anext__(), idle_timeout_s)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            raise ApiError("upload_timeout", f"no bytes arrived for {idle_timeout_s:g} s; the upload was dropped",
+                           headers={"Connection": "close"}) from None
+        except ClientDisconnect:
+            raise UploadAborted("the client closed the connection before the upload ended") from None
+        yield chunk

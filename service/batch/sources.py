@@ -59,14 +59,17 @@ def file_sha256(path: Path) -> str:
 
 
 def looks_like_video(path: Path) -> bool:
-    """A video extension, or content that probes as a video (directories hold other files too)."""
+    """A video extension, or content that probes as a video (directories hold other files too).
+
+    The probe runs in a limited child process: a folder may hold anything.
+    """
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return True
-    from pipelines.decoding import probe
+    from pipelines.decoding import probe_isolated
     from pipelines.errors import VidgateError
 
     try:
-        probe(path)
+        probe_isolated(path, timeout_s=30)
     except VidgateError:
         return False
     return True

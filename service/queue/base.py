@@ -2,28 +2,80 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import builtins
+import re
+import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
 from ..jobs import Job, JobStatus
 
+_CURSOR_VERSION = "v1"
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
 
 class QueueFull(Exception):
     """The queue holds as many queued jobs as it may (the API answers 429)."""
 
 
+class BadCursor(ValueError):
+    """A listing cursor that this queue did not hand out (the API answers 400 ``bad_cursor``)."""
+
+
 @dataclass
 class Delivery:
-    """A job handed to one worker; ``token`` identifies the delivery to the backend (e.g. a stream entry)."""
+    """A job handed to one worker.
+
+    Attributes:
+        job: the job as it was when delivered.
+        token: the backend's handle of the delivery (a stream entry id, or the job id).
+        deliveries: how many times the job was handed out, this one included.
+        lease: fencing token: only the holder of the job's current lease may write its progress and outcome.
+        consumer: the worker it was delivered to.
+    """
 
     job: Job
     token: str
     deliveries: int = 1
+    lease: str = ""
+    consumer: str = ""
+
+
+def new_lease() -> str:
+    return secrets.token_hex(8)
+
+
+def encode_cursor(*parts: str) -> str:
+    """An opaque cursor: the position after the last job of a page, never an offset."""
+    raw = "|".join((_CURSOR_VERSION, *parts)).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, parts: int) -> list[str]:
+    """The parts of a cursor made by `encode_cursor`; anything else raises `BadCursor`."""
+    if not cursor or len(cursor) > 200:
+        raise BadCursor("not a cursor from this API")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadCursor("not a cursor from this API") from None
+    version, *rest = raw.split("|")
+    if version != _CURSOR_VERSION or len(rest) != parts:
+        raise BadCursor("not a cursor from this API")
+    return rest
+
+
+def check_job_id(value: str) -> str:
+    if not _JOB_ID.match(value):
+        raise BadCursor("not a cursor from this API")
+    return value
 
 
 class JobQueue(ABC):
-    """Job store + work queue. API side: submit/get/list/cancel/delete; worker side: claim/.../complete."""
+    """Job store + work queue. API side: submit/get/list/cancel/delete; worker side: claim/.../finish."""
 
     def __init__(self, *, max_queue: int = 1000, max_deliveries: int = 3, lease_s: float = 30.0) -> None:
         self.max_queue = max_queue
@@ -33,7 +85,11 @@ class JobQueue(ABC):
     # ---- API side
     @abstractmethod
     def submit(self, job: Job) -> Job:
-        """Enqueue; a job with the same owner and idempotency key returns the existing job instead."""
+        """Enqueue, atomically with the idempotency check and the size limit.
+
+        A job with the same owner and idempotency key as a stored job returns the stored one instead;
+        a refused submit (`QueueFull`) reserves nothing.
+        """
 
     @abstractmethod
     def get(self, job_id: str) -> Job | None: ...
@@ -44,7 +100,11 @@ class JobQueue(ABC):
     @abstractmethod
     def list(self, *, owner: str | None = None, status: JobStatus | None = None, limit: int = 50,
              cursor: str | None = None) -> tuple[list[Job], str | None]:
-        """Newest first; returns a page and the cursor of the next page (None at the end)."""
+        """Newest first; returns a page and the opaque cursor of the next page (None at the end).
+
+        A cursor marks a position, not an offset: jobs submitted while a client pages do not shift
+        the pages. Raises `BadCursor` for a cursor this queue did not make.
+        """
 
     @abstractmethod
     def cancel(self, job_id: str) -> bool:
@@ -71,14 +131,15 @@ class JobQueue(ABC):
     # ---- worker side
     @abstractmethod
     def claim(self, consumer: str, timeout_s: float) -> Delivery | None:
-        """The next job for this worker (marked running), or None after ``timeout_s``."""
+        """The next job for this worker (marked running, with a new lease), or None after ``timeout_s``."""
 
     @abstractmethod
-    def heartbeat(self, delivery: Delivery) -> None:
-        """Keep the claim on a running job fresh (a claim not renewed within the lease is handed on)."""
+    def heartbeat(self, delivery: Delivery) -> bool:
+        """Keep the claim on a running job fresh; False when the delivery lost its lease (stop working on it)."""
 
     @abstractmethod
-    def progress(self, job_id: str, stage: str, fraction: float) -> None: ...
+    def progress(self, job_id: str, stage: str, fraction: float, *, lease: str | None = None) -> None:
+        """Record progress (ignored unless ``lease`` is the job's current lease, when given)."""
 
     @abstractmethod
     def cancel_requested(self, job_id: str) -> bool: ...
@@ -86,11 +147,29 @@ class JobQueue(ABC):
     @abstractmethod
     def finish(self, delivery: Delivery, status: JobStatus, *, result: dict[str, Any] | None = None,
                error: dict[str, str] | None = None) -> bool:
-        """Record the outcome once; a second completion of the same job changes nothing (returns False)."""
+        """Record the outcome if ``delivery`` still holds the job's lease (checked atomically with the write).
+
+        Returns False, changing nothing, for a job already finished or deleted, or a stale delivery.
+        """
 
     @abstractmethod
     def release(self, delivery: Delivery, error: dict[str, str]) -> None:
         """A worker error that may pass: the job goes back for another delivery (up to the cap)."""
+
+    # ---- liveness and retention
+    def worker_beat(self, name: str) -> None:  # noqa: B027 — embedded workers are threads of this process
+        """Record that worker ``name`` is alive (`live_workers` counts recent beats)."""
+
+    def live_workers(self, within_s: float) -> int | None:
+        """Workers that beat within ``within_s`` seconds; None when the backend cannot tell (embedded)."""
+        return None
+
+    @abstractmethod
+    def expired(self, before: float, limit: int = 500) -> builtins.list[str]:
+        """Ids of jobs that finished before the Unix time ``before``, oldest first."""
+
+    def maintain(self, *, dead_consumer_s: float = 3600.0) -> None:  # noqa: B027 — nothing to do for SQLite
+        """Backend housekeeping: trim what workers acknowledged, forget dead workers."""
 
 
 def check_size(queue: JobQueue) -> None:

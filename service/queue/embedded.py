@@ -1,18 +1,27 @@
 """Embedded mode: a SQLite job store (WAL) polled by in-process worker threads.
 
-Jobs survive a restart: a job that was running when the process died goes back to the queue.
+Jobs survive a restart: a job that was running when the process died goes back to the queue, and its
+attempts are counted in the store, so a video that kills the process stops at ``max_deliveries``
+(``retries_exhausted``) instead of crashing every restart while the jobs behind it wait.
+Every write a worker makes checks the delivery's lease in the same transaction (fencing); submitting
+checks the idempotency key and the size limit in the same transaction as the insert.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..jobs import FINISHED, Job, JobStatus, now
-from .base import Delivery, JobQueue, check_size
+from .base import BadCursor, Delivery, JobQueue, QueueFull, decode_cursor, encode_cursor, new_lease
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -27,6 +36,8 @@ CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status, seq);
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
 """
+# Columns added after the first release: (name, declaration), added to older stores when opened.
+_ADDED_COLUMNS = (("finished_at", "REAL"),)
 
 
 class EmbeddedQueue(JobQueue):
@@ -39,39 +50,66 @@ class EmbeddedQueue(JobQueue):
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        for name, declaration in _ADDED_COLUMNS:
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {declaration}")
+                if name == "finished_at":  # jobs finished before the column existed expire too
+                    with self._transaction():
+                        for job in self._select("status IN (?, ?, ?)", tuple(s.value for s in FINISHED)):
+                            self._save(job)
+        self._db.execute("CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL")
         self._wake = threading.Condition(self._lock)
-        # A job running when the last process stopped was interrupted: run it again.
-        with self._lock:
+        # A job running when the last process stopped was interrupted: run it again (its attempt counted).
+        with self._transaction():
             for job in self._select("status = ?", (JobStatus.RUNNING.value,)):
-                job.status, job.progress = JobStatus.QUEUED, {}
+                job.status, job.progress, job.lease = JobStatus.QUEUED, {}, None
                 self._save(job)
 
     # ---- helpers
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One SQLite write transaction (``BEGIN IMMEDIATE``: no other writer between our read and write)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def _select(self, where: str, args: tuple[Any, ...], tail: str = "") -> list[Job]:
         rows = self._db.execute(f"SELECT data FROM jobs WHERE {where} {tail}", args).fetchall()
         return [Job.from_dict(json.loads(r[0])) for r in rows]
 
+    def _one(self, job_id: str) -> Job | None:
+        jobs = self._select("id = ?", (job_id,))
+        return jobs[0] if jobs else None
+
     def _save(self, job: Job) -> None:
-        self._db.execute("UPDATE jobs SET status = ?, data = ? WHERE id = ?",
-                         (job.status.value, json.dumps(job.to_dict()), job.id))
+        ended = _timestamp(job.finished_at) if job.status in FINISHED else None
+        self._db.execute("UPDATE jobs SET status = ?, data = ?, finished_at = ? WHERE id = ?",
+                         (job.status.value, json.dumps(job.to_dict()), ended, job.id))
 
     # ---- API side
     def submit(self, job: Job) -> Job:
-        with self._lock:
+        with self._transaction():
             if job.idempotency_key:
-                existing = self.find_idempotent(job.owner, job.idempotency_key)
-                if existing is not None:
-                    return existing
-            check_size(self)
+                existing = self._select("owner = ? AND idempotency_key = ?", (job.owner, job.idempotency_key))
+                if existing:
+                    return existing[0]
+            if self._depth() >= self.max_queue:
+                raise QueueFull(f"the queue holds {self.max_queue} jobs; retry later")
             self._db.execute("INSERT INTO jobs (id, owner, status, idempotency_key, data) VALUES (?, ?, ?, ?, ?)",
                              (job.id, job.owner, job.status.value, job.idempotency_key, json.dumps(job.to_dict())))
+        with self._lock:
             self._wake.notify_all()
         return job
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            jobs = self._select("id = ?", (job_id,))
-        return jobs[0] if jobs else None
+            return self._one(job_id)
 
     def find_idempotent(self, owner: str, key: str) -> Job | None:
         with self._lock:
@@ -88,20 +126,20 @@ class EmbeddedQueue(JobQueue):
         if status is not None:
             where.append("status = ?")
             args.append(status.value)
-        if cursor:
+        if cursor is not None:
             where.append("seq < ?")
-            args.append(int(cursor))
+            args.append(_cursor_seq(cursor))
         with self._lock:
             rows = self._db.execute(
                 f"SELECT seq, data FROM jobs WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
                 (*args, limit + 1),
             ).fetchall()
         page = [Job.from_dict(json.loads(r[1])) for r in rows[:limit]]
-        return page, (str(rows[limit - 1][0]) if len(rows) > limit else None)
+        return page, (encode_cursor(str(rows[limit - 1][0])) if len(rows) > limit else None)
 
     def cancel(self, job_id: str) -> bool:
-        with self._lock:
-            job = self.get(job_id)
+        with self._transaction():
+            job = self._one(job_id)
             if job is None or job.finished:
                 return False
             if job.status is JobStatus.QUEUED:
@@ -114,9 +152,12 @@ class EmbeddedQueue(JobQueue):
         with self._lock:
             return self._db.execute("DELETE FROM jobs WHERE id = ?", (job_id,)).rowcount > 0
 
+    def _depth(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
+
     def depth(self) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM jobs WHERE status = 'queued'").fetchone()[0])
+            return self._depth()
 
     def stats(self) -> dict[str, int]:
         with self._lock:
@@ -136,24 +177,46 @@ class EmbeddedQueue(JobQueue):
     # ---- worker side
     def claim(self, consumer: str, timeout_s: float) -> Delivery | None:
         with self._lock:
-            jobs = self._select("status = ?", (JobStatus.QUEUED.value,), "ORDER BY seq LIMIT 1")
-            if not jobs:
+            delivery = self._claim_next(consumer)
+            if delivery is None:
                 self._wake.wait(timeout_s)
+                delivery = self._claim_next(consumer)
+            return delivery
+
+    def _claim_next(self, consumer: str) -> Delivery | None:
+        with self._transaction():
+            while True:
                 jobs = self._select("status = ?", (JobStatus.QUEUED.value,), "ORDER BY seq LIMIT 1")
                 if not jobs:
                     return None
-            job = jobs[0]
-            job.status, job.started_at, job.attempts = JobStatus.RUNNING, now(), job.attempts + 1
-            job.progress = {"stage": "starting", "fraction": 0.0}
-            self._save(job)
-            return Delivery(job=job, token=job.id, deliveries=job.attempts)
+                job = jobs[0]
+                if job.attempts >= self.max_deliveries:  # it took the process (or a worker) down every time
+                    job.status, job.finished_at, job.lease = JobStatus.FAILED, now(), None
+                    last = f"; last error: {job.error['message']}" if job.error else " (the process died each time)"
+                    job.error = {"code": "retries_exhausted", "message": f"gave up after {job.attempts} attempts{last}"}
+                    self._save(job)
+                    continue
+                job.status, job.started_at, job.attempts, job.lease = JobStatus.RUNNING, now(), job.attempts + 1, \
+                    new_lease()
+                job.progress = {"stage": "starting", "fraction": 0.0}
+                self._save(job)
+                return Delivery(job=job, token=job.id, deliveries=job.attempts, lease=job.lease, consumer=consumer)
 
-    def heartbeat(self, delivery: Delivery) -> None:
-        pass  # one process: a dead worker thread means a dead process, recovered at the next start
+    def _holder(self, job_id: str, lease: str | None) -> Job | None:
+        """The job if ``lease`` (when given) is still its lease; call inside a transaction."""
+        job = self._one(job_id)
+        if job is None or (lease is not None and job.lease != lease):
+            return None
+        return job
 
-    def progress(self, job_id: str, stage: str, fraction: float) -> None:
+    def heartbeat(self, delivery: Delivery) -> bool:
         with self._lock:
-            job = self.get(job_id)
+            job = self._one(delivery.job.id)
+        return job is not None and job.lease == delivery.lease and not job.finished
+
+    def progress(self, job_id: str, stage: str, fraction: float, *, lease: str | None = None) -> None:
+        with self._transaction():
+            job = self._holder(job_id, lease)
             if job is not None and job.status is JobStatus.RUNNING:
                 job.progress = {"stage": stage, "fraction": round(fraction, 4)}
                 self._save(job)
@@ -164,8 +227,8 @@ class EmbeddedQueue(JobQueue):
 
     def finish(self, delivery: Delivery, status: JobStatus, *, result: dict[str, Any] | None = None,
                error: dict[str, str] | None = None) -> bool:
-        with self._lock:
-            job = self.get(delivery.job.id)
+        with self._transaction():
+            job = self._holder(delivery.job.id, delivery.lease or None)
             if job is None or job.status in FINISHED:
                 return False
             job.status, job.finished_at, job.result, job.error = status, now(), result, error
@@ -174,15 +237,36 @@ class EmbeddedQueue(JobQueue):
             return True
 
     def release(self, delivery: Delivery, error: dict[str, str]) -> None:
-        with self._lock:
-            job = self.get(delivery.job.id)
+        with self._transaction():
+            job = self._holder(delivery.job.id, delivery.lease or None)
             if job is None or job.finished:
                 return
             if job.attempts >= self.max_deliveries:
-                self.finish(delivery, JobStatus.FAILED, error={
-                    "code": "retries_exhausted",
-                    "message": f"gave up after {job.attempts} attempts; last error: {error['message']}"})
-                return
-            job.status, job.error = JobStatus.QUEUED, error
+                job.status, job.finished_at = JobStatus.FAILED, now()
+                job.error = {"code": "retries_exhausted",
+                             "message": f"gave up after {job.attempts} attempts; last error: {error['message']}"}
+            else:
+                job.status, job.error, job.lease = JobStatus.QUEUED, error, None
             self._save(job)
+        with self._lock:
             self._wake.notify_all()
+
+    # ---- retention
+    def expired(self, before: float, limit: int = 500) -> builtins.list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? "
+                                    "ORDER BY finished_at LIMIT ?", (before, limit)).fetchall()
+        return [r[0] for r in rows]
+
+
+def _timestamp(iso: str | None) -> float:
+    if not iso:
+        return time.time()
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _cursor_seq(cursor: str) -> int:
+    (raw,) = decode_cursor(cursor, 1)
+    if not raw.isdigit() or len(raw) > 18:
+        raise BadCursor("not a cursor from this API")
+    return int(raw)

@@ -1,31 +1,93 @@
-"""Redis mode: Redis Streams consumer groups, used directly (see docs/adr-001-queue.md).
+"""Redis mode: Redis Streams consumer groups, used directly (see docs/adr-001-queue.md and docs/queue.md).
 
-* ``XADD`` puts a job id on the stream; workers read with ``XREADGROUP`` — an entry delivered but not
-  acknowledged stays in the group's pending list, so a job is never lost (at-least-once delivery).
-* While a job runs, a heartbeat re-claims its entry (``XCLAIM ... JUSTID``), resetting its idle time.
-* Every worker runs ``XAUTOCLAIM`` for entries idle longer than the lease: a dead worker's jobs go to a
-  live one. The delivery counter of the entry caps retries; past the cap the job fails with the reason
-  and the entry moves to the dead-letter stream.
-* A job's outcome is written with a check-and-set (``WATCH``/``MULTI``): a second completion of the
-  same job (a slow worker whose lease was taken over) changes nothing.
+* Submitting is one Lua script: the idempotency check, the size limit, the job, its indexes and the
+  ``XADD`` happen together or not at all, so a refused submit reserves nothing and two requests with one
+  key make one job.
+* Workers read with ``XREADGROUP``; an entry delivered but not acknowledged stays pending, so a job is
+  never lost (at-least-once delivery). ``XAUTOCLAIM`` hands entries idle past the lease to a live worker;
+  the entry's delivery counter caps retries, and past the cap the job fails with ``retries_exhausted``
+  and is copied to the dead-letter stream.
+* Each delivery writes a new lease (fencing token) into the job. Every write a worker makes — progress,
+  release, outcome — is a Lua check-and-set that also checks the lease, so a worker that was frozen past
+  its lease and woke up after the job moved on is refused (and acknowledges nothing).
+* A heartbeat re-claims the worker's own entry only while it still owns it (one Lua script), and tells
+  it when it does not. Workers also beat under their name, so the API can tell whether any is alive.
+* A group lost with Redis's data (``NOGROUP``) is created again on the next read.
+* Housekeeping (`maintain`): the stream is trimmed to what is still pending or undelivered, consumers
+  with nothing pending and no heartbeat are removed. Finished jobs are indexed by finish time for expiry.
 * Listing reads sorted-set indexes by creation time — all jobs, per owner, per status, per owner and
-  status — kept in the same transaction as the job, so a filtered page costs one range read and one
-  ``MGET`` however many jobs of other statuses there are.
+  status — with an opaque cursor holding the last job's (score, id), stable while new jobs arrive.
 """
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import json
+import logging
+import math
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import redis
 
 from ..jobs import FINISHED, Job, JobStatus, now
-from .base import Delivery, JobQueue, check_size
+from .base import (
+    BadCursor,
+    Delivery,
+    JobQueue,
+    QueueFull,
+    check_job_id,
+    decode_cursor,
+    encode_cursor,
+    new_lease,
+)
+
+log = logging.getLogger("vidgate.queue")
 
 GROUP = "workers"
+DEAD_LETTER_MAXLEN = 10_000
+
+_SUBMIT = """
+if ARGV[5] == '1' then
+  local existing = redis.call('GET', KEYS[7])
+  if existing and redis.call('EXISTS', ARGV[6] .. existing) == 1 then return {'existing', existing} end
+end
+if redis.call('ZCARD', KEYS[4]) >= tonumber(ARGV[4]) then return {'full'} end
+redis.call('SET', KEYS[1], ARGV[2])
+for i = 2, 5 do redis.call('ZADD', KEYS[i], ARGV[3], ARGV[1]) end
+redis.call('XADD', KEYS[6], '*', 'job', ARGV[1])
+if ARGV[5] == '1' then redis.call('SET', KEYS[7], ARGV[1]) end
+return {'ok'}
+"""
+
+_UPDATE = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 'missing' end
+if ARGV[3] ~= '' then
+  local ok, job = pcall(cjson.decode, current)
+  if not ok or job['lease'] ~= ARGV[3] then return 'stale' end
+end
+if current ~= ARGV[1] then return 'changed' end
+redis.call('SET', KEYS[1], ARGV[2])
+if KEYS[2] ~= KEYS[4] then
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  redis.call('ZREM', KEYS[3], ARGV[4])
+end
+redis.call('ZADD', KEYS[4], ARGV[5], ARGV[4])
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4])
+if ARGV[6] ~= '' then redis.call('ZADD', KEYS[6], ARGV[6], ARGV[4]) end
+return 'ok'
+"""
+
+_HEARTBEAT = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+if #pending == 0 or pending[1][2] ~= ARGV[3] then return 0 end
+redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
+return 1
+"""
 
 
 class Keys:
@@ -36,9 +98,12 @@ class Keys:
         self.stream = f"{prefix}stream"
         self.dead = f"{prefix}dead"
         self.all = f"{prefix}jobs"  # sorted set: job id by creation time
+        self.finished = f"{prefix}finished"  # sorted set: finished job id by finish time (expiry)
+        self.workers = f"{prefix}workers"  # sorted set: worker name by last heartbeat
+        self.job_prefix = f"{prefix}job:"
 
     def job(self, job_id: str) -> str:
-        return f"{self.prefix}job:{job_id}"
+        return f"{self.job_prefix}{job_id}"
 
     def owner(self, owner: str) -> str:
         return f"{self.prefix}owner:{owner}"
@@ -56,9 +121,13 @@ class Keys:
 class RedisQueue(JobQueue):
     def __init__(self, url: str, *, prefix: str = "vidgate:", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.redis: Any = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5)
+        self.redis: Any = redis.Redis.from_url(url, decode_responses=True, socket_timeout=10, socket_connect_timeout=5,
+                                               health_check_interval=15)
         self.keys = Keys(prefix)
         self._group_ready = False
+        self._submit = self.redis.register_script(_SUBMIT)
+        self._cas = self.redis.register_script(_UPDATE)
+        self._beat = self.redis.register_script(_HEARTBEAT)
 
     def _ensure_group(self) -> None:
         if self._group_ready:
@@ -74,57 +143,54 @@ class RedisQueue(JobQueue):
         raw = self.redis.get(self.keys.job(job_id))
         return Job.from_dict(json.loads(raw)) if raw else None
 
-    def _write(self, pipe: Any, job: Job, previous: JobStatus | None, score: float) -> None:
-        pipe.set(self.keys.job(job.id), json.dumps(job.to_dict()))
-        if previous is not None and previous is not job.status:
-            pipe.zrem(self.keys.status(previous), job.id)
-            pipe.zrem(self.keys.status(previous, job.owner), job.id)
-        created = {job.id: score}
-        pipe.zadd(self.keys.status(job.status), created)
-        pipe.zadd(self.keys.status(job.status, job.owner), created)
+    def _update(self, job_id: str, change: Callable[[Job], bool], *, lease: str | None = None,
+                finishing: bool = False) -> tuple[str, Job | None]:
+        """Read-modify-write one job with a Lua check-and-set.
 
-    def _update(self, job_id: str, change: Any) -> Job | None:
-        """Read-modify-write one job atomically; ``change(job)`` returns False to leave it alone."""
+        ``change(job)`` returns False to leave the job alone. With ``lease``, the write happens only while
+        the job's lease is still that one. Returns ``(outcome, job)``: ``ok`` (written), ``unchanged``,
+        ``missing`` (no such job) or ``stale`` (the lease moved on).
+        """
         key = self.keys.job(job_id)
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    if not raw:
-                        pipe.reset()
-                        return None
-                    job = Job.from_dict(json.loads(raw))
-                    previous = job.status
-                    score = pipe.zscore(self.keys.all, job_id)  # its place in every listing index
-                    if change(job) is False:
-                        pipe.reset()
-                        return None
-                    pipe.multi()
-                    self._write(pipe, job, previous, _score(job) if score is None else float(score))
-                    pipe.execute()
-                    return job
-                except redis.WatchError:
-                    continue
+        while True:
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.zscore(self.keys.all, job_id)  # its place in every listing index
+                raw, score = pipe.execute()
+            if not raw:
+                return "missing", None
+            job = Job.from_dict(json.loads(raw))
+            if lease is not None and job.lease != lease:
+                return "stale", None
+            previous = job.status
+            if change(job) is False:
+                return "unchanged", None
+            score = _score(job) if score is None else float(score)
+            ended = repr(time.time()) if finishing and job.status in FINISHED else ""
+            keys = [key, self.keys.status(previous), self.keys.status(previous, job.owner),
+                    self.keys.status(job.status), self.keys.status(job.status, job.owner), self.keys.finished]
+            outcome = self._cas(keys=keys, args=[raw, json.dumps(job.to_dict()), lease or "", job_id, repr(score),
+                                                 ended])
+            if outcome != "changed":
+                return outcome, (job if outcome == "ok" else None)
 
     # ---- API side
     def submit(self, job: Job) -> Job:
         self._ensure_group()
-        if job.idempotency_key:
-            claimed = self.redis.set(self.keys.idempotency(job.owner, job.idempotency_key), job.id, nx=True)
-            if not claimed:
-                existing = self.find_idempotent(job.owner, job.idempotency_key)
-                if existing is not None:
-                    return existing
-        check_size(self)
         score = time.time()
-        created = {job.id: score}
-        with self.redis.pipeline() as pipe:
-            self._write(pipe, job, None, score)
-            pipe.zadd(self.keys.all, created)
-            pipe.zadd(self.keys.owner(job.owner), created)
-            pipe.xadd(self.keys.stream, {"job": job.id})
-            pipe.execute()
+        idem = self.keys.idempotency(job.owner, job.idempotency_key) if job.idempotency_key else self.keys.prefix
+        keys = [self.keys.job(job.id), self.keys.all, self.keys.owner(job.owner), self.keys.status(JobStatus.QUEUED),
+                self.keys.status(JobStatus.QUEUED, job.owner), self.keys.stream, idem]
+        args: builtins.list[str | int] = [job.id, json.dumps(job.to_dict()), repr(score), self.max_queue,
+                                         "1" if job.idempotency_key else "0", self.keys.job_prefix]
+        reply = self._submit(keys=keys, args=args)
+        if reply[0] == "full":
+            raise QueueFull(f"the queue holds {self.max_queue} jobs; retry later")
+        if reply[0] == "existing":
+            existing = self._load(reply[1])
+            if existing is not None:
+                return existing
+            return self.submit(job)  # deleted between the script and the read: try again
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -140,15 +206,24 @@ class RedisQueue(JobQueue):
             index = self.keys.status(status, owner)
         else:
             index = self.keys.all if owner is None else self.keys.owner(owner)
-        start = int(cursor or 0)
-        ids = self.redis.zrevrange(index, start, start + limit - 1)
+        if cursor is None:
+            rows = self.redis.zrevrange(index, 0, limit, withscores=True)  # one more: is there a next page?
+        else:
+            raw_score, last = decode_cursor(cursor, 2)
+            after = _cursor_score(raw_score)
+            check_job_id(last)
+            # Jobs created at the same instant sort by id (descending); skip those already shown.
+            ties = int(self.redis.zcount(index, after, after))
+            rows = self.redis.zrevrangebyscore(index, after, "-inf", start=0, num=limit + ties + 1, withscores=True)
+            rows = [(i, s) for i, s in rows if not (s == after and i >= last)]
+        rows, more = rows[:limit], len(rows) > limit
+        ids = [i for i, _ in rows]
         raws = self.redis.mget([self.keys.job(i) for i in ids]) if ids else []
         page = [Job.from_dict(json.loads(raw)) for raw in raws if raw]  # a job deleted meanwhile is skipped
         if status is not None:
             page = [job for job in page if job.status is status]  # changed between the two reads
-        position = start + len(ids)
-        more = len(ids) == limit and self.redis.zcard(index) > position
-        return page, (str(position) if more else None)
+        next_cursor = encode_cursor(repr(float(rows[-1][1])), rows[-1][0]) if more and rows else None
+        return page, next_cursor
 
     def cancel(self, job_id: str) -> bool:
         def change(job: Job) -> bool:
@@ -159,22 +234,23 @@ class RedisQueue(JobQueue):
             job.cancel_requested = True
             return True
 
-        return self._update(job_id, change) is not None
+        return self._update(job_id, change, finishing=True)[0] == "ok"
 
     def delete(self, job_id: str) -> bool:
         job = self._load(job_id)
         if job is None:
             return False
+        idem = self.keys.idempotency(job.owner, job.idempotency_key) if job.idempotency_key else None
         with self.redis.pipeline() as pipe:
             pipe.delete(self.keys.job(job_id))
-            pipe.zrem(self.keys.all, job_id)
-            pipe.zrem(self.keys.owner(job.owner), job_id)
+            for index in (self.keys.all, self.keys.owner(job.owner), self.keys.finished):
+                pipe.zrem(index, job_id)
             for status in JobStatus:  # whatever it changed to since it was read
                 pipe.zrem(self.keys.status(status), job_id)
                 pipe.zrem(self.keys.status(status, job.owner), job_id)
-            if job.idempotency_key:
-                pipe.delete(self.keys.idempotency(job.owner, job.idempotency_key))
             pipe.execute()
+        if idem is not None and self.redis.get(idem) == job_id:
+            self.redis.delete(idem)
         return True
 
     def depth(self) -> int:
@@ -199,6 +275,17 @@ class RedisQueue(JobQueue):
         return int(pending[0]["times_delivered"]) if pending else 1
 
     def claim(self, consumer: str, timeout_s: float) -> Delivery | None:
+        try:
+            return self._claim(consumer, timeout_s)
+        except redis.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            log.warning("consumer group missing (Redis lost its data?): creating it again")
+            self._group_ready = False
+            self._ensure_group()
+            return self._claim(consumer, timeout_s)
+
+    def _claim(self, consumer: str, timeout_s: float) -> Delivery | None:
         self._ensure_group()
         lease_ms = int(self.lease_s * 1000)
         # First the entries of dead workers (idle past the lease), then new ones.
@@ -209,55 +296,69 @@ class RedisQueue(JobQueue):
                                           block=max(1, int(timeout_s * 1000)))
             entries = reply[0][1] if reply else []
         for entry_id, fields in entries:
-            delivery = self._start(entry_id, fields.get("job", "") if fields else "")
+            delivery = self._start(entry_id, fields.get("job", "") if fields else "", consumer)
             if delivery is not None:
                 return delivery
         return None
 
-    def _start(self, entry_id: str, job_id: str) -> Delivery | None:
+    def _start(self, entry_id: str, job_id: str, consumer: str) -> Delivery | None:
         deliveries = self._deliveries(entry_id)
         job = self._load(job_id) if job_id else None
         if job is None or job.finished:
-            self.redis.xack(self.keys.stream, GROUP, entry_id)  # deleted, cancelled or done already
+            self._ack(entry_id)  # deleted, cancelled or done already
             return None
-        token_job = Delivery(job=job, token=entry_id, deliveries=deliveries)
         if deliveries > self.max_deliveries:
-            self.finish(token_job, JobStatus.FAILED, error={
-                "code": "retries_exhausted",
-                "message": f"a worker died or failed on this job {deliveries - 1} times; moved to the dead-letter "
-                           f"stream"})
+            message = (f"a worker died or failed on this job {deliveries - 1} times; moved to the dead-letter "
+                       f"stream")
+
+            def exhausted(j: Job) -> bool:
+                if j.finished:
+                    return False
+                j.status, j.finished_at, j.attempts = JobStatus.FAILED, now(), deliveries - 1
+                j.error = {"code": "retries_exhausted", "message": message}
+                return True
+
+            if self._update(job_id, exhausted, finishing=True)[0] == "ok":
+                self.redis.xadd(self.keys.dead, {"job": job_id, "entry": entry_id, "reason": message},
+                                maxlen=DEAD_LETTER_MAXLEN, approximate=True)
+            self._ack(entry_id)
             return None
+        lease = new_lease()
 
         def change(j: Job) -> bool:
             if j.finished:
                 return False
-            j.status, j.started_at, j.attempts = JobStatus.RUNNING, now(), deliveries
+            j.status, j.started_at, j.attempts, j.lease = JobStatus.RUNNING, now(), deliveries, lease
             j.progress = {"stage": "starting", "fraction": 0.0}
             return True
 
-        started = self._update(job_id, change)
+        _, started = self._update(job_id, change)
         if started is None:
-            self.redis.xack(self.keys.stream, GROUP, entry_id)
+            self._ack(entry_id)
             return None
-        return Delivery(job=started, token=entry_id, deliveries=deliveries)
+        return Delivery(job=started, token=entry_id, deliveries=deliveries, lease=lease, consumer=consumer)
 
-    def heartbeat(self, delivery: Delivery) -> None:
-        consumer = self._owner_of(delivery.token)
-        if consumer:
-            self.redis.xclaim(self.keys.stream, GROUP, consumer, 0, [delivery.token], justid=True)
+    def _ack(self, entry_id: str) -> None:
+        with contextlib.suppress(redis.ResponseError):  # no group any more: nothing to acknowledge
+            self.redis.xack(self.keys.stream, GROUP, entry_id)
 
-    def _owner_of(self, entry_id: str) -> str | None:
-        pending = self.redis.xpending_range(self.keys.stream, GROUP, min=entry_id, max=entry_id, count=1)
-        return str(pending[0]["consumer"]) if pending else None
+    def heartbeat(self, delivery: Delivery) -> bool:
+        try:
+            owned = self._beat(keys=[self.keys.stream], args=[GROUP, delivery.token, delivery.consumer])
+        except redis.ResponseError as exc:
+            if "NOGROUP" in str(exc):
+                return False  # the stream went with Redis's data
+            raise
+        return bool(owned)
 
-    def progress(self, job_id: str, stage: str, fraction: float) -> None:
+    def progress(self, job_id: str, stage: str, fraction: float, *, lease: str | None = None) -> None:
         def change(job: Job) -> bool:
             if job.status is not JobStatus.RUNNING:
                 return False
             job.progress = {"stage": stage, "fraction": round(fraction, 4)}
             return True
 
-        self._update(job_id, change)
+        self._update(job_id, change, lease=lease)
 
     def cancel_requested(self, job_id: str) -> bool:
         job = self._load(job_id)
@@ -273,13 +374,13 @@ class RedisQueue(JobQueue):
                 job.progress = {"stage": "done", "fraction": 1.0}
             return True
 
-        done = self._update(delivery.job.id, change) is not None
-        with self.redis.pipeline() as pipe:
-            if status is JobStatus.FAILED and error and error.get("code") == "retries_exhausted":
-                pipe.xadd(self.keys.dead, {"job": delivery.job.id, "entry": delivery.token, "reason": error["message"]})
-            pipe.xack(self.keys.stream, GROUP, delivery.token)
-            pipe.execute()
-        return done
+        outcome, _ = self._update(delivery.job.id, change, lease=delivery.lease or None, finishing=True)
+        if outcome == "stale":
+            log.warning("job %s: outcome %s refused: delivery %s lost its lease (the job moved to another worker)",
+                        delivery.job.id, status.value, delivery.token)
+            return False  # the entry belongs to the new holder now: acknowledging it would lose their delivery
+        self._ack(delivery.token)
+        return outcome == "ok"
 
     def release(self, delivery: Delivery, error: dict[str, str]) -> None:
         """Leave the entry pending: after the lease, XAUTOCLAIM hands it out again (counting a delivery)."""
@@ -290,9 +391,65 @@ class RedisQueue(JobQueue):
             job.status, job.error = JobStatus.QUEUED, error
             return True
 
-        self._update(delivery.job.id, change)
+        self._update(delivery.job.id, change, lease=delivery.lease or None)
+
+    # ---- liveness and retention
+    def worker_beat(self, name: str) -> None:
+        self.redis.zadd(self.keys.workers, {name: time.time()})
+
+    def live_workers(self, within_s: float) -> int:
+        return int(self.redis.zcount(self.keys.workers, time.time() - within_s, "+inf"))
+
+    def expired(self, before: float, limit: int = 500) -> builtins.list[str]:
+        return list(self.redis.zrangebyscore(self.keys.finished, "-inf", before, start=0, num=limit))
+
+    def maintain(self, *, dead_consumer_s: float = 3600.0) -> None:
+        try:
+            groups = self.redis.xinfo_groups(self.keys.stream)
+        except redis.ResponseError:  # no stream yet
+            return
+        group = next((g for g in groups if g["name"] == GROUP), None)
+        if group is None:
+            return
+        # Keep every entry still pending or not yet delivered; everything older was acknowledged.
+        keep = _next_id(group["last-delivered-id"])
+        pending = self.redis.xpending(self.keys.stream, GROUP)
+        if pending["pending"] and _id(pending["min"]) < _id(keep):
+            keep = pending["min"]
+        trimmed = self.redis.xtrim(self.keys.stream, minid=keep, approximate=False)
+        cutoff = time.time() - dead_consumer_s
+        alive = set(self.redis.zrangebyscore(self.keys.workers, cutoff, "+inf"))
+        removed = []
+        for consumer in self.redis.xinfo_consumers(self.keys.stream, GROUP):
+            name = consumer["name"]
+            if consumer["pending"] == 0 and name not in alive and consumer["idle"] >= dead_consumer_s * 1000:
+                self.redis.xgroup_delconsumer(self.keys.stream, GROUP, name)
+                removed.append(name)
+        self.redis.zremrangebyscore(self.keys.workers, "-inf", cutoff)
+        if trimmed or removed:
+            log.info("stream trimmed by %d entries; removed %d dead consumer(s)", trimmed, len(removed))
 
 
 def _score(job: Job) -> float:
     """Creation time in seconds, for a job missing from the all-jobs index (normally its score there)."""
     return datetime.fromisoformat(job.created_at).timestamp()
+
+
+def _cursor_score(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadCursor("not a cursor from this API") from None
+    if not math.isfinite(value) or value < 0:
+        raise BadCursor("not a cursor from this API")
+    return value
+
+
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _next_id(entry_id: str) -> str:
+    ms, seq = _id(entry_id)
+    return f"{ms}-{seq + 1}"

@@ -1,4 +1,5 @@
 // vidgate viewer: plain JavaScript over the JSON API (/v1). No build step, no external assets.
+// This file: shared helpers and the index page; job.js: the job page.
 "use strict";
 
 const vg = {
@@ -23,19 +24,18 @@ const vg = {
     return node;
   },
   clock(seconds) {
-    const m = Math.floor(seconds / 60), s = (seconds % 60).toFixed(1).padStart(4, "0");
-    return `${m}:${s}`;
+    const h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60);
+    const s = (seconds % 60).toFixed(1).padStart(4, "0");
+    return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+  },
+  svg(tag, attrs = {}) {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    return node;
   },
   pct(x) { return `${(100 * x).toFixed(0)}%`; },
   finished(status) { return ["succeeded", "failed", "cancelled"].includes(status); },
-  // Gate score 0 → pale grey-blue, 1 → deep blue.
-  gateColour(p) {
-    const t = Math.max(0, Math.min(1, p));
-    const mix = (a, b) => Math.round(a + (b - a) * t);
-    return `rgb(${mix(228, 25)}, ${mix(233, 80)}, ${mix(242, 200)})`;
-  },
-  gateText(s) { return s.gate_score == null ? "no gate" : `gate score ${s.gate_score.toFixed(2)}`; },
-  withKey(url) { return url; },
+  gateText(s) { return s.gate_score == null ? "no gate ran" : `gate score ${s.gate_score.toFixed(2)}`; },
 };
 
 // ---------------------------------------------------------------- index page
@@ -84,87 +84,10 @@ async function refreshJobs() {
     return vg.el("tr", { "data-testid": "job-row", "data-status": job.status },
       vg.el("td", {}, vg.el("a", { href: job.links.page }, (job.input && job.input.filename) || job.id)),
       vg.el("td", {}, vg.el("span", { class: `status ${job.status}` }, job.status), " ", progress),
-      vg.el("td", { class: "muted" }, job.options && job.options.budget != null ? vg.pct(job.options.budget) : "learned"),
-      vg.el("td", { class: "muted" }, (job.created_at || "").replace("T", " ").slice(0, 19)),
-      vg.el("td", {}, action));
+      vg.el("td", { class: "muted col-budget" }, job.options && job.options.budget != null ? vg.pct(job.options.budget) : "learned"),
+      vg.el("td", { class: "muted col-created" }, (job.created_at || "").replace("T", " ").slice(0, 19)),
+      vg.el("td", { class: "col-action" }, action));
   }));
   if (!list.jobs.length) body.replaceChildren(vg.el("tr", {}, vg.el("td", { colspan: "5", class: "muted" }, "No jobs yet.")));
 }
 
-// ---------------------------------------------------------------- job page
-async function initJob() {
-  const id = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
-  let shownResult = false;
-  async function tick() {
-    let job;
-    try { job = await vg.api(`/v1/jobs/${encodeURIComponent(id)}`); }
-    catch (error) { document.getElementById("job-status").textContent = `${error.message} (${error.code})`; return true; }
-    renderStatus(job);
-    if (job.result && !shownResult) { renderResult(job); shownResult = true; }
-    return vg.finished(job.status);
-  }
-  const timer = setInterval(async () => { if (await tick()) clearInterval(timer); }, 1000);
-  if (await tick()) clearInterval(timer);
-}
-
-function renderStatus(job) {
-  const name = (job.input && job.input.filename) || job.id;
-  document.getElementById("job-title").textContent = name;
-  const status = document.getElementById("job-status");
-  status.replaceChildren(vg.el("span", { class: `status ${job.status}`, "data-testid": "job-status" }, job.status));
-  if (job.status === "running" && job.progress) {
-    status.append(" ", vg.el("span", { class: "progress" }, vg.el("div", { style: `width:${vg.pct(job.progress.fraction || 0)}` })),
-                  ` ${job.progress.stage} ${vg.pct(job.progress.fraction || 0)}`);
-  }
-  if (job.error) status.append(vg.el("div", { class: "error", "data-testid": "job-error" }, `${job.error.code}: ${job.error.message}`));
-}
-
-function renderResult(job) {
-  const r = job.result;
-  document.getElementById("result").hidden = false;
-  // Labels with scores.
-  document.getElementById("labels").replaceChildren(...r.labels.map((l) => vg.el("div", { class: "label-row", "data-testid": "label" },
-    vg.el("b", {}, l.label), vg.el("div", { class: "bar" }, vg.el("div", { style: `width:${vg.pct(l.score)}` })),
-    vg.el("span", {}, vg.pct(l.score)))));
-  // Timeline: one cell per snippet, coloured by gate score; selected snippets outlined.
-  const timeline = document.getElementById("timeline");
-  timeline.replaceChildren(...r.snippets.map((s) => vg.el("div", {
-    class: `cell${s.selected ? " selected" : ""}`, "data-testid": "snippet-cell", "data-index": String(s.index),
-    "data-selected": String(s.selected), style: `background:${vg.gateColour(s.gate_score ?? 0)}`,
-    title: `snippet ${s.index}: ${vg.clock(s.start)}–${vg.clock(s.end)}, ${vg.gateText(s)}${s.selected ? " (selected)" : ""}`,
-    onclick: s.selected ? () => play(job.id, s) : null,
-  })));
-  document.getElementById("axis").replaceChildren(vg.el("span", {}, "0:00.0"), vg.el("span", {}, vg.clock(r.duration)));
-  // Thumbnails of the selected snippets.
-  const selected = r.snippets.filter((s) => s.selected);
-  document.getElementById("thumbs").replaceChildren(...selected.map((s) => vg.el("button", {
-    class: "thumb", "data-testid": "thumb", "data-index": String(s.index), onclick: () => play(job.id, s) },
-    vg.el("img", { src: `/v1/jobs/${job.id}/snippets/${s.index}/thumbnail`, alt: `snippet ${s.index}`, loading: "lazy" }),
-    vg.el("div", {}, `#${s.index} · ${vg.clock(s.start)}–${vg.clock(s.end)} · ${vg.gateText(s)}`))));
-  // Compute used vs dense and stage timings.
-  const c = r.compute, t = r.timings;
-  document.getElementById("compute").replaceChildren(
-    stat("snippets selected", `${c.snippets_selected} of ${c.snippets_total}`),
-    stat("GFLOPs used", `${c.gflops.toFixed(2)}`), stat("GFLOPs dense", `${c.gflops_dense.toFixed(2)}`),
-    stat("compute saved", vg.pct(c.gflops_saved_fraction)),
-    ...("frames_decoded" in c ? [stat("frames decoded", `${c.frames_decoded} of ${c.frames_in_video} (${vg.pct(c.decoded_fraction)})`),
-      stat("light pass", c.light_pass)] : []),
-    ...["decode", "light", "gate", "heavy", "total"].filter((k) => k in t).map((k) => stat(`${k} time`, `${t[k].toFixed(2)} s`)));
-  document.getElementById("model").textContent =
-    `${r.model.name} ${r.model.version || ""} · light ${r.model.light} · heavy ${r.model.heavy} · ${r.width}×${r.height}, ${r.fps} fps, ${vg.clock(r.duration)}`;
-  if (selected.length) play(job.id, selected[0], false);
-}
-
-function stat(name, value) { return vg.el("div", { class: "stat" }, vg.el("span", { class: "muted" }, name), vg.el("b", {}, value)); }
-
-function play(jobId, snippet, autoplay = true) {
-  const video = document.getElementById("clip");
-  video.src = `/v1/jobs/${jobId}/snippets/${snippet.index}/clip`;
-  video.dataset.index = String(snippet.index);
-  if (autoplay) video.play().catch(() => {});
-  document.querySelectorAll(".thumb").forEach((t) => t.classList.toggle("active", t.dataset.index === String(snippet.index)));
-  document.getElementById("clip-caption").textContent =
-    `Selected segment #${snippet.index}: ${vg.clock(snippet.start)}–${vg.clock(snippet.end)} (frames ${snippet.frames[0]}–${snippet.frames[1] - 1}), ${vg.gateText(snippet)}`;
-  document.getElementById("concepts").replaceChildren(...(snippet.concepts || []).map((k) =>
-    vg.el("li", { "data-testid": "concept" }, `concept kernel ${k.kernel}: ${k.score.toFixed(2)}`)));
-}

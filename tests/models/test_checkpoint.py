@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -87,6 +88,37 @@ def test_pretrained_weights_from_local_file(tmp_path: Path) -> None:
     torch.save({"unrelated.weight": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="no tensor"):
         load_pretrained(target.heavy.net, tmp_path / "other.pth")
+
+
+def _examples(kernels: int, per_kernel: int, nbytes: int = 100) -> list[list[dict[str, Any]]]:
+    return [[{"jpeg": bytes([k, j]) * (nbytes // 2), "video": f"v{j}.mp4", "time": 1.5 * j, "activation": 3.0 - j}
+             for j in range(per_kernel)] for k in range(kernels)]
+
+
+def test_concept_examples_travel_in_the_checkpoint_outside_the_weights(tmp_path: Path) -> None:
+    from models.checkpoint import CONCEPT_EXAMPLES_MAX_BYTES, add_concept_examples, read_concept_examples
+
+    model = _model()  # 4 kernels
+    path = save_checkpoint(model, tmp_path / "m.safetensors", concept_examples=_examples(4, 3))
+    got = read_concept_examples(path, 2)
+    assert got is not None and [e["video"] for e in got] == ["v0.mp4", "v1.mp4", "v2.mp4"]
+    assert got[1]["jpeg"] == bytes([2, 1]) * 50 and got[1]["time"] == 1.5 and got[1]["activation"] == 2.0
+    loaded, _ = load_checkpoint(path)  # the examples are not weights: the model loads exactly
+    assert loaded.config == model.config
+    with pytest.raises(IndexError):
+        read_concept_examples(path, 4)
+
+    plain = save_checkpoint(model, tmp_path / "plain.safetensors")
+    assert read_concept_examples(plain, 0) is None
+    before = load_checkpoint(plain)[0].state_dict()
+    add_concept_examples(plain, _examples(4, 1))  # added afterwards: the weights stay as they were
+    assert read_concept_examples(plain, 3)[0]["jpeg"] == bytes([3, 0]) * 50  # type: ignore[index]
+    after = load_checkpoint(plain)[0].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    with pytest.raises(CheckpointError, match="4 concept kernels"):
+        add_concept_examples(plain, _examples(3, 1))
+    with pytest.raises(CheckpointError, match="budget"):
+        add_concept_examples(plain, _examples(4, 1, nbytes=CONCEPT_EXAMPLES_MAX_BYTES // 2))
 
 
 def test_a_temporal_head_round_trips_and_the_checkpoint_names_its_head(tmp_path: Path) -> None:

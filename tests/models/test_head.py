@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from models import HEADS, ComputeProfile, ModelConfig, TemporalHead, VidGate, build_head
+from models import HEADS, ComputeProfile, Head, ModelConfig, TemporalHead, VidGate, build_head
 
 F, C = 16, 3
 
@@ -22,7 +22,7 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
-def _head(name: str, classes: int = C, multi_label: bool = False) -> torch.nn.Module:
+def _head(name: str, classes: int = C, multi_label: bool = False) -> Head:
     torch.manual_seed(0)
     return build_head(name, F, classes, multi_label=multi_label, width=32)
 

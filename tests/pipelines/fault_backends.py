@@ -6,6 +6,7 @@ import ctypes
 import os
 import time
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -41,3 +42,24 @@ class GreedyDecoder(PyAVDecoder):
     def frames(self, indices: Sequence[int], *, size: int | None = None, **hints: bool) -> np.ndarray:
         hog = np.ones(3 << 30, dtype=np.uint8)
         return np.zeros((len(indices), 1, 1, 3), dtype=np.uint8) + hog[:1]
+
+
+class FileHoggingDecoder(PyAVDecoder):
+    """Opens 200 files per request and keeps them (a demuxer that follows references without end)."""
+
+    kept: ClassVar[list[object]] = []
+
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
+        for _ in range(200):
+            self.kept.append(open(self.path, "rb"))  # noqa: SIM115 — kept open on purpose
+        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)
+
+
+class SlowDecoder(PyAVDecoder):
+    """Answers, but takes 0.5 s per frame (a long decode that a cancel should cut short)."""
+
+    def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
+               deblock: bool = True) -> np.ndarray:
+        time.sleep(0.5 * len(indices))
+        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)

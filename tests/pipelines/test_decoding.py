@@ -49,7 +49,7 @@ def test_probe_counts_frames_exactly_with_bframes(long_gop_video: Path) -> None:
     info = probe(long_gop_video)
     assert info == VideoInfo(path=long_gop_video, num_frames=300, fps=info.fps, duration=info.duration,
                              width=98, height=62, codec="h264", rotation=0, keyframes=(0, 250))
-    assert (info.fps, info.duration) == (pytest.approx(12.0), pytest.approx(25.0))
+    assert info.fps == pytest.approx(12.0) and info.duration == pytest.approx(25.0)
     assert info.num_frames == len(sequential_frames(long_gop_video))
 
 
@@ -455,6 +455,7 @@ def test_decoder_pool_reuses_children_across_videos(long_gop_video: Path, vfr_vi
             assert np.array_equal(first.frames([120])[0], reference[120])
             assert first.decoded_frames > 0
             pid = first.pid
+            assert pid is not None
         with IsolatedDecoder(vfr_video, "pyav", timeout_s=20, pool=pool) as second:
             assert second.frames([3]).shape[0] == 1
             assert second.pid == pid  # the same child, handed on after a clean close

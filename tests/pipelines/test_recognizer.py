@@ -64,8 +64,9 @@ def test_budget_controls_how_many_snippets_are_selected(recognizer: Recognizer, 
 
 def test_selected_snippets_are_the_top_gate_scores(recognizer: Recognizer, video: Path) -> None:
     result = recognizer.recognize(video, Options(max_selected=4))
-    gates = sorted((s.gate_score for s in result.snippets), reverse=True)
-    assert sorted(s.gate_score for s in result.snippets if s.selected) == sorted(gates[:4])
+    gates = sorted((s.gate_score or 0.0 for s in result.snippets), reverse=True)
+    assert all(s.gate_score is not None for s in result.snippets)
+    assert sorted(s.gate_score or 0.0 for s in result.snippets if s.selected) == sorted(gates[:4])
 
 
 def test_uniform_and_random_baselines(recognizer: Recognizer, video: Path) -> None:
@@ -140,6 +141,97 @@ def test_an_answer_does_not_depend_on_earlier_calls(tmp_path: Path) -> None:
     again = used.recognize(first, Options(budget=0.5))
     assert [s.gate_score for s in again.snippets] == [s.gate_score for s in fresh.snippets]
     assert again.labels == fresh.labels
+
+
+def test_progress_names_every_stage_and_heavy_chunk(tmp_path: Path, video: Path) -> None:
+    recognizer = Recognizer(tiny_checkpoint(tmp_path / "tiny.safetensors"), isolate=False, heavy_batch=2)
+    seen: list[tuple[str, float]] = []
+    recognizer.recognize(video, Options(budget=0.25), progress=lambda stage, f: seen.append((stage, f)))
+    stages = [stage for stage, _ in seen]
+    assert stages == ["probe", "light", "gate", "heavy 0/3", "heavy 1/3", "heavy 2/3", "heavy 3/3", "head", "done"]
+    fractions = [f for _, f in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert all(f < 1.0 for f in fractions[:-1])
+    dense: list[str] = []
+    recognizer.recognize(video, Options(mode="dense"), progress=lambda stage, f: dense.append(stage))
+    assert dense[0] == "probe" and dense[1] == "heavy 0/10" and dense[-3:] == ["heavy 10/10", "head", "done"]
+
+
+def test_centre_frames_decoded_on_the_way_reach_the_sink(recognizer: Recognizer, video: Path) -> None:
+    from pipelines.decoding import open_decoder
+
+    def collect(options: Options) -> tuple[dict[int, np.ndarray], list[bool]]:
+        frames: dict[int, np.ndarray] = {}
+        result = recognizer.recognize(video, options, centre_frames=frames.update)
+        return frames, [s.selected for s in result.snippets]
+
+    gated, _ = collect(Options(budget=0.25))
+    assert sorted(gated) == list(range(20))  # the light pass saw every snippet
+    size = recognizer.config.light_size
+    assert all(f.shape[-1] == 3 and f.shape[0] == f.shape[1] >= size and f.dtype == np.uint8 for f in gated.values())
+    uniform, selected = collect(Options(mode="uniform", budget=0.25))
+    assert sorted(uniform) == [i for i, s in enumerate(selected) if s]  # only what the heavy pass decoded
+    with open_decoder(video) as decoder:  # the centre frame (frames 8i..8i+7: the centre is 8i + 4)
+        want = decoder.frames([8 * 3 + 4], size=recognizer.config.heavy_size)[0].astype(int)
+    dense, _ = collect(Options(mode="dense"))
+    assert abs(dense[3].astype(int) - want).mean() < 2
+
+
+@torch.no_grad()
+def test_evidence_points_at_the_segments_that_make_the_label(tmp_path: Path) -> None:
+    """A model whose answer is known: its head reads one direction of the heavy features, the one that
+    tells "marker" snippets (white) from plain ones (grey). The marker snippets must argue for "marker"
+    and against "plain", every other snippet the other way, and the terms must add up to the scores."""
+    from models import ModelConfig, PoolHead, VidGate
+    from pipelines.decoding import open_decoder
+    from pipelines.encoding import write_video
+    from pipelines.transforms import heavy_input
+
+    markers = {3, 8}
+    frames = [np.full((64, 64, 3), 255 if i // 8 in markers else 110, dtype=np.uint8) for i in range(96)]
+    video = tmp_path / "markers.mp4"
+    write_video(video, frames, fps=12, gop=8)
+    torch.manual_seed(0)
+    model = VidGate(ModelConfig(classes=("marker", "plain"), light="tiny2d", heavy="tiny3d", light_size=64,
+                                heavy_size=64, num_kernels=4)).eval()
+    with open_decoder(video) as decoder:
+        clips = decoder.frames([*range(24, 32), *range(0, 8)], size=64).reshape(2, 8, 64, 64, 3)
+    marker, plain = model.encode_snippets(heavy_input(clips, model.config))  # (F,), (F,)
+    # w: the marker-minus-plain direction, made orthogonal to the features' sum and to the constant
+    # vector, so that a marker snippet's term is +a and a plain one's -a (LayerNorm centring cancels).
+    q1 = torch.ones_like(marker) / marker.numel() ** 0.5
+    q2 = (marker + plain) - ((marker + plain) @ q1) * q1
+    q2 = q2 / q2.norm()
+    w = marker - plain
+    w = w - (w @ q1) * q1 - (w @ q2) * q2
+    w = 0.1 * w / w.norm()  # moderate logits: both probabilities stay well above rounding
+    head = model.head
+    assert isinstance(head, PoolHead)
+    head.norm.weight.fill_(1.0)
+    head.norm.bias.zero_()
+    head.fc.bias.zero_()
+    head.fc.weight.zero_()
+    features = marker.numel()
+    head.fc.weight[0, :features] = w
+    head.fc.weight[1, :features] = -w
+
+    result = Recognizer(model, isolate=False).recognize(video, Options(mode="dense", top_k=2))
+    scores = {label.label: label.score for label in result.labels}
+    for s in result.snippets:
+        terms = {e.label: e.score for e in s.evidence}
+        assert set(terms) == {"marker", "plain"}
+        sign = 1 if s.index in markers else -1
+        assert sign * terms["marker"] > 0 and sign * terms["plain"] < 0, (s.index, terms)
+    # Exact: log(p_marker / p_plain) is the sum of the snippets' term differences (the empty selection adds 0).
+    total = sum(e.score * (1 if e.label == "marker" else -1) for s in result.snippets for e in s.evidence)
+    assert abs(total) > 0.2 and np.log(scores["marker"] / scores["plain"]) == pytest.approx(total, abs=1e-2)
+
+
+def test_only_selected_snippets_carry_evidence_for_the_returned_labels(recognizer: Recognizer, video: Path) -> None:
+    result = recognizer.recognize(video, Options(budget=0.25, top_k=2))
+    labels = [label.label for label in result.labels]
+    for s in result.snippets:
+        assert [e.label for e in s.evidence] == (labels if s.selected else [])
 
 
 RECORDING = "tests.pipelines.recording_backend:RecordingDecoder"

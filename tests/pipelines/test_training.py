@@ -35,6 +35,12 @@ def test_synth_train_evaluate_gate_beats_uniform_recall(tiny_benchmark: Path, tm
     checkpoint = tmp_path / "model.safetensors"
     summary = train(dataset, checkpoint, TINY_TRAIN, show_progress=False, log=lambda line: None)
     assert checkpoint.exists() and summary["videos"]["train"] >= 8
+    from models.checkpoint import read_concept_examples
+
+    examples = [read_concept_examples(checkpoint, k) or [] for k in range(TINY_TRAIN.num_kernels)]
+    assert all(1 <= len(e) <= 3 for e in examples)  # every kernel shows what it stands for
+    training = {str(item.path.relative_to(tiny_benchmark)) for item in dataset.split("train")}
+    assert {x["video"] for e in examples for x in e} <= training  # frames of training videos only
     report = evaluate(Recognizer(checkpoint, isolate=False), dataset, split="train", budgets=(0.25,))
     paths = write_report(report, tmp_path / "eval")
     assert all(p.exists() and p.stat().st_size > 0 for p in paths.values())

@@ -20,8 +20,8 @@ import numpy as np
 from pipelines.encoding import write_video
 from service.config import Settings
 
-from ..helpers import tiny_checkpoint, write_audio_only, write_test_video
-from .faulty_decoder import POISON_WIDTH, SLOW_WIDTH
+from ..helpers import add_concept_examples, tiny_checkpoint, write_audio_only, write_test_video
+from .faulty_decoder import KILLER_WIDTH, POISON_WIDTH, SLOW_WIDTH
 
 FINISHED = ("succeeded", "failed", "cancelled")
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +43,7 @@ class Files:
     long: Path
     poison: Path
     slow: Path
+    killer: Path
     text: Path
     audio: Path
     empty: Path
@@ -52,12 +53,15 @@ def make_files(root: Path) -> Files:
     root.mkdir(parents=True, exist_ok=True)
     (root / "notes.mp4").write_text("definitely not a video\n" * 100)
     (root / "empty.mp4").write_bytes(b"")
+    good = write_test_video(root / "good.mp4", frames=96, fps=12)
+    long = write_test_video(root / "long.mp4", frames=480, fps=12)
     return Files(
-        checkpoint=tiny_checkpoint(root / "tiny.safetensors"),
-        good=write_test_video(root / "good.mp4", frames=96, fps=12),
-        long=write_test_video(root / "long.mp4", frames=480, fps=12),
+        checkpoint=add_concept_examples(tiny_checkpoint(root / "tiny.safetensors"), [good, long]),
+        good=good,
+        long=long,
         poison=_flat_video(root / "poison.mp4", POISON_WIDTH),
         slow=_flat_video(root / "slow.mp4", SLOW_WIDTH),
+        killer=_flat_video(root / "killer.mp4", KILLER_WIDTH),
         text=root / "notes.mp4",
         audio=write_audio_only(root / "voice.m4a"),
         empty=root / "empty.mp4",
@@ -152,27 +156,29 @@ class Process:
 
 
 @contextlib.contextmanager
-def server(settings: Settings, log: Path, *, port: int | None = None) -> Iterator[tuple[Process, httpx.Client]]:
-    """``vidgate serve`` on a free port; yields the process and a client once ``/readyz`` answers 200."""
+def server(settings: Settings, log: Path, *, port: int | None = None,
+           ready: bool = True) -> Iterator[tuple[Process, httpx.Client]]:
+    """``vidgate serve`` on a free port; yields the process and a client once ``/readyz`` answers 200
+    (``ready=False``: once ``/healthz`` does — Redis mode is ready only when a worker beats)."""
     port = port or free_port()
     proc = Process(["serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                    env_for(settings), log)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     try:
-        wait_ready(client, proc)
+        wait_ready(client, proc, path="/readyz" if ready else "/healthz")
         yield proc, client
     finally:
         client.close()
         proc.stop()
 
 
-def wait_ready(client: httpx.Client, proc: Process, timeout: float = 60.0) -> None:
+def wait_ready(client: httpx.Client, proc: Process, timeout: float = 60.0, path: str = "/readyz") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.proc.poll() is not None:
             raise AssertionError(f"server exited with {proc.proc.returncode}:\n{proc.output()}")
         with contextlib.suppress(httpx.HTTPError):
-            if client.get("/readyz").status_code == 200:
+            if client.get(path).status_code == 200:
                 return
         time.sleep(0.2)
     raise AssertionError(f"server not ready after {timeout} s:\n{proc.output()}")

@@ -36,6 +36,8 @@ def make_sleep_handler(settings: Any) -> Any:
             time.sleep(seconds / steps)
         if counter is not None:
             counter.incr(f"{settings.redis_prefix}completions:{job.id}")
-        return {"worker": os.getpid(), "job": job.id}
+        result = {"worker": os.getpid(), "job": job.id}
+        report.write_json(f"jobs/{job.id}/result.json", result)  # written only if this outcome is accepted
+        return result
 
     return handle

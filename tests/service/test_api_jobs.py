@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -30,13 +31,13 @@ def client(files: Files, tmp_path_factory: pytest.TempPathFactory) -> Iterator[T
 
 
 @pytest.fixture(scope="module")
-def finished(client: TestClient, files: Files) -> dict:
+def finished(client: TestClient, files: Files) -> dict[str, Any]:
     r = post_video(client, files.good, budget=0.25, top_k=2)
     assert r.status_code == 202, r.text
     return wait_for(client, r.json()["id"])
 
 
-def _error(r: object, status: int, code: str) -> dict:
+def _error(r: object, status: int, code: str) -> dict[str, Any]:
     assert r.status_code == status, r.text  # type: ignore[attr-defined]
     body = r.json()  # type: ignore[attr-defined]
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
@@ -59,7 +60,8 @@ def test_submit_returns_202_with_links_then_the_job_succeeds(client: TestClient,
     assert done["result"]["compute"]["selected_fraction"] == 1.0
 
 
-def test_finished_job_has_result_timestamps_progress_and_thumbnails(client: TestClient, finished: dict) -> None:
+def test_finished_job_has_result_timestamps_progress_and_thumbnails(client: TestClient,
+                                                                    finished: dict[str, Any]) -> None:
     assert finished["status"] == "succeeded", finished
     jsonschema.validate(finished["result"], RESULT_SCHEMA)
     assert len(finished["result"]["labels"]) == 2
@@ -72,7 +74,7 @@ def test_finished_job_has_result_timestamps_progress_and_thumbnails(client: Test
     assert Image.open(io.BytesIO(r.content)).format == "JPEG"
 
 
-def test_clip_is_an_mp4_made_on_first_request(client: TestClient, finished: dict, tmp_path: Path) -> None:
+def test_clip_is_an_mp4_made_on_first_request(client: TestClient, finished: dict[str, Any], tmp_path: Path) -> None:
     import av
 
     index = next(s["index"] for s in finished["result"]["snippets"] if s["selected"])
@@ -86,11 +88,48 @@ def test_clip_is_an_mp4_made_on_first_request(client: TestClient, finished: dict
     assert client.get(f"/v1/jobs/{finished['id']}/snippets/{index}/clip").content == r.content  # cached
 
 
-def test_artifact_of_unknown_snippet_is_404(client: TestClient, finished: dict) -> None:
+def test_context_clip_covers_seconds_around_any_snippet(
+    client: TestClient, finished: dict[str, Any], tmp_path: Path
+) -> None:
+    from pipelines.decoding import probe
+
+    snippets = finished["result"]["snippets"]
+    index = next(s["index"] for s in snippets if not s["selected"] and 2 < s["index"] < len(snippets) - 3)
+    r = client.get(f"/v1/jobs/{finished['id']}/snippets/{index}/context", params={"seconds": 1})
+    assert r.status_code == 200 and r.headers["content-type"] == "video/mp4", r.text
+    (tmp_path / "context.mp4").write_bytes(r.content)
+    assert probe(tmp_path / "context.mp4").num_frames == 8 + 2 * 12  # the snippet and 1 s (12 frames) each side
+    default = client.get(f"/v1/jobs/{finished['id']}/snippets/0/context")  # 2 s, cut at the video's start
+    (tmp_path / "start.mp4").write_bytes(default.content)
+    assert probe(tmp_path / "start.mp4").num_frames == 8 + 24
+    _error(client.get(f"/v1/jobs/{finished['id']}/snippets/0/context", params={"seconds": 11}), 422,
+           "validation_error")
+
+
+@pytest.mark.parametrize("kind", ["thumbnail", "clip", "context"])
+def test_media_routes_answer_byte_ranges_with_206(client: TestClient, finished: dict[str, Any], kind: str) -> None:
+    index = next(s["index"] for s in finished["result"]["snippets"] if s["selected"])
+    url = f"/v1/jobs/{finished['id']}/snippets/{index}/{kind}"
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    size = len(whole.content)
+    for header, first, last in (("bytes=0-99", 0, 99), ("bytes=100-", 100, size - 1), ("bytes=-50", size - 50,
+                                                                                           size - 1)):
+        part = client.get(url, headers={"Range": header})
+        assert part.status_code == 206, (header, part.text)
+        assert part.headers["content-range"] == f"bytes {first}-{last}/{size}"
+        assert part.content == whole.content[first : last + 1]
+    beyond = _error(client.get(url, headers={"Range": f"bytes={size}-"}), 416, "range_not_satisfiable")
+    assert beyond["error"]["message"]
+    assert client.get(url, headers={"Range": f"bytes={size}-"}).headers["content-range"] == f"bytes */{size}"
+    assert client.get(url, headers={"Range": "bytes=0-1,5-9"}).status_code == 200  # several ranges: all of it
+
+
+def test_artifact_of_unknown_snippet_is_404(client: TestClient, finished: dict[str, Any]) -> None:
     _error(client.get(f"/v1/jobs/{finished['id']}/snippets/999/thumbnail"), 404, "not_found")
 
 
-def test_list_filters_by_status_and_paginates(client: TestClient, files: Files, finished: dict) -> None:
+def test_list_filters_by_status_and_paginates(client: TestClient, files: Files, finished: dict[str, Any]) -> None:
     ids = [post_video(client, files.good, budget=0.5).json()["id"] for _ in range(2)]
     for job_id in ids:
         wait_for(client, job_id)
@@ -133,7 +172,7 @@ def test_idempotency_key_returns_the_first_job(client: TestClient, files: Files)
     [({"budget": 2}, "budget"), ({"mode": "psychic"}, "mode"), ({"top_k": "many"}, "top_k"),
      ({"colour": "red"}, "colour")],
 )
-def test_bad_options_are_400(client: TestClient, files: Files, fields: dict, message: str) -> None:
+def test_bad_options_are_400(client: TestClient, files: Files, fields: dict[str, Any], message: str) -> None:
     body = _error(post_video(client, files.good, **fields), 400, "bad_options")
     assert message in body["error"]["message"]
 
@@ -198,7 +237,7 @@ def test_classify_returns_202_when_the_wait_runs_out(client: TestClient, files: 
     wait_for(client, r.json()["id"])
 
 
-def test_models_health_and_metrics(client: TestClient, finished: dict) -> None:
+def test_models_health_and_metrics(client: TestClient, finished: dict[str, Any]) -> None:
     models = client.get("/v1/models").json()
     assert models["models"][0]["classes"] == ["pour", "stir", "wait"]
     assert client.get("/healthz").json() == {"status": "ok"}
@@ -210,11 +249,39 @@ def test_models_health_and_metrics(client: TestClient, finished: dict) -> None:
         assert name in text, name
 
 
+def test_concept_examples_of_the_model(client: TestClient, files: Files, tmp_path: Path) -> None:
+    import base64
+
+    body = client.get("/v1/models/tiny-test/concepts/3")
+    assert body.status_code == 200, body.text
+    assert body.json()["model"] == "tiny-test" and body.json()["kernel"] == 3
+    examples = body.json()["examples"]
+    assert 1 <= len(examples) <= 2 and {e["video"] for e in examples} <= {"good.mp4", "long.mp4"}
+    assert [e["activation"] for e in examples] == sorted((e["activation"] for e in examples), reverse=True)
+    head, _, data = examples[0]["image"].partition(",")
+    assert head == "data:image/jpeg;base64"
+    assert Image.open(io.BytesIO(base64.b64decode(data))).format == "JPEG"
+    _error(client.get("/v1/models/tiny-test/concepts/8"), 404, "not_found")  # 8 kernels: 0..7
+    _error(client.get("/v1/models/other/concepts/0"), 404, "not_found")
+    _error(client.get("/v1/models/tiny-test/concepts/-1"), 422, "validation_error")
+
+
+def test_a_model_without_concept_examples_says_so(files: Files, tmp_path: Path) -> None:
+    from ..helpers import tiny_checkpoint
+
+    plain = tiny_checkpoint(tmp_path / "plain.safetensors")
+    settings = settings_for(tmp_path / "data", files, checkpoint=plain, workers=0)
+    with TestClient(create_app(settings)) as c:
+        body = _error(c.get("/v1/models/tiny-test/concepts/0"), 404, "not_found")
+    assert "no concept examples" in body["error"]["message"]
+
+
 def test_openapi_documents_every_route_and_error_shape(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     paths = spec["paths"]
     for path in ("/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/snippets/{index}/thumbnail",
-                 "/v1/jobs/{job_id}/snippets/{index}/clip", "/v1/classify", "/v1/models", "/healthz", "/readyz",
+                 "/v1/jobs/{job_id}/snippets/{index}/clip", "/v1/jobs/{job_id}/snippets/{index}/context",
+                 "/v1/classify", "/v1/models", "/v1/models/{name}/concepts/{kernel}", "/healthz", "/readyz",
                  "/metrics"):
         assert path in paths, path
     post = paths["/v1/jobs"]["post"]

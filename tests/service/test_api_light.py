@@ -1,5 +1,5 @@
 """The process that faces the internet stays small: in Redis mode the API never imports torch,
-also while it takes an upload, describes the model and serves the OpenAPI document."""
+also while it takes an upload, describes the model, reads its concept examples and serves the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ with TestClient(create_app(settings)) as client:
         statuses.append(client.post("/v1/jobs", files={"file": ("clip.mp4", f, "video/mp4")},
                                     data={"budget": "0.5"}).status_code)
     statuses.append(client.get("/v1/jobs").status_code)
+    statuses.append(client.get("/v1/models/tiny-test/concepts/0").status_code)  # no examples stored: 404
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "pytorchvideo"))
 print(json.dumps({"statuses": statuses, "heavy": heavy[:5]}))
 """
@@ -56,5 +57,5 @@ def test_redis_mode_api_never_imports_torch(tmp_path: Path) -> None:
             client.delete(key)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert report["statuses"] == [200, 200, 202, 200]
+    assert report["statuses"] == [200, 200, 202, 200, 404]
     assert report["heavy"] == []

@@ -14,7 +14,18 @@ import httpx
 import pytest
 import redis
 
-from .api_support import Files, Process, env_for, free_port, make_files, post_video, server, settings_for, wait_for
+from .api_support import (
+    Files,
+    Process,
+    env_for,
+    free_port,
+    make_files,
+    post_video,
+    server,
+    settings_for,
+    wait_for,
+    wait_ready,
+)
 
 REDIS_URL = os.environ.get("VIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -97,11 +108,13 @@ def test_redis_mode_worker_killed_mid_job(files: Files, tmp_path: Path, redis_pr
     env = {**env_for(settings), "VIDGATE_TEST_SLOW_S": "3"}
     workers: list[Process] = []
     try:
-        with server(settings, tmp_path / "api.log") as (_, client):
+        with server(settings, tmp_path / "api.log", ready=False) as (proc, client):
+            assert client.get("/readyz").json()["checks"]["workers"]["ok"] is False  # nobody consumes yet
             ports = [free_port(), free_port()]
             first = Process(["worker", "--name", "w1", "--metrics-port", str(ports[0])], env, tmp_path / "w1.log")
             workers.append(first)
             _wait_metrics(ports[0], first)
+            wait_ready(client, proc)
             slow = post_video(client, files.slow, mode="dense").json()["id"]
             wait_for(client, slow, until=("running",), timeout=30)
             first.kill()  # SIGKILL while it holds the slow job (its decode takes VIDGATE_TEST_SLOW_S)

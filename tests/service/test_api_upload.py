@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
@@ -24,7 +25,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
     install_error_handlers(app)
 
     @app.post("/upload")
-    async def upload(request: Request) -> dict:
+    async def upload(request: Request) -> dict[str, Any]:
         out = (tmp_path / "received").open("wb")
 
         async def write(chunk: bytes) -> None:
@@ -105,3 +106,16 @@ def test_two_file_parts_are_refused(client: TestClient) -> None:
 def test_oversized_field_is_refused(client: TestClient) -> None:
     r = client.post("/upload", files={"file": ("a", b"1")}, data={"mode": "x" * 10000})
     assert r.status_code == 400 and "mode" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("field", ["video", "upload"])
+def test_a_file_under_another_field_name_says_which_field_is_expected(client: TestClient, field: str) -> None:
+    r = client.post("/upload", files={field: ("x.mp4", b"\0" * 20_000)})  # larger than a form field may be
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
+    message = r.json()["error"]["message"]
+    assert message.startswith("expected a file in field 'file'") and repr(field) in message, message
+
+
+def test_no_file_at_all_says_which_field_is_expected(client: TestClient) -> None:
+    r = client.post("/upload", data={"budget": "0.5"}, files={"x": (None, b"0.5")})
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("expected a file in field 'file'")

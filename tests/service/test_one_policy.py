@@ -1,6 +1,7 @@
 """One options model, one default policy: `vidgate classify`, the API, and `vidgate batch` (local and
 through a server) select the same snippets of the same file, with no options and with an option that
-only exists in `pipelines.options.Options` (``seconds_per_snippet``: adding it took no other edit)."""
+only exists in `pipelines.options.Options` (``seconds_per_snippet``: adding it took no other edit)
+together with the light pass that keeps the uniform plan."""
 
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ def _selection(result: dict[str, Any]) -> tuple[int, list[int]]:
 def test_every_entry_point_selects_the_same_snippets(tmp_path: Path) -> None:
     files = make_files(tmp_path / "files")
     settings = settings_for(tmp_path / "data", files, decoder="pyav")
-    choices: dict[str, dict[str, Any]] = {"defaults": {}, "one snippet per 2 s": {"seconds_per_snippet": 2.0}}
+    choices: dict[str, dict[str, Any]] = {
+        "defaults": {},
+        "one snippet per 2 s": {"seconds_per_snippet": 2.0, "light_pass": "exact"},  # exact: the uniform plan
+    }
     found: dict[str, dict[str, tuple[int, list[int]]]] = {name: {} for name in choices}
 
     for name, values in choices.items():

@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -35,7 +36,7 @@ def prefix() -> Iterator[str]:
 
 
 def _queue(prefix: str, **kwargs: object) -> RedisQueue:
-    return RedisQueue(REDIS_URL, prefix=prefix, lease_s=1.0, max_deliveries=2, **kwargs)  # type: ignore[arg-type]
+    return RedisQueue(REDIS_URL, prefix=prefix, lease_s=1.0, max_deliveries=2, **kwargs)
 
 
 def _worker(prefix: str, name: str) -> subprocess.Popen[str]:
@@ -130,7 +131,7 @@ def test_poison_job_fails_after_the_cap_and_others_are_unaffected(prefix: str) -
     failed = queue.get(poison.id)
     assert failed is not None and failed.status is JobStatus.FAILED
     assert failed.error and failed.error["code"] == "retries_exhausted" and "dead-letter" in failed.error["message"]
-    dead = redis.Redis.from_url(REDIS_URL, decode_responses=True).xrange(f"{prefix}dead")
+    dead: Any = redis.Redis.from_url(REDIS_URL, decode_responses=True).xrange(f"{prefix}dead")
     assert [entry["job"] for _, entry in dead] == [poison.id]
     bad_job = queue.get(bad.id)
     assert bad_job is not None and bad_job.status is JobStatus.FAILED and bad_job.error == {

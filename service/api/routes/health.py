@@ -43,7 +43,7 @@ def healthz() -> Health:
 @router.get(
     "/readyz",
     response_model=Readiness,
-    summary="Readiness: model loaded, queue and storage reachable",
+    summary="Readiness: model loaded, queue and storage reachable, a worker alive",
     responses={503: {"model": Readiness, "description": "not ready (has Retry-After)"}},
 )
 async def readyz(services: ServicesDep) -> JSONResponse:
@@ -71,6 +71,13 @@ def _checks(services: Any) -> dict[str, Check]:
     if services.mode == "embedded":
         alive = services.workers_alive()
         checks["workers"] = Check(ok=alive > 0, detail=f"{alive} running")
+    else:  # worker processes beat every few seconds; none within two leases means nobody consumes
+        window = max(2 * services.settings.lease_s, 10.0)
+        try:
+            alive = services.queue.live_workers(within_s=window) or 0
+            checks["workers"] = Check(ok=alive > 0, detail=f"{alive} alive")
+        except Exception as exc:  # the queue check above already names the cause
+            checks["workers"] = Check(ok=False, detail=f"unknown ({type(exc).__name__})")
     return checks
 
 

@@ -8,12 +8,14 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from service.artifacts import CONTEXT_SECONDS, MAX_CONTEXT_SECONDS
 from service.jobs import JobStatus
 
 from ..deps import OwnerDep, ServicesDep
 from ..errors import error_responses
 from ..intake import upload_openapi
 from ..jobview import artifact, cancel_body, find_job, job_body, submit_upload
+from ..media import media_response
 from ..schemas import CancelBody, JobBody, JobList
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -79,26 +81,50 @@ async def delete_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> Res
     return JSONResponse(cancel_body(outcome))
 
 
+MEDIA_ERRORS = error_responses(401, 403, 404, 409, 416)
+
+
 @router.get(
     "/{job_id}/snippets/{index}/thumbnail",
-    summary="JPEG of a snippet's centre frame",
+    summary="JPEG of a snippet's centre frame (for snippets the light pass saw: the frame it saw)",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, **error_responses(401, 403, 404, 409)},
+    responses={200: {"content": {"image/jpeg": {}}}, 206: {"description": "the requested byte range"},
+               **MEDIA_ERRORS},
 )
-async def thumbnail(job_id: str, index: int, services: ServicesDep, owner: OwnerDep) -> Response:
+async def thumbnail(job_id: str, index: int, request: Request, services: ServicesDep, owner: OwnerDep) -> Response:
     job = await find_job(services, owner, job_id)
-    data = await artifact(services, job, index, "thumbnail")
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+    return media_response(request, await artifact(services, job, index, "thumbnail"), "image/jpeg")
 
 
 @router.get(
     "/{job_id}/snippets/{index}/clip",
     summary="A snippet as a small MP4 (made on first request, then cached)",
     response_class=Response,
-    responses={200: {"content": {"video/mp4": {}}}, **error_responses(401, 403, 404, 409)},
+    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "the requested byte range"},
+               **MEDIA_ERRORS},
 )
-async def clip(job_id: str, index: int, services: ServicesDep, owner: OwnerDep) -> Response:
+async def clip(job_id: str, index: int, request: Request, services: ServicesDep, owner: OwnerDep) -> Response:
     job = await find_job(services, owner, job_id)
-    data = await artifact(services, job, index, "clip")
-    return Response(data, media_type="video/mp4", headers={"Cache-Control": "private, max-age=86400"})
+    return media_response(request, await artifact(services, job, index, "clip"), "video/mp4")
 
+
+@router.get(
+    "/{job_id}/snippets/{index}/context",
+    summary="A few seconds around a snippet as a small MP4 (made on first request, then cached)",
+    description="The snippet's frames and `seconds` either side of it, cut at the video's start and end. "
+    "Any snippet has one, selected or not.",
+    response_class=Response,
+    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "the requested byte range"},
+               **MEDIA_ERRORS},
+)
+async def context_clip(
+    job_id: str,
+    index: int,
+    request: Request,
+    services: ServicesDep,
+    owner: OwnerDep,
+    seconds: Annotated[float, Query(ge=0.0, le=MAX_CONTEXT_SECONDS, multiple_of=0.5,
+                                    description="Seconds before and after the snippet.")] = CONTEXT_SECONDS,
+) -> Response:
+    job = await find_job(services, owner, job_id)
+    return media_response(request, await artifact(services, job, index, "context", context_s=seconds), "video/mp4")

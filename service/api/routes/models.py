@@ -1,10 +1,13 @@
-"""``GET /v1/models``: the model the workers run."""
+"""``GET /v1/models``: the model the workers run; ``GET /v1/models/{name}/concepts/{k}``: what a concept looks like."""
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from pipelines.options import Options
@@ -20,6 +23,8 @@ class ModelInfo(BaseModel):
     version: str | int = Field(examples=["1"])
     light: str = Field(description="Light 2D encoder (sees one centre frame per snippet).", examples=["tiny2d"])
     heavy: str = Field(description="Heavy 3D backbone (sees selected snippets only).", examples=["tiny3d"])
+    head: str = Field(description="Head over the selected snippets: temporal (order-aware) or pool.",
+                      examples=["temporal"])
     classes: list[str] = Field(examples=[["pour", "stir", "wait"]])
     snippet_frames: int = Field(examples=[8])
     multi_label: bool = False
@@ -40,3 +45,47 @@ def list_models(services: ServicesDep, owner: OwnerDep) -> ModelList:
     if info is None:
         raise ApiError("not_ready", services.model_error or "the model is still loading")
     return ModelList(models=[ModelInfo(**info)], default_options=Options().to_dict())
+
+
+class ConceptExample(BaseModel):
+    image: str = Field(description="A small JPEG as a data: URL (the crop the light encoder saw).",
+                       examples=["data:image/jpeg;base64,/9j/4AAQ..."])
+    video: str | None = Field(None, description="The training video it comes from.", examples=["train/v012.mp4"])
+    time: float | None = Field(None, description="Seconds into that video.", examples=[12.5])
+    activation: float | None = Field(None, description="The kernel's activation on it.", examples=[4.62])
+
+
+class ConceptBody(BaseModel):
+    model: str
+    kernel: int
+    examples: list[ConceptExample] = Field(description="The training frames that activate it most, best first.")
+
+
+@router.get(
+    "/models/{name}/concepts/{kernel}",
+    response_model=ConceptBody,
+    summary="A concept kernel's examples: the training frames that activate it most",
+    responses=error_responses(401, 403, 404, 503),
+)
+async def concept(
+    name: str, kernel: Annotated[int, Path(ge=0)], services: ServicesDep, owner: OwnerDep
+) -> JSONResponse:
+    from models.checkpoint import read_concept_examples
+
+    info = services.model_info
+    if info is None:
+        raise ApiError("not_ready", services.model_error or "the model is still loading")
+    if name != info["name"]:
+        raise ApiError("not_found", f"no model {name!r} (this server runs {info['name']!r})")
+    try:
+        examples = await run_in_threadpool(read_concept_examples, services.settings.checkpoint, kernel)
+    except IndexError as exc:
+        raise ApiError("not_found", str(exc)) from None
+    if examples is None:
+        raise ApiError("not_found", f"the model {name!r} stores no concept examples")
+    body = ConceptBody(model=name, kernel=kernel, examples=[
+        ConceptExample(image="data:image/jpeg;base64," + base64.b64encode(e["jpeg"]).decode(),
+                       video=e.get("video"), time=e.get("time"), activation=e.get("activation"))
+        for e in examples
+    ])
+    return JSONResponse(body.model_dump(), headers={"Cache-Control": "private, max-age=3600"})

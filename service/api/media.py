@@ -1,0 +1,58 @@
+"""Media answers with byte ranges: ``Range: bytes=a-b`` gets 206 and that slice, so a player can seek.
+
+One range per request (what video elements send); a multi-range request gets the whole body (200),
+which HTTP allows; a range past the end gets 416 with ``Content-Range: bytes */size``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from .errors import ApiError
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(first, last)`` inclusive for a single-range ``Range`` header; None means "send it all".
+
+    Raises:
+        ApiError: ``range_not_satisfiable`` when the range starts past the end (or asks for no bytes).
+    """
+    if not header:
+        return None
+    match = _RANGE.match(header.strip().replace(" ", ""))
+    if match is None:  # several ranges, another unit, or malformed: ignoring Range is allowed
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # the last N bytes
+        n = int(last)
+        if n == 0 or size == 0:
+            raise _unsatisfiable(size)
+        return max(0, size - n), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        raise _unsatisfiable(size)
+    return start, end
+
+
+def _unsatisfiable(size: int) -> ApiError:
+    return ApiError("range_not_satisfiable", f"the requested range is outside the {size} bytes",
+                    headers={"Content-Range": f"bytes */{size}"})
+
+
+def media_response(request: Request, data: bytes, media_type: str) -> Response:
+    """``data`` as 200, or the requested slice as 206; always says ranges are accepted."""
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=86400"}
+    wanted = byte_range(request.headers.get("range"), len(data))
+    if wanted is None:
+        return Response(data, media_type=media_type, headers=headers)
+    first, last = wanted
+    headers["Content-Range"] = f"bytes {first}-{last}/{len(data)}"
+    return Response(data[first : last + 1], status_code=206, media_type=media_type, headers=headers)
