@@ -119,6 +119,7 @@ def main() -> None:
             "gated, budget 25%, light nonref": Options(budget=0.25, light_pass="nonref"),
             "gated, budget 25%, light fast": Options(budget=0.25, light_pass="fast"),
             "gated, budget 25%, light keyframe": Options(budget=0.25, light_pass="keyframe"),
+            "gated, budget 25%, light aligned": Options(budget=0.25, light_pass="aligned"),
             "gated, budget 25%": Options(budget=0.25),
             "gated, learned threshold": Options(),
         }
