@@ -68,8 +68,8 @@ class ComputeProfile:
 
     def heavy_per_snippet(self) -> float:
         c = self.model.config
-        clip = (1, 3, c.snippet_frames, c.heavy_size, c.heavy_size)
-        return self._counted("heavy", c.heavy_size, lambda: (self.model.heavy, (self._zeros(*clip),)))
+        snippet = (1, 3, c.snippet_frames, c.heavy_size, c.heavy_size)
+        return self._counted("heavy", c.heavy_size, lambda: (self.model.heavy, (self._zeros(*snippet),)))
 
     def gate(self, snippets: int) -> float:
         features = (1, snippets, self.model.light.num_features)

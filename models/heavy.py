@@ -1,6 +1,6 @@
-"""Heavy 3D backbones behind one interface: ``forward_features(clips) -> (B, F)``.
+"""Heavy 3D backbones behind one interface: ``forward_features(snippets) -> (B, F)``.
 
-    clips (B, 3, T, H, W) ──► 3D trunk ──► adaptive global pool ──► heavy features (B, F)
+    snippets (B, 3, T, H, W) ──► 3D trunk ──► adaptive global pool ──► heavy features (B, F)
 
 Each torchvision / pytorchvideo network is kept whole with its classifier removed and its fixed-size
 pooling replaced by adaptive pooling, so any snippet length and crop size works and state-dict keys
@@ -23,10 +23,10 @@ HEAVY_BACKBONES: Registry[HeavyBackbone] = Registry("heavy backbone")
 
 
 class HeavyBackbone(nn.Module):
-    """A 3D CNN that turns a snippet clip into one feature vector.
+    """A 3D CNN that turns a snippet's frames into one feature vector.
 
     Args:
-        net: a module mapping ``(B, 3, T, H, W)`` to features of ``num_features`` values per clip
+        net: a module mapping ``(B, 3, T, H, W)`` to features of ``num_features`` values per snippet
             (any trailing singleton dimensions are flattened away).
         num_features: the output width ``F``.
     """
@@ -36,15 +36,15 @@ class HeavyBackbone(nn.Module):
         self.net = net
         self.num_features = num_features
 
-    def forward_features(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.net(clips).flatten(1)  # (B, F)
+    def forward_features(self, snippets: torch.Tensor) -> torch.Tensor:
+        return self.net(snippets).flatten(1)  # (B, F)
 
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(clips)
+    def forward(self, snippets: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(snippets)
 
 
 class _Tiny3d(nn.Module):
-    """A small GroupNorm 3D CNN for tests and the synthetic benchmark (~0.1 GFLOPs per 8×112² clip)."""
+    """A small GroupNorm 3D CNN for tests and the synthetic benchmark (~0.1 GFLOPs per 8×112² snippet)."""
 
     def __init__(self, width: int = 16, num_features: int = 128) -> None:
         super().__init__()
@@ -67,7 +67,7 @@ class _Tiny3d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)  # (B, C, t, h, w)
-        # Max next to mean: a small moving object must not vanish in the average over the clip.
+        # Max next to mean: a small moving object must not vanish in the average over the snippet.
         return torch.cat([x.mean((2, 3, 4)), x.amax((2, 3, 4))], dim=1)  # (B, 2C)
 
 

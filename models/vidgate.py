@@ -5,7 +5,7 @@ sees), so the model exposes its stages rather than one ``forward``:
 
     encode_frames(centre frames (N, 3, H, W))   -> light features (N, D)
     select(light features (B, T, D), valid)      -> GateOutput(gate_scores, mask, concept activations)
-    encode_snippets(clips (S, 3, L, H, W))      -> heavy features (S, F)
+    encode_snippets(snippets (S, 3, L, H, W))      -> heavy features (S, F)
     classify(heavy features (B, T, F), mask, times)  -> logits (B, C)
     evidence(heavy features (B, T, F), mask, times)  -> each snippet's contribution to each logit (B, T, C)
 
@@ -40,7 +40,7 @@ class ModelConfig:
         light: light encoder name (``models.light.LIGHT_ENCODERS``).
         heavy: heavy backbone name (``models.heavy.HEAVY_BACKBONES``).
         light_size: square input size of centre frames.
-        heavy_size: square input size of snippet clips.
+        heavy_size: square input size of snippet frames (heavy network).
         snippet_frames: frames per snippet.
         mean: per-channel normalisation mean (RGB in [0, 1]).
         std: per-channel normalisation std.
@@ -104,8 +104,8 @@ class VidGate(nn.Module):
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:
         return self.light(frames)  # (N, D)
 
-    def encode_snippets(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.heavy.forward_features(clips)  # (S, F)
+    def encode_snippets(self, snippets: torch.Tensor) -> torch.Tensor:
+        return self.heavy.forward_features(snippets)  # (S, F)
 
     def select(
         self,

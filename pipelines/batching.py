@@ -2,7 +2,7 @@
 
 On a GPU one forward pass of 64 snippets costs about what one of 16 does, so when several jobs share
 a recognizer (worker threads, or ``Recognizer.recognize_many``), their heavy chunks are better run
-together. Callers hand in their clips and get back their own features; whoever arrives while no batch
+together. Callers hand in their snippets' frames and get back their own features; whoever arrives while no batch
 is running leads the next one: it waits up to ``wait_s`` for others (only when others are in flight),
 runs one pass over everything queued (at most ``max_snippets``), and hands each caller its rows.
 """
@@ -18,7 +18,7 @@ import torch
 
 
 class HeavyBatcher:
-    """Merges concurrent ``encode(clips)`` calls into shared forward passes.
+    """Merges concurrent ``encode(snippets)`` calls into shared forward passes.
 
     Args:
         encode: the batched function, ``(S, ...) -> (S, F)``.
@@ -48,11 +48,11 @@ class HeavyBatcher:
         with self._lock:
             self._users -= 1
 
-    def encode(self, clips: torch.Tensor) -> torch.Tensor:
-        """Features of ``clips`` ``(S, F)``, computed alone or together with other callers' clips."""
+    def encode(self, snippets: torch.Tensor) -> torch.Tensor:
+        """Features of ``snippets`` ``(S, F)``, computed alone or together with other callers' snippets."""
         future: Future[torch.Tensor] = Future()
         with self._lock:
-            self._queue.append((clips, future))
+            self._queue.append((snippets, future))
             self.requests += 1
             lead = not self._running
             if lead:
@@ -78,20 +78,20 @@ class HeavyBatcher:
                     batch.append(item)
                     size += item[0].shape[0]
             try:
-                out = self._encode(torch.cat([clips for clips, _ in batch]))  # (ΣS, F)
+                out = self._encode(torch.cat([snippets for snippets, _ in batch]))  # (ΣS, F)
             except BaseException as exc:
                 for _, future in batch:
                     future.set_exception(exc)
             else:
                 self.passes += 1
                 row = 0
-                for clips, future in batch:
-                    future.set_result(out[row : row + clips.shape[0]])
-                    row += clips.shape[0]
+                for snippets, future in batch:
+                    future.set_result(out[row : row + snippets.shape[0]])
+                    row += snippets.shape[0]
             with self._lock:
                 if not self._queue:
                     self._running = False
                     return
 
     def _queued(self) -> int:
-        return sum(clips.shape[0] for clips, _ in self._queue)
+        return sum(snippets.shape[0] for snippets, _ in self._queue)

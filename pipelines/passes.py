@@ -1,7 +1,7 @@
 """The two decoding passes of one video, and the stage timer they report into.
 
 The light pass decodes one frame per snippet in the way its ``light_pass`` mode says (and, on long
-GOPs, finishes the clips it passes through so the heavy pass never decodes them again); the heavy pass
+GOPs, finishes the snippets it passes through so the heavy pass never decodes them again); the heavy pass
 decodes the selected snippets chunk by chunk, the next chunk while the current one is computed.
 """
 
@@ -55,13 +55,13 @@ def cancel_check(should_cancel: Callable[[], bool] | None) -> None:
 def light_pass_frames(
     decoder: Decoder, plan: list[Snippet], info: VideoInfo, light_pass: str, c: ModelConfig, *, retain: bool = True
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-    """The light frames ``(T, S, S, 3)``, plus the clips worth keeping (see `passed_snippets`).
+    """The light frames ``(T, S, S, 3)``, plus the snippet frames worth keeping (see `passed_snippets`).
 
     With long keyframe intervals, reaching a centre frame decodes most of the first half of its
     snippet anyway; decoding the rest now (about ``snippet_frames / 2`` frames) is far cheaper than
-    seeking back after the gate. Kept clips are at the model's input size and at most
+    seeking back after the gate. Kept snippet frames are at the model's input size and at most
     ``max_snippets`` of them exist, whatever the video's length; the heavy pass uses those of
-    selected snippets and decodes nothing twice. Unselected kept clips are dropped without reaching
+    selected snippets and decodes nothing twice. Unselected kept snippet frames are dropped without reaching
     the heavy network.
     """
     if light_pass == "keyframe":
@@ -78,8 +78,8 @@ def light_pass_frames(
     frames = decoder.frames(wanted, size=max(c.light_size, c.heavy_size), skip_nonref=skip_nonref)  # (N, S, S, 3)
     row = {f: r for r, f in enumerate(wanted)}
     light = frames[[row[f] for f in wanted_light]]
-    clips = {i: frames[[row[f] for f in plan[i].frame_indices(c.snippet_frames)]] for i in passed}
-    return light, clips
+    kept = {i: frames[[row[f] for f in plan[i].frame_indices(c.snippet_frames)]] for i in passed}
+    return light, kept
 
 
 def heavy_pass_features(
@@ -99,10 +99,10 @@ def heavy_pass_features(
     num_features: int,
     centre_frames: Callable[[dict[int, np.ndarray]], None] | None = None,
 ) -> torch.Tensor:
-    """Encode the selected snippets chunk by chunk: clips retained by the light pass first, then the rest,
+    """Encode the selected snippets chunk by chunk: those the light pass retained first, then the rest,
     decoding chunk i+1 while chunk i is computed. Returns features in the order of ``snippets``.
 
-    Reports ``heavy i/n`` after each chunk; ``centre_frames`` receives each decoded clip's centre frame."""
+    Reports ``heavy i/n`` after each chunk; ``centre_frames`` receives each decoded snippet's centre frame."""
     order = [s for s in snippets if s.index in retained] + [s for s in snippets if s.index not in retained]
     chunks = [order[i : i + chunk] for i in range(0, len(order), chunk)]
 
@@ -123,7 +123,7 @@ def heavy_pass_features(
             for i in range(len(chunks)):
                 assert pending is not None
                 with timer.stage("decode_wait"):
-                    clips, seconds = pending.result()
+                    batch, seconds = pending.result()
                 pending = None
                 timer.add("decode_heavy", seconds)
                 if i + 1 < len(chunks):
@@ -131,9 +131,9 @@ def heavy_pass_features(
                 cancel_check(should_cancel)
                 if centre_frames is not None:
                     middle = c.snippet_frames // 2
-                    centre_frames({s.index: clip[middle] for s, clip in zip(chunks[i], clips, strict=True)})
+                    centre_frames({s.index: frames[middle] for s, frames in zip(chunks[i], batch, strict=True)})
                 with timer.stage("heavy"), autocast:
-                    outputs.append(encode(heavy_input(clips, c).to(device)).float())
+                    outputs.append(encode(heavy_input(batch, c).to(device)).float())
                 report(f"heavy {i + 1}/{len(chunks)}", 0.25 + 0.7 * (i + 1) / len(chunks))
     finally:
         if pending is not None:  # never leave a decode running on a decoder that is about to close

@@ -215,7 +215,7 @@ def light_frames(plan: Sequence[Snippet], keyframes: Sequence[int] | None) -> li
 
 
 def passed_snippets(plan: Sequence[Snippet], keyframes: Sequence[int] | None) -> list[int]:
-    """Snippets whose clips the light pass should keep: decoding them later would cost far more.
+    """Snippets whose frames the light pass should keep: decoding them later would cost far more.
 
     Reaching a centre frame decodes every reference frame from the keyframe before it, so when that
     keyframe is at or before the snippet's first frame, most of the first half of the snippet is

@@ -88,7 +88,7 @@ class Recognizer:
         seconds_per_snippet: plan one snippet per this many seconds instead (capped at ``max_snippets``).
         heavy_batch: snippets per heavy forward pass.
         threads: CPU threads for torch (0: leave torch's default).
-        retain_passed: keep the clips of snippets the light pass decodes anyway (see `passed_snippets`).
+        retain_passed: keep the frames of snippets the light pass decodes anyway (see `passed_snippets`).
         decoders: decoding children kept started and reused across videos when isolated (0: a fresh
             child per video). `recognize_many` decodes up to this many videos ahead.
         heavy_batching: run the heavy chunks of videos in flight at the same time through one forward
@@ -334,7 +334,7 @@ class Recognizer:
                               max_selected=options.max_selected, threshold=options.threshold,
                               learned_threshold=c.threshold, seed=options.seed)
             chosen = mask.nonzero().flatten().tolist()
-            retained = {i: clip for i, clip in video.retained.items() if i in set(chosen)}
+            retained = {i: frames for i, frames in video.retained.items() if i in set(chosen)}
             video.retained = {}
             heavy = heavy_pass_features(
                 decoder, [plan[i] for i in chosen], retained, self.config, chunk=self.heavy_batch,

@@ -22,9 +22,9 @@ def smoke_run(*, light: str, heavy: str, snippets: int, size: int = 112) -> dict
     frames = torch.randn(snippets, 3, size, size)
     gate = model.select(model.encode_frames(frames).unsqueeze(0), budget=Budget(fraction=0.25))
     chosen = gate.mask[0].nonzero().flatten()
-    clips = torch.randn(len(chosen), 3, config.snippet_frames, size, size)
+    selected = torch.randn(len(chosen), 3, config.snippet_frames, size, size)
     features = torch.zeros(1, snippets, model.heavy.num_features)
-    features[0, chosen] = model.encode_snippets(clips)
+    features[0, chosen] = model.encode_snippets(selected)
     scores = model.scores(model.classify(features, gate.mask))
     return {
         "selected": chosen.tolist(),

@@ -34,9 +34,9 @@ def light_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch
     return normalise(resize_square(to_tensor(frames), config.light_size), config)
 
 
-def heavy_input(clips: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
-    """Snippet clips ``(S, L, H, W, 3) uint8`` → heavy backbone input ``(S, 3, L, S', S')``."""
-    x = to_tensor(clips)  # (S, L, 3, H, W)
+def heavy_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
+    """Snippet frames ``(S, L, H, W, 3) uint8`` → heavy backbone input ``(S, 3, L, S', S')``."""
+    x = to_tensor(frames)  # (S, L, 3, H, W)
     s, length = x.shape[:2]
     x = resize_square(x.flatten(0, 1), config.heavy_size)
     x = x.reshape(s, length, *x.shape[1:])  # (S, L, 3, S', S')
@@ -47,7 +47,7 @@ def augment(x: torch.Tensor, generator: torch.Generator, *, max_shift: float = 0
     """Per-sample random translation crop and brightness/contrast jitter; no flips.
 
     Horizontal flips are left out on purpose: motion direction can define a class.
-    Works on ``(N, 3, H, W)`` or ``(N, 3, L, H, W)`` (the same jitter for every frame of a clip).
+    Works on ``(N, 3, H, W)`` or ``(N, 3, L, H, W)`` (the same jitter for every frame of a snippet).
     """
     n = x.shape[0]
     h, w = x.shape[-2:]
