@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.datasets import load_dataset
-from pipelines.evaluation import evaluate, report_markdown, write_report
+from pipelines.evaluation import evaluate
+from pipelines.evaluation_report import report_markdown, write_report
 from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 from pipelines.training import TrainConfig, train

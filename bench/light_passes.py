@@ -20,7 +20,8 @@ from pathlib import Path
 
 from models import DEMO_CHECKPOINT
 from pipelines.datasets import load_dataset
-from pipelines.evaluation import LIGHT_PASS_LADDER, evaluate, light_pass_table
+from pipelines.evaluation import LIGHT_PASS_LADDER, evaluate
+from pipelines.evaluation_report import light_pass_table
 from pipelines.recognizer import Recognizer
 
 from .report import machine, write_section

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.datasets import load_dataset
-from pipelines.evaluation import bootstrap_interval, correct_by_video, evaluate
+from pipelines.evaluation import evaluate
+from pipelines.evaluation_report import bootstrap_interval, correct_by_video
 from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 from pipelines.training import TrainConfig, train

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from pipelines.evaluation import report_markdown
+from pipelines.evaluation_report import report_markdown
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 
 from .report import machine, write_section

@@ -209,7 +209,8 @@ def evaluate(
 
     from pipelines.datasets import load_dataset
     from pipelines.evaluation import evaluate as run_evaluation
-    from pipelines.evaluation import report_markdown, settings_for, write_report
+    from pipelines.evaluation import settings_for
+    from pipelines.evaluation_report import report_markdown, write_report
 
     recognizer = _recognizer(checkpoint, isolate=isolate)
     try:
@@ -239,7 +240,7 @@ def evaluate(
     finally:
         recognizer.close()
     bar.close()
-    paths = write_report(report, out)
+    paths = write_report(report, out, log=lambda line: typer.echo(line, err=True))
     typer.echo(report_markdown(report))
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 

@@ -275,7 +275,11 @@ class DecordDecoder(Decoder):
     """
 
     def __init__(self, path: str | Path, info: VideoInfo | None = None) -> None:
-        import decord
+        try:
+            import decord
+        except ImportError as exc:
+            raise OptionsError(f"decoder backend 'decord' needs the optional package: pip install 'vidgate[decord]' "
+                               f"({exc})") from exc
 
         self._decord = decord
         self.path = Path(path)

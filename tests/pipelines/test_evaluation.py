@@ -9,16 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipelines.evaluation import (
-    _group_figures,
-    bootstrap_interval,
-    group_table,
-    load_class_groups,
-    load_relevance,
-    paired_table,
-    paired_with_dense,
-    relevance_scores,
-)
+from pipelines.evaluation import _group_figures, load_class_groups, load_relevance, relevance_scores
+from pipelines.evaluation_report import bootstrap_interval, group_table, paired_table, paired_with_dense
 
 
 def test_snippets_are_matched_to_events_by_frames() -> None:

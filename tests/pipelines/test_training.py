@@ -13,7 +13,8 @@ import pytest
 
 from pipelines.datasets import load_dataset
 from pipelines.errors import OptionsError
-from pipelines.evaluation import evaluate, write_report
+from pipelines.evaluation import evaluate
+from pipelines.evaluation_report import write_report
 from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 from pipelines.training import TrainConfig, train
