@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         select_snippets,
         sparsity_loss,
     )
-    from .head import HEADS, Head, PoolHead, TemporalHead, build_head
+    from .head import HEADS, Head, PoolHead, TemporalHead, build_head, centre_times
     from .heavy import HEAVY_BACKBONES, HeavyBackbone, build_heavy_backbone
     from .light import LIGHT_ENCODERS, LightEncoder, build_light_encoder
     from .vidgate import VERSION, ModelConfig, VidGate
@@ -41,7 +41,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "flops": ("ComputeProfile", "count_gflops"),
     "gate": ("Budget", "ContextGate", "GateOutput", "batch_shaping_loss", "beta_prior", "select_snippets",
              "sparsity_loss"),
-    "head": ("HEADS", "Head", "PoolHead", "TemporalHead", "build_head"),
+    "head": ("HEADS", "Head", "PoolHead", "TemporalHead", "build_head", "centre_times"),
     "heavy": ("HEAVY_BACKBONES", "HeavyBackbone", "build_heavy_backbone"),
     "light": ("LIGHT_ENCODERS", "LightEncoder", "build_light_encoder"),
     "vidgate": ("VERSION", "ModelConfig", "VidGate"),
@@ -72,6 +72,7 @@ __all__ = [
     "build_head",
     "build_heavy_backbone",
     "build_light_encoder",
+    "centre_times",
     "count_gflops",
     "load_checkpoint",
     "load_pretrained",

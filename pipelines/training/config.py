@@ -14,7 +14,15 @@ Progress = Callable[[str], None]
 class TrainConfig:
     """Training recipe. The defaults train from scratch on 2 CPU cores within about an hour for a
     few hundred videos. ``light_weights`` replaces the light stage by a user's pretrained trunk;
-    ``heavy_weights`` only initialises the heavy backbone, which is still trained on the data set."""
+    ``heavy_weights`` only initialises the heavy backbone, which is still trained on the data set.
+
+    Validation: the data set's ``val`` split, or (without one) ``val_fraction`` of ``train`` carved
+    out stratified by label with ``seed`` (``pipelines.training.validation``). It picks every stage's
+    best epoch, stops a stage after ``patience`` epochs without improvement, and calibrates the gate's
+    threshold: the smallest validation selection whose accuracy is within ``threshold_tolerance`` of
+    dense. ``test`` is never decoded. After ``heavy_warmup`` epochs the heavy stage trains on the
+    snippets where the heavy network itself sees most evidence for the label.
+    """
 
     light: str = "tiny2d"
     heavy: str = "tiny3d"
@@ -24,12 +32,19 @@ class TrainConfig:
     max_snippets: int = 64
     num_kernels: int = 64
     gate_hidden: int = 128
+    head: str = "temporal"
+    head_width: int = 64
     light_epochs: int = 6
-    heavy_epochs: int = 25
+    heavy_epochs: int = 40
+    heavy_warmup: int = 10
     gate_epochs: int = 60
+    patience: int = 12
     heavy_snippets_per_video: int = 8
+    val_fraction: float = 0.15
+    threshold_tolerance: float = 0.01
     batch_videos: int = 8
     lr: float = 2e-3
+    clip_grad: float = 1.0
     backbone_lr: float = 5e-4
     weight_decay: float = 1e-3
     target_ratio: float = 0.2

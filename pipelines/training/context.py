@@ -30,8 +30,10 @@ class Context:
         model: the model being trained (stages fill in its parts).
         show_progress: progress bars on stderr.
         log: one line per event worth telling the user.
-        videos: decoded videos per split (``train``, ``val``).
+        videos: decoded videos per split (``train``, ``val``; ``test`` is never decoded in training).
         targets: multi-hot labels per split, ``(N, C)`` in the order of ``videos``.
+        validation_source: where ``val`` came from (``"val split"`` or ``"carved from train"``).
+        figures: validation figures per stage (``light``, ``heavy``, ``gate``), for the summary.
     """
 
     dataset: Dataset
@@ -43,6 +45,8 @@ class Context:
     log: Progress
     videos: dict[str, list[CachedVideo]] = field(default_factory=dict)
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
+    validation_source: str = ""
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def model_config(self) -> ModelConfig:

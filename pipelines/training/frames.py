@@ -1,4 +1,5 @@
-"""Stage 1, frames: every snippet of every video is decoded once into the work folder's frame cache."""
+"""Stage 1, frames: every snippet of every training and validation video is decoded once into the
+work folder's frame cache (the ``test`` split is never decoded in training)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ from tqdm.auto import tqdm
 
 from ..cache import cache_frames
 from .context import Context, ticker
-
-SPLITS = ("train", "val", "test")
+from .validation import validation_split
 
 
 def prepare(ctx: Context) -> None:
-    """Decode and cache every snippet of every video (skips videos already cached); fills ``ctx.videos``."""
+    """Decode and cache every snippet of the training and validation videos (skips videos already
+    cached); fills ``ctx.videos`` and ``ctx.targets`` for ``train`` and ``val``."""
     c = ctx.config
     size = max(c.light_size, c.heavy_size)
-    for split in SPLITS:
-        items = ctx.dataset.split(split)
+    validation = validation_split(ctx.dataset, c.val_fraction, c.seed, ctx.work)
+    ctx.validation_source = validation.source
+    ctx.log(f"validation: {len(validation.val)} videos ({validation.source}), {len(validation.train)} train")
+    for split, items in (("train", list(validation.train)), ("val", list(validation.val))):
         if not items:
             ctx.videos[split] = []
             continue

@@ -4,10 +4,15 @@ Gumbel-sigmoid hard decisions with a straight-through gradient and an annealed t
 loss on the gated selection and on all snippets; distillation of the dense head into the gated one; a
 sparsity term toward the target ratio; the batch-shaping term; and the heavy network's per-snippet
 evidence as a target for the gate's logits. Light encoder and heavy backbone stay frozen.
+
+Validation picks the epoch (gated accuracy at the target ratio, then dense accuracy) and stops the
+stage after ``patience`` epochs without a better one. Then :func:`calibrate_threshold` chooses the
+learned threshold on validation by a stated rule, stored with the model (``threshold_rule``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
@@ -15,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import Budget, batch_shaping_loss, beta_prior, sparsity_loss
+from models import Budget, VidGate, batch_shaping_loss, beta_prior, centre_times, select_snippets, sparsity_loss
 
 from .context import Context
 from .features import Features, load_features
@@ -80,8 +85,9 @@ class GateTrainer:
         c = self.config
         light, heavy, evidence, valid = (t.to(self.device) for t in batch)
         out = self.model.select(light, valid, temperature=self._temperature(epoch), sample=True)
-        gated = self.model.classify(heavy, out.mask)
-        dense = self.model.classify(heavy, valid.float())
+        times = centre_times(valid)
+        gated = self.model.classify(heavy, out.mask, times)
+        dense = self.model.classify(heavy, valid.float(), times)
         multi = self.model.config.multi_label
         loss = _task_loss(gated, targets, multi) + _task_loss(dense, targets, multi)
         if c.distill_weight:
@@ -100,18 +106,19 @@ class GateTrainer:
     @torch.no_grad()
     def evaluate(self, features: Features, targets: torch.Tensor) -> dict[str, float]:
         """Accuracy dense / gated at the learned threshold / at the target budget, and selection."""
-        self.model.eval()
         if not features:
             return {}
+        self.model.eval()
         light, heavy, _, valid = (t.to(self.device) for t in pad_batch(features, list(range(len(features)))))
-        targets = targets.to(self.device)
+        targets, times = targets.to(self.device), centre_times(valid)
         result: dict[str, float] = {}
         budgets = {"threshold": None, "budget": Budget(fraction=self.config.target_ratio)}
         for name, budget in budgets.items():
             out = self.model.select(light, valid, budget)
-            result[f"{name}_accuracy"] = float(_correct(self.model.classify(heavy, out.mask), targets).mean())
+            result[f"{name}_accuracy"] = float(_correct(self.model.classify(heavy, out.mask, times), targets).mean())
             result[f"{name}_selected"] = float((out.mask.sum(1) / valid.sum(1)).mean())
-        result["dense_accuracy"] = float(_correct(self.model.classify(heavy, valid.float()), targets).mean())
+        dense = self.model.classify(heavy, valid.float(), times)
+        result["dense_accuracy"] = float(_correct(dense, targets).mean())
         return result
 
     def fit(self) -> dict[str, Any]:
@@ -120,6 +127,9 @@ class GateTrainer:
         if stage.done():
             state = stage.load()
             self.trained.load_state_dict(state["model"])
+            calibration = state["summary"].get("calibration", {})
+            if "threshold" in calibration:
+                set_threshold(self.model, calibration["threshold"], calibration["rule"])
             return dict(state["summary"])
         features = {s: load_features(ctx, s) for s in ctx.videos}
         self.model.to(self.device)
@@ -130,7 +140,7 @@ class GateTrainer:
         if start:
             ctx.log(f"gate: resuming after epoch {start}")
         train, train_targets = features["train"], ctx.targets["train"]
-        val_split = "val" if features.get("val") else "train"
+        val, val_targets = features.get("val", []), ctx.targets.get("val")
         bar = ctx.bar(range(start, self.config.gate_epochs), "gate", self.config.gate_epochs - start)
         for epoch in bar:
             self.model.train()
@@ -141,14 +151,71 @@ class GateTrainer:
                 loss = self._step(pad_batch(train, idx), train_targets[idx].to(self.device), epoch)
                 optimiser.zero_grad()
                 torch.autograd.backward(loss)
+                torch.nn.utils.clip_grad_norm_(self.trained.parameters(), self.config.clip_grad)
                 optimiser.step()
-            metrics = self.evaluate(features[val_split], ctx.targets[val_split])
-            # Model selection on held-out data: gated accuracy first, fewer snippets breaks ties.
-            score = metrics["threshold_accuracy"] - 0.01 * metrics["threshold_selected"]
-            bar.set_postfix(acc=f"{metrics['threshold_accuracy']:.2f}", sel=f"{metrics['threshold_selected']:.2f}")
+            if not val or val_targets is None:
+                stage.save_epoch(self.trained, optimiser, epoch + 1)
+                continue
+            metrics = self.evaluate(val, val_targets)
+            # Epoch selection on validation: gated accuracy at the target ratio, then dense accuracy.
+            score = metrics["budget_accuracy"] + 0.5 * metrics["dense_accuracy"]
+            bar.set_postfix(acc=f"{metrics['budget_accuracy']:.2f}", dense=f"{metrics['dense_accuracy']:.2f}")
             stage.save_epoch(self.trained, optimiser, epoch + 1, score)
+            if epoch + 1 - stage.best_epoch >= self.config.patience:
+                ctx.log(f"gate: stopped after epoch {epoch + 1}, "
+                        f"no better validation for {self.config.patience} epochs")
+                break
         stage.restore_best(self.trained)
-        summary = {f"{val_split}_{k}": v for k, v in self.evaluate(features[val_split], ctx.targets[val_split]).items()}
-        ctx.log("gate: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items()))
+        summary: dict[str, Any] = {}
+        if val and val_targets is not None:
+            calibration = calibrate_threshold(self.model, val, val_targets, self.config.threshold_tolerance)
+            set_threshold(self.model, calibration["threshold"], calibration["rule"])
+            summary = {f"val_{k}": v for k, v in self.evaluate(val, val_targets).items()}
+            summary["calibration"] = calibration
+            summary["gate_epoch"] = stage.best_epoch
+            ctx.log("gate: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float)))
+            ctx.log(f"gate: threshold {calibration['threshold']:.4f} — {calibration['rule']}")
+        else:
+            ctx.log("gate: no validation videos; the threshold stays at 0.5, not calibrated")
         stage.finish({"model": self.trained.state_dict(), "summary": summary})
         return summary
+
+
+def set_threshold(model: VidGate, threshold: float, rule: str) -> None:
+    """Give ``model`` a calibrated learned threshold and the rule that chose it (saved in its checkpoint)."""
+    model.config = dataclasses.replace(model.config, threshold=float(threshold), threshold_rule=rule)
+
+
+@torch.no_grad()
+def calibrate_threshold(
+    model: VidGate, features: Features, targets: torch.Tensor, tolerance: float
+) -> dict[str, Any]:
+    """The learned threshold by a stated rule: the smallest validation selection (mean fraction of
+    snippets) whose validation accuracy is within ``tolerance`` of dense accuracy.
+
+    Candidates are the thresholds where the selection changes (every distinct gate score on
+    validation). Returns the threshold, the rule in words, and the validation figures it promises.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    light, heavy, _, valid = (t.to(device) for t in pad_batch(features, list(range(len(features)))))
+    targets, times = targets.to(device), centre_times(valid)
+    dense = float(_correct(model.classify(heavy, valid.float(), times), targets).mean())
+    scores = model.select(light, valid, Budget(fraction=1.0)).gate_scores
+    values = scores[valid].float()
+    candidates = values.sort(descending=True).values  # high → low: fewest snippets first
+    if candidates.numel() > 2000:  # a quantile grid is as good and keeps calibration fast
+        candidates = torch.quantile(values, torch.linspace(1, 0, 2000, device=device))
+    best: tuple[float, float, float] | None = None  # (selected, accuracy, threshold)
+    for threshold in dict.fromkeys(candidates.tolist()):  # distinct, in order
+        mask = select_snippets(scores, valid, Budget(threshold=threshold)).to(heavy.dtype)
+        accuracy = float(_correct(model.classify(heavy, mask, times), targets).mean())
+        selected = float((mask.sum(1) / valid.sum(1)).mean())
+        if accuracy >= dense - tolerance - 1e-9 and (best is None or selected < best[0]):
+            best = (selected, accuracy, threshold)
+    assert best is not None  # the lowest candidate selects every snippet: dense accuracy
+    selected, accuracy, threshold = best
+    rule = (f"smallest validation selection with accuracy within {100 * tolerance:g} point"
+            f"{'' if tolerance == 0.01 else 's'} of dense ({len(features)} validation videos)")
+    return {"threshold": threshold, "rule": rule, "val_dense_accuracy": dense,
+            "val_accuracy": accuracy, "val_selected": selected, "tolerance": tolerance}

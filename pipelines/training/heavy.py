@@ -1,8 +1,11 @@
 """Stage 3, heavy: the heavy backbone learns from video labels on a few snippets per video (TSN-style).
 
-Per video and epoch it sees ``heavy_snippets_per_video`` snippets: three quarters where the light
-classifier sees most evidence for the video's label, the rest at random. Pretrained ``heavy_weights``
-only initialise the backbone; this stage still trains it on the data set.
+Per video and epoch it sees ``heavy_snippets_per_video`` snippets: three quarters where the network
+sees most evidence for the video's label, the rest at random. For the first ``heavy_warmup`` epochs
+that evidence is the light classifier's; after them, the heavy network's own (every training snippet
+scored once). Validation: the heavy classifier's video accuracy on each validation video's most
+salient snippets (by the light classifier, fixed for the run) picks the epoch and stops the stage.
+Pretrained ``heavy_weights`` only initialise the backbone; this stage still trains it on the data set.
 """
 
 from __future__ import annotations
@@ -10,15 +13,16 @@ from __future__ import annotations
 import random
 
 import torch
+import torch.nn.functional as F
 
 from models import load_pretrained
 
-from ..cache import load_clips
+from ..cache import CachedVideo, load_clips
 from ..transforms import heavy_input
 from .context import Context
-from .instances import fit_instances
+from .instances import MilClassifier, fit_instances, video_scores
 from .light import light_classifier, light_evidence
-from .work import Stage
+from .work import Stage, stage_figures
 
 
 def train_heavy(ctx: Context) -> None:
@@ -28,7 +32,9 @@ def train_heavy(ctx: Context) -> None:
         load_pretrained(model.heavy.net, ctx.config.heavy_weights)
         ctx.log(f"heavy backbone: pretrained weights from {ctx.config.heavy_weights}")
     if stage.done():
-        model.heavy.load_state_dict(stage.load()["heavy"])
+        state = stage.load()
+        model.heavy.load_state_dict(state["heavy"])
+        ctx.figures["heavy"] = state.get("validation", {})
         ctx.log("heavy: done earlier, loaded from the work folder")
         return
     light_net = light_classifier(ctx)
@@ -37,6 +43,32 @@ def train_heavy(ctx: Context) -> None:
         for i, v in enumerate(ctx.videos["train"])
     ]
     k = ctx.config.heavy_snippets_per_video
+    val_snippets = [
+        light_evidence(ctx, light_net, v, ctx.targets["val"][i]).argsort(descending=True)[:k].sort().values
+        for i, v in enumerate(ctx.videos["val"])
+    ]
+    ranked_by_heavy = False
+
+    def rerank(net: MilClassifier, epoch: int) -> None:
+        nonlocal ranked_by_heavy
+        if ranked_by_heavy or epoch + 1 < ctx.config.heavy_warmup:
+            return
+        for i, video in enumerate(ctx.bar(ctx.videos["train"], "heavy evidence")):
+            salient[i] = heavy_evidence(ctx, net, video, ctx.targets["train"][i]).argsort(descending=True)
+        ranked_by_heavy = True
+        ctx.log(f"heavy: from epoch {epoch + 2} on, training snippets chosen by the heavy network's own evidence")
+
+    @torch.no_grad()
+    def score(net: MilClassifier) -> float | None:
+        if not val_snippets:
+            return None
+        net.eval()
+        correct = 0
+        for i, video in enumerate(ctx.videos["val"]):
+            x = heavy_input(load_clips(video)[val_snippets[i]], ctx.model_config).to(ctx.device)
+            scores = video_scores(net.instance_logits(x), ctx.model_config.multi_label)
+            correct += int(scores.argmax().item() in ctx.targets["val"][i].nonzero().flatten().tolist())
+        return correct / len(val_snippets)
 
     def snippets_of(i: int, rng: random.Random) -> torch.Tensor:
         order = salient[i].tolist()
@@ -53,6 +85,22 @@ def train_heavy(ctx: Context) -> None:
         ctx.config.heavy_epochs,
         snippets_of,
         seed_offset=100,
+        score=score,
+        on_epoch=rerank,
     )
     torch.save(net.fc.state_dict(), ctx.work / "heavy_fc.pt")
-    stage.finish({"heavy": model.heavy.state_dict()})
+    ctx.figures["heavy"] = stage_figures(stage, "val_snippet_accuracy")
+    stage.finish({"heavy": model.heavy.state_dict(), "validation": ctx.figures["heavy"]})
+
+
+@torch.no_grad()
+def heavy_evidence(ctx: Context, net: MilClassifier, video: CachedVideo, target: torch.Tensor) -> torch.Tensor:
+    """Per-snippet evidence for the video's own labels from the heavy classifier ``(T,)``."""
+    net.eval()
+    clips = load_clips(video)
+    logits = torch.cat([
+        net.instance_logits(heavy_input(clips[i : i + 16], ctx.model_config).to(ctx.device)).cpu()
+        for i in range(0, clips.shape[0], 16)
+    ])
+    log_probs = F.logsigmoid(logits) if ctx.model_config.multi_label else F.log_softmax(logits, -1)
+    return log_probs[:, target.bool()].max(1).values

@@ -62,12 +62,15 @@ def fit_instances(
     instances: Callable[[int, random.Random], torch.Tensor],
     *,
     seed_offset: int,
+    score: Callable[[MilClassifier], float | None] | None = None,
     on_epoch: Callable[[MilClassifier, int], None] | None = None,
 ) -> MilClassifier:
     """Train ``encoder`` and a linear classifier on per-instance video labels, saving every epoch.
 
     ``instances(video, rng)`` gives one training video's instances (centre frames or snippet clips),
-    already normalised; an interrupted stage resumes after its last saved epoch.
+    already normalised; an interrupted stage resumes after its last saved epoch. With a ``score``
+    (validation, higher is better) the best epoch is kept, and the stage stops after ``patience``
+    epochs without a better one.
     """
     c = ctx.config
     net = MilClassifier(encoder, num_features, ctx.model_config.num_classes).to(ctx.device)
@@ -88,8 +91,19 @@ def fit_instances(
             loss = instance_loss(net.instance_logits(x), targets, bags, ctx.model_config.multi_label)
             optimiser.zero_grad()
             torch.autograd.backward(loss)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), c.clip_grad)
             optimiser.step()
-        stage.save_epoch(net, optimiser, epoch + 1)
+        value = score(net) if score is not None else None
+        stage.save_epoch(net, optimiser, epoch + 1, value)
+        if value is not None:
+            ctx.log(f"{stage.name} epoch {epoch + 1}: validation {value:.3f} (best {stage.best_score:.3f}, "
+                    f"epoch {stage.best_epoch})")
         if on_epoch is not None:
             on_epoch(net, epoch)
+        if value is not None and epoch + 1 - stage.best_epoch >= c.patience:
+            ctx.log(f"{stage.name}: stopped after epoch {epoch + 1}, no better validation for {c.patience} epochs")
+            break
+    stage.restore_best(net)
+    if stage.best_state is not None:
+        ctx.log(f"{stage.name}: kept epoch {stage.best_epoch} (validation {stage.best_score:.3f})")
     return net

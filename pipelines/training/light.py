@@ -17,7 +17,7 @@ from ..cache import CachedVideo, centre_frames
 from ..transforms import light_input
 from .context import Context
 from .instances import MilClassifier, fit_instances, video_scores
-from .work import Stage
+from .work import Stage, stage_figures
 
 
 def train_light(ctx: Context) -> None:
@@ -28,15 +28,14 @@ def train_light(ctx: Context) -> None:
         ctx.log(f"light encoder: pretrained weights from {ctx.config.light_weights}")
         return
     if stage.done():
-        model.light.load_state_dict(stage.load()["light"])
+        state = stage.load()
+        model.light.load_state_dict(state["light"])
+        ctx.figures["light"] = state.get("validation", {})
         ctx.log("light: done earlier, loaded from the work folder")
         return
 
     def centre_frames_of(i: int, rng: random.Random) -> torch.Tensor:
         return light_input(centre_frames(ctx.videos["train"][i]), ctx.model_config)
-
-    def report(net: MilClassifier, epoch: int) -> None:
-        ctx.log(f"light epoch {epoch + 1}: val accuracy {light_accuracy(ctx, net):.3f}")
 
     net = fit_instances(
         ctx,
@@ -46,10 +45,11 @@ def train_light(ctx: Context) -> None:
         ctx.config.light_epochs,
         centre_frames_of,
         seed_offset=0,
-        on_epoch=report,
+        score=lambda net: light_accuracy(ctx, net),
     )
     torch.save(net.fc.state_dict(), ctx.work / "light_fc.pt")
-    stage.finish({"light": model.light.state_dict()})
+    ctx.figures["light"] = stage_figures(stage, "val_frame_accuracy")
+    stage.finish({"light": model.light.state_dict(), "validation": ctx.figures["light"]})
 
 
 def light_classifier(ctx: Context) -> MilClassifier | None:
@@ -73,12 +73,15 @@ def light_evidence(ctx: Context, net: MilClassifier | None, video: CachedVideo, 
 
 
 @torch.no_grad()
-def light_accuracy(ctx: Context, net: MilClassifier) -> float:
+def light_accuracy(ctx: Context, net: MilClassifier) -> float | None:
+    """Validation accuracy of the centre-frame classifier (mean log-probability per video); None
+    without validation videos."""
+    if not ctx.videos.get("val"):
+        return None
     net.eval()
-    split = "val" if ctx.videos.get("val") else "train"
     correct = 0
-    for i, video in enumerate(ctx.videos[split]):
+    for i, video in enumerate(ctx.videos["val"]):
         x = light_input(centre_frames(video), ctx.model_config).to(ctx.device)
         scores = video_scores(net.instance_logits(x), ctx.model_config.multi_label)
-        correct += int(scores.argmax().item() in ctx.targets[split][i].nonzero().flatten().tolist())
-    return correct / max(1, len(ctx.videos[split]))
+        correct += int(scores.argmax().item() in ctx.targets["val"][i].nonzero().flatten().tolist())
+    return correct / len(ctx.videos["val"])

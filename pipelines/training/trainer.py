@@ -10,9 +10,10 @@ from typing import Any
 
 import torch
 
-from models import ModelConfig, VidGate, save_checkpoint
+from models import HEADS, ModelConfig, VidGate, save_checkpoint
 
 from ..datasets import Dataset
+from ..errors import OptionsError
 from .config import Progress, TrainConfig, resolve_device
 from .context import Context
 from .examples import concept_examples
@@ -37,6 +38,10 @@ class Trainer:
         show_progress: bool = True,
         log: Progress = print,
     ) -> None:
+        if config.head not in HEADS:
+            raise OptionsError(f"unknown head {config.head!r}; known: {', '.join(sorted(HEADS))}")
+        if not 0 < config.val_fraction < 1:
+            raise OptionsError(f"val_fraction must be between 0 and 1, got {config.val_fraction}")
         recipe = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_RECIPE}
         check_work_folder(work, {**recipe, "dataset": dataset_fingerprint(dataset)}, restart, log)
         model_config = ModelConfig(
@@ -49,6 +54,8 @@ class Trainer:
             snippet_frames=config.snippet_frames,
             num_kernels=config.num_kernels,
             gate_hidden=config.gate_hidden,
+            head=config.head,
+            head_width=config.head_width,
             threshold=0.5,
         )
         torch.manual_seed(config.seed)
@@ -77,6 +84,7 @@ class Trainer:
         if not (ctx.work / "gate.pt").exists():
             init_kernels(ctx)
         summary: dict[str, Any] = GateTrainer(ctx).fit()
+        summary["validation"] = {"source": ctx.validation_source, "videos": len(ctx.videos["val"]), **ctx.figures}
         summary["config"] = dataclasses.asdict(ctx.config)
         summary["videos"] = {s: len(v) for s, v in ctx.videos.items()}
         examples = concept_examples(ctx)

@@ -151,3 +151,10 @@ class Stage:
     def load(self) -> dict[str, Any]:
         state: dict[str, Any] = torch.load(self.final, map_location="cpu", weights_only=True)
         return state
+
+
+def stage_figures(stage: Stage, name: str) -> dict[str, Any]:
+    """What a finished stage tells about validation: its best score under ``name`` and the epoch kept."""
+    if stage.best_state is None:
+        return {}
+    return {name: stage.best_score, "epoch": stage.best_epoch}

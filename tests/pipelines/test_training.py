@@ -36,6 +36,18 @@ def test_synth_train_evaluate_gate_beats_uniform_recall(tiny_benchmark: Path, tm
     checkpoint = tmp_path / "model.safetensors"
     summary = train(dataset, checkpoint, TINY_TRAIN, show_progress=False, log=lambda line: None)
     assert checkpoint.exists() and summary["videos"]["train"] >= 8
+    # validation chose the epochs and the threshold; the test split was never decoded
+    assert set(summary["videos"]) == {"train", "val"} and summary["validation"]["source"] == "val split"
+    assert summary["validation"]["heavy"]["epoch"] >= 1 and "val_frame_accuracy" in summary["validation"]["light"]
+    frames = {p.stem for p in (Path(str(checkpoint) + ".work") / "frames").iterdir()}
+    assert len(frames) == len(dataset.split("train")) + len(dataset.split("val"))
+    calibration = summary["calibration"]
+    assert calibration["val_accuracy"] >= calibration["val_dense_accuracy"] - TINY_TRAIN.threshold_tolerance
+    from models.checkpoint import read_metadata
+
+    config = read_metadata(checkpoint)["config"]
+    assert config["head"] == "temporal" and config["threshold"] == pytest.approx(calibration["threshold"])
+    assert config["threshold_rule"] == calibration["rule"]
     from models.checkpoint import read_concept_examples
 
     examples = [read_concept_examples(checkpoint, k) or [] for k in range(TINY_TRAIN.num_kernels)]
