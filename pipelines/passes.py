@@ -23,7 +23,7 @@ from .errors import Cancelled
 from .planning import Snippet, light_frames, passed_snippets
 from .transforms import heavy_input
 
-Progress = Callable[[str, float], None]
+Progress = Callable[[str, float], None]  # (stage, fraction done) as a video moves through the stages
 
 
 class StageTimer:

@@ -31,13 +31,12 @@ from .batching import HeavyBatcher
 from .decoding import DecodeCost, Decoder, DecoderPool, IsolatedDecoder, VideoInfo, choose_backend, open_decoder, probe
 from .errors import ModelError, VidgateError
 from .options import LightPass, Options
-from .passes import StageTimer, cancel_check, heavy_pass_features, light_pass_frames
+from .passes import Progress, StageTimer, cancel_check, heavy_pass_features, light_pass_frames
 from .planning import Snippet, align_to_keyframes, largest_gap, light_frames, plan_snippets, plan_video, relative_times
 from .results import Decoding, RecognitionResult, assemble, model_info
 from .selection import select
 from .transforms import light_input
 
-Progress = Callable[[str, float], None]
 AUTO_FALLBACK = "fast"  # what ``auto`` runs where it does not align (docs/inference.md: the measured choice)
 # Receives decoded centre frames ``{snippet index: (H, W, 3) uint8}`` as the recognizer meets them: every
 # snippet's from the light pass (what the light network saw), and the selected ones' from the heavy pass

@@ -16,8 +16,8 @@ The work folder, its recipe check and the epoch checkpointing every stage uses l
 the run that strings the stages together in ``trainer.py``.
 """
 
-from .config import Progress, TrainConfig, resolve_device
+from .config import Log, TrainConfig, resolve_device
 from .trainer import Trainer, train
 from .work import dataset_fingerprint
 
-__all__ = ["Progress", "TrainConfig", "Trainer", "dataset_fingerprint", "resolve_device", "train"]
+__all__ = ["Log", "TrainConfig", "Trainer", "dataset_fingerprint", "resolve_device", "train"]

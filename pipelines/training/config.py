@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
-Progress = Callable[[str], None]
+Log = Callable[[str], None]  # one line per event worth telling the user
 
 
 @dataclass(frozen=True)

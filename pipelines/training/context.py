@@ -15,7 +15,7 @@ from models import ModelConfig, VidGate
 
 from ..cache import CachedVideo
 from ..datasets import Dataset, DatasetItem
-from .config import Progress, TrainConfig
+from .config import Log, TrainConfig
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Context:
     device: torch.device
     model: VidGate
     show_progress: bool
-    log: Progress
+    log: Log
     videos: dict[str, list[CachedVideo]] = field(default_factory=dict)
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
     validation_source: str = ""

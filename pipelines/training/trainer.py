@@ -14,7 +14,7 @@ from models import HEADS, ModelConfig, VidGate, save_checkpoint
 
 from ..datasets import Dataset
 from ..errors import OptionsError
-from .config import Progress, TrainConfig, resolve_device
+from .config import Log, TrainConfig, resolve_device
 from .context import Context
 from .examples import concept_examples
 from .features import cache_features, init_kernels
@@ -36,7 +36,7 @@ class Trainer:
         *,
         restart: bool = False,
         show_progress: bool = True,
-        log: Progress = print,
+        log: Log = print,
     ) -> None:
         if config.head not in HEADS:
             raise OptionsError(f"unknown head {config.head!r}; known: {', '.join(sorted(HEADS))}")
@@ -101,7 +101,7 @@ def train(
     work: Path | None = None,
     restart: bool = False,
     show_progress: bool = True,
-    log: Progress = print,
+    log: Log = print,
 ) -> dict[str, Any]:
     """Train a model on ``dataset`` and write the checkpoint ``out``; returns a training summary.
 

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..datasets import Dataset
 from ..errors import OptionsError
-from .config import Progress
+from .config import Log
 
 # Options that do not change what training computes: a run may resume on another device.
 NOT_RECIPE = frozenset({"device"})
@@ -38,7 +38,7 @@ def dataset_fingerprint(dataset: Dataset) -> str:
     return h.hexdigest()
 
 
-def check_work_folder(work: Path, recipe: dict[str, Any], restart: bool, log: Progress) -> None:
+def check_work_folder(work: Path, recipe: dict[str, Any], restart: bool, log: Log) -> None:
     """Make ``work`` hold this recipe's run: fresh, the same run to resume, or (``restart``) cleared."""
     path = work / "recipe.json"
     stages = [p for p in work.iterdir() if p.name not in ("frames", "recipe.json")] if work.exists() else []
