@@ -60,7 +60,7 @@ def _row(label: str, report: dict[str, Any], multi: bool) -> dict[str, Any]:
         row[name] = s[name]["mAP" if multi else "accuracy"]
         row[f"{name} groups"] = {g: f.get(metric, f.get("accuracy")) for g, f in (s[name].get("groups") or {}).items()}
     row["threshold selected"] = s["gated threshold"]["selected_fraction"]
-    row["paired 25%"] = report["paired_with_dense"].get("gated 25%", {})
+    row["paired 25%"] = report.get("paired_with_dense", {}).get("gated 25%", {})
     return row
 
 

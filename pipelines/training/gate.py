@@ -5,9 +5,10 @@ loss on the gated selection and on all snippets; distillation of the dense head 
 sparsity term toward the target ratio; the batch-shaping term; and the heavy network's per-snippet
 evidence as a target for the gate's logits. Light encoder and heavy backbone stay frozen.
 
-Validation picks the epoch (gated accuracy at the target ratio, then dense accuracy) and stops the
-stage after ``patience`` epochs without a better one. Then :func:`calibrate_threshold` chooses the
-learned threshold on validation by a stated rule, stored with the model (``threshold_rule``).
+Validation picks the epoch (gated accuracy at the target ratio, then dense accuracy); every epoch
+runs (they are cheap on cached features, and the temperature anneals over all of them). Then
+:func:`calibrate_threshold` chooses the learned threshold on validation by a stated rule, stored with
+the model (``threshold_rule``).
 """
 
 from __future__ import annotations
@@ -161,10 +162,6 @@ class GateTrainer:
             score = metrics["budget_accuracy"] + 0.5 * metrics["dense_accuracy"]
             bar.set_postfix(acc=f"{metrics['budget_accuracy']:.2f}", dense=f"{metrics['dense_accuracy']:.2f}")
             stage.save_epoch(self.trained, optimiser, epoch + 1, score)
-            if epoch + 1 - stage.best_epoch >= self.config.patience:
-                ctx.log(f"gate: stopped after epoch {epoch + 1}, "
-                        f"no better validation for {self.config.patience} epochs")
-                break
         stage.restore_best(self.trained)
         summary: dict[str, Any] = {}
         if val and val_targets is not None:

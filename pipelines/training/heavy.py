@@ -20,7 +20,7 @@ from models import load_pretrained
 from ..cache import CachedVideo, load_clips
 from ..transforms import heavy_input
 from .context import Context
-from .instances import MilClassifier, fit_instances, video_scores
+from .instances import MilClassifier, fit_instances, validation_score, video_scores
 from .light import light_classifier, light_evidence
 from .work import Stage, stage_figures
 
@@ -63,12 +63,12 @@ def train_heavy(ctx: Context) -> None:
         if not val_snippets:
             return None
         net.eval()
-        correct = 0
-        for i, video in enumerate(ctx.videos["val"]):
-            x = heavy_input(load_clips(video)[val_snippets[i]], ctx.model_config).to(ctx.device)
-            scores = video_scores(net.instance_logits(x), ctx.model_config.multi_label)
-            correct += int(scores.argmax().item() in ctx.targets["val"][i].nonzero().flatten().tolist())
-        return correct / len(val_snippets)
+        scores = [
+            video_scores(net.instance_logits(heavy_input(load_clips(v)[val_snippets[i]], ctx.model_config)
+                                             .to(ctx.device)), ctx.model_config.multi_label).cpu()
+            for i, v in enumerate(ctx.videos["val"])
+        ]
+        return validation_score(torch.stack(scores), ctx.targets["val"])
 
     def snippets_of(i: int, rng: random.Random) -> torch.Tensor:
         order = salient[i].tolist()
@@ -85,6 +85,7 @@ def train_heavy(ctx: Context) -> None:
         ctx.config.heavy_epochs,
         snippets_of,
         seed_offset=100,
+        min_epochs=ctx.config.heavy_warmup + ctx.config.patience,
         score=score,
         on_epoch=rerank,
     )

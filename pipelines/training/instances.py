@@ -53,6 +53,14 @@ def video_scores(instance_logits: torch.Tensor, multi_label: bool) -> torch.Tens
     return F.log_softmax(instance_logits, -1).mean(0)
 
 
+def validation_score(scores: torch.Tensor, targets: torch.Tensor) -> float:
+    """Video accuracy of ``scores (N, C)`` (log-probabilities) against multi-hot ``targets``, with the true
+    label's mean log-probability (floored at -10) as a tie-breaker worth less than one video in a thousand."""
+    right = targets.gather(1, scores.argmax(1, keepdim=True)).mean()
+    likelihood = scores.masked_fill(~targets.bool(), -torch.inf).max(1).values.clamp_min(-10).mean()
+    return float(right + 1e-4 * likelihood)
+
+
 def fit_instances(
     ctx: Context,
     stage: Stage,
@@ -62,6 +70,7 @@ def fit_instances(
     instances: Callable[[int, random.Random], torch.Tensor],
     *,
     seed_offset: int,
+    min_epochs: int = 0,
     score: Callable[[MilClassifier], float | None] | None = None,
     on_epoch: Callable[[MilClassifier, int], None] | None = None,
 ) -> MilClassifier:
@@ -70,7 +79,7 @@ def fit_instances(
     ``instances(video, rng)`` gives one training video's instances (centre frames or snippet clips),
     already normalised; an interrupted stage resumes after its last saved epoch. With a ``score``
     (validation, higher is better) the best epoch is kept, and the stage stops after ``patience``
-    epochs without a better one.
+    epochs without a better one (not before ``min_epochs``).
     """
     c = ctx.config
     net = MilClassifier(encoder, num_features, ctx.model_config.num_classes).to(ctx.device)
@@ -100,7 +109,7 @@ def fit_instances(
                     f"epoch {stage.best_epoch})")
         if on_epoch is not None:
             on_epoch(net, epoch)
-        if value is not None and epoch + 1 - stage.best_epoch >= c.patience:
+        if value is not None and epoch + 1 >= min_epochs and epoch + 1 - stage.best_epoch >= c.patience:
             ctx.log(f"{stage.name}: stopped after epoch {epoch + 1}, no better validation for {c.patience} epochs")
             break
     stage.restore_best(net)

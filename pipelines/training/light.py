@@ -16,7 +16,7 @@ from models import load_pretrained
 from ..cache import CachedVideo, centre_frames
 from ..transforms import light_input
 from .context import Context
-from .instances import MilClassifier, fit_instances, video_scores
+from .instances import MilClassifier, fit_instances, validation_score, video_scores
 from .work import Stage, stage_figures
 
 
@@ -74,14 +74,13 @@ def light_evidence(ctx: Context, net: MilClassifier | None, video: CachedVideo, 
 
 @torch.no_grad()
 def light_accuracy(ctx: Context, net: MilClassifier) -> float | None:
-    """Validation accuracy of the centre-frame classifier (mean log-probability per video); None
-    without validation videos."""
+    """Validation score of the centre-frame classifier: video accuracy (mean log-probability over the
+    centre frames), ties broken by the true label's mean log-probability; None without validation videos."""
     if not ctx.videos.get("val"):
         return None
     net.eval()
-    correct = 0
-    for i, video in enumerate(ctx.videos["val"]):
+    scores = []
+    for video in ctx.videos["val"]:
         x = light_input(centre_frames(video), ctx.model_config).to(ctx.device)
-        scores = video_scores(net.instance_logits(x), ctx.model_config.multi_label)
-        correct += int(scores.argmax().item() in ctx.targets["val"][i].nonzero().flatten().tolist())
-    return correct / len(ctx.videos["val"])
+        scores.append(video_scores(net.instance_logits(x), ctx.model_config.multi_label).cpu())
+    return validation_score(torch.stack(scores), ctx.targets["val"])
