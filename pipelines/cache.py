@@ -58,23 +58,23 @@ def cache_frames(
                 indices = [f for s in plan for f in s.frame_indices(snippet_frames)]
                 with open_decoder(path, backend, info=info) as decoder:
                     frames = decoder.frames(indices, size=size)  # (T·L, S, S, 3)
-                clips = frames.reshape(len(plan), snippet_frames, size, size, 3)
+                snippets = frames.reshape(len(plan), snippet_frames, size, size, 3)
                 tmp = target.with_suffix(".tmp.npy")
-                np.save(tmp, clips)
+                np.save(tmp, snippets)
                 os.replace(tmp, target)
             except VidgateError as exc:
                 failed.append((path, f"{exc.code}: {exc.message}"))
                 if on_video:
                     on_video(i + 1, len(videos))
                 continue
-        clips_shape = np.load(target, mmap_mode="r").shape
-        cached.append(CachedVideo(path=path, frames_file=target, snippets=clips_shape[0]))
+        shape = np.load(target, mmap_mode="r").shape
+        cached.append(CachedVideo(path=path, frames_file=target, snippets=shape[0]))
         if on_video:
             on_video(i + 1, len(videos))
     return cached, failed
 
 
-def load_clips(video: CachedVideo) -> np.ndarray:
+def load_snippets(video: CachedVideo) -> np.ndarray:
     """All snippets of a cached video, memory-mapped: ``(T, L, S, S, 3) uint8``."""
     frames: np.ndarray = np.load(video.frames_file, mmap_mode="r")
     return frames
@@ -82,5 +82,5 @@ def load_clips(video: CachedVideo) -> np.ndarray:
 
 def centre_frames(video: CachedVideo) -> np.ndarray:
     """The centre frame of every snippet: ``(T, S, S, 3) uint8``."""
-    clips = load_clips(video)
-    return np.ascontiguousarray(clips[:, clips.shape[1] // 2])
+    snippets = load_snippets(video)
+    return np.ascontiguousarray(snippets[:, snippets.shape[1] // 2])

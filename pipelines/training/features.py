@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..cache import centre_frames, load_clips
+from ..cache import centre_frames, load_snippets
 from ..kmeans import kmeans
 from ..transforms import heavy_input, light_input
 from .context import Context
@@ -29,11 +29,11 @@ def cache_features(ctx: Context) -> None:
             if target.exists():
                 continue
             light = model.encode_frames(light_input(centre_frames(video), mc).to(ctx.device))
-            clips = load_clips(video)
+            snippets = load_snippets(video)
             heavy = torch.cat(
                 [
-                    model.encode_snippets(heavy_input(clips[i : i + 16], mc).to(ctx.device))
-                    for i in range(0, clips.shape[0], 16)
+                    model.encode_snippets(heavy_input(snippets[i : i + 16], mc).to(ctx.device))
+                    for i in range(0, snippets.shape[0], 16)
                 ]
             )
             tmp = target.with_suffix(".tmp")

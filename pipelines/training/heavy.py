@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from models import load_pretrained
 
-from ..cache import CachedVideo, load_clips
+from ..cache import CachedVideo, load_snippets
 from ..transforms import heavy_input
 from .context import Context
 from .instances import MilClassifier, fit_instances, validation_score, video_scores
@@ -64,7 +64,7 @@ def train_heavy(ctx: Context) -> None:
             return None
         net.eval()
         scores = [
-            video_scores(net.instance_logits(heavy_input(load_clips(v)[val_snippets[i]], ctx.model_config)
+            video_scores(net.instance_logits(heavy_input(load_snippets(v)[val_snippets[i]], ctx.model_config)
                                              .to(ctx.device)), ctx.model_config.multi_label).cpu()
             for i, v in enumerate(ctx.videos["val"])
         ]
@@ -75,7 +75,7 @@ def train_heavy(ctx: Context) -> None:
         chosen = order[: (3 * k) // 4]  # where the light encoder sees evidence, plus random ones
         rest = order[len(chosen) :]
         chosen = sorted(chosen + rng.sample(rest, min(len(rest), k - len(chosen))))
-        return heavy_input(load_clips(ctx.videos["train"][i])[chosen], ctx.model_config)
+        return heavy_input(load_snippets(ctx.videos["train"][i])[chosen], ctx.model_config)
 
     net = fit_instances(
         ctx,
@@ -98,10 +98,10 @@ def train_heavy(ctx: Context) -> None:
 def heavy_evidence(ctx: Context, net: MilClassifier, video: CachedVideo, target: torch.Tensor) -> torch.Tensor:
     """Per-snippet evidence for the video's own labels from the heavy classifier ``(T,)``."""
     net.eval()
-    clips = load_clips(video)
+    snippets = load_snippets(video)
     logits = torch.cat([
-        net.instance_logits(heavy_input(clips[i : i + 16], ctx.model_config).to(ctx.device)).cpu()
-        for i in range(0, clips.shape[0], 16)
+        net.instance_logits(heavy_input(snippets[i : i + 16], ctx.model_config).to(ctx.device)).cpu()
+        for i in range(0, snippets.shape[0], 16)
     ])
     log_probs = F.logsigmoid(logits) if ctx.model_config.multi_label else F.log_softmax(logits, -1)
     return log_probs[:, target.bool()].max(1).values

@@ -76,7 +76,7 @@ def fit_instances(
 ) -> MilClassifier:
     """Train ``encoder`` and a linear classifier on per-instance video labels, saving every epoch.
 
-    ``instances(video, rng)`` gives one training video's instances (centre frames or snippet clips),
+    ``instances(video, rng)`` gives one training video's instances (centre frames or snippets),
     already normalised; an interrupted stage resumes after its last saved epoch. With a ``score``
     (validation, higher is better) the best epoch is kept, and the stage stops after ``patience``
     epochs without a better one (not before ``min_epochs``).
