@@ -4,7 +4,10 @@ Per video and epoch it sees ``heavy_snippets_per_video`` snippets: three quarter
 sees most evidence for the video's label, the rest at random. For the first ``heavy_warmup`` epochs
 that evidence is the light classifier's; after them, the heavy network's own (every training snippet
 scored once). Validation: the heavy classifier's video accuracy on each validation video's most
-salient snippets (by the light classifier, fixed for the run) picks the epoch and stops the stage.
+salient snippets (by the light classifier, fixed for the run), averaged over the last 3 epochs,
+picks the epoch from ``heavy_warmup + patience`` on and stops the stage. (Without the average and
+that floor, the demo's first run kept epoch 15 of 27 for one lucky epoch on 45 videos, and lost
+4.5 points of dense accuracy.)
 Pretrained ``heavy_weights`` only initialise the backbone; this stage still trains it on the data set.
 """
 
@@ -86,6 +89,7 @@ def train_heavy(ctx: Context) -> None:
         snippets_of,
         seed_offset=100,
         min_epochs=ctx.config.heavy_warmup + ctx.config.patience,
+        smooth=3,
         score=score,
         on_epoch=rerank,
     )

@@ -71,6 +71,7 @@ def fit_instances(
     *,
     seed_offset: int,
     min_epochs: int = 0,
+    smooth: int = 1,
     score: Callable[[MilClassifier], float | None] | None = None,
     on_epoch: Callable[[MilClassifier, int], None] | None = None,
 ) -> MilClassifier:
@@ -78,8 +79,9 @@ def fit_instances(
 
     ``instances(video, rng)`` gives one training video's instances (centre frames or snippets),
     already normalised; an interrupted stage resumes after its last saved epoch. With a ``score``
-    (validation, higher is better) the best epoch is kept, and the stage stops after ``patience``
-    epochs without a better one (not before ``min_epochs``).
+    (validation, higher is better; averaged over the last ``smooth`` epochs, so that one lucky epoch
+    on a few dozen videos does not decide) the best epoch from ``min_epochs`` on is kept, and the
+    stage stops after ``patience`` epochs without a better one.
     """
     c = ctx.config
     net = MilClassifier(encoder, num_features, ctx.model_config.num_classes).to(ctx.device)
@@ -88,6 +90,7 @@ def fit_instances(
     if start:
         ctx.log(f"{stage.name}: resuming after epoch {start}")
     g = torch.Generator()
+    recent: list[float] = []
     for epoch in ctx.bar(range(start, epochs), stage.name, epochs - start):
         net.train()
         g.manual_seed(c.seed + seed_offset + epoch)
@@ -102,14 +105,20 @@ def fit_instances(
             torch.autograd.backward(loss)
             torch.nn.utils.clip_grad_norm_(net.parameters(), c.clip_grad)
             optimiser.step()
-        value = score(net) if score is not None else None
+        raw = score(net) if score is not None else None
+        value = None
+        if raw is not None:
+            stage.last = (epoch + 1, raw)
+            recent = [*recent[-(smooth - 1):], raw] if smooth > 1 else [raw]
+            value = sum(recent) / len(recent) if epoch + 1 >= min_epochs else None
         stage.save_epoch(net, optimiser, epoch + 1, value)
-        if value is not None:
-            ctx.log(f"{stage.name} epoch {epoch + 1}: validation {value:.3f} (best {stage.best_score:.3f}, "
-                    f"epoch {stage.best_epoch})")
+        if raw is not None:
+            ctx.log(f"{stage.name} epoch {epoch + 1}: validation {raw:.3f}"
+                    + (f", mean of the last {len(recent)} {value:.3f}" if value is not None and smooth > 1 else "")
+                    + (f" (best {stage.best_score:.3f}, epoch {stage.best_epoch})" if stage.best_epoch else ""))
         if on_epoch is not None:
             on_epoch(net, epoch)
-        if value is not None and epoch + 1 >= min_epochs and epoch + 1 - stage.best_epoch >= c.patience:
+        if value is not None and epoch + 1 - stage.best_epoch >= c.patience:
             ctx.log(f"{stage.name}: stopped after epoch {epoch + 1}, no better validation for {c.patience} epochs")
             break
     stage.restore_best(net)

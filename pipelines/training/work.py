@@ -105,6 +105,7 @@ class Stage:
         self.best_score = -math.inf
         self.best_epoch = 0
         self.best_state: dict[str, torch.Tensor] | None = None
+        self.last: tuple[int, float] | None = None  # the last epoch scored and its raw validation score
 
     def done(self) -> bool:
         return self.final.exists()
@@ -154,7 +155,10 @@ class Stage:
 
 
 def stage_figures(stage: Stage, name: str) -> dict[str, Any]:
-    """What a finished stage tells about validation: its best score under ``name`` and the epoch kept."""
-    if stage.best_state is None:
-        return {}
-    return {name: stage.best_score, "epoch": stage.best_epoch}
+    """What a finished stage tells about validation: the kept epoch's score under ``name`` and the epoch
+    (the best one, or the last one scored when no epoch was eligible to be chosen)."""
+    if stage.best_state is not None:
+        return {name: stage.best_score, "epoch": stage.best_epoch}
+    if stage.last is not None:
+        return {name: stage.last[1], "epoch": stage.last[0]}
+    return {}
