@@ -151,3 +151,22 @@ def test_a_work_folder_is_reused_only_for_its_own_recipe(tmp_path: Path) -> None
     (legacy / "gate.pt").write_bytes(b"stage")
     with pytest.raises(OptionsError, match=r"no recipe\.json"):
         check_work_folder(legacy, recipe, False, logs.append)
+
+
+@pytest.mark.slow
+def test_multi_label_trains_with_the_temporal_head_and_reports_map(tmp_path: Path) -> None:
+    data = write_synthetic_dataset(tmp_path / "multi", SynthConfig(videos=16, classes=4, size=64, min_snippets=30,
+                                                                   max_snippets=32, multi_label=True, seed=2))
+    dataset = load_dataset(data)
+    assert dataset.multi_label
+    checkpoint = tmp_path / "multi.safetensors"
+    config = TrainConfig(light_size=64, heavy_size=64, num_kernels=8, gate_hidden=32, light_epochs=2,
+                         heavy_epochs=3, gate_epochs=6, batch_videos=4, seed=0)
+    summary = train(dataset, checkpoint, config, show_progress=False, log=lambda line: None)
+    assert summary["config"]["head"] == "temporal" and "threshold" in summary["calibration"]
+    recognizer = Recognizer(checkpoint, isolate=False)
+    assert recognizer.config.multi_label and recognizer.config.head == "temporal"
+    report = evaluate(recognizer, dataset, split="train", budgets=(0.25,))
+    for row in report["settings"].values():
+        assert 0.0 <= row["mAP"] <= 1.0
+    assert "paired_with_dense" not in report  # paired top-1 differences are for single-label sets
