@@ -144,7 +144,7 @@ def train(
     head: Annotated[str, typer.Option(help="Head: temporal (reads the selection as a timed sequence) "
                                            "or pool (order-blind mean + max).")] = "temporal",
     light_epochs: int = 6,
-    heavy_epochs: Annotated[int, typer.Option(help="Most heavy epochs (validation stops earlier).")] = 40,
+    heavy_epochs: int = 25,
     gate_epochs: Annotated[int, typer.Option(help="Most gate epochs (validation stops earlier).")] = 60,
     val_fraction: Annotated[float, typer.Option(help="Share of train carved out for validation when the "
                                                      "data set has no val split.")] = 0.15,
