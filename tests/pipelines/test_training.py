@@ -170,3 +170,13 @@ def test_multi_label_trains_with_the_temporal_head_and_reports_map(tmp_path: Pat
     for row in report["settings"].values():
         assert 0.0 <= row["mAP"] <= 1.0
     assert "paired_with_dense" not in report  # paired top-1 differences are for single-label sets
+
+
+def test_bad_training_options_are_usage_errors(tiny_benchmark: Path, tmp_path: Path) -> None:
+    for flag, value, message in (("--head", "lstm", "unknown head 'lstm'"),
+                                 ("--val-fraction", "1.5", "val_fraction must be between 0 and 1")):
+        proc = subprocess.run([sys.executable, "-m", "service.cli", "train", str(tiny_benchmark), "--out",
+                               str(tmp_path / "m.safetensors"), "--quiet", flag, value],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert not (tmp_path / "m.safetensors.work").exists()  # refused before anything was written
