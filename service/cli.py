@@ -141,8 +141,8 @@ def train(
     light_size: int = 112,
     heavy_size: int = 112,
     max_snippets: Annotated[int, typer.Option(help="Snippets planned per video.")] = 64,
-    head: Annotated[str, typer.Option(help="Head: temporal (reads the selection as a timed sequence) "
-                                           "or pool (order-blind mean + max).")] = "temporal",
+    head: Annotated[str, typer.Option(help="Head: pool (order-blind mean + max) or temporal (reads the "
+                                           "selection as a timed sequence: order, counts).")] = "pool",
     light_epochs: int = 6,
     heavy_epochs: int = 25,
     gate_epochs: Annotated[int, typer.Option(help="Most gate epochs (validation stops earlier).")] = 60,

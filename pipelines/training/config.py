@@ -33,7 +33,7 @@ class TrainConfig:
     max_snippets: int = 64
     num_kernels: int = 64
     gate_hidden: int = 128
-    head: str = "temporal"
+    head: str = "pool"
     head_width: int = 64
     light_epochs: int = 6
     heavy_epochs: int = 25

@@ -103,7 +103,6 @@ def fit_instances(
             loss = instance_loss(net.instance_logits(x), targets, bags, ctx.model_config.multi_label)
             optimiser.zero_grad()
             torch.autograd.backward(loss)
-            torch.nn.utils.clip_grad_norm_(net.parameters(), c.clip_grad)
             optimiser.step()
         raw = score(net) if score is not None else None
         value = None

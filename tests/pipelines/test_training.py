@@ -46,7 +46,7 @@ def test_synth_train_evaluate_gate_beats_uniform_recall(tiny_benchmark: Path, tm
     from models.checkpoint import read_metadata
 
     config = read_metadata(checkpoint)["config"]
-    assert config["head"] == "temporal" and config["threshold"] == pytest.approx(calibration["threshold"])
+    assert config["head"] == TINY_TRAIN.head and config["threshold"] == pytest.approx(calibration["threshold"])
     assert config["threshold_rule"] == calibration["rule"]
     from models.checkpoint import read_concept_examples
 
@@ -161,7 +161,7 @@ def test_multi_label_trains_with_the_temporal_head_and_reports_map(tmp_path: Pat
     assert dataset.multi_label
     checkpoint = tmp_path / "multi.safetensors"
     config = TrainConfig(light_size=64, heavy_size=64, num_kernels=8, gate_hidden=32, light_epochs=2,
-                         heavy_epochs=3, gate_epochs=6, batch_videos=4, seed=0)
+                         heavy_epochs=3, gate_epochs=6, batch_videos=4, seed=0, head="temporal")
     summary = train(dataset, checkpoint, config, show_progress=False, log=lambda line: None)
     assert summary["config"]["head"] == "temporal" and "threshold" in summary["calibration"]
     recognizer = Recognizer(checkpoint, isolate=False)
