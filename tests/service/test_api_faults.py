@@ -5,26 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import os
 import re
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.queue.redis_streams import RedisQueue
 
-from .api_support import Files, make_files, post_video, server, settings_for, wait_for
-
-REDIS_URL = os.environ.get("VIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from .api_support import REDIS_URL, Files, make_files, post_video, server, settings_for, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -124,19 +119,6 @@ def test_the_api_process_never_opens_an_upload(files: Files, tmp_path: Path, mon
         assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
         r = post_video(c, files.text)
         assert r.status_code == 415 and _code(r) == "not_a_video"
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    prefix = f"vgapi-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
 
 
 @pytest.mark.redis

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import select
 import socket
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import redis
 
 from .api_support import (
+    REDIS_URL,
     Files,
     Process,
     env_for,
@@ -26,8 +23,6 @@ from .api_support import (
     wait_for,
     wait_ready,
 )
-
-REDIS_URL = os.environ.get("VIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 pytestmark = pytest.mark.slow
 
@@ -72,20 +67,6 @@ def test_killed_server_loses_no_job(files: Files, tmp_path: Path) -> None:
         done = [wait_for(client, job_id, timeout=60) for job_id in ids]
     assert [d["status"] for d in done] == ["succeeded"] * 4, done
     assert done[0]["attempts"] >= 2  # the interrupted job ran again
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL}")
-    prefix = f"vidgate-test-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    for key in client.scan_iter(match=prefix + "*"):
-        client.delete(key)
-    client.close()
 
 
 def _wait_metrics(port: int, proc: Process, timeout: float = 60.0) -> None:
