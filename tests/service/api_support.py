@@ -23,8 +23,6 @@ from service.config import Settings
 from ..helpers import add_concept_examples, tiny_checkpoint, write_audio_only, write_test_video
 from .faulty_decoder import KILLER_WIDTH, POISON_WIDTH, SLOW_WIDTH
 
-REDIS_URL = os.environ.get("VIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
 FINISHED = ("succeeded", "failed", "cancelled")
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from .api_support import REDIS_URL
+from .redis_server import REDIS_URL
 
 
 @pytest.fixture
@@ -24,3 +24,9 @@ def redis_prefix() -> Iterator[str]:
     for key in client.scan_iter(match=prefix + "*"):
         client.delete(key)
     client.close()
+
+
+@pytest.fixture
+def prefix(redis_prefix: str) -> str:
+    """The queue tests' name for :func:`redis_prefix`."""
+    return redis_prefix

@@ -1,10 +1,13 @@
-"""A private ``redis-server`` process on a free port, for tests and benches that stop, kill or restart Redis.
+"""The test Redis: the shared server's URL, and a private ``redis-server`` process on a free port for
+tests and benches that stop, kill or restart Redis.
 
-The shared server (6379) is never touched: anything that takes Redis down uses one of these.
+The shared server (6379, database 15 unless ``VIDGATE_TEST_REDIS_URL`` says otherwise) is never taken
+down: anything that does that uses a private one.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
@@ -13,6 +16,8 @@ import time
 from pathlib import Path
 
 import redis
+
+REDIS_URL = os.environ.get("VIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def free_redis_port(start: int = 6390) -> int:

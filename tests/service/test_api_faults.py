@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.queue.redis_streams import RedisQueue
 
-from .api_support import REDIS_URL, Files, make_files, post_video, server, settings_for, wait_for
+from .api_support import Files, make_files, post_video, server, settings_for, wait_for
+from .redis_server import REDIS_URL
 
 
 @pytest.fixture(scope="module")

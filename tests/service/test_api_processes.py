@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from .api_support import (
-    REDIS_URL,
     Files,
     Process,
     env_for,
@@ -23,6 +22,7 @@ from .api_support import (
     wait_for,
     wait_ready,
 )
+from .redis_server import REDIS_URL
 
 pytestmark = pytest.mark.slow
 

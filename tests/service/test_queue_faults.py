@@ -13,8 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,22 +23,7 @@ from service.queue import BadCursor, QueueFull
 from service.queue.embedded import EmbeddedQueue
 from service.queue.redis_streams import GROUP, RedisQueue
 
-from .redis_server import RedisServer
-
-REDIS_URL = os.environ.get("VIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    try:
-        client = redis.Redis.from_url(REDIS_URL)
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL} (.ci/run starts one)")
-    name = f"vgfault-{uuid.uuid4().hex[:8]}:"
-    yield name
-    for key in client.scan_iter(f"{name}*"):
-        client.delete(key)
+from .redis_server import REDIS_URL, RedisServer
 
 
 def _queue(prefix: str, url: str = REDIS_URL, **kwargs: object) -> RedisQueue:

@@ -7,8 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,21 +16,9 @@ from service.jobs import Job, JobStatus
 from service.queue import QueueFull
 from service.queue.redis_streams import RedisQueue
 
-REDIS_URL = os.environ.get("VIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from .redis_server import REDIS_URL
+
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture
-def prefix() -> Iterator[str]:
-    try:
-        client = redis.Redis.from_url(REDIS_URL)
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL} (.ci/run starts one)")
-    name = f"vgtest-{uuid.uuid4().hex[:8]}:"
-    yield name
-    for key in client.scan_iter(f"{name}*"):
-        client.delete(key)
 
 
 def _queue(prefix: str, **kwargs: object) -> RedisQueue:
