@@ -7,16 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
-
-import pytest
-import redis
 
 from ..helpers import tiny_checkpoint, write_test_video
 from .api_support import ROOT
-
-REDIS_URL = os.environ.get("VIDGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+from .redis_server import REDIS_URL
 
 SCRIPT = """
 import json, sys
@@ -37,24 +32,14 @@ print(json.dumps({"statuses": statuses, "heavy": heavy[:5]}))
 """
 
 
-def test_redis_mode_api_never_imports_torch(tmp_path: Path) -> None:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        client.ping()
-    except redis.ConnectionError:
-        pytest.skip(f"no Redis at {REDIS_URL} (.ci/run starts one)")
-    prefix = f"vgtest-light-{uuid.uuid4().hex[:8]}:"
+def test_redis_mode_api_never_imports_torch(tmp_path: Path, redis_prefix: str) -> None:
     checkpoint = tiny_checkpoint(tmp_path / "tiny.safetensors")
     video = write_test_video(tmp_path / "clip.mp4", frames=48)
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-c", SCRIPT, REDIS_URL, prefix, str(tmp_path / "data"), str(checkpoint), str(video)],
-            capture_output=True, text=True, timeout=120, cwd=ROOT,
-            env={k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")},
-        )
-    finally:
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, REDIS_URL, redis_prefix, str(tmp_path / "data"), str(checkpoint), str(video)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("VIDGATE_")},
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report["statuses"] == [200, 200, 202, 200, 404]
