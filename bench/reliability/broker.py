@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -46,35 +48,33 @@ def outages(bench: Bench) -> list[dict[str, Any]]:
     cases = [("outage 2 s", 2.0)] if bench.quick else [("outage 2 s", 2.0), ("outage 10 s", 10.0),
                                                          ("restart", 0.0)]
     rows = []
-    folder = bench.folder("broker-aof")
-    with private_redis(folder / "redis", persistent=True) as redis:
-        settings = bench.settings("broker-aof", redis_url=redis.url, redis_prefix="vg:")
-        server = Server(settings, folder, SLOW).start(ready=False)
-        workers = Workers(settings, folder, SLOW)
-        try:
-            workers.start(2)
-            for label, downtime in cases:
-                rows.append({"persistence": "AOF", **_case(bench, server, workers, redis, label, downtime, jobs)})
-        finally:
-            workers.stop()
-            server.stop()
+    with _service(bench, "broker-aof", persistent=True) as (redis, server, workers):
+        for label, downtime in cases:
+            rows.append({"persistence": "AOF", **_case(bench, server, workers, redis, label, downtime, jobs)})
     if bench.quick:
         return rows
-    folder = bench.folder("broker-none")
-    with private_redis(folder / "redis", persistent=False) as redis:
-        settings = bench.settings("broker-none", redis_url=redis.url, redis_prefix="vg:")
+    with _service(bench, "broker-none", persistent=False) as (redis, server, workers):
+        row = _case(bench, server, workers, redis, "restart", 0.0, jobs)
+        gc = run([sys.executable, "-m", "service.cli", "gc", "--grace", "0"], server.env)
+        row["orphaned_uploads_collected"] = _orphans(gc.stdout)
+        rows.append({"persistence": "none", **row})
+    return rows
+
+
+@contextmanager
+def _service(bench: Bench, name: str, *, persistent: bool) -> Iterator[tuple[Any, Server, Workers]]:
+    """A private redis-server (with or without AOF), an API server and two workers on it."""
+    folder = bench.folder(name)
+    with private_redis(folder / "redis", persistent=persistent) as redis:
+        settings = bench.settings(name, redis_url=redis.url, redis_prefix="vg:")
         server = Server(settings, folder, SLOW).start(ready=False)
         workers = Workers(settings, folder, SLOW)
         try:
             workers.start(2)
-            row = _case(bench, server, workers, redis, "restart", 0.0, jobs)
-            gc = run([sys.executable, "-m", "service.cli", "gc", "--grace", "0"], server.env)
-            row["orphaned_uploads_collected"] = _orphans(gc.stdout)
-            rows.append({"persistence": "none", **row})
+            yield redis, server, workers
         finally:
             workers.stop()
             server.stop()
-    return rows
 
 
 def _orphans(text: str) -> int:

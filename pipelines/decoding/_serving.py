@@ -80,11 +80,9 @@ def _serve(conn: multiprocessing.connection.Connection, path: str, backend: str,
                 message = conn.recv()
             except EOFError:
                 return False
-            if message[0] == "close":
-                conn.send(("closed",))
-                return True
-            if message[0] == "exit":
-                return False
+            ended = _control(conn, message)
+            if ended is not None:
+                return ended
             try:
                 array, extra = _answer(decoder, message)
             except VidgateError as exc:  # bad request or undecodable frame: the child stays usable
@@ -112,10 +110,17 @@ def _closed(conn: multiprocessing.connection.Connection) -> bool:
         message = conn.recv()
     except EOFError:
         return False
+    return _control(conn, message) is True
+
+
+def _control(conn: multiprocessing.connection.Connection, message: tuple[Any, ...]) -> bool | None:
+    """``close`` (acknowledged: True, serve another video) or ``exit`` (False); None for a request."""
     if message[0] == "close":
         conn.send(("closed",))
         return True
-    return False
+    if message[0] == "exit":
+        return False
+    return None
 
 
 def _answer(decoder: Decoder, message: tuple[Any, ...]) -> tuple[np.ndarray, Any]:
