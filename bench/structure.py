@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,9 @@ from pipelines.evaluation import evaluate
 from pipelines.evaluation_report import report_markdown, write_report
 from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
-from pipelines.training import TrainConfig, train
-from pipelines.training.work import write_json
+from pipelines.training import TrainConfig
 
+from .heads import train_run
 from .report import machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,20 +36,6 @@ RESULTS = ROOT / "docs" / "results.md"
 # spread over them, straddling the events' snippets: dense 0.810, 0.611 on the direction pairs.)
 RECIPE = SynthConfig(videos=280, seed=21, classes=6, order_classes=4, count_classes=4, min_gap_s=20.0,
                      min_snippets=60, max_snippets=64)
-
-
-def _train(data: Path, checkpoint: Path, config: TrainConfig, seed_from: Path | None = None
-           ) -> tuple[dict[str, Any], float]:
-    work = checkpoint.with_name(checkpoint.name + ".work")
-    shutil.rmtree(work, ignore_errors=True)
-    if seed_from is not None:  # the head does not change the light/heavy/feature stages: reuse them
-        shutil.copytree(seed_from, work, ignore=shutil.ignore_patterns("gate.*", "summary.json", "frames"))
-        (work / "frames").symlink_to(seed_from / "frames")  # several GB of decoded frames: shared, not copied
-        recipe = json.loads((work / "recipe.json").read_text())
-        write_json(work / "recipe.json", {**recipe, "head": config.head})
-    start = time.perf_counter()
-    summary = train(load_dataset(data), checkpoint, config)
-    return summary, time.perf_counter() - start
 
 
 def _row(label: str, report: dict[str, Any], multi: bool) -> dict[str, Any]:
@@ -87,7 +71,7 @@ def main() -> None:
     for head, seed_from in (("temporal", None), ("pool", temporal_ck.with_name(temporal_ck.name + ".work"))):
         checkpoint = work / f"{head}.safetensors"
         if not args.reuse:
-            _, seconds[head] = _train(data, checkpoint, TrainConfig(head=head), seed_from)
+            _, seconds[head] = train_run(data, checkpoint, TrainConfig(head=head), seed_from)
         report = evaluate(Recognizer(checkpoint, isolate=False), dataset, budgets=(0.25,))
         write_report(report, ROOT / "docs" / "results" / name / head)
         reports[head] = report

@@ -42,6 +42,8 @@ class ModelConfig:
         light_size: square input size of centre frames.
         heavy_size: square input size of snippet frames (heavy network).
         snippet_frames: frames per snippet.
+        max_snippets: snippets training planned per video (spread uniformly over it); inference plans
+            the same unless told otherwise. Checkpoints without this field were trained with 64.
         mean: per-channel normalisation mean (RGB in [0, 1]).
         std: per-channel normalisation std.
         num_kernels: concept kernel count.
@@ -64,6 +66,7 @@ class ModelConfig:
     light_size: int = 112
     heavy_size: int = 112
     snippet_frames: int = 8
+    max_snippets: int = 64
     mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
     std: tuple[float, float, float] = (0.225, 0.225, 0.225)
     num_kernels: int = 64

@@ -93,7 +93,7 @@ def _within(examples: list[list[Example]], max_bytes: int) -> list[list[Example]
     return examples
 
 
-def video_frames(path: Path, model: VidGate, *, name: str | None = None, max_snippets: int = 64,
+def video_frames(path: Path, model: VidGate, *, name: str | None = None, max_snippets: int | None = None,
                  backend: str = "pyav") -> VideoFrames:
     """A video's centre frames, planned and cropped as training saw them (`pipelines.cache`)."""
     from .decoding import open_decoder, probe
@@ -101,14 +101,14 @@ def video_frames(path: Path, model: VidGate, *, name: str | None = None, max_sni
 
     info = probe(path)
     plan = plan_video(info.num_frames, info.fps, snippet_frames=model.config.snippet_frames,
-                      max_snippets=max_snippets)
+                      max_snippets=max_snippets or model.config.max_snippets)
     size = max(model.config.light_size, model.config.heavy_size)
     with open_decoder(path, backend, info=info) as decoder:
         frames = decoder.frames([s.centre_frame for s in plan], size=size)  # (T, S, S, 3)
     return VideoFrames(name or path.name, frames, [(s.start + s.end) / 2 for s in plan])
 
 
-def _dataset_frames(data: Path, model: VidGate, split: str, max_snippets: int) -> Iterable[VideoFrames]:
+def _dataset_frames(data: Path, model: VidGate, split: str, max_snippets: int | None) -> Iterable[VideoFrames]:
     from .datasets import load_dataset
 
     dataset = load_dataset(data)
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("checkpoint", type=Path)
     parser.add_argument("data", type=Path, help="the data set folder the model was trained on")
     parser.add_argument("--split", default="train")
-    parser.add_argument("--max-snippets", type=int, default=64)
+    parser.add_argument("--max-snippets", type=int, default=None, help="default: the model's")
     args = parser.parse_args()
     model, _ = load_checkpoint(args.checkpoint)
     examples = collect_concept_examples(model, _dataset_frames(args.data, model, args.split, args.max_snippets))

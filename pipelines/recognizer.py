@@ -83,7 +83,8 @@ class Recognizer:
         decode_timeout_s: per-request decode time limit when isolated.
         decode_memory_bytes: address-space limit of each decoding child.
         limits: refuse inputs beyond these.
-        max_snippets: snippets planned per video (spread uniformly over the video).
+        max_snippets: snippets planned per video (spread uniformly over the video); default: the
+            model's own, what training planned (``ModelConfig.max_snippets``).
         seconds_per_snippet: plan one snippet per this many seconds instead (capped at ``max_snippets``).
         heavy_batch: snippets per heavy forward pass.
         threads: CPU threads for torch (0: leave torch's default).
@@ -104,7 +105,7 @@ class Recognizer:
         decode_timeout_s: float = 120.0,
         decode_memory_bytes: int = 4 * 1024**3,
         limits: Limits | None = None,
-        max_snippets: int = 64,
+        max_snippets: int | None = None,
         seconds_per_snippet: float | None = None,
         heavy_batch: int = 16,
         threads: int = 0,
@@ -131,7 +132,7 @@ class Recognizer:
         self.decode_timeout_s = decode_timeout_s
         self.decode_memory_bytes = decode_memory_bytes
         self.limits = limits or Limits()
-        self.max_snippets = max_snippets
+        self.max_snippets = max_snippets or self.config.max_snippets
         self.seconds_per_snippet = seconds_per_snippet
         self.heavy_batch = heavy_batch
         self.retain_passed = retain_passed

@@ -140,9 +140,11 @@ def train(
     heavy: str = "tiny3d",
     light_size: int = 112,
     heavy_size: int = 112,
-    max_snippets: Annotated[int, typer.Option(help="Snippets planned per video.")] = 64,
-    head: Annotated[str, typer.Option(help="Head: pool (order-blind mean + max) or temporal (reads the "
-                                           "selection as a timed sequence: order, counts).")] = "pool",
+    max_snippets: Annotated[int, typer.Option(help="Snippets planned per video (recorded in the model: "
+                                                   "inference plans the same).")] = 128,
+    head: Annotated[str, typer.Option(help="Head: temporal (the pool head plus a path that reads the selection "
+                                           "as a timed sequence: order, counts) or pool (order-blind mean + "
+                                           "max).")] = "temporal",
     light_epochs: int = 6,
     heavy_epochs: int = 25,
     gate_epochs: Annotated[int, typer.Option(help="Most gate epochs (validation stops earlier).")] = 60,

@@ -29,8 +29,9 @@ class Settings(BaseSettings):
     decode_timeout_s: float = 120.0
     decode_memory_bytes: int = 4 * 1024**3
     workers: int = Field(1, description="In-process workers (embedded mode).")
-    max_snippets: int = Field(64, ge=1, le=4096, description="Most snippets planned per video (a job's "
-                              "seconds_per_snippet spreads up to this many over a long video).")
+    max_snippets: int | None = Field(None, ge=1, le=4096, description="Most snippets planned per video (a job's "
+                                     "seconds_per_snippet spreads up to this many over a long video); default: "
+                                     "the model's, what it was trained with.")
     decoders: int = Field(
         max(1, (os.cpu_count() or 2) - 1),
         description="Decoding children per process, started ahead and reused across videos (one per spare core).",

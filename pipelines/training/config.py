@@ -30,10 +30,10 @@ class TrainConfig:
     light_size: int = 112
     heavy_size: int = 112
     snippet_frames: int = 8
-    max_snippets: int = 64
+    max_snippets: int = 128
     num_kernels: int = 64
     gate_hidden: int = 128
-    head: str = "pool"
+    head: str = "temporal"
     head_width: int = 64
     light_epochs: int = 6
     heavy_epochs: int = 25

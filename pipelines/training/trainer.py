@@ -52,6 +52,7 @@ class Trainer:
             light_size=config.light_size,
             heavy_size=config.heavy_size,
             snippet_frames=config.snippet_frames,
+            max_snippets=config.max_snippets,
             num_kernels=config.num_kernels,
             gate_hidden=config.gate_hidden,
             head=config.head,

@@ -133,7 +133,8 @@ def test_a_temporal_head_round_trips_and_the_checkpoint_names_its_head(tmp_path:
 
 
 def test_checkpoints_without_a_head_field_load_with_the_pool_head(tmp_path: Path) -> None:
-    """Checkpoints written before heads were selectable hold a pool head and no calibration rule."""
+    """Checkpoints written before heads were selectable hold a pool head and no calibration rule, and
+    were trained on 64 snippets per video."""
     import json
 
     from safetensors import safe_open
@@ -142,11 +143,12 @@ def test_checkpoints_without_a_head_field_load_with_the_pool_head(tmp_path: Path
     path = save_checkpoint(_model(), tmp_path / "old.safetensors")
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads(f.metadata()["vidgate"])
-    for new in ("head", "head_width", "threshold_rule"):
+    for new in ("head", "head_width", "threshold_rule", "max_snippets"):
         del meta["config"][new]
     save_file(load_file(str(path)), str(path), metadata={"vidgate": json.dumps(meta)})
     loaded, _ = load_checkpoint(path)
     assert loaded.config.head == "pool" and isinstance(loaded.head, PoolHead) and loaded.config.threshold_rule is None
+    assert loaded.config.max_snippets == 64
 
 
 def test_the_shipped_demo_model_loads() -> None:

@@ -127,6 +127,19 @@ def test_snippets_decoded_on_the_way_are_reused_with_identical_results(tmp_path:
     assert [lab.score for lab in reusing.labels] == pytest.approx([lab.score for lab in decoding.labels], abs=tolerance)
 
 
+def test_the_plan_defaults_to_what_the_model_was_trained_with(tmp_path: Path) -> None:
+    """A model records how many snippets training planned per video; inference plans the same unless told."""
+    from models import ModelConfig, VidGate, load_checkpoint, save_checkpoint
+
+    config = ModelConfig(classes=("pour", "stir"), light="tiny2d", heavy="tiny3d", num_kernels=4, max_snippets=24)
+    path = save_checkpoint(VidGate(config), tmp_path / "m24.safetensors")
+    assert load_checkpoint(path)[0].config.max_snippets == 24
+    hour = 12 * 3600  # frames of an hour at 12 fps: room for thousands of snippets
+    assert len(Recognizer(path, isolate=False).plan(hour, 12.0)) == 24
+    assert len(Recognizer(path, isolate=False, max_snippets=40).plan(hour, 12.0)) == 40
+    assert len(Recognizer(path, isolate=False).plan(10 * 8, 12.0)) == 10  # a short video: what fits
+
+
 def test_an_answer_does_not_depend_on_earlier_calls(tmp_path: Path) -> None:
     """The model stays in eval mode: no dropout, no batch statistics, whatever ran before."""
     path = tiny_checkpoint(tmp_path / "tiny.safetensors")

@@ -47,7 +47,7 @@ def test_synth_train_evaluate_gate_beats_uniform_recall(tiny_benchmark: Path, tm
 
     config = read_metadata(checkpoint)["config"]
     assert config["head"] == TINY_TRAIN.head and config["threshold"] == pytest.approx(calibration["threshold"])
-    assert config["threshold_rule"] == calibration["rule"]
+    assert config["threshold_rule"] == calibration["rule"] and config["max_snippets"] == TINY_TRAIN.max_snippets
     from models.checkpoint import read_concept_examples
 
     examples = [read_concept_examples(checkpoint, k) or [] for k in range(TINY_TRAIN.num_kernels)]
