@@ -96,7 +96,7 @@ def write_results(
         f"Test split: {report['videos']} videos. Training summary: "
         + ", ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float))
         + f". Head: {summary['config']['head']}; learned threshold "
-        + f"{summary.get('calibration', {}).get('threshold', 0.5):.4f}, chosen as the "
+        + f"{summary.get('calibration', {}).get('threshold', 0.5):.4g}, chosen as the "
         + f"{summary.get('calibration', {}).get('rule', 'fixed 0.5 (no validation)')}.",
         "",
         "The evaluation is `vidgate evaluate`'s own code (`pipelines.evaluation`); "

@@ -91,7 +91,7 @@ def _targets(report: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     lines = [
         "",
         f"Validation: {summary.get('validation', {}).get('videos', '?')} videos "
-        f"({summary.get('validation', {}).get('source', '?')}). Learned threshold {config['threshold']:.4f}, "
+        f"({summary.get('validation', {}).get('source', '?')}). Learned threshold {config['threshold']:.4g}, "
         f"chosen by the rule \"{config.get('threshold_rule')}\".",
         "",
         "| | validation (promised) | test (held) |",

@@ -171,7 +171,7 @@ class GateTrainer:
             summary["calibration"] = calibration
             summary["gate_epoch"] = stage.best_epoch
             ctx.log("gate: " + ", ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float)))
-            ctx.log(f"gate: threshold {calibration['threshold']:.4f} — {calibration['rule']}")
+            ctx.log(f"gate: threshold {calibration['threshold']:.4g} — {calibration['rule']}")
         else:
             ctx.log("gate: no validation videos; the threshold stays at 0.5, not calibrated")
         stage.finish({"model": self.trained.state_dict(), "summary": summary})
