@@ -110,10 +110,13 @@ def main() -> None:
             cells = " | ".join(f"{r[setting + ' groups'].get(g, float('nan')):.3f}" for g in groups)
             extra = f" | {pairs(r['head'], setting)}" if not multi else ""
             lines.append(f"| {r['head']} | {setting} | {r[setting]:.3f} | {cells}{extra} |")
+    if not multi:
+        lines += [
+            "",
+            "Right of the pair: the prediction is the true class or its partner; a head that ignores order gets "
+            "the pair right and is at chance inside it (order accuracy ≈ half the pair figure).",
+        ]
     lines += [
-        "",
-        "Right of the pair: the prediction is the true class or its partner; a head that ignores order gets "
-        "the pair right and is at chance inside it (order accuracy ≈ half the pair figure).",
         "",
         f"Gated at the learned threshold selects {100 * t['threshold selected']:.1f}% of snippets (temporal), "
         f"{100 * p['threshold selected']:.1f}% (pool). Evaluation tables: docs/results/{name}/.",
