@@ -131,3 +131,17 @@ def test_train_command_defaults_are_the_training_recipe_defaults() -> None:
     options = {name: p.default for name, p in inspect.signature(train).parameters.items() if name in recipe}
     assert len(options) >= 10
     assert options == {name: recipe[name] for name in options}
+
+
+def test_train_flags_default_to_the_training_recipe() -> None:
+    """`vidgate train` spells the recipe's defaults again (the CLI module imports no torch): keep them equal."""
+    import dataclasses
+    import inspect
+
+    from pipelines.training import TrainConfig
+    from service.cli import train
+
+    recipe = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    flags = {name: p.default for name, p in inspect.signature(train).parameters.items() if name in recipe}
+    assert {"head", "max_snippets", "heavy_epochs", "val_fraction"} <= set(flags)
+    assert flags == {name: recipe[name] for name in flags}
