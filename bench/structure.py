@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from models.checkpoint import read_metadata
 from pipelines.datasets import load_dataset
 from pipelines.evaluation import evaluate
 from pipelines.evaluation_report import report_markdown, write_report
@@ -74,8 +75,12 @@ def main() -> None:
             _, seconds[head] = train_run(data, checkpoint, TrainConfig(head=head), seed_from)
         report = evaluate(Recognizer(checkpoint, isolate=False), dataset, budgets=(0.25,))
         write_report(report, ROOT / "docs" / "results" / name / head)
+        training = read_metadata(checkpoint)["extra"]["training"]
+        (ROOT / "docs" / "results" / name / head / "training.json").write_text(json.dumps(training, indent=2))
         reports[head] = report
     multi = args.multi_label
+    stages = read_metadata(temporal_ck)["extra"]["training"]["validation"]
+    light, heavy = stages.get("light", {}), stages.get("heavy", {})
     rows = [_row(h, reports[h], multi) for h in ("temporal", "pool")]
     metric = "mAP" if multi else "accuracy"
     groups = sorted({g for r in rows for g in r["dense groups"]})
@@ -99,7 +104,10 @@ def main() -> None:
         f"{reports['temporal']['videos']} videos. Both heads train with the default recipe "
         f"(`vidgate train DATA --head HEAD`); the pool head reuses the temporal run's light and heavy stages. "
         f"Training: temporal {seconds['temporal'] / 60:.1f} min, pool (gate stage only) "
-        f"{seconds['pool'] / 60:.1f} min.",
+        f"{seconds['pool'] / 60:.1f} min. Validation kept light epoch {light.get('epoch')} (video accuracy "
+        f"{light.get('val_frame_accuracy', float('nan')):.3f}) and heavy epoch {heavy.get('epoch')} "
+        f"(snippet video accuracy {heavy.get('val_snippet_accuracy', float('nan')):.3f}); training summaries "
+        f"in docs/results/{name}/*/training.json.",
         "",
         f"| head | setting | {metric} | " + " | ".join(f"{g} {metric}" for g in groups)
         + (" | order pairs: right of the pair |" if not multi else " |"),

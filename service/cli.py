@@ -145,7 +145,7 @@ def train(
     head: Annotated[str, typer.Option(help="Head: temporal (the pool head plus a path that reads the selection "
                                            "as a timed sequence: order, counts) or pool (order-blind mean + "
                                            "max).")] = "temporal",
-    light_epochs: int = 6,
+    light_epochs: int = 20,
     heavy_epochs: int = 25,
     gate_epochs: Annotated[int, typer.Option(help="Most gate epochs (validation stops earlier).")] = 60,
     val_fraction: Annotated[float, typer.Option(help="Share of train carved out for validation when the "

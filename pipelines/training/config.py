@@ -35,7 +35,7 @@ class TrainConfig:
     gate_hidden: int = 128
     head: str = "temporal"
     head_width: int = 64
-    light_epochs: int = 6
+    light_epochs: int = 20
     heavy_epochs: int = 25
     heavy_warmup: int | None = None
     gate_epochs: int = 60

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections import Counter
 from pathlib import Path
 
@@ -77,8 +78,10 @@ def test_calibrated_threshold_is_the_smallest_selection_within_tolerance_of_dens
             selected = float((mask.sum(1) / valid.sum(1)).mean())
             if threshold == result["threshold"]:
                 assert (accuracy, selected) == pytest.approx((result["val_accuracy"], result["val_selected"]))
+                spread = statistics.pstdev((mask.sum(1) / valid.sum(1)).tolist())
+                assert result["val_selected_std"] == pytest.approx(spread, abs=1e-6)
             if selected < result["val_selected"] - 1e-9:
                 assert accuracy < dense - tolerance  # any smaller selection breaks the rule
     assert result["val_accuracy"] >= result["val_dense_accuracy"] - tolerance
     assert result["val_dense_accuracy"] == pytest.approx(dense)
-    assert "within" in result["rule"] and "12 validation videos" in result["rule"]
+    assert "within" in result["rule"] and "12 validation videos" in result["rule"] and result["val_videos"] == 12
