@@ -110,8 +110,8 @@ def _targets(report: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     # Both means come from a few dozen videos whose selections spread widely: the drift's 95% interval
     # (normal approximation, independent splits) says how far it can move by which videos fell where.
     noise = 100 * 1.96 * math.sqrt(calibration.get("val_selected_std", float("nan")) ** 2
-                            / max(1, calibration.get("val_videos", 1))
-                            + learned["selected_fraction_std"] ** 2 / max(1, report["videos"]))
+                                   / max(1, calibration.get("val_videos", 1))
+                                   + learned["selected_fraction_std"] ** 2 / max(1, report["videos"]))
     lines += [
         "",
         "| target (issue 15) | measured | met |",
