@@ -37,14 +37,16 @@ HEADS = ("pool", "temporal")
 def train_run(data: Path, checkpoint: Path, config: TrainConfig, seed_from: Path | None = None
               ) -> tuple[dict[str, Any], float]:
     """Train ``config`` into ``checkpoint``; with ``seed_from`` (a finished run's work folder) only the
-    gate stage trains: the frames, light, heavy and feature stages are the seed's."""
+    gate stage trains: the frames, light, heavy and feature stages are the seed's (``config`` may
+    differ from its recipe only in what the gate stage reads, e.g. head or seed)."""
     work = checkpoint.with_name(checkpoint.name + ".work")
     shutil.rmtree(work, ignore_errors=True)
     if seed_from is not None:
         shutil.copytree(seed_from, work, ignore=shutil.ignore_patterns("gate.*", "summary.json", "frames"))
         (work / "frames").symlink_to((seed_from / "frames").resolve())  # several GB: shared, not copied
         recipe = json.loads((work / "recipe.json").read_text())
-        write_json(work / "recipe.json", {**recipe, "head": config.head})
+        options = dataclasses.asdict(config)  # the seed's recipe with this run's changes (head, seed)
+        write_json(work / "recipe.json", {**recipe, **{k: v for k, v in options.items() if k in recipe}})
     start = time.perf_counter()
     summary = train(load_dataset(data), checkpoint, config)
     return summary, time.perf_counter() - start
