@@ -48,8 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     dataset = load_dataset(args.data)
     run_training = json.loads((args.run / "training.json").read_text())
-    rows = [_row(f"the run (seed {run_training['config']['seed']})", run_training,
-                 json.loads((args.run / "evaluation.json").read_text()))]
+    run_report = json.loads((args.run / "evaluation.json").read_text())
+    rows = [_row(f"the run (seed {run_training['config']['seed']})", run_training, run_report)]
     for seed in (int(s) for s in args.seeds.split(",")):
         checkpoint = ROOT / "data" / "gate-seeds" / f"seed{seed}.safetensors"
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -62,8 +62,9 @@ def main() -> None:
         "",
         f"`python -m bench.gate_seeds --seeds {args.seeds}` on {machine()}. The gate stage (kernels, gate, "
         "head) trained again with each seed on the light and heavy stages and cached features of the "
-        "`python -m bench.structure` run (temporal head), evaluated on the same 42 test videos. Validation: "
-        "42 videos, dense and gated at the target ratio (20%); test: accuracy over all classes, then per "
+        f"`python -m bench.structure` run (temporal head), evaluated on the same {run_report['videos']} test "
+        f"videos. Validation: {run_training['validation']['videos']} videos, dense and gated at the target "
+        f"ratio ({100 * run_training['config']['target_ratio']:g}%); test: accuracy over all classes, then per "
         "group (order, count, other).",
         "",
         "| gate stage | val dense | val gated | dense | order | count | other | gated 25% | order | count | other |",

@@ -69,17 +69,19 @@ def main() -> None:
     timings = ROOT / "docs" / "results" / name / "seconds.json"
     seconds: dict[str, float] = json.loads(timings.read_text()) if args.reuse else {}
     temporal_ck = work / "temporal.safetensors"
+    trainings: dict[str, dict[str, Any]] = {}
     for head, seed_from in (("temporal", None), ("pool", temporal_ck.with_name(temporal_ck.name + ".work"))):
         checkpoint = work / f"{head}.safetensors"
         if not args.reuse:
             _, seconds[head] = train_run(data, checkpoint, TrainConfig(head=head), seed_from)
         report = evaluate(Recognizer(checkpoint, isolate=False), dataset, budgets=(0.25,))
         write_report(report, ROOT / "docs" / "results" / name / head)
-        training = read_metadata(checkpoint)["extra"]["training"]
-        (ROOT / "docs" / "results" / name / head / "training.json").write_text(json.dumps(training, indent=2))
+        trainings[head] = read_metadata(checkpoint)["extra"]["training"]
+        (ROOT / "docs" / "results" / name / head / "training.json").write_text(
+            json.dumps(trainings[head], indent=2))
         reports[head] = report
     multi = args.multi_label
-    stages = read_metadata(temporal_ck)["extra"]["training"]["validation"]
+    stages = trainings["temporal"]["validation"]
     light, heavy = stages.get("light", {}), stages.get("heavy", {})
     rows = [_row(h, reports[h], multi) for h in ("temporal", "pool")]
     metric = "mAP" if multi else "accuracy"

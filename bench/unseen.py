@@ -75,7 +75,9 @@ def main() -> None:
         f"({100 * s['gated threshold']['selected_fraction']:.1f}% of snippets) against chance {chance:.3f} and "
         f"uniform 25% {s['uniform 25%']['accuracy']:.3f}.",
     ]
-    lines += _targets(report, read_metadata(checkpoint))
+    meta = read_metadata(checkpoint)
+    (out / "training.json").write_text(json.dumps(meta["extra"].get("training", {}), indent=2))
+    lines += _targets(report, meta)
     write_section("unseen", "\n".join(lines))
     print("\n".join(lines))
 
