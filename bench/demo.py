@@ -23,7 +23,7 @@ from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 from pipelines.training import TrainConfig, train
 
-from .report import machine, write_section
+from .report import gate_runs_note, machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,7 @@ def write_results(
         + ", ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float))
         + f". Head: {summary['config']['head']}; learned threshold "
         + f"{summary.get('calibration', {}).get('threshold', 0.5):.4g}, chosen as the "
-        + f"{summary.get('calibration', {}).get('rule', 'fixed 0.5 (no validation)')}.",
+        + f"{summary.get('calibration', {}).get('rule', 'fixed 0.5 (no validation)')}. {gate_runs_note(summary)}",
         "",
         "The evaluation is `vidgate evaluate`'s own code (`pipelines.evaluation`); "
         "`vidgate evaluate data/demo/demo.safetensors data/demo/synth --out docs/results` gives the same accuracies "

@@ -53,7 +53,8 @@ def main() -> None:
     for seed in (int(s) for s in args.seeds.split(",")):
         checkpoint = ROOT / "data" / "gate-seeds" / f"seed{seed}.safetensors"
         checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        training, _ = train_run(args.data, checkpoint, recipe_of(args.work, seed=seed), seed_from=args.work)
+        config = recipe_of(args.work, seed=seed, gate_runs=1)  # the plain stage, once per seed
+        training, _ = train_run(args.data, checkpoint, config, seed_from=args.work)
         report = evaluate(Recognizer(checkpoint, isolate=False), dataset, budgets=(0.25,))
         rows.append(_row(f"gate stage again, seed {seed}", training, report))
         print(rows[-1], flush=True)

@@ -10,6 +10,7 @@ import platform
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -38,3 +39,16 @@ def write_section(name: str, markdown: str, path: Path = BENCHMARKS) -> None:
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def gate_runs_note(training: dict[str, Any]) -> str:
+    """One sentence: the gate stage's runs, their validation figures and the one training kept ("" for one run)."""
+    runs = training.get("gate_runs")
+    if not runs:
+        return ""
+    ratio = 100 * training.get("config", {}).get("target_ratio", float("nan"))
+    figures = "; ".join(f"seed {r['seed']} {r['val_dense_accuracy']:.3f} / {r['val_budget_accuracy']:.3f}"
+                        for r in runs)
+    kept = runs[training["gate_run"] - 1]
+    return (f"The gate stage ran {len(runs)} times (validation dense / gated at {ratio:g}%: {figures}) and kept "
+            f"run {kept['run']} (seed {kept['seed']}).")

@@ -27,7 +27,7 @@ from pipelines.synth import SynthConfig, write_synthetic_dataset
 from pipelines.training import TrainConfig
 
 from .heads import train_run
-from .report import machine, write_section
+from .report import gate_runs_note, machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results.md"
@@ -109,7 +109,8 @@ def main() -> None:
         f"{seconds['pool'] / 60:.1f} min. Validation kept light epoch {light.get('epoch')} (video accuracy "
         f"{light.get('val_frame_accuracy', float('nan')):.3f}) and heavy epoch {heavy.get('epoch')} "
         f"(snippet video accuracy {heavy.get('val_snippet_accuracy', float('nan')):.3f}); training summaries "
-        f"in docs/results/{name}/*/training.json.",
+        f"in docs/results/{name}/*/training.json. Temporal: {gate_runs_note(trainings['temporal'])} Pool: "
+        f"{gate_runs_note(trainings['pool'])}",
         "",
         f"| head | setting | {metric} | " + " | ".join(f"{g} {metric}" for g in groups)
         + (" | order pairs: right of the pair |" if not multi else " |"),

@@ -25,7 +25,7 @@ from models.checkpoint import read_metadata
 from pipelines.evaluation_report import report_markdown
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 
-from .report import machine, write_section
+from .report import gate_runs_note, machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = SynthConfig(videos=240, seed=11, classes=12, size=144, fps=25.0, snippet_frames=24, min_snippets=31,
@@ -95,7 +95,7 @@ def _targets(report: dict[str, Any], meta: dict[str, Any]) -> list[str]:
         "",
         f"Validation: {summary.get('validation', {}).get('videos', '?')} videos "
         f"({summary.get('validation', {}).get('source', '?')}). Learned threshold {config['threshold']:.4g}, "
-        f"chosen by the rule \"{config.get('threshold_rule')}\".",
+        f"chosen by the rule \"{config.get('threshold_rule')}\". {gate_runs_note(summary)}",
         "",
         "| | validation (promised) | test (held) |",
         "|---|---|---|",

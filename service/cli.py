@@ -148,6 +148,8 @@ def train(
     light_epochs: int = 20,
     heavy_epochs: int = 25,
     gate_epochs: Annotated[int, typer.Option(help="Most gate epochs (validation stops earlier).")] = 60,
+    gate_runs: Annotated[int, typer.Option(min=1, help="Train the gate stage this many times from different "
+                                                       "seeds and keep the best on validation.")] = 4,
     val_fraction: Annotated[float, typer.Option(help="Share of train carved out for validation when the "
                                                      "data set has no val split.")] = 0.15,
     target_ratio: Annotated[float, typer.Option(help="Target fraction of snippets the gate selects.")] = 0.2,
@@ -184,6 +186,7 @@ def train(
         light_epochs=light_epochs,
         heavy_epochs=heavy_epochs,
         gate_epochs=gate_epochs,
+        gate_runs=gate_runs,
         target_ratio=target_ratio,
         light_weights=light_weights,
         heavy_weights=heavy_weights,

@@ -23,6 +23,9 @@ class TrainConfig:
     dense. ``test`` is never decoded. With ``heavy_warmup`` set, after that many epochs the heavy
     stage trains on the snippets where the heavy network itself sees most evidence for the label
     (off by default: on the demo set it lowered validation accuracy, see docs/training.md).
+    ``gate_runs`` trains the gate stage (concept kernels, gate and head, on the cached features) that
+    many times, from seeds ``seed``, ``seed + 1``, …, and keeps the run that scores best on validation
+    by the stage's own epoch criterion; without validation videos it trains once.
     """
 
     light: str = "tiny2d"
@@ -39,6 +42,7 @@ class TrainConfig:
     heavy_epochs: int = 25
     heavy_warmup: int | None = None
     gate_epochs: int = 60
+    gate_runs: int = 4
     patience: int = 12
     heavy_snippets_per_video: int = 8
     val_fraction: float = 0.15

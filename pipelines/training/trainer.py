@@ -17,9 +17,9 @@ from ..errors import OptionsError
 from .config import Log, TrainConfig, resolve_device
 from .context import Context
 from .examples import concept_examples
-from .features import cache_features, init_kernels
+from .features import cache_features
 from .frames import prepare
-from .gate import GateTrainer
+from .gate import train_gate
 from .heavy import train_heavy
 from .light import train_light
 from .work import NOT_RECIPE, check_work_folder, dataset_fingerprint
@@ -82,9 +82,7 @@ class Trainer:
         train_light(ctx)
         train_heavy(ctx)
         cache_features(ctx)
-        if not (ctx.work / "gate.pt").exists():
-            init_kernels(ctx)
-        summary: dict[str, Any] = GateTrainer(ctx).fit()
+        summary = train_gate(ctx)
         summary["validation"] = {"source": ctx.validation_source, "videos": len(ctx.videos["val"]), **ctx.figures}
         summary["config"] = dataclasses.asdict(ctx.config)
         summary["videos"] = {s: len(v) for s, v in ctx.videos.items()}

@@ -8,9 +8,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import torch
 
+from models.checkpoint import load_checkpoint
 from pipelines.datasets import load_dataset
 from pipelines.errors import OptionsError
 from pipelines.evaluation import evaluate
@@ -43,6 +46,7 @@ def test_synth_train_evaluate_gate_beats_uniform_recall(tiny_benchmark: Path, tm
     assert len(frames) == len(dataset.split("train")) + len(dataset.split("val"))
     calibration = summary["calibration"]
     assert calibration["val_accuracy"] >= calibration["val_dense_accuracy"] - TINY_TRAIN.threshold_tolerance
+    _kept_the_best_gate_run(summary, checkpoint)
     from models.checkpoint import read_metadata
 
     config = read_metadata(checkpoint)["config"]
@@ -71,6 +75,24 @@ def test_synth_train_evaluate_gate_beats_uniform_recall(tiny_benchmark: Path, tm
     assert gap == pytest.approx(gated["accuracy"] - settings["dense"]["accuracy"])
     assert gap == pytest.approx(paired["difference"])
     assert "Paired with dense" in paths["markdown"].read_text()
+
+
+def _kept_the_best_gate_run(summary: dict[str, Any], checkpoint: Path) -> None:
+    """The gate stage ran once per seed; the checkpoint holds the run validation scored best, and its figures."""
+    runs = summary["gate_runs"]
+    assert [r["seed"] for r in runs] == [TINY_TRAIN.seed + i for i in range(TINY_TRAIN.gate_runs)]
+    scores = [r["val_budget_accuracy"] + 0.5 * r["val_dense_accuracy"] for r in runs]
+    assert [r["score"] for r in runs] == pytest.approx(scores)
+    kept = runs[summary["gate_run"] - 1]
+    assert kept["score"] == max(scores) and scores.index(max(scores)) == summary["gate_run"] - 1  # first of equals
+    assert summary["val_dense_accuracy"] == kept["val_dense_accuracy"]
+    work = Path(str(checkpoint) + ".work")
+    states = [torch.load(work / f"gate-run{r['run']}.pt", weights_only=True)["model"] for r in runs]
+    assert any(not torch.equal(states[0]["gate.score.0.weight"], s["gate.score.0.weight"]) for s in states[1:])
+    model, _ = load_checkpoint(checkpoint)
+    weights = model.state_dict()
+    kept_state = states[summary["gate_run"] - 1]
+    assert all(torch.equal(weights[k], v) for k, v in kept_state.items())
 
 
 def _train_command(data: Path, out: Path) -> list[str]:
