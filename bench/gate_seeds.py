@@ -1,6 +1,7 @@
 """How much the gate stage alone moves the figures, and whether validation sees it.
 
     python -m bench.gate_seeds          # after `python -m bench.structure`: its temporal run's stages
+    python -m bench.gate_seeds --runs   # every gate run training kept in the work folder, on test
 
 The gate stage (concept kernels, gate and head, trained together on cached features) takes about a
 minute. This trains it again with other seeds on a copy of one finished run's work folder (the light
@@ -8,6 +9,10 @@ and heavy stages and cached features are that run's, shared) and evaluates each 
 `vidgate evaluate`'s code, next to the finished run itself. If validation ranks the seeds as test does,
 training the gate stage from several seeds and keeping the best on validation is cheap accuracy.
 Writes the "gate-seeds" section of docs/benchmarks.md.
+
+With ``--runs`` nothing trains: training already ran the gate stage ``gate_runs`` times
+(``gate.runR.pt`` in the work folder) and kept the best on validation; this evaluates every run on
+test, so the section ("gate-runs-NAME") shows whether validation's choice beat the runs it passed over.
 """
 
 from __future__ import annotations
@@ -17,12 +22,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from models.checkpoint import load_checkpoint
 from pipelines.datasets import load_dataset
 from pipelines.evaluation import evaluate
 from pipelines.recognizer import Recognizer
+from pipelines.training.gate import set_threshold
 
 from .heads import recipe_of, train_run
-from .report import machine, write_section
+from .report import machine, shown, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +47,46 @@ def _row(label: str, training: dict[str, Any], report: dict[str, Any]) -> str:
             + " | ".join(cells) + " |")
 
 
+def runs(args: argparse.Namespace) -> None:
+    """Evaluate on test every gate run of the finished run (the kept checkpoint with each run's parts)."""
+    dataset = load_dataset(args.data)
+    checkpoint = args.work.with_name(args.work.name.removesuffix(".work"))
+    training = json.loads((args.run / "training.json").read_text())
+    rows, dense = [], []
+    for run in training["gate_runs"]:
+        model, _ = load_checkpoint(checkpoint)
+        state = torch.load(args.work / f"gate.run{run['run']}.pt", map_location="cpu", weights_only=True)
+        model.load_state_dict({**model.state_dict(), **state["model"]})
+        calibration = state["summary"]["calibration"]
+        set_threshold(model, calibration["threshold"], calibration["rule"])
+        report = evaluate(Recognizer(model, isolate=False), dataset, budgets=(0.25,))
+        dense.append(report["settings"]["dense"]["accuracy"])
+        kept = " (kept)" if run["run"] == training["gate_run"] else ""
+        rows.append(_row(f"run {run['run']}, seed {run['seed']}{kept}", state["summary"], report))
+        print(rows[-1], flush=True)
+    kept_dense = dense[training["gate_run"] - 1]
+    lines = [
+        f"## Gate runs: did validation keep the best? ({args.name})",
+        "",
+        f"`python -m bench.gate_seeds --runs --data {shown(args.data)} --work {shown(args.work)} --run "
+        f"{shown(args.run)} --name {args.name}` on {machine()}. Training ran the gate stage "
+        f"{len(training['gate_runs'])} times (`--gate-runs`) on the same light and heavy stages and kept the "
+        f"run with the best validation score ({training['validation']['videos']} videos); each run here is "
+        f"evaluated on the {len(dataset.split('test'))} test videos. Validation: dense and gated at the target "
+        f"ratio ({100 * training['config']['target_ratio']:g}%); test: accuracy over all classes, then per "
+        "group where the data set has groups.",
+        "",
+        "| gate run | val dense | val gated | dense | groups… | gated 25% | groups… |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Test dense accuracy of the kept run {kept_dense:.3f}; mean over the runs {sum(dense) / len(dense):.3f} "
+        f"(what one run of the stage gives on average), best {max(dense):.3f}, worst {min(dense):.3f}.",
+    ]
+    write_section(f"gate-runs-{args.name}", "\n".join(lines))
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "structure" / "data")
@@ -45,7 +94,12 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=ROOT / "docs" / "results" / "structure" / "temporal",
                         help="the finished run's evaluation.json and training.json")
     parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--runs", action="store_true", help="evaluate the gate runs training kept instead")
+    parser.add_argument("--name", default="structure", help="names the --runs section")
     args = parser.parse_args()
+    if args.runs:
+        runs(args)
+        return
     dataset = load_dataset(args.data)
     run_training = json.loads((args.run / "training.json").read_text())
     run_report = json.loads((args.run / "evaluation.json").read_text())

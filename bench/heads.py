@@ -27,7 +27,7 @@ from pipelines.recognizer import Recognizer
 from pipelines.training import TrainConfig, train
 from pipelines.training.work import write_json
 
-from .report import machine, write_section
+from .report import machine, shown, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results.md"
@@ -89,7 +89,7 @@ def main() -> None:
     lines = [
         f"## Heads on the same light and heavy stages: {args.name}",
         "",
-        f"`python -m bench.heads --data {args.data.relative_to(ROOT) if args.data.is_relative_to(ROOT) else args.data}"
+        f"`python -m bench.heads --data {shown(args.data)}"
         f" --name {args.name}` on {machine()}. Each head trained the gate stage (gate and head together) on "
         f"a copy of one finished run's work folder, with that run's recipe; gate stage: "
         + ", ".join(f"{h} {seconds[h] / 60:.1f} min" for h in HEADS)

@@ -31,7 +31,7 @@ from pipelines.training.frames import prepare
 from pipelines.training.light import light_classifier, light_evidence, train_light
 from pipelines.training.trainer import Trainer
 
-from .report import machine, write_section
+from .report import machine, shown, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def main() -> None:
     lines = [
         f"## Light epochs: does the light stage find the events? ({args.name})",
         "",
-        f"`python -m bench.light_epochs --data {_shown(data)} --epochs {args.epochs} --name {args.name}` on "
+        f"`python -m bench.light_epochs --data {shown(data)} --epochs {args.epochs} --name {args.name}` on "
         f"{machine()}. The light stage alone with the default recipe "
         f"and each light epoch count; `top-{k} precision`: share of each video's {k} most salient snippets "
         "(the light-chosen snippets the heavy stage trains on) that show a key event of the video "
@@ -105,10 +105,6 @@ def main() -> None:
                      f"{base['train']:.3f} | {seconds:.0f} |")
     write_section(f"light-epochs-{args.name}", "\n".join(lines), ROOT / "docs" / "benchmarks.md")
     print("\n".join(lines))
-
-
-def _shown(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ _HEADER = (
 )
 
 
+def shown(path: Path) -> str:
+    """A path as a command line in the docs shows it: relative to the repository when inside it."""
+    root = BENCHMARKS.parents[1]
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def machine() -> str:
     """One line naming the machine a figure was measured on."""
     cpu = platform.processor() or platform.machine()

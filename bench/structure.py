@@ -57,6 +57,8 @@ def main() -> None:
     parser.add_argument("--multi-label", action="store_true")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--reuse", action="store_true", help="evaluate the checkpoints of the last run again")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep a finished temporal run (an interrupted bench goes on with the pool head)")
     args = parser.parse_args()
     recipe = dataclasses.replace(RECIPE, videos=args.videos, multi_label=args.multi_label)
     name = "structure-multi" if args.multi_label else "structure"
@@ -72,7 +74,11 @@ def main() -> None:
     trainings: dict[str, dict[str, Any]] = {}
     for head, seed_from in (("temporal", None), ("pool", temporal_ck.with_name(temporal_ck.name + ".work"))):
         checkpoint = work / f"{head}.safetensors"
-        if not args.reuse:
+        kept = args.resume and head == "temporal" and checkpoint.exists()
+        if kept:  # its training time off its work folder: recipe written at the start, checkpoint at the end
+            started = checkpoint.with_name(checkpoint.name + ".work") / "recipe.json"
+            seconds[head] = checkpoint.stat().st_mtime - started.stat().st_mtime
+        elif not args.reuse:
             _, seconds[head] = train_run(data, checkpoint, TrainConfig(head=head), seed_from)
         report = evaluate(Recognizer(checkpoint, isolate=False), dataset, budgets=(0.25,))
         write_report(report, ROOT / "docs" / "results" / name / head)

@@ -198,7 +198,7 @@ def train_gate(ctx: Context) -> dict[str, Any]:
 
     Run ``r`` (1-based) trains with seed ``seed + r - 1`` from scratch: concept kernels from k-means
     with that seed, gate and head initialised as a model built with that seed would be. Each run is a
-    stage of its own in the work folder (``gate-runR``), the kept one is copied to ``gate``, so an
+    stage of its own in the work folder (``gate.runR``), the kept one is copied to ``gate``, so an
     interrupted run resumes where it stopped. The summary lists every run's validation figures
     (``gate_runs``) and which run was kept (``gate_run``). One run (or no validation videos) is the
     plain stage, ``gate``, as before.
@@ -218,7 +218,7 @@ def train_gate(ctx: Context) -> dict[str, Any]:
     for run in range(1, runs + 1):
         seed = ctx.config.seed + run - 1
         run_ctx = dataclasses.replace(ctx, config=dataclasses.replace(ctx.config, seed=seed))
-        name = f"gate-run{run}"
+        name = f"gate.run{run}"
         if not Stage(ctx.work, name).done():
             torch.manual_seed(seed)
             fresh = VidGate(ctx.model_config)  # the parts as a model built with this seed has them
@@ -235,7 +235,7 @@ def train_gate(ctx: Context) -> dict[str, Any]:
                         "summary": summary})
     best = max(figures, key=lambda f: f["score"])  # the first of equals: the lowest seed
     trained = nn.ModuleDict({part: getattr(ctx.model, part) for part in parts})
-    trained.load_state_dict(Stage(ctx.work, f"gate-run{best['run']}").load()["model"])
+    trained.load_state_dict(Stage(ctx.work, f"gate.run{best['run']}").load()["model"])
     summary = dict(best["summary"])
     calibration = summary["calibration"]
     set_threshold(ctx.model, calibration["threshold"], calibration["rule"])

@@ -87,7 +87,7 @@ def _kept_the_best_gate_run(summary: dict[str, Any], checkpoint: Path) -> None:
     assert kept["score"] == max(scores) and scores.index(max(scores)) == summary["gate_run"] - 1  # first of equals
     assert summary["val_dense_accuracy"] == kept["val_dense_accuracy"]
     work = Path(str(checkpoint) + ".work")
-    states = [torch.load(work / f"gate-run{r['run']}.pt", weights_only=True)["model"] for r in runs]
+    states = [torch.load(work / f"gate.run{r['run']}.pt", weights_only=True)["model"] for r in runs]
     assert any(not torch.equal(states[0]["gate.score.0.weight"], s["gate.score.0.weight"]) for s in states[1:])
     model, _ = load_checkpoint(checkpoint)
     weights = model.state_dict()
