@@ -47,7 +47,7 @@ def write_section(name: str, markdown: str, path: Path = BENCHMARKS) -> None:
     path.write_text(text)
 
 
-def gate_runs_note(training: dict[str, Any]) -> str:
+def gate_runs_note(training: dict[str, Any], subject: str = "The gate stage") -> str:
     """One sentence: the gate stage's runs, their validation figures and the one training kept ("" for one run)."""
     runs = training.get("gate_runs")
     if not runs:
@@ -56,5 +56,5 @@ def gate_runs_note(training: dict[str, Any]) -> str:
     figures = "; ".join(f"seed {r['seed']} {r['val_dense_accuracy']:.3f} / {r['val_budget_accuracy']:.3f}"
                         for r in runs)
     kept = runs[training["gate_run"] - 1]
-    return (f"The gate stage ran {len(runs)} times (validation dense / gated at {ratio:g}%: {figures}) and kept "
+    return (f"{subject} ran {len(runs)} times (validation dense / gated at {ratio:g}%: {figures}) and kept "
             f"run {kept['run']} (seed {kept['seed']}).")

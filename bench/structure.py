@@ -115,8 +115,8 @@ def main() -> None:
         f"{seconds['pool'] / 60:.1f} min. Validation kept light epoch {light.get('epoch')} (video accuracy "
         f"{light.get('val_frame_accuracy', float('nan')):.3f}) and heavy epoch {heavy.get('epoch')} "
         f"(snippet video accuracy {heavy.get('val_snippet_accuracy', float('nan')):.3f}); training summaries "
-        f"in docs/results/{name}/*/training.json. Temporal: {gate_runs_note(trainings['temporal'])} Pool: "
-        f"{gate_runs_note(trainings['pool'])}",
+        f"in docs/results/{name}/*/training.json. "
+        + " ".join(gate_runs_note(trainings[h], f"The {h} head's gate stage") for h in ("temporal", "pool")),
         "",
         f"| head | setting | {metric} | " + " | ".join(f"{g} {metric}" for g in groups)
         + (" | order pairs: right of the pair |" if not multi else " |"),
