@@ -2,6 +2,7 @@
 
     python -m bench.batch --videos 100
     python -m bench.batch --footage --videos 20    # 5-minute real-footage files: gated vs dense videos/hour
+    python -m bench.batch --footage --videos 60 --gop 250 --heavy x3d_m --size 224 --frames 16 --device cuda
 
 Generates N small synthetic videos once (data/bench/batch/), then runs `run_batch` three ways side by
 side in one run, each into a fresh output file, and writes the "batch" section of docs/benchmarks.md.
@@ -12,10 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -68,49 +71,99 @@ def _remux(source: Path, target: Path, *, title: str) -> None:
     tmp.rename(target)
 
 
-def footage_batch(videos: int) -> None:
-    """Gated vs dense videos per hour on 5-minute 640×360 files, one model process with its decoding children."""
+def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str | None = None, size: int = 224,
+                  frames: int = 16, device: str = "auto", decoders: int | None = None,
+                  threads: int | None = None) -> None:
+    """Gated vs dense videos per hour on 5-minute 640×360 files, one model process with its decoding children.
+
+    ``heavy`` swaps the demo model for a full-size heavy backbone with random weights (`bench.e2e.random_model`),
+    written to a temporary checkpoint: the batch runner loads it as it loads any model. ``device`` and
+    ``decoders`` and ``threads`` are the `Settings` fields of those names (default: theirs).
+    """
+    import torch
+
+    from models import save_checkpoint
+
+    from .e2e import random_model
     from .footage import make_footage
 
-    sources = [make_footage(300, 250), make_footage(300, 60)]
-    folder = ROOT / "data" / "bench" / f"batch-footage-{videos}"
+    sources = [make_footage(300, gop) for gop in gops]
+    folder = ROOT / "data" / "bench" / f"batch-footage-{videos}-g{'-'.join(map(str, gops))}"
     folder.mkdir(parents=True, exist_ok=True)
-    for i in range(videos):  # the two encodings alternating, remuxed with a title of their own: distinct files
-        copy = folder / f"{i:03d}-{sources[i % 2].name}"
-        if not copy.exists():
-            _remux(sources[i % 2], copy, title=f"bench copy {i}")
-    decoders = max(1, (os.cpu_count() or 2) - 1)
-    rows: list[tuple[str, int, float]] = []
+    # The encodings alternating, each copy remuxed with a title of its own: distinct files.
+    copies = [folder / f"{i:03d}-{sources[i % len(sources)].name}" for i in range(videos)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        list(pool.map(lambda i: _remux(sources[i % len(sources)], copies[i], title=f"bench copy {i}"),
+                      [i for i, copy in enumerate(copies) if not copy.exists()]))
+    settings = Settings(device=device)
+    if decoders is not None:  # as `vidgate batch --decoders` does
+        settings = settings.model_copy(update={"decoders": decoders})
+    if threads is not None:
+        settings = settings.model_copy(update={"threads": threads})
+    resolved = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
+                            else "cpu" if device == "auto" else device).type
+    section = "-".join(["batch-footage", *([resolved] if resolved != "cpu" else []), *([heavy] if heavy else []),
+                        *([f"threads{threads}"] if threads is not None else [])])
+    rows: list[tuple[str, int, int, float]] = []
     choices: dict[str, dict[str, Any]] = {
         "dense, uniform plan": {"mode": "dense", "light_pass": "nonref"},
         "dense": {"mode": "dense"},
         "gated 25%": {"budget": 0.25},
     }
-    settings = {label: BatchPlan(options=parse_options(options), settings=Settings(decoders=decoders),
-                                 checkpoint=DEMO_CHECKPOINT) for label, options in choices.items()}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, options in settings.items():
-            summary = run_batch([str(folder)], Path(tmp) / f"{len(rows)}.jsonl", options)
-            rows.append((label, summary.total, summary.seconds))
-    per_hour = {label: 3600 * n / seconds for label, n, seconds in rows}
+        checkpoint, model = DEMO_CHECKPOINT, "the demo model (tiny2d + tiny3d at 112²)"
+        if heavy:
+            network, model = random_model(heavy, size, frames)
+            checkpoint = save_checkpoint(network, Path(tmp) / f"random-{heavy}.safetensors")
+        plans = {label: BatchPlan(options=parse_options(options), settings=settings, checkpoint=checkpoint)
+                 for label, options in choices.items()}
+        warm = resolved == "cuda"
+        if warm:  # CUDA's first use in a process (context, kernels, cuDNN plans): not what a batch pays per video
+            for label, plan in plans.items():
+                run_batch([str(c) for c in copies[:2]], Path(tmp) / f"warm-{len(rows)}-{label}.jsonl", plan)
+        stages: dict[str, dict[str, dict[str, float]]] = {}
+        for label, plan in plans.items():
+            results = Path(tmp) / f"{len(rows)}.jsonl"
+            summary = run_batch([str(folder)], results, plan)
+            rows.append((label, summary.total, summary.ok, summary.seconds))
+            timings = [r["timings"] for r in map(json.loads, results.read_text().splitlines()) if r["timings"]]
+            stages[label] = {k: {"median": statistics.median(t.get(k, 0.0) for t in timings),
+                                 "max": max(t.get(k, 0.0) for t in timings)}
+                             for k in sorted({k for t in timings for k in t})}
+    per_hour = {label: 3600 * n / seconds for label, n, _, seconds in rows}
+    intervals = " and ".join(map(str, gops))
     lines = [
-        "## Batch throughput on 5-minute videos: gated vs dense",
+        f"## Batch throughput on 5-minute videos{f' with {heavy} on {resolved.upper()}' if heavy else ''}: "
+        "gated vs dense",
         "",
-        f"`python -m bench.batch --footage --videos {videos}` on {machine()}: {videos} files of 5 minutes, 640×360 "
-        "30 fps (looped real footage, x264 veryfast, keyframe intervals 250 and 60 alternating: the two encodings "
-        "remuxed with a distinct title each, so that no file is a duplicate of another), demo model, "
-        f"`vidgate batch` local mode: one model process, {decoders} decoding child(ren), {decoders + 1} videos in "
-        "flight, side by side in one run.",
+        f"`python -m bench.batch {' '.join(sys.argv[1:])}` on {machine()}: {videos} files of 5 minutes, 640×360 "
+        f"30 fps (looped real footage, x264 veryfast, keyframe interval{'s' if len(gops) > 1 else ''} {intervals}"
+        f"{' alternating' if len(gops) > 1 else ''}: copies of "
+        f"{'the encodings' if len(gops) > 1 else 'one file'} remuxed with a distinct title each, so that no file is "
+        f"a duplicate of another), {model}, run on {resolved}; "
+        f"`vidgate batch` local mode: one model process"
+        f"{f' with {settings.threads} torch CPU thread(s)' if settings.threads else ''}, "
+        f"{settings.decoders} decoding child(ren), "
+        f"{settings.decoders + 1} videos in flight, side by side in one run"
+        + (" (before the timed runs, each setting ran once on 2 of the files, untimed: CUDA's first use in a "
+           "process)." if warm else "."),
         "",
-        "| setting | videos | seconds | videos per hour | vs dense |",
-        "|---|---|---|---|---|",
-        *[f"| {label} | {n} | {seconds:.1f} | {per_hour[label]:.0f} | {per_hour[label] / per_hour['dense']:.2f}× |"
-          for label, n, seconds in rows],
+        "| setting | videos | ok | seconds | videos per hour | vs dense |",
+        "|---|---|---|---|---|---|",
+        *[f"| {label} | {n} | {ok} | {seconds:.1f} | {per_hour[label]:.0f} | "
+          f"{per_hour[label] / per_hour['dense']:.2f}× |" for label, n, ok, seconds in rows],
     ]
     out = ROOT / "data" / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    (out / "batch-footage.json").write_text(json.dumps({"per_hour": per_hour, "machine": machine()}, indent=2))
-    write_section("batch-footage", "\n".join(lines))
+    (out / f"{section}.json").write_text(json.dumps({
+        "per_hour": per_hour, "machine": machine(), "command": sys.argv[1:], "device": resolved, "model": model,
+        "videos": {label: n for label, n, _, _ in rows}, "ok": {label: ok for label, _, ok, _ in rows},
+        "seconds": {label: seconds for label, _, _, seconds in rows}, "decoders": settings.decoders,
+        "threads": settings.threads,
+        "gops": list(gops), "warm_up": warm,
+        "stages": stages,  # each video's own stage seconds (the recognizer's timings), median and max
+    }, indent=2))
+    write_section(section, "\n".join(lines))
     print("\n".join(lines))
 
 
@@ -119,9 +172,22 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=100)
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--footage", action="store_true", help="5-minute real-footage files, gated vs dense")
+    parser.add_argument("--gop", type=int, nargs="+", default=[250, 60],
+                        help="keyframe intervals of the footage files, alternating (with --footage)")
+    parser.add_argument("--heavy", help="a full-size heavy backbone instead of the demo model, random weights "
+                        "(with --footage)")
+    parser.add_argument("--size", type=int, default=224, help="heavy input size with --heavy")
+    parser.add_argument("--frames", type=int, default=16, help="snippet frames with --heavy")
+    parser.add_argument("--device", default=Settings.model_fields["device"].default,
+                        help="Settings.device (VIDGATE_DEVICE): auto, cpu or cuda[:N] (with --footage)")
+    parser.add_argument("--decoders", type=int, help="Settings.decoders (default VIDGATE_DECODERS: one per spare "
+                        "core) (with --footage)")
+    parser.add_argument("--threads", type=int, help="Settings.threads (default VIDGATE_THREADS: torch's own) "
+                        "(with --footage)")
     args = parser.parse_args()
     if args.footage:
-        footage_batch(args.videos)
+        footage_batch(args.videos, gops=tuple(args.gop), heavy=args.heavy, size=args.size, frames=args.frames,
+                      device=args.device, decoders=args.decoders, threads=args.threads)
         return
     data = ROOT / "data" / "bench" / f"batch-{args.videos}"
     if not (data / "annotations.csv").exists():

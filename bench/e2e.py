@@ -62,6 +62,22 @@ def make_video(path: Path, seconds: float, width: int = 640, height: int = 360, 
     return path
 
 
+def random_model(heavy: str, size: int, frames: int) -> tuple[VidGate, str]:
+    """A full-size heavy backbone behind a mobilenet_v3_small light encoder at 160², randomly initialised
+    (seed 0; only its cost matters), with the demo model's classes; and a line describing it."""
+    torch.manual_seed(0)
+    config = ModelConfig(
+        classes=tuple(read_metadata(DEMO_CHECKPOINT)["config"]["classes"]),
+        light="mobilenet_v3_small",
+        heavy=heavy,
+        light_size=160,
+        heavy_size=size,
+        snippet_frames=frames,
+        name=f"random-{heavy}",
+    )
+    return VidGate(config), f"mobilenet_v3_small at 160² + {heavy} at {size}²×{frames} frames, random weights"
+
+
 def full_decode(path: Path) -> float:
     """Decode every frame (no conversion, no resizing): the floor for anything that reads it all."""
     start = time.perf_counter()
@@ -90,19 +106,8 @@ def main() -> None:
     else:
         video = make_video(ROOT / "data" / "bench" / f"e2e-{int(args.seconds)}s-640x360.mp4", args.seconds)
     if args.heavy:
-        torch.manual_seed(0)
-        classes = tuple(read_metadata(DEMO_CHECKPOINT)["config"]["classes"])
-        config = ModelConfig(
-            classes=classes,
-            light="mobilenet_v3_small",
-            heavy=args.heavy,
-            light_size=160,
-            heavy_size=args.size,
-            snippet_frames=args.frames,
-            name=f"random-{args.heavy}",
-        )
-        recognizer = Recognizer(VidGate(config), device=args.device)
-        model = f"mobilenet_v3_small at 160² + {args.heavy} at {args.size}²×{args.frames} frames, random weights"
+        network, model = random_model(args.heavy, args.size, args.frames)
+        recognizer = Recognizer(network, device=args.device)
         settings = {
             "dense, uniform plan": Options(mode="dense", light_pass="nonref"),
             "dense": Options(mode="dense"),

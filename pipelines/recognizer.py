@@ -138,7 +138,9 @@ class Recognizer:
         self.retain_passed = retain_passed
         self.decoders = decoders
         self._pool = DecoderPool(decoders, memory_limit_bytes=decode_memory_bytes) if isolate and decoders else None
-        self._prefetch = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vidgate-decode")
+        # Threads that wait on decoding children: one per video `recognize_many` prepares ahead, or per
+        # concurrent `recognize` call (a local batch runs decoders + 1), plus the current heavy chunk's.
+        self._prefetch = ThreadPoolExecutor(max_workers=max(4, decoders + 2), thread_name_prefix="vidgate-decode")
         batching = self.device.type == "cuda" if heavy_batching is None else heavy_batching
         self.batcher = HeavyBatcher(self.model.encode_snippets, max_snippets=4 * heavy_batch) if batching else None
         self._closed = False

@@ -28,6 +28,20 @@ _PID = struct.Struct("!i")
 _SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a decoding child and of the fork server: the caller's, with its import path (so
+    ``module:Class`` backends from anywhere resolve), BLAS pools pinned to one thread, and at most two malloc
+    arenas unless the caller chose a number.
+
+    The children run under an address-space limit (``RLIMIT_AS``). glibc gives each thread that allocates an
+    arena of its own, up to 8 per core, each reserving 64 MiB of address space; FFmpeg starts a codec thread
+    and a scaler thread per core. On 16 cores that reserved past a 4 GiB limit with little memory in use, and
+    the scaler failed with EAGAIN (the keyframe light pass on an H100 machine, bench.e2e).
+    """
+    return {"MALLOC_ARENA_MAX": "2", **os.environ, **_SINGLE_THREADED,
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+
+
 class Forked:
     """A forked child, with the part of `subprocess.Popen`'s interface the isolated decoder uses."""
 
@@ -95,11 +109,10 @@ class Zygote:
     def _start(self) -> None:
         self._reset()
         ours, theirs = socket.socketpair()
-        env = {**os.environ, **_SINGLE_THREADED, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         try:
             self._server = subprocess.Popen(
                 [sys.executable, "-m", "pipelines.decoding._child", "--zygote", str(theirs.fileno())],
-                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env)
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=child_env())
         finally:
             theirs.close()
         self._control = ours

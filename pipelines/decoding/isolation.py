@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing.connection
-import os
 import signal
 import socket
 import subprocess
@@ -39,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, DecodeError, LimitError, OptionsError, VideoError, VidgateError
-from ._zygote import Forked, Zygote
+from ._zygote import Forked, Zygote, child_env
 from .backends import Decoder
 from .probe import VideoInfo
 
@@ -61,11 +60,10 @@ class _Child:
             self.process, ours = _ZYGOTE.spawn()
         else:
             ours, theirs = socket.socketpair()
-            # The child sees the caller's import path, so ``module:Class`` backends from anywhere resolve.
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
             try:
                 self.process = subprocess.Popen([sys.executable, "-m", _CHILD, str(theirs.fileno())],
-                                                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env)
+                                                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
+                                                env=child_env())
             finally:
                 theirs.close()
         self.conn = multiprocessing.connection.Connection(ours.detach())

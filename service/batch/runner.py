@@ -135,6 +135,7 @@ def run_batch(sources: list[str], out: Path, plan: BatchPlan) -> Summary:
                     mininterval=0.5 if sys.stderr.isatty() else 10.0)
     start = time.monotonic()
     executor: Executor
+    limit = 2 * max(plan.workers, plan.concurrency)  # videos submitted and not yet written
     if plan.server:
         executor = ThreadPoolExecutor(max_workers=plan.concurrency)
         submit: Callable[[Item, str], Future[dict[str, Any]]] = lambda item, key: executor.submit(  # noqa: E731
@@ -144,6 +145,7 @@ def run_batch(sources: list[str], out: Path, plan: BatchPlan) -> Summary:
         # video, the next ones probe and decode in their own decoding children.
         _init_worker(plan.settings, plan.checkpoint, plan.settings.threads)
         executor = ThreadPoolExecutor(max_workers=plan.settings.decoders + 1, thread_name_prefix="vidgate-batch")
+        limit = max(limit, 2 * (plan.settings.decoders + 1))  # keep every thread busy, with as many queued
         submit = lambda item, key: executor.submit(  # noqa: E731
             _recognize, str(item.path), plan.options, Path(item.source).name,
             str(plan.artifacts) if plan.artifacts else None, key)
@@ -159,7 +161,7 @@ def run_batch(sources: list[str], out: Path, plan: BatchPlan) -> Summary:
     try:
         exhausted = False
         while not exhausted or in_flight:
-            while not exhausted and len(in_flight) < 2 * max(plan.workers, plan.concurrency):
+            while not exhausted and len(in_flight) < limit:
                 try:
                     item, key = next(items)
                 except StopIteration:

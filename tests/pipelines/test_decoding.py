@@ -22,6 +22,11 @@ from pipelines.planning import plan_snippets
 from tests.conftest import VFR_GAPS_MS
 from tests.pipelines.videos import grid_frame, resized_reference, sequential_frames, write_grid_video
 
+# Codec threads where a test counts the frames handed to the codec: frame threading takes in up to
+# threads - 1 packets of look-ahead, and FFmpeg's default is a thread per core, plus one. The bounds below
+# were set with the default on 2 cores (3 threads); on 16 cores the default fed 46 frames for 41 + 4.
+COUNTED_THREADS = 3
+
 DECODING_BACKENDS = [name for name in ("pyav", "decord", "torchcodec") if name in BACKENDS]
 FAULTS = "tests.pipelines.fault_backends"
 
@@ -225,7 +230,7 @@ def test_keyframe_mode_returns_nearest_keyframe_before(backend: str, long_gop_vi
 
 
 def test_pyav_keyframe_mode_decodes_only_keyframes(long_gop_video: Path) -> None:
-    with PyAVDecoder(long_gop_video) as decoder:
+    with PyAVDecoder(long_gop_video, threads=COUNTED_THREADS) as decoder:
         decoder.keyframe_near([10, 120, 260, 299])
         assert decoder.decoded_frames <= 2 + 2  # keyframes 0 and 250, and at most a frame of slack each
 
@@ -253,7 +258,7 @@ def test_decoding_is_memory_bounded(long_video: Path) -> None:
 
 
 def test_forward_requests_do_not_seek_back(long_gop_video: Path) -> None:
-    with PyAVDecoder(long_gop_video) as decoder:
+    with PyAVDecoder(long_gop_video, threads=COUNTED_THREADS) as decoder:
         decoder.frames([10, 20])
         decoder.frames([30, 40])  # ahead, same GOP: keep decoding forward
         assert decoder.seeks == 1
@@ -285,7 +290,7 @@ def test_backend_by_import_path(long_gop_video: Path) -> None:
 
 def test_isolated_decoder_is_exact_and_keeps_its_child(long_gop_video: Path) -> None:
     reference = sequential_frames(long_gop_video)
-    with IsolatedDecoder(long_gop_video, "pyav", timeout_s=20, memory_limit_bytes=1 << 30) as decoder:
+    with IsolatedDecoder(long_gop_video, "pyav", timeout_s=20) as decoder:  # the default limit
         assert decoder.info.num_frames == 300
         pid = decoder.pid
         for indices in access_pattern(300):
@@ -426,7 +431,7 @@ def test_cost_model_predicts_what_the_decoder_decodes(long_gop_video: Path) -> N
     for _ in range(6):
         targets = sorted(rng.choice(300, size=int(rng.integers(1, 12)), replace=False).tolist())
         for skip in (True, False):
-            with PyAVDecoder(long_gop_video, info) as decoder:
+            with PyAVDecoder(long_gop_video, info, threads=COUNTED_THREADS) as decoder:
                 decoder.frames(targets, skip_nonref=skip)
                 predicted = cost.frames(targets, skip_nonref=skip)
                 # the codec is drained at the end of each run but the last (the next request may go on
@@ -487,3 +492,15 @@ def test_gpu_decoding_is_exact(long_gop_video: Path) -> None:
     # NVDEC output matches the CPU decoder's to within colour-conversion rounding
     errors = [np.abs(frames[i].astype(int) - reference[j].astype(int)).mean() for i, j in enumerate([299, 3, 120])]
     assert max(errors) < 3
+
+
+def test_decoding_children_keep_few_malloc_arenas(long_gop_video: Path) -> None:
+    """Under the children's address-space limit, a malloc arena per codec and scaler thread (glibc's default,
+    up to 8 per core) reserved past 4 GiB on a 16-core machine; the children run with two arenas."""
+    from pipelines.decoding import DecoderPool
+
+    with DecoderPool(1) as pool, IsolatedDecoder(long_gop_video, "pyav", timeout_s=20, pool=pool) as decoder:
+        assert decoder.frames([5]).shape[0] == 1
+        environ = Path(f"/proc/{decoder.pid}/environ").read_bytes().split(b"\0")
+    assert b"MALLOC_ARENA_MAX=2" in environ
+    assert b"OPENBLAS_NUM_THREADS=1" in environ
