@@ -65,6 +65,8 @@ def runs(args: argparse.Namespace) -> None:
         rows.append(_row(f"run {run['run']}, seed {run['seed']}{kept}", state["summary"], report))
         print(rows[-1], flush=True)
     kept_dense = dense[training["gate_run"] - 1]
+    groups = [g for g in ("order", "count", "other") if g in (report["settings"]["dense"].get("groups") or {})]
+    cells = "".join(f" {g} |" for g in groups)
     lines = [
         f"## Gate runs: did validation keep the best? ({args.name})",
         "",
@@ -76,8 +78,8 @@ def runs(args: argparse.Namespace) -> None:
         f"ratio ({100 * training['config']['target_ratio']:g}%); test: accuracy over all classes, then per "
         "group where the data set has groups.",
         "",
-        "| gate run | val dense | val gated | dense | groups… | gated 25% | groups… |",
-        "|---|---|---|---|---|---|---|",
+        f"| gate run | val dense | val gated | dense |{cells} gated 25% |{cells}",
+        "|---|---|---|---|---|" + "---|" * 2 * len(groups),
         *rows,
         "",
         f"Test dense accuracy of the kept run {kept_dense:.3f}; mean over the runs {sum(dense) / len(dense):.3f} "
