@@ -23,7 +23,7 @@ from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
 from pipelines.training import TrainConfig, train
 
-from .report import gate_runs_note, machine, write_section
+from .report import gate_runs_note, machine, shown, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,6 +40,7 @@ def main() -> None:
     args = parser.parse_args()
     out = ROOT / "docs" / "results"
     if args.report_only:
+        args.ship = True  # docs/results/*.json describe the shipped model unless a run was copied aside
         write_results(
             args,
             json.loads((out / "evaluation.json").read_text()),
@@ -91,7 +92,8 @@ def write_results(
     lines = [
         "## The demo model on the synthetic long-range benchmark",
         "",
-        f"Produced by `python -m bench.demo --videos {args.videos} --seed {args.seed} --ship`"
+        f"Produced by `python -m bench.demo --videos {args.videos} --seed {args.seed}"
+        f"{' --ship' if args.ship else ' --work ' + shown(args.work)}`{'' if args.ship else ' (not shipped)'}"
         f" on {machine()}.",
         f"Test split: {report['videos']} videos. Training summary: "
         + ", ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float))
