@@ -136,7 +136,9 @@ class GateTrainer:
         result["dense_accuracy"] = float(_correct(dense, targets).mean())
         return result
 
-    def fit(self) -> dict[str, Any]:
+    def fit(self, features: dict[str, Features] | None = None) -> dict[str, Any]:
+        """Train (or resume, or load when done) the stage; ``features``: the cached features per split, when
+        the caller has them loaded already."""
         ctx = self.ctx
         stage = Stage(ctx.work, self.stage)
         if stage.done():
@@ -146,7 +148,7 @@ class GateTrainer:
             if "threshold" in calibration:
                 set_threshold(self.model, calibration["threshold"], calibration["rule"])
             return dict(state["summary"])
-        features = {s: load_features(ctx, s) for s in ctx.videos}
+        features = features or {s: load_features(ctx, s) for s in ctx.videos}
         self.model.to(self.device)
         optimiser = torch.optim.AdamW(
             self.trained.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
@@ -214,6 +216,7 @@ def train_gate(ctx: Context) -> dict[str, Any]:
             init_kernels(ctx)
         return GateTrainer(ctx).fit()
     parts = ("concepts", "gate", "head")
+    features = {s: load_features(ctx, s) for s in ctx.videos}  # once for all runs
     figures: list[dict[str, Any]] = []
     for run in range(1, runs + 1):
         seed = ctx.config.seed + run - 1
@@ -227,7 +230,7 @@ def train_gate(ctx: Context) -> dict[str, Any]:
             del fresh
             init_kernels(run_ctx)
             torch.manual_seed(seed)
-        summary = GateTrainer(run_ctx, stage=name).fit()
+        summary = GateTrainer(run_ctx, stage=name).fit(features)
         figures.append({"run": run, "seed": seed, "gate_epoch": summary["gate_epoch"],
                         "val_dense_accuracy": summary["val_dense_accuracy"],
                         "val_budget_accuracy": summary["val_budget_accuracy"],
