@@ -207,8 +207,6 @@ def train_gate(ctx: Context) -> dict[str, Any]:
     """
     final = Stage(ctx.work, "gate")
     runs = ctx.config.gate_runs
-    if runs < 1:
-        raise ValueError(f"gate_runs must be at least 1, got {runs}")
     if final.done() or runs == 1 or not ctx.videos.get("val"):
         if not final.done():
             if runs > 1:

@@ -40,6 +40,8 @@ class Trainer:
     ) -> None:
         if config.head not in HEADS:
             raise OptionsError(f"unknown head {config.head!r}; known: {', '.join(sorted(HEADS))}")
+        if config.gate_runs < 1:
+            raise OptionsError(f"gate_runs must be at least 1, got {config.gate_runs}")
         if not 0 < config.val_fraction < 1:
             raise OptionsError(f"val_fraction must be between 0 and 1, got {config.val_fraction}")
         recipe = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_RECIPE}

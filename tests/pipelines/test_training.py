@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from pipelines.evaluation import evaluate
 from pipelines.evaluation_report import write_report
 from pipelines.recognizer import Recognizer
 from pipelines.synth import SynthConfig, write_synthetic_dataset
-from pipelines.training import TrainConfig, train
+from pipelines.training import TrainConfig, Trainer, train
 from pipelines.training.work import check_work_folder
 
 TINY_SYNTH = SynthConfig(videos=16, classes=2, size=64, min_snippets=15, max_snippets=16, seed=3)
@@ -196,9 +197,13 @@ def test_multi_label_trains_with_the_temporal_head_and_reports_map(tmp_path: Pat
 
 def test_bad_training_options_are_usage_errors(tiny_benchmark: Path, tmp_path: Path) -> None:
     for flag, value, message in (("--head", "lstm", "unknown head 'lstm'"),
-                                 ("--val-fraction", "1.5", "val_fraction must be between 0 and 1")):
+                                 ("--val-fraction", "1.5", "val_fraction must be between 0 and 1"),
+                                 ("--gate-runs", "0", "greater than or equal to 1")):
         proc = subprocess.run([sys.executable, "-m", "service.cli", "train", str(tiny_benchmark), "--out",
                                str(tmp_path / "m.safetensors"), "--quiet", flag, value],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
         assert not (tmp_path / "m.safetensors.work").exists()  # refused before anything was written
+    with pytest.raises(OptionsError, match="gate_runs must be at least 1"):  # the recipe, from Python
+        Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, gate_runs=0), tmp_path / "w")
+    assert not (tmp_path / "w").exists()
