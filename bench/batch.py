@@ -80,9 +80,8 @@ def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str 
     written to a temporary checkpoint: the batch runner loads it as it loads any model. ``device`` and
     ``decoders`` and ``threads`` are the `Settings` fields of those names (default: theirs).
     """
-    import torch
-
     from models import save_checkpoint
+    from pipelines.training import resolve_device
 
     from .e2e import random_model
     from .footage import make_footage
@@ -100,8 +99,7 @@ def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str 
         settings = settings.model_copy(update={"decoders": decoders})
     if threads is not None:
         settings = settings.model_copy(update={"threads": threads})
-    resolved = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
-                            else "cpu" if device == "auto" else device).type
+    resolved = resolve_device(device).type
     section = "-".join(["batch-footage", *([resolved] if resolved != "cpu" else []), *([heavy] if heavy else []),
                         *([f"threads{threads}"] if threads is not None else [])])
     rows: list[tuple[str, int, int, float]] = []

@@ -53,8 +53,8 @@ def runs(args: argparse.Namespace) -> None:
     checkpoint = args.work.with_name(args.work.name.removesuffix(".work"))
     training = json.loads((args.run / "training.json").read_text())
     rows, dense = [], []
+    model, _ = load_checkpoint(checkpoint)  # each run's state holds every part the gate stage trains
     for run in training["gate_runs"]:
-        model, _ = load_checkpoint(checkpoint)
         state = torch.load(args.work / f"gate.run{run['run']}.pt", map_location="cpu", weights_only=True)
         model.load_state_dict({**model.state_dict(), **state["model"]})
         calibration = state["summary"]["calibration"]
