@@ -71,6 +71,15 @@ def _remux(source: Path, target: Path, *, title: str) -> None:
     tmp.rename(target)
 
 
+def stage_line(stages: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Each video's own stage seconds, median and slowest video per setting: where a batch's time went."""
+    cells = "; ".join(
+        f"{label}: " + ", ".join(f"{k} {t[k]['median']:.2f} / {t[k]['max']:.2f}" for k in ("decode", "light", "heavy")
+                                 if k in t)
+        for label, t in stages.items())
+    return f"Each video's own stage seconds (the recognizer's timings), median / slowest video: {cells}."
+
+
 def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str | None = None, size: int = 224,
                   frames: int = 16, device: str = "auto", decoders: int | None = None,
                   threads: int | None = None) -> None:
@@ -150,6 +159,8 @@ def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str 
         "|---|---|---|---|---|---|",
         *[f"| {label} | {n} | {ok} | {seconds:.1f} | {per_hour[label]:.0f} | "
           f"{per_hour[label] / per_hour['dense']:.2f}× |" for label, n, ok, seconds in rows],
+        "",
+        stage_line(stages),
     ]
     out = ROOT / "data" / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
