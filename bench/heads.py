@@ -25,7 +25,7 @@ from pipelines.evaluation import evaluate
 from pipelines.evaluation_report import write_report
 from pipelines.recognizer import Recognizer
 from pipelines.training import TrainConfig, train
-from pipelines.training.work import write_json
+from pipelines.training.work import NOT_RECIPE, write_json
 
 from .report import machine, shown, write_section
 
@@ -46,7 +46,7 @@ def train_run(data: Path, checkpoint: Path, config: TrainConfig, seed_from: Path
         (work / "frames").symlink_to((seed_from / "frames").resolve())  # several GB: shared, not copied
         recipe = json.loads((work / "recipe.json").read_text())
         options = dataclasses.asdict(config)  # the seed's recipe with this run's changes (head, seed)
-        write_json(work / "recipe.json", {**recipe, **{k: v for k, v in options.items() if k in recipe}})
+        write_json(work / "recipe.json", {**recipe, **{k: v for k, v in options.items() if k not in NOT_RECIPE}})
     start = time.perf_counter()
     summary = train(load_dataset(data), checkpoint, config)
     return summary, time.perf_counter() - start

@@ -53,6 +53,8 @@ class ModelConfig:
         head: head name (``models.head.HEADS``): ``pool`` (order-blind mean + max; what checkpoints
             without this field hold) or ``temporal`` (reads the selected snippets as a timed sequence).
         head_width: internal width of the temporal head.
+        head_events: learned events of the temporal head's events path (``models.head.TemporalHead``);
+            0, what checkpoints without this field hold, means none.
         threshold: learned gate threshold used when no budget is given.
         threshold_rule: how ``threshold`` was chosen (None: fixed at 0.5, not calibrated).
         name: model name shown to users.
@@ -75,6 +77,7 @@ class ModelConfig:
     gate_heads: int = 4
     head: str = "pool"
     head_width: int = 64
+    head_events: int = 0
     threshold: float = 0.5
     threshold_rule: str | None = None
     name: str = "vidgate"
@@ -101,7 +104,7 @@ class VidGate(nn.Module):
         self.heavy = build_heavy_backbone(config.heavy)
         self.head = build_head(
             config.head, self.heavy.num_features, config.num_classes, multi_label=config.multi_label,
-            width=config.head_width,
+            width=config.head_width, events=config.head_events,
         )
 
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:

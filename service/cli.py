@@ -145,8 +145,13 @@ def train(
     head: Annotated[str, typer.Option(help="Head: temporal (the pool head plus a path that reads the selection "
                                            "as a timed sequence: order, counts) or pool (order-blind mean + "
                                            "max).")] = "temporal",
+    head_events: Annotated[int, typer.Option(min=0, help="Learned events of the temporal head's events path "
+                                                         "(which event comes first, how often; 0: none).")] = 0,
     light_epochs: int = 20,
     heavy_epochs: int = 25,
+    heavy_sequence_weight: Annotated[float, typer.Option(
+        min=0.0, help="Weight of the heavy stage's sequence loss: a temporal head reads each video's training "
+                      "snippets in time order, so the heavy network learns what order needs (0: off).")] = 1.0,
     gate_epochs: Annotated[int, typer.Option(help="Most gate epochs (validation stops earlier).")] = 60,
     gate_runs: Annotated[int, typer.Option(min=1, help="Train the gate stage this many times from different "
                                                        "seeds and keep the best on validation.")] = 4,
@@ -182,9 +187,11 @@ def train(
         heavy_size=heavy_size,
         max_snippets=max_snippets,
         head=head,
+        head_events=head_events,
         val_fraction=val_fraction,
         light_epochs=light_epochs,
         heavy_epochs=heavy_epochs,
+        heavy_sequence_weight=heavy_sequence_weight,
         gate_epochs=gate_epochs,
         gate_runs=gate_runs,
         target_ratio=target_ratio,

@@ -38,9 +38,11 @@ class TrainConfig:
     gate_hidden: int = 128
     head: str = "temporal"
     head_width: int = 64
+    head_events: int = 0
     light_epochs: int = 20
     heavy_epochs: int = 25
     heavy_warmup: int | None = None
+    heavy_sequence_weight: float = 1.0
     gate_epochs: int = 60
     gate_runs: int = 4
     patience: int = 12

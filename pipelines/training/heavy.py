@@ -19,12 +19,12 @@ import random
 import torch
 import torch.nn.functional as F
 
-from models import load_pretrained
+from models import build_head, load_pretrained
 
 from ..cache import CachedVideo, load_snippets
 from ..transforms import heavy_input
 from .context import Context
-from .instances import MilClassifier, fit_instances, validation_score, video_scores
+from .instances import Instances, MilClassifier, fit_instances, validation_score, video_scores
 from .light import light_classifier, light_evidence
 from .work import Stage, stage_figures
 
@@ -75,12 +75,21 @@ def train_heavy(ctx: Context) -> None:
         ]
         return validation_score(torch.stack(scores), ctx.targets["val"])
 
-    def snippets_of(i: int, rng: random.Random) -> torch.Tensor:
+    def snippets_of(i: int, rng: random.Random) -> Instances:
+        video = ctx.videos["train"][i]
         order = salient[i].tolist()
         chosen = order[: (3 * k) // 4]  # where the light encoder sees evidence, plus random ones
         rest = order[len(chosen) :]
         chosen = sorted(chosen + rng.sample(rest, min(len(rest), k - len(chosen))))
-        return heavy_input(load_snippets(ctx.videos["train"][i])[chosen], ctx.model_config)
+        times = (torch.tensor(chosen, dtype=torch.float32) + 0.5) / video.snippets
+        return heavy_input(load_snippets(video)[chosen], ctx.model_config), times
+
+    sequence = None
+    if ctx.config.heavy_sequence_weight:
+        mc = ctx.model_config
+        torch.manual_seed(ctx.config.seed + 100)
+        sequence = build_head(mc.head, model.heavy.num_features, mc.num_classes, multi_label=mc.multi_label,
+                              width=mc.head_width, events=mc.head_events)
 
     net = fit_instances(
         ctx,
@@ -90,6 +99,8 @@ def train_heavy(ctx: Context) -> None:
         ctx.config.heavy_epochs,
         snippets_of,
         seed_offset=100,
+        sequence=sequence,
+        sequence_weight=ctx.config.heavy_sequence_weight,
         min_epochs=ctx.config.heavy_epochs - 3,
         smooth=3,
         score=score,

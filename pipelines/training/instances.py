@@ -8,27 +8,56 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models import Head
+
 from ..transforms import augment
 from .context import Context
 from .work import Stage
 
+Instances = tuple[torch.Tensor, torch.Tensor]  # one video's inputs (N, ...) and their centre times (N,) in [0, 1]
+
 
 class MilClassifier(nn.Module):
-    """An encoder plus a per-instance linear classifier; instances pooled by log-sum-exp per bag."""
+    """An encoder plus a per-instance linear classifier, and optionally a sequence head over a video's instances.
 
-    def __init__(self, encoder: nn.Module, num_features: int, num_classes: int) -> None:
+    ``sequence`` (a `models.head.Head`) reads one video's instance features in time order, with their
+    times, and predicts the video's label: it gives the encoder a reason to tell apart what per-instance
+    labels cannot, e.g. the two events of an order pair, which carry the same labels one by one.
+    """
+
+    def __init__(self, encoder: nn.Module, num_features: int, num_classes: int, sequence: Head | None = None) -> None:
         super().__init__()
         self.encoder = encoder
         self.fc = nn.Linear(num_features, num_classes)
+        self.sequence = sequence
 
     def instance_logits(self, x: torch.Tensor) -> torch.Tensor:
         logits: torch.Tensor = self.fc(self.encoder(x))  # (N, C)
         return logits
+
+    def sequence_logits(self, features: torch.Tensor, times: torch.Tensor, bags: list[int]) -> torch.Tensor:
+        """The sequence head's video logits ``(B, C)`` from instance ``features (N, F)`` grouped in ``bags``."""
+        assert self.sequence is not None
+        rows, stamps = torch.split(features, bags), torch.split(times, bags)
+        longest = max(bags)
+        padded = torch.stack([F.pad(r, (0, 0, 0, longest - r.shape[0])) for r in rows])  # (B, K, F)
+        when = torch.stack([F.pad(t, (0, longest - t.shape[0])) for t in stamps])  # (B, K)
+        mask = torch.stack([torch.arange(longest, device=features.device) < n for n in bags]).float()  # (B, K)
+        logits: torch.Tensor = self.sequence(padded, mask, when)
+        return logits
+
+
+def video_loss(logits: torch.Tensor, targets: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    """A video-level loss of ``logits (B, C)`` against multi-hot ``targets``."""
+    if multi_label:
+        return F.binary_cross_entropy_with_logits(logits, targets)
+    return F.cross_entropy(logits, targets.argmax(1))
 
 
 def instance_loss(
@@ -41,9 +70,7 @@ def instance_loss(
     labels give each relevant instance the full gradient, and irrelevant ones settle at the class prior.
     """
     per_instance = targets.repeat_interleave(torch.tensor(bags, device=targets.device), dim=0)  # (N, C)
-    if multi_label:
-        return F.binary_cross_entropy_with_logits(instance_logits, per_instance)
-    return F.cross_entropy(instance_logits, per_instance.argmax(1))
+    return video_loss(instance_logits, per_instance, multi_label)
 
 
 def video_scores(instance_logits: torch.Tensor, multi_label: bool) -> torch.Tensor:
@@ -67,9 +94,11 @@ def fit_instances(
     encoder: nn.Module,
     num_features: int,
     epochs: int,
-    instances: Callable[[int, random.Random], torch.Tensor],
+    instances: Callable[[int, random.Random], Instances],
     *,
     seed_offset: int,
+    sequence: Head | None = None,
+    sequence_weight: float = 0.0,
     min_epochs: int = 0,
     smooth: int = 1,
     score: Callable[[MilClassifier], float | None] | None = None,
@@ -77,15 +106,20 @@ def fit_instances(
 ) -> MilClassifier:
     """Train ``encoder`` and a linear classifier on per-instance video labels, saving every epoch.
 
-    ``instances(video, rng)`` gives one training video's instances (centre frames or snippets),
-    already normalised; an interrupted stage resumes after its last saved epoch. With a ``score``
+    ``instances(video, rng)`` gives one training video's instances (centre frames or snippets), already
+    normalised, with their centre times; an interrupted stage resumes after its last saved epoch. With a
+    ``sequence`` head, ``sequence_weight`` times its video loss on each video's instances (in time
+    order) joins the per-instance loss, and its gradient reaches the encoder. With a ``score``
     (validation, higher is better; averaged over the last ``smooth`` epochs, so that one lucky epoch
     on a few dozen videos does not decide) the best epoch from ``min_epochs`` on is kept, and the
     stage stops after ``patience`` epochs without a better one.
     """
     c = ctx.config
-    net = MilClassifier(encoder, num_features, ctx.model_config.num_classes).to(ctx.device)
-    optimiser = torch.optim.AdamW(net.parameters(), lr=c.backbone_lr, weight_decay=c.weight_decay)
+    net = MilClassifier(encoder, num_features, ctx.model_config.num_classes, sequence).to(ctx.device)
+    groups: list[dict[str, Any]] = [{"params": [*net.encoder.parameters(), *net.fc.parameters()]}]
+    if sequence is not None:
+        groups.append({"params": list(sequence.parameters()), "lr": c.lr})
+    optimiser = torch.optim.AdamW(groups, lr=c.backbone_lr, weight_decay=c.weight_decay)
     start = stage.resume(net, optimiser)
     if start:
         ctx.log(f"{stage.name}: resuming after epoch {start}")
@@ -96,11 +130,16 @@ def fit_instances(
         g.manual_seed(c.seed + seed_offset + epoch)
         rng = random.Random(c.seed + epoch)
         for batch in ctx.batches("train", True, epoch):
-            inputs = [instances(i, rng) for i in batch]
+            inputs, times = zip(*(instances(i, rng) for i in batch), strict=True)
             x = augment(torch.cat(inputs), g).to(ctx.device)
             targets = ctx.targets["train"][batch].to(ctx.device)
             bags = [t.shape[0] for t in inputs]
-            loss = instance_loss(net.instance_logits(x), targets, bags, ctx.model_config.multi_label)
+            features = net.encoder(x)
+            multi = ctx.model_config.multi_label
+            loss = instance_loss(net.fc(features), targets, bags, multi)
+            if sequence is not None and sequence_weight:
+                logits = net.sequence_logits(features, torch.cat(times).to(ctx.device), bags)
+                loss = loss + sequence_weight * video_loss(logits, targets, multi)
             optimiser.zero_grad()
             torch.autograd.backward(loss)
             optimiser.step()

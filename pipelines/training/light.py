@@ -16,7 +16,7 @@ from models import load_pretrained
 from ..cache import CachedVideo, centre_frames
 from ..transforms import light_input
 from .context import Context
-from .instances import MilClassifier, fit_instances, validation_score, video_scores
+from .instances import Instances, MilClassifier, fit_instances, validation_score, video_scores
 from .work import Stage, stage_figures
 
 
@@ -34,8 +34,10 @@ def train_light(ctx: Context) -> None:
         ctx.log("light: done earlier, loaded from the work folder")
         return
 
-    def centre_frames_of(i: int, rng: random.Random) -> torch.Tensor:
-        return light_input(centre_frames(ctx.videos["train"][i]), ctx.model_config)
+    def centre_frames_of(i: int, rng: random.Random) -> Instances:
+        video = ctx.videos["train"][i]
+        times = (torch.arange(video.snippets) + 0.5) / video.snippets
+        return light_input(centre_frames(video), ctx.model_config), times
 
     net = fit_instances(
         ctx,

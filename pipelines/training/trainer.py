@@ -40,6 +40,8 @@ class Trainer:
     ) -> None:
         if config.head not in HEADS:
             raise OptionsError(f"unknown head {config.head!r}; known: {', '.join(sorted(HEADS))}")
+        if config.head_events < 0:
+            raise OptionsError(f"head_events must be 0 or more, got {config.head_events}")
         if config.gate_runs < 1:
             raise OptionsError(f"gate_runs must be at least 1, got {config.gate_runs}")
         if not 0 < config.val_fraction < 1:
@@ -59,6 +61,7 @@ class Trainer:
             gate_hidden=config.gate_hidden,
             head=config.head,
             head_width=config.head_width,
+            head_events=config.head_events,
             threshold=0.5,
         )
         torch.manual_seed(config.seed)

@@ -3,6 +3,7 @@ answer is known)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -22,16 +23,21 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(threads)
 
 
+# Every head, and the temporal head with its events path (``head_events``).
+KINDS = [*sorted(HEADS), "temporal+events"]
+
+
 def _head(name: str, classes: int = C, multi_label: bool = False, seed: int = 0) -> Head:
     torch.manual_seed(seed)
-    return build_head(name, F, classes, multi_label=multi_label, width=32)
+    events = 4 if name.endswith("+events") else 0
+    return build_head(name.removesuffix("+events"), F, classes, multi_label=multi_label, width=32, events=events)
 
 
 def _times(b: int, t: int) -> torch.Tensor:
     return ((torch.arange(t) + 0.5) / t).expand(b, t)
 
 
-@pytest.mark.parametrize("name", sorted(HEADS))
+@pytest.mark.parametrize("name", KINDS)
 def test_head_contract(name: str) -> None:
     head = _head(name).eval()
     features, times = torch.randn(2, 10, F), _times(2, 10)
@@ -49,7 +55,7 @@ def test_head_contract(name: str) -> None:
     assert torch.isfinite(head(features, torch.zeros(2, 10), times)).all()
 
 
-@pytest.mark.parametrize("name", sorted(HEADS))
+@pytest.mark.parametrize("name", KINDS)
 def test_gradient_reaches_the_mask(name: str) -> None:
     head = _head(name).train()
     mask = (torch.rand(2, 10) < 0.5).float()
@@ -59,7 +65,7 @@ def test_gradient_reaches_the_mask(name: str) -> None:
     assert mask.grad is not None and float(mask.grad.abs().sum()) > 0
 
 
-@pytest.mark.parametrize("name", sorted(HEADS))
+@pytest.mark.parametrize("name", KINDS)
 @pytest.mark.parametrize("selected", [1, 4, 10])
 def test_evidence_adds_up_to_the_logits(name: str, selected: int) -> None:
     """Completeness: exact for the pool head, within 0.1% for the temporal head's integrated gradients."""
@@ -136,16 +142,18 @@ def _fit(head: torch.nn.Module, kind: str, t: int = 12) -> tuple[float, torch.Te
     return accuracy, test, test_labels, where
 
 
+@pytest.mark.parametrize("name", ["temporal", "temporal+events"])
 @pytest.mark.parametrize("kind", ["order", "count"])
-def test_temporal_head_reads_order_and_counts_where_pooling_cannot_tell_order(kind: str) -> None:
-    accuracy, *_ = _fit(_head("temporal", classes=2), kind)
+def test_temporal_head_reads_order_and_counts_where_pooling_cannot_tell_order(name: str, kind: str) -> None:
+    accuracy, *_ = _fit(_head(name, classes=2), kind)
     assert accuracy >= 0.9, (kind, accuracy)
     if kind == "order":
         pool_accuracy, *_ = _fit(_head("pool", classes=2), kind)
         assert pool_accuracy < 0.65, pool_accuracy  # the same events in either order: chance
 
 
-@pytest.mark.parametrize(("name", "kind"), [("pool", "marker"), ("temporal", "marker"), ("temporal", "order")])
+@pytest.mark.parametrize(("name", "kind"), [("pool", "marker"), ("temporal", "marker"), ("temporal", "order"),
+                                            ("temporal+events", "order")])
 def test_evidence_lands_on_the_snippets_that_decide(name: str, kind: str) -> None:
     """Where the answer is known (the snippets holding the events), the evidence for the true class is there.
 
@@ -172,6 +180,33 @@ def test_temporal_head_costs_little_next_to_one_heavy_snippet() -> None:
     assert isinstance(model.head, TemporalHead)
     profile = ComputeProfile(model)
     assert 0 < profile.head(64) < 0.1 * profile.heavy_per_snippet()
+    with_events = ComputeProfile(VidGate(dataclasses.replace(model.config, head_events=8)))
+    assert profile.head(64) < with_events.head(64) < 0.1 * profile.heavy_per_snippet()  # counted, and small
+
+
+def test_the_events_path_reads_which_event_comes_first_and_how_often() -> None:
+    """The events path alone: reversing the times flips its order terms; an unselected snippet adds nothing;
+    a repeated event raises its count."""
+    head = _head("temporal+events", classes=2)
+    assert isinstance(head, TemporalHead)
+    head.eval()
+    g = torch.Generator().manual_seed(0)
+    features = torch.randn(1, 6, F, generator=g) * 3
+    times, mask = _times(1, 6), torch.ones(1, 6)
+    with torch.no_grad():
+        forward, backward = head._events(features, mask, times), head._events(features, mask, 1 - times)
+        assert not torch.allclose(forward, backward, atol=1e-4)  # the same snippets in the other order
+        dropped = mask.clone()
+        dropped[0, 2] = 0
+        without = head._events(features, dropped, times)
+        features_zeroed = features.clone()
+        features_zeroed[0, 2] = torch.randn(F, generator=g) * 3  # what an unselected snippet shows is not read
+        assert torch.allclose(without, head._events(features_zeroed, dropped, times), atol=1e-5)
+        share = torch.softmax(head.assign(features), -1)[..., :4]
+        repeated = torch.cat([features, features[:, :1].expand(1, 2, F)], 1)
+        counts_once = share.sum(1)
+        counts_more = (torch.softmax(head.assign(repeated), -1)[..., :4]).sum(1)
+        assert torch.all(counts_more > counts_once)
 
 
 def test_model_evidence_matches_its_logits() -> None:

@@ -198,12 +198,47 @@ def test_multi_label_trains_with_the_temporal_head_and_reports_map(tmp_path: Pat
 def test_bad_training_options_are_usage_errors(tiny_benchmark: Path, tmp_path: Path) -> None:
     for flag, value, message in (("--head", "lstm", "unknown head 'lstm'"),
                                  ("--val-fraction", "1.5", "val_fraction must be between 0 and 1"),
-                                 ("--gate-runs", "0", "greater than or equal to 1")):
+                                 ("--gate-runs", "0", "greater than or equal to 1"),
+                                 ("--heavy-sequence-weight", "-0.5", "greater than or equal to 0"),
+                                 ("--head-events", "-1", "greater than or equal to 0")):
         proc = subprocess.run([sys.executable, "-m", "service.cli", "train", str(tiny_benchmark), "--out",
-                               str(tmp_path / "m.safetensors"), "--quiet", flag, value],
+                               str(tmp_path / "m.safetensors"), "--quiet", f"{flag}={value}"],
                               capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        said = " ".join(proc.stderr.replace("│", " ").split())  # the error box wraps long lines
+        assert proc.returncode == 2 and message in said and "Traceback" not in proc.stderr, proc.stderr
         assert not (tmp_path / "m.safetensors.work").exists()  # refused before anything was written
     with pytest.raises(OptionsError, match="gate_runs must be at least 1"):  # the recipe, from Python
         Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, gate_runs=0), tmp_path / "w")
+    with pytest.raises(OptionsError, match="head_events must be 0 or more"):
+        Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, head_events=-1), tmp_path / "w")
     assert not (tmp_path / "w").exists()
+
+
+def test_the_heavy_stage_sequence_objective_reads_order_and_reaches_the_encoder() -> None:
+    """Per-instance labels cannot tell the two events of an order pair apart (each carries both labels
+    equally often); the sequence head's video loss can, and its gradient reaches the encoder."""
+    from models import TemporalHead
+    from pipelines.training.instances import MilClassifier, video_loss
+
+    torch.manual_seed(0)
+    encoder = torch.nn.Linear(6, 16)
+    net = MilClassifier(encoder, 16, 2, TemporalHead(16, 2, width=16))
+    a, b = torch.randn(6), torch.randn(6)
+    x = torch.stack([a, b, b, a])  # two videos of two instances: "A then B" and "B then A"
+    times = torch.tensor([0.2, 0.8, 0.2, 0.8])
+    targets = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss = video_loss(net.sequence_logits(net.encoder(x), times, [2, 2]), targets, False)
+        optimiser.zero_grad()
+        loss.backward()
+        assert encoder.weight.grad is not None and encoder.weight.grad.abs().sum() > 0
+        optimiser.step()
+    net.eval()
+    assert net.sequence_logits(net.encoder(x), times, [2, 2]).argmax(1).tolist() == [0, 1]
+    # the instances' own classifier sees the same two instances in both videos: no order there
+    per_instance = net.instance_logits(x)
+    assert torch.equal(per_instance[0], per_instance[3]) and torch.equal(per_instance[1], per_instance[2])
+    # bags of different lengths pad and mask: one video of three instances, one of one
+    logits = net.sequence_logits(net.encoder(x[:4]), times, [3, 1])
+    assert logits.shape == (2, 2) and torch.isfinite(logits).all()
