@@ -23,6 +23,9 @@ class TrainConfig:
     dense. ``test`` is never decoded. With ``heavy_warmup`` set, after that many epochs the heavy
     stage trains on the snippets where the heavy network itself sees most evidence for the label
     (off by default: on the demo set it lowered validation accuracy, see docs/training.md).
+    ``heavy_sequence_weight`` weighs the heavy stage's sequence loss (a temporal head over each
+    video's training snippets in time order; 0: per-snippet labels only). ``head_events`` gives the
+    temporal head an events path with that many learned events (0: none).
     ``gate_runs`` trains the gate stage (concept kernels, gate and head, on the cached features) that
     many times, from seeds ``seed``, ``seed + 1``, …, and keeps the run that scores best on validation
     by the stage's own epoch criterion; without validation videos it trains once.

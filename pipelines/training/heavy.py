@@ -10,6 +10,12 @@ any epoch after warm-up kept epoch 15 of 27 for one lucky epoch on 45 videos (va
 0.822), and 40 epochs with the heavy network's own evidence after 10 kept epoch 28 (0.844), no
 better than the 25-epoch light-guided schedule (0.844) that is the default.
 Pretrained ``heavy_weights`` only initialise the backbone; this stage still trains it on the data set.
+
+Beside the per-snippet loss, ``heavy_sequence_weight`` times a sequence loss: a head of the model's
+kind, built for this stage only, reads each video's training snippets in time order with their times
+and predicts the video's label. Per-snippet labels cannot teach the two events of an order pair apart
+(each carries both classes of the pair equally often); the sequence loss can, and on the order/count
+set it took order videos from chance to right (docs/training.md).
 """
 
 from __future__ import annotations
