@@ -151,7 +151,7 @@ def train(
     heavy_epochs: int = 25,
     heavy_sequence_weight: Annotated[float, typer.Option(
         min=0.0, help="Weight of the heavy stage's sequence loss: a temporal head reads each video's training "
-                      "snippets in time order, so the heavy network learns what order needs (0: off).")] = 1.0,
+                      "snippets in time order, so the heavy network learns what order needs (0: off).")] = 0.0,
     gate_epochs: Annotated[int, typer.Option(help="Most gate epochs (validation stops earlier).")] = 60,
     gate_runs: Annotated[int, typer.Option(min=1, help="Train the gate stage this many times from different "
                                                        "seeds and keep the best on validation.")] = 4,

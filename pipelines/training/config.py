@@ -24,7 +24,8 @@ class TrainConfig:
     stage trains on the snippets where the heavy network itself sees most evidence for the label
     (off by default: on the demo set it lowered validation accuracy, see docs/training.md).
     ``heavy_sequence_weight`` weighs the heavy stage's sequence loss (a temporal head over each
-    video's training snippets in time order; 0: per-snippet labels only). ``head_events`` gives the
+    video's training snippets in time order; 0, the default: per-snippet labels only; it helps classes
+    defined by order and hurt bags of events, see docs/training.md). ``head_events`` gives the
     temporal head an events path with that many learned events (0: none).
     ``gate_runs`` trains the gate stage (concept kernels, gate and head, on the cached features) that
     many times, from seeds ``seed``, ``seed + 1``, …, and keeps the run that scores best on validation
@@ -45,7 +46,7 @@ class TrainConfig:
     light_epochs: int = 20
     heavy_epochs: int = 25
     heavy_warmup: int | None = None
-    heavy_sequence_weight: float = 1.0
+    heavy_sequence_weight: float = 0.0
     gate_epochs: int = 60
     gate_runs: int = 4
     patience: int = 12

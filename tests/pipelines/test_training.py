@@ -26,7 +26,8 @@ from pipelines.training.work import check_work_folder
 
 TINY_SYNTH = SynthConfig(videos=16, classes=2, size=64, min_snippets=15, max_snippets=16, seed=3)
 TINY_TRAIN = TrainConfig(light_size=64, heavy_size=64, num_kernels=8, gate_hidden=32, light_epochs=25,
-                         heavy_epochs=12, gate_epochs=40, batch_videos=4, target_ratio=0.2, seed=0)
+                         heavy_epochs=12, gate_epochs=40, batch_videos=4, target_ratio=0.2, seed=0,
+                         heavy_sequence_weight=1.0)  # the heavy stage's sequence loss, end to end
 
 
 @pytest.fixture(scope="module")
