@@ -30,6 +30,7 @@ from models import Budget, VidGate, batch_shaping_loss, beta_prior, centre_times
 
 from .context import Context
 from .features import Features, init_kernels, load_features
+from .instances import video_loss
 from .work import Stage
 
 
@@ -56,12 +57,6 @@ def evidence_targets(evidence: torch.Tensor, targets: torch.Tensor, valid: torch
     k = torch.ceil(valid.sum(1).float() * ratio).long().clamp_min(1)  # (B,)
     rank = own.argsort(1, descending=True).argsort(1)
     return ((rank < k.unsqueeze(1)) & valid).float()
-
-
-def _task_loss(logits: torch.Tensor, targets: torch.Tensor, multi_label: bool) -> torch.Tensor:
-    if multi_label:
-        return F.binary_cross_entropy_with_logits(logits, targets)
-    return F.cross_entropy(logits, targets.argmax(1))
 
 
 def _correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -104,7 +99,7 @@ class GateTrainer:
         gated = self.model.classify(heavy, out.mask, times)
         dense = self.model.classify(heavy, valid.float(), times)
         multi = self.model.config.multi_label
-        loss = _task_loss(gated, targets, multi) + _task_loss(dense, targets, multi)
+        loss = video_loss(gated, targets, multi) + video_loss(dense, targets, multi)
         if c.distill_weight:
             teacher = torch.sigmoid(dense.detach()) if multi else F.softmax(dense.detach(), -1)
             student = F.logsigmoid(gated) if multi else F.log_softmax(gated, -1)
