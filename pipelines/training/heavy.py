@@ -1,14 +1,12 @@
 """Stage 3, heavy: the heavy backbone learns from video labels on a few snippets per video (TSN-style).
 
 Per video and epoch it sees ``heavy_snippets_per_video`` snippets: three quarters where the light
-classifier sees most evidence for the video's label, the rest at random. With ``heavy_warmup`` set,
-after that many epochs the heavy network's own evidence chooses instead (every training snippet
-scored once). Validation: the heavy classifier's video accuracy on each validation video's most
-salient snippets (by the light classifier, fixed for the run), averaged over the last 3 epochs,
-picks among the last 4 epochs. On the demo set, validation said more does not pay: letting it pick
-any epoch after warm-up kept epoch 15 of 27 for one lucky epoch on 45 videos (validation dense
-0.822), and 40 epochs with the heavy network's own evidence after 10 kept epoch 28 (0.844), no
-better than the 25-epoch light-guided schedule (0.844) that is the default.
+classifier sees most evidence for the video's label, the rest at random. With ``heavy_warmup`` set
+(the default, 8), after that many epochs the heavy network's own evidence chooses instead (every
+training snippet scored once): where the light stage stays near chance (the unseen-data bench) its
+picks are little better than random. Validation: the heavy classifier's video accuracy on each
+validation video's most salient snippets (by the light classifier, fixed for the run), averaged over
+the last 3 epochs, picks among the last 4 epochs.
 Pretrained ``heavy_weights`` only initialise the backbone; this stage still trains it on the data set.
 
 Beside the per-snippet loss, ``heavy_sequence_weight`` times a sequence loss: a head of the model's

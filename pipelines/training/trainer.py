@@ -44,6 +44,10 @@ class Trainer:
             raise OptionsError(f"head_events must be 0 or more, got {config.head_events}")
         if config.gate_runs < 1:
             raise OptionsError(f"gate_runs must be at least 1, got {config.gate_runs}")
+        if config.threshold_band < 1:
+            raise OptionsError(f"threshold_band must be at least 1, got {config.threshold_band}")
+        if config.threshold_precision is not None and config.threshold_precision < 0:
+            raise OptionsError(f"threshold_precision must be 0 or more, got {config.threshold_precision}")
         if not 0 < config.val_fraction < 1:
             raise OptionsError(f"val_fraction must be between 0 and 1, got {config.val_fraction}")
         recipe = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_RECIPE}

@@ -27,7 +27,8 @@ from pipelines.training.work import check_work_folder
 TINY_SYNTH = SynthConfig(videos=16, classes=2, size=64, min_snippets=15, max_snippets=16, seed=3)
 TINY_TRAIN = TrainConfig(light_size=64, heavy_size=64, num_kernels=8, gate_hidden=32, light_epochs=25,
                          heavy_epochs=12, gate_epochs=40, batch_videos=4, target_ratio=0.2, seed=0,
-                         heavy_sequence_weight=1.0)  # the heavy stage's sequence loss, end to end
+                         heavy_sequence_weight=1.0,  # the heavy stage's sequence loss, end to end
+                         heavy_warmup=None)  # light-guided, as this test's margins were measured; the warm-up: below
 
 
 @pytest.fixture(scope="module")
@@ -185,15 +186,27 @@ def test_multi_label_trains_with_the_temporal_head_and_reports_map(tmp_path: Pat
     assert dataset.multi_label
     checkpoint = tmp_path / "multi.safetensors"
     config = TrainConfig(light_size=64, heavy_size=64, num_kernels=8, gate_hidden=32, light_epochs=2,
-                         heavy_epochs=3, gate_epochs=6, batch_videos=4, seed=0, head="temporal")
-    summary = train(dataset, checkpoint, config, show_progress=False, log=lambda line: None)
+                         heavy_epochs=3, heavy_warmup=1, gate_epochs=6, batch_videos=4, seed=0, head="temporal")
+    lines: list[str] = []
+    summary = train(dataset, checkpoint, config, show_progress=False, log=lines.append)
     assert summary["config"]["head"] == "temporal" and "threshold" in summary["calibration"]
+    # after one warm-up epoch the heavy network's own evidence (sigmoid, multi-label) picks the snippets
+    assert any("from epoch 2 on, training snippets chosen by the heavy network's own evidence" in line
+               for line in lines)
     recognizer = Recognizer(checkpoint, isolate=False)
     assert recognizer.config.multi_label and recognizer.config.head == "temporal"
     report = evaluate(recognizer, dataset, split="train", budgets=(0.25,))
     for row in report["settings"].values():
         assert 0.0 <= row["mAP"] <= 1.0
     assert "paired_with_dense" not in report  # paired top-1 differences are for single-label sets
+
+
+@pytest.mark.parametrize(("bad", "message"), [(TrainConfig(threshold_band=0.5), "threshold_band"),
+                                              (TrainConfig(threshold_precision=-0.01), "threshold_precision")])
+def test_bad_calibration_rules_are_options_errors(tiny_benchmark: Path, tmp_path: Path, bad: TrainConfig,
+                                                  message: str) -> None:
+    with pytest.raises(OptionsError, match=message):
+        train(load_dataset(tiny_benchmark), tmp_path / "m.safetensors", bad, show_progress=False)
 
 
 def test_bad_training_options_are_usage_errors(tiny_benchmark: Path, tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import torch
 
 from models import Budget, ModelConfig, VidGate, centre_times, select_snippets
 from pipelines.datasets import Dataset, DatasetItem
-from pipelines.training.gate import _correct, calibrate_threshold, pad_batch
+from pipelines.training.gate import SelectionCurve, _correct, calibrate_threshold, choose_threshold, pad_batch
 from pipelines.training.validation import RECORD, carve, validation_split
 
 
@@ -56,8 +56,11 @@ def test_the_carve_is_recorded_and_a_resumed_run_reads_it_back(tmp_path: Path) -
     assert own.source == "val split" and [it.path.name for it in own.val] == ["v.mp4"]
 
 
-@pytest.mark.parametrize("tolerance", [0.0, 0.1])
-def test_calibrated_threshold_is_the_smallest_selection_within_tolerance_of_dense(tolerance: float) -> None:
+@pytest.mark.parametrize(("tolerance", "band", "precision"), [(0.0, 1.0, None), (0.1, 1.0, None), (0.1, 2.0, None),
+                                                             (0.1, 2.0, 0.05), (0.0, 1.0, 0.0)])
+def test_calibrated_threshold_is_the_smallest_selection_that_meets_the_rule(
+    tolerance: float, band: float, precision: float | None
+) -> None:
     torch.manual_seed(0)
     model = VidGate(ModelConfig(classes=("a", "b", "c"), light="tiny2d", heavy="tiny3d", num_kernels=4,
                                 gate_hidden=16, head="temporal", head_width=16)).eval()
@@ -65,23 +68,46 @@ def test_calibrated_threshold_is_the_smallest_selection_within_tolerance_of_dens
     features = [{"light": torch.randn(n, d), "heavy": torch.randn(n, f), "evidence": torch.zeros(n, 3)}
                 for n in (6, 9, 12, 7, 10, 8, 11, 9, 6, 12, 10, 8)]
     targets = torch.eye(3)[torch.randint(0, 3, (len(features),))]
-    result = calibrate_threshold(model, features, targets, tolerance)
+    result = calibrate_threshold(model, features, targets, tolerance, band, precision)
 
     light, heavy, _, valid = pad_batch(features, list(range(len(features))))
     times = centre_times(valid)
+    rows = []  # (threshold, selected, accuracy, half-width) of every distinct selection, brute force
     with torch.no_grad():
         scores = model.select(light, valid, Budget(fraction=1.0)).gate_scores
         dense = float(_correct(model.classify(heavy, valid.float(), times), targets).mean())
-        for threshold in torch.unique(scores[valid]).tolist():  # every distinct selection, brute force
+        for threshold in torch.unique(scores[valid]).tolist():
             mask = select_snippets(scores, valid, Budget(threshold=threshold)).float()
+            per_video = (mask.sum(1) / valid.sum(1)).tolist()
             accuracy = float(_correct(model.classify(heavy, mask, times), targets).mean())
-            selected = float((mask.sum(1) / valid.sum(1)).mean())
-            if threshold == result["threshold"]:
-                assert (accuracy, selected) == pytest.approx((result["val_accuracy"], result["val_selected"]))
-                spread = statistics.pstdev((mask.sum(1) / valid.sum(1)).tolist())
-                assert result["val_selected_std"] == pytest.approx(spread, abs=1e-6)
-            if selected < result["val_selected"] - 1e-9:
-                assert accuracy < dense - tolerance  # any smaller selection breaks the rule
-    assert result["val_accuracy"] >= result["val_dense_accuracy"] - tolerance
+            rows.append((threshold, statistics.fmean(per_video), accuracy,
+                         1.96 * statistics.pstdev(per_video) / len(features) ** 0.5))
+
+    def meets(selected: float, halfwidth: float) -> bool:
+        inside = [a for _, s, a, _ in rows if selected / band - 1e-9 <= s <= selected * band + 1e-9]
+        precise = precision is None or halfwidth <= precision + 1e-9
+        return precise and all(a >= dense - tolerance - 1e-9 for a in inside)
+
+    (chosen,) = [r for r in rows if r[0] == result["threshold"]]
+    assert (chosen[1], chosen[2], chosen[3]) == pytest.approx(
+        (result["val_selected"], result["val_accuracy"], result["val_selected_halfwidth"]), abs=1e-6)
+    assert meets(chosen[1], chosen[3])
+    assert not any(meets(s, h) for _, s, _, h in rows if s < chosen[1] - 1e-9)  # nothing smaller does
     assert result["val_dense_accuracy"] == pytest.approx(dense)
     assert "within" in result["rule"] and "12 validation videos" in result["rule"] and result["val_videos"] == 12
+    assert ("known to" in result["rule"]) == (precision is not None)
+    assert ("every selection from" in result["rule"]) == (band != 1.0)
+    if precision == 0.0:  # only a selection the same share of every video meets it: here, every snippet
+        assert result["val_selected"] == 1.0 and result["val_accuracy"] == pytest.approx(dense)
+
+
+def test_a_wider_band_keeps_the_threshold_off_the_edge_of_a_cliff() -> None:
+    """Accuracy drops below dense at the smallest selections and once more just above them: band 1
+    takes the edge, band 2 a selection whose neighbours hold too."""
+    selected = torch.tensor([0.05, 0.10, 0.15, 0.20, 0.40, 0.80, 1.0])[:, None].repeat(1, 4)
+    accuracy = [0.25, 1.0, 0.75, 1.0, 1.0, 1.0, 1.0]  # dense 1.0, tolerance 0: 0.10 holds, 0.15 does not
+    correct = torch.tensor([[1.0] * round(4 * a) + [0.0] * (4 - round(4 * a)) for a in accuracy])
+    curve = SelectionCurve(torch.linspace(0.9, 0.0, 7), selected, correct, torch.ones(4))
+    assert choose_threshold(curve, 0.0)["val_selected"] == pytest.approx(0.10)
+    assert choose_threshold(curve, 0.0, band=2.0)["val_selected"] == pytest.approx(0.40)  # 0.20–0.80 all hold
+    assert choose_threshold(curve, 0.0, band=2.0, videos=[0, 1])["val_videos"] == 2
