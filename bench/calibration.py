@@ -21,7 +21,6 @@ are decoded once into ``WORK/calibration`` (the training never decodes them). Wr
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,12 @@ from typing import Any
 import torch
 
 from models.checkpoint import load_checkpoint, read_metadata
-from pipelines.cache import cache_frames, centre_frames, load_snippets
+from pipelines.cache import cache_frames
 from pipelines.datasets import DatasetItem, load_dataset
 from pipelines.training import TrainConfig
-from pipelines.training.features import Features
+from pipelines.training.features import Features, video_features
 from pipelines.training.gate import SelectionCurve, choose_threshold, selection_curve
-from pipelines.transforms import heavy_input, light_input
+from pipelines.training.validation import validation_split
 
 from .report import machine, shown, write_section
 
@@ -48,13 +47,8 @@ RULES = {  # name → (band, precision)
 
 
 def _held_out(data: Any, work: Path) -> list[DatasetItem]:
-    """The validation videos the training used, then the test videos."""
-    if data.split("val"):
-        val = list(data.split("val"))
-    else:  # carved from train: the work folder's record says which
-        chosen = set(json.loads((work / "validation.json").read_text())["val"])
-        val = [it for it in data.split("train") if it.path.relative_to(data.root).as_posix() in chosen]
-    return val + list(data.split("test"))
+    """The validation videos the training used (its own record of a carve, or the ``val`` split), then test."""
+    return list(validation_split(data, DEFAULT.val_fraction, DEFAULT.seed, work).val) + list(data.split("test"))
 
 
 @torch.no_grad()
@@ -66,10 +60,7 @@ def _features(model: Any, items: list[DatasetItem], folder: Path) -> Features:
         raise SystemExit(f"could not decode: {failed}")
     features = []
     for video in videos:
-        snippets = load_snippets(video)
-        heavy = torch.cat([model.encode_snippets(heavy_input(snippets[i : i + 16], mc))
-                           for i in range(0, snippets.shape[0], 16)])
-        light = model.encode_frames(light_input(centre_frames(video), mc))
+        light, heavy = video_features(model, video, torch.device("cpu"))
         features.append({"light": light, "heavy": heavy, "evidence": torch.zeros(len(light), mc.num_classes)})
     return features
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..cache import centre_frames, load_snippets
+from models import VidGate
+
+from ..cache import CachedVideo, centre_frames, load_snippets
 from ..kmeans import kmeans
 from ..transforms import heavy_input, light_input
 from .context import Context
@@ -28,17 +30,21 @@ def cache_features(ctx: Context) -> None:
             target = folder / f"{video.frames_file.stem}.pt"
             if target.exists():
                 continue
-            light = model.encode_frames(light_input(centre_frames(video), mc).to(ctx.device))
-            snippets = load_snippets(video)
-            heavy = torch.cat(
-                [
-                    model.encode_snippets(heavy_input(snippets[i : i + 16], mc).to(ctx.device))
-                    for i in range(0, snippets.shape[0], 16)
-                ]
-            )
+            light, heavy = video_features(model, video, ctx.device)
             tmp = target.with_suffix(".tmp")
             torch.save({"light": light.cpu(), "heavy": heavy.cpu(), "evidence": fc(heavy).cpu()}, tmp)
             tmp.replace(target)
+
+
+@torch.no_grad()
+def video_features(model: VidGate, video: CachedVideo, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Light features of every centre frame ``(T, D)`` and heavy features of every snippet ``(T, F)``."""
+    mc = model.config
+    light = model.encode_frames(light_input(centre_frames(video), mc).to(device))
+    snippets = load_snippets(video)
+    heavy = torch.cat([model.encode_snippets(heavy_input(snippets[i : i + 16], mc).to(device))
+                       for i in range(0, snippets.shape[0], 16)])
+    return light, heavy
 
 
 def load_features(ctx: Context, split: str) -> Features:
