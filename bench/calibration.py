@@ -14,7 +14,8 @@ at every candidate threshold are computed once for the validation and test video
   accuracy at the threshold stayed within 2 points of dense, and the mean selection.
 
 Nothing trains: the checkpoint's light, heavy, gate and head are used as trained; the test videos
-are decoded once into ``WORK/calibration`` (the training never decodes them). Writes the
+are decoded once into ``WORK/calibration`` (the training never decodes them; validation videos come
+from the training's frame cache). Writes the
 "calibration" section of docs/benchmarks.md.
 """
 
@@ -27,6 +28,7 @@ from typing import Any
 
 import torch
 
+from models import VidGate
 from models.checkpoint import load_checkpoint, read_metadata
 from pipelines.cache import cache_frames
 from pipelines.datasets import DatasetItem, load_dataset
@@ -51,13 +53,18 @@ def _held_out(data: Any, work: Path) -> list[DatasetItem]:
     return list(validation_split(data, DEFAULT.val_fraction, DEFAULT.seed, work).val) + list(data.split("test"))
 
 
-@torch.no_grad()
-def _features(model: Any, items: list[DatasetItem], folder: Path) -> Features:
+def _features(model: VidGate, items: list[DatasetItem], work: Path, folder: Path) -> Features:
+    """Features of ``items``: validation videos from the training's frame cache, test videos decoded
+    once into ``folder`` (training never decodes them)."""
     mc = model.config
-    videos, failed = cache_frames([it.path for it in items], folder, size=max(mc.light_size, mc.heavy_size),
-                                  snippet_frames=mc.snippet_frames, max_snippets=mc.max_snippets)
-    if failed:
-        raise SystemExit(f"could not decode: {failed}")
+    videos = []
+    for split_items, cache in (([it for it in items if it.split != "test"], work / "frames"),
+                               ([it for it in items if it.split == "test"], folder)):
+        cached, failed = cache_frames([it.path for it in split_items], cache, size=max(mc.light_size, mc.heavy_size),
+                                      snippet_frames=mc.snippet_frames, max_snippets=mc.max_snippets)
+        if failed:
+            raise SystemExit(f"could not decode: {failed}")
+        videos += cached
     features = []
     for video in videos:
         light, heavy = video_features(model, video, torch.device("cpu"))
@@ -85,11 +92,12 @@ def main() -> None:
     model, _ = load_checkpoint(checkpoint)
     model.eval()
     data = load_dataset(args.work / "data", probe=False)
-    items = _held_out(data, Path(f"{checkpoint}.work"))
+    work = Path(f"{checkpoint}.work")
+    items = _held_out(data, work)
     targets = torch.zeros(len(items), model.config.num_classes)
     for i, it in enumerate(items):
         targets[i, data.label_index(it)] = 1.0
-    curve = selection_curve(model, _features(model, items, args.work / "calibration"), targets)
+    curve = selection_curve(model, _features(model, items, work, args.work / "calibration"), targets)
     val = [i for i, it in enumerate(items) if it.split != "test"]
     test = [i for i, it in enumerate(items) if it.split == "test"]
     tolerance = DEFAULT.threshold_tolerance
