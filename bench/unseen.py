@@ -1,6 +1,7 @@
 """Do the training defaults work on a data set they were not tuned on? Timed, through the real CLI.
 
     python -m bench.unseen               # 240 videos of 30–89 s, 144×144 at 25 fps, 12 classes
+    python -m bench.unseen --reuse       # write the section again from the last run (no training)
 
 Generates (once) a data set unlike the demo's — other resolution, frame rate, length, class count,
 event length (24 frames ≈ 1 s instead of 8), more distractors — then runs exactly
@@ -47,14 +48,21 @@ def _vidgate(*args: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=ROOT / "data" / "unseen")
+    parser.add_argument("--reuse", action="store_true", help="write the section from the last run's checkpoint, "
+                                                             "evaluation and timings")
     args = parser.parse_args()
     data, checkpoint, out = args.work / "data", args.work / "model.safetensors", ROOT / "docs" / "results" / "unseen"
-    if not (data / "annotations.csv").exists():
-        write_synthetic_dataset(data, CONFIG, workers=2)
-    for stale in (checkpoint, args.work / "model.safetensors.work"):  # train from scratch, not from a cache
-        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
-    train_s = _vidgate("train", str(data), "--out", str(checkpoint))
-    evaluate_s = _vidgate("evaluate", str(checkpoint), str(data), "--out", str(out))
+    timings = out / "seconds.json"
+    if args.reuse:
+        train_s, evaluate_s = json.loads(timings.read_text()).values()
+    else:
+        if not (data / "annotations.csv").exists():
+            write_synthetic_dataset(data, CONFIG, workers=2)
+        for stale in (checkpoint, args.work / "model.safetensors.work"):  # train from scratch, not from a cache
+            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        train_s = _vidgate("train", str(data), "--out", str(checkpoint))
+        evaluate_s = _vidgate("evaluate", str(checkpoint), str(data), "--out", str(out))
+        timings.write_text(json.dumps({"train": train_s, "evaluate": evaluate_s}))
     report = json.loads((out / "evaluation.json").read_text())
     s = report["settings"]
     chance = 1 / CONFIG.classes
@@ -91,6 +99,8 @@ def _targets(report: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     config = meta["config"]
     low, high = report["paired_with_dense"]["gated threshold"]["interval"]
     gap = 100 * (learned["accuracy"] - dense["accuracy"])
+    # A threshold that selects (nearly) every snippet meets the accuracy and drift targets by being dense.
+    everything = learned["selected_fraction"] >= 0.99
     lines = [
         "",
         f"Validation: {summary.get('validation', {}).get('videos', '?')} videos "
@@ -120,11 +130,19 @@ def _targets(report: dict[str, Any], meta: dict[str, Any]) -> list[str]:
         "|---|---|---|",
         f"| dense accuracy ≥ 0.80 | {dense['accuracy']:.3f} | {'yes' if dense['accuracy'] >= 0.80 else 'no'} |",
         f"| gated at the learned threshold within 2 points of dense | {gap:+.1f} pts, 95% interval "
-        f"[{100 * low:+.1f}, {100 * high:+.1f}] | {'yes' if gap >= -2.0 else 'no'} |",
+        f"[{100 * low:+.1f}, {100 * high:+.1f}] | {_met(gap >= -2.0, everything)} |",
         f"| learned-threshold selection on test within ±5 points of validation | {drift:+.1f} pts "
-        f"(95% interval ±{noise:.1f} from the spread across videos) | {'yes' if abs(drift) <= 5.0 else 'no'} |",
+        f"(95% interval ±{noise:.1f} from the spread across videos) | {_met(abs(drift) <= 5.0, everything)} |",
     ]
+    if everything:
+        lines += ["", f"The learned threshold selects {100 * learned['selected_fraction']:.1f}% of the snippets: "
+                  "on validation no smaller selection met the rule, so it saves nothing, and the two targets on it "
+                  "are met only by being dense."]
     return lines
+
+
+def _met(met: bool, everything: bool) -> str:
+    return "no" if not met else "only as dense (no saving)" if everything else "yes"
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         select_snippets,
         sparsity_loss,
     )
-    from .head import HEADS, Head, PoolHead, TemporalHead, build_head, centre_times
+    from .head import HEADS, POOLINGS, Head, PoolHead, TemporalHead, build_head, centre_times
     from .heavy import HEAVY_BACKBONES, HeavyBackbone, build_heavy_backbone
     from .light import LIGHT_ENCODERS, LightEncoder, build_light_encoder
     from .vidgate import VERSION, ModelConfig, VidGate
@@ -41,7 +41,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "flops": ("ComputeProfile", "count_gflops"),
     "gate": ("Budget", "ContextGate", "GateOutput", "batch_shaping_loss", "beta_prior", "select_snippets",
              "sparsity_loss"),
-    "head": ("HEADS", "Head", "PoolHead", "TemporalHead", "build_head", "centre_times"),
+    "head": ("HEADS", "POOLINGS", "Head", "PoolHead", "TemporalHead", "build_head", "centre_times"),
     "heavy": ("HEAVY_BACKBONES", "HeavyBackbone", "build_heavy_backbone"),
     "light": ("LIGHT_ENCODERS", "LightEncoder", "build_light_encoder"),
     "vidgate": ("VERSION", "ModelConfig", "VidGate"),
@@ -53,6 +53,7 @@ __all__ = [
     "HEADS",
     "HEAVY_BACKBONES",
     "LIGHT_ENCODERS",
+    "POOLINGS",
     "VERSION",
     "Budget",
     "CheckpointError",

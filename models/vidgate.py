@@ -55,6 +55,9 @@ class ModelConfig:
         head_width: internal width of the temporal head.
         head_events: learned events of the temporal head's events path (``models.head.TemporalHead``);
             0, what checkpoints without this field hold, means none.
+        head_pooling: how the head averages the bag of selected snippets (``models.head.POOLINGS``):
+            ``mean`` (what checkpoints without this field hold) or ``attention`` (weighted by a
+            learned relevance of each snippet).
         threshold: learned gate threshold used when no budget is given.
         threshold_rule: how ``threshold`` was chosen (None: fixed at 0.5, not calibrated).
         name: model name shown to users.
@@ -78,6 +81,7 @@ class ModelConfig:
     head: str = "pool"
     head_width: int = 64
     head_events: int = 0
+    head_pooling: str = "mean"
     threshold: float = 0.5
     threshold_rule: str | None = None
     name: str = "vidgate"
@@ -104,7 +108,7 @@ class VidGate(nn.Module):
         self.heavy = build_heavy_backbone(config.heavy)
         self.head = build_head(
             config.head, self.heavy.num_features, config.num_classes, multi_label=config.multi_label,
-            width=config.head_width, events=config.head_events,
+            width=config.head_width, events=config.head_events, pooling=config.head_pooling,
         )
 
     def encode_frames(self, frames: torch.Tensor) -> torch.Tensor:

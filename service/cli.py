@@ -147,6 +147,8 @@ def train(
                                            "max).")] = "temporal",
     head_events: Annotated[int, typer.Option(min=0, help="Learned events of the temporal head's events path "
                                                          "(which event comes first, how often; 0: none).")] = 0,
+    head_pooling: Annotated[str, typer.Option(help="How the head averages the selected snippets: attention "
+                                                   "(weighted by a learned relevance) or mean.")] = "attention",
     light_epochs: int = 20,
     heavy_epochs: int = 25,
     heavy_sequence_weight: Annotated[float, typer.Option(
@@ -188,6 +190,7 @@ def train(
         max_snippets=max_snippets,
         head=head,
         head_events=head_events,
+        head_pooling=head_pooling,
         val_fraction=val_fraction,
         light_epochs=light_epochs,
         heavy_epochs=heavy_epochs,

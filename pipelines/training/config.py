@@ -30,7 +30,9 @@ class TrainConfig:
     ``heavy_sequence_weight`` weighs the heavy stage's sequence loss (a temporal head over each
     video's training snippets in time order; 0, the default: per-snippet labels only; it helps classes
     defined by order and hurt bags of events, see docs/training.md). ``head_events`` gives the
-    temporal head an events path with that many learned events (0: none).
+    temporal head an events path with that many learned events (0: none). ``head_pooling`` is how the
+    head averages the selected snippets: ``attention`` (default) weighs each by a learned relevance,
+    ``mean`` alike (``python -m bench.pooling`` compares them on one run's stages; docs/models.md).
     ``gate_runs`` trains the gate stage (concept kernels, gate and head, on the cached features) that
     many times, from seeds ``seed``, ``seed + 1``, …, and keeps the run that scores best on validation
     by the stage's own epoch criterion; without validation videos it trains once.
@@ -47,6 +49,7 @@ class TrainConfig:
     head: str = "temporal"
     head_width: int = 64
     head_events: int = 0
+    head_pooling: str = "attention"
     light_epochs: int = 20
     heavy_epochs: int = 25
     heavy_warmup: int | None = 8

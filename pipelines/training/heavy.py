@@ -94,7 +94,7 @@ def train_heavy(ctx: Context) -> None:
         mc = ctx.model_config
         torch.manual_seed(ctx.config.seed + 100)
         sequence = build_head(mc.head, model.heavy.num_features, mc.num_classes, multi_label=mc.multi_label,
-                              width=mc.head_width, events=mc.head_events)
+                              width=mc.head_width, events=mc.head_events, pooling=mc.head_pooling)
 
     net = fit_instances(
         ctx,

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from models import HEADS, ModelConfig, VidGate, save_checkpoint
+from models import HEADS, POOLINGS, ModelConfig, VidGate, save_checkpoint
 
 from ..datasets import Dataset
 from ..errors import OptionsError
@@ -40,6 +40,8 @@ class Trainer:
     ) -> None:
         if config.head not in HEADS:
             raise OptionsError(f"unknown head {config.head!r}; known: {', '.join(sorted(HEADS))}")
+        if config.head_pooling not in POOLINGS:
+            raise OptionsError(f"unknown head pooling {config.head_pooling!r}; known: {', '.join(POOLINGS)}")
         if config.head_events < 0:
             raise OptionsError(f"head_events must be 0 or more, got {config.head_events}")
         if config.gate_runs < 1:
@@ -66,6 +68,7 @@ class Trainer:
             head=config.head,
             head_width=config.head_width,
             head_events=config.head_events,
+            head_pooling=config.head_pooling,
             threshold=0.5,
         )
         torch.manual_seed(config.seed)

@@ -143,11 +143,12 @@ def test_checkpoints_without_a_head_field_load_with_the_pool_head(tmp_path: Path
     path = save_checkpoint(_model(), tmp_path / "old.safetensors")
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads(f.metadata()["vidgate"])
-    for new in ("head", "head_width", "head_events", "threshold_rule", "max_snippets"):
+    for new in ("head", "head_width", "head_events", "head_pooling", "threshold_rule", "max_snippets"):
         del meta["config"][new]
     save_file(load_file(str(path)), str(path), metadata={"vidgate": json.dumps(meta)})
     loaded, _ = load_checkpoint(path)
     assert loaded.config.head == "pool" and isinstance(loaded.head, PoolHead) and loaded.config.threshold_rule is None
+    assert loaded.config.head_pooling == "mean" and loaded.head.pooling == "mean"
     assert loaded.config.max_snippets == 64
 
 

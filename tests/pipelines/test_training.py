@@ -214,7 +214,8 @@ def test_bad_training_options_are_usage_errors(tiny_benchmark: Path, tmp_path: P
                                  ("--val-fraction", "1.5", "val_fraction must be between 0 and 1"),
                                  ("--gate-runs", "0", "greater than or equal to 1"),
                                  ("--heavy-sequence-weight", "-0.5", "greater than or equal to 0"),
-                                 ("--head-events", "-1", "greater than or equal to 0")):
+                                 ("--head-events", "-1", "greater than or equal to 0"),
+                                 ("--head-pooling", "median", "unknown head pooling 'median'")):
         proc = subprocess.run([sys.executable, "-m", "service.cli", "train", str(tiny_benchmark), "--out",
                                str(tmp_path / "m.safetensors"), "--quiet", f"{flag}={value}"],
                               capture_output=True, text=True, timeout=120)
@@ -223,6 +224,8 @@ def test_bad_training_options_are_usage_errors(tiny_benchmark: Path, tmp_path: P
         assert not (tmp_path / "m.safetensors.work").exists()  # refused before anything was written
     with pytest.raises(OptionsError, match="gate_runs must be at least 1"):  # the recipe, from Python
         Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, gate_runs=0), tmp_path / "w")
+    with pytest.raises(OptionsError, match="unknown head pooling 'median'"):
+        Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, head_pooling="median"), tmp_path / "w")
     with pytest.raises(OptionsError, match="head_events must be 0 or more"):
         Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, head_events=-1), tmp_path / "w")
     assert not (tmp_path / "w").exists()
