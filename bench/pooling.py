@@ -41,7 +41,8 @@ def main() -> None:
     lines = [
         f"## Head pooling on the same light and heavy stages: {args.name}",
         "",
-        f"`python -m bench.pooling --data {shown(args.data)} --name {args.name}` on {machine()}. Each pooling "
+        f"`python -m bench.pooling --data {shown(args.data)} --work {shown(args.work)} --name {args.name}` on "
+        f"{machine()}. Each pooling "
         "trained the gate stage (gate and head together) on a copy of one finished run's work folder, with that "
         f"run's recipe and its {len(seeds)} gate seeds; gate stage: "
         + ", ".join(f"{p} {seconds[p] / 60:.1f} min" for p in POOLINGS)
