@@ -171,7 +171,7 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
         model = VidGate(config)
     except KeyError as exc:
         raise CheckpointError(f"checkpoint {path} names an unknown backbone: {exc.args[0]}") from None
-    except MissingExtra as exc:
+    except (MissingExtra, ValueError) as exc:  # ValueError: a setting no builder knows (e.g. head_pooling)
         raise CheckpointError(f"checkpoint {path}: {exc}") from None
     try:
         tensors = load_file(str(path))

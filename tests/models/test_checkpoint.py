@@ -152,6 +152,21 @@ def test_checkpoints_without_a_head_field_load_with_the_pool_head(tmp_path: Path
     assert loaded.config.max_snippets == 64
 
 
+def test_a_checkpoint_naming_an_unknown_pooling_is_a_checkpoint_error(tmp_path: Path) -> None:
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    path = save_checkpoint(_model(), tmp_path / "odd.safetensors")
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["vidgate"])
+    meta["config"]["head_pooling"] = "median"
+    save_file(load_file(str(path)), str(path), metadata={"vidgate": json.dumps(meta)})
+    with pytest.raises(CheckpointError, match="unknown pooling 'median'"):
+        load_checkpoint(path)
+
+
 def test_the_shipped_demo_model_loads() -> None:
     model, extra = load_checkpoint(DEMO_CHECKPOINT)
     assert model.config.head in ("pool", "temporal") and "training" in extra
