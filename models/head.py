@@ -127,8 +127,12 @@ def _attention_weights(scores: torch.Tensor, allowed: torch.Tensor, sink: torch.
     the gate; the sink lets a query find nothing (one selected snippet, or none) and keeps a repeated
     event from being averaged away: three occurrences weigh more against the sink than one.
     """
-    top = torch.maximum(scores.amax(-1, keepdim=True), sink).detach()  # every exponent ≤ 0: no overflow
-    e = torch.exp(scores - top) * allowed
+    # Shift by the largest allowed score or the sink (not by every key's: a key left out may score far
+    # above the rest, and then every allowed term and the sink underflow to 0 and the weights are 0/0).
+    # Every exponent ≤ 0, so nothing overflows, and one term of the denominator is exp(0).
+    keep = allowed > 0
+    top = torch.maximum(scores.masked_fill(~keep, -math.inf).amax(-1, keepdim=True), sink).detach()
+    e = torch.exp((scores - top).masked_fill(~keep, -math.inf)) * allowed
     return e / (torch.exp(sink - top) + e.sum(-1, keepdim=True))
 
 

@@ -272,3 +272,26 @@ def test_attention_pooling_reads_a_few_relevant_snippets_among_many_as_well_as_a
     assert accuracy["attention"][96] >= 0.85, accuracy
     assert accuracy["attention"][8] - accuracy["attention"][96] < 0.1, accuracy
     assert accuracy["mean"][96] < accuracy["attention"][96] - 0.2, accuracy  # what the mean loses among many
+
+
+@pytest.mark.parametrize("name", ["pool+attention", "temporal", "temporal+attention"])
+def test_attention_stays_finite_when_snippets_left_out_score_far_above_the_selected(name: str) -> None:
+    # Seen in training (the order/count set, gate epoch 48): relevance and attention scores grow, a
+    # snippet the gate left out scores ~100 above every selected one and the sink, the softmax's shift
+    # by the largest score of all made every term of its denominator underflow, and the weights came
+    # out 0/0: a NaN gradient ruined the gate stage for good.
+    head = _head(name).train()
+    with torch.no_grad():
+        for module_name, module in head.named_modules():
+            if isinstance(module, torch.nn.Linear) and module_name.split(".")[-1] in ("1", "qkv", "key"):
+                module.weight.mul_(400.0)  # the bag's relevance (``relevance.1``) and the sequence path's scores
+    features, times = torch.randn(2, 12, F), _times(2, 12)
+    mask = torch.zeros(2, 12)
+    mask[:, [2, 7]] = 1.0
+    mask.requires_grad_(True)
+    logits = head(features, mask, times)
+    logits.sum().backward()
+    assert torch.isfinite(logits).all()
+    assert mask.grad is not None and torch.isfinite(mask.grad).all()
+    bad = [n for n, p in head.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
+    assert not bad, bad
