@@ -27,7 +27,7 @@ from pipelines.synth import SynthConfig, write_synthetic_dataset
 from pipelines.training import TrainConfig
 
 from .heads import train_run
-from .report import gate_runs_note, machine, write_section
+from .report import gate_runs_note, machine, shown, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results.md"
@@ -61,6 +61,9 @@ def main() -> None:
     parser.add_argument("--multi-label", action="store_true")
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--reuse", action="store_true", help="evaluate the checkpoints of the last run again")
+    parser.add_argument("--stages", type=Path, default=None,
+                        help="a work folder of this recipe with finished light and heavy stages: both heads train "
+                             "only the gate stage on them")
     parser.add_argument("--resume", action="store_true",
                         help="keep a finished temporal run (an interrupted bench goes on with the pool head)")
     args = parser.parse_args()
@@ -76,7 +79,8 @@ def main() -> None:
     seconds: dict[str, float] = json.loads(timings.read_text()) if args.reuse else {}
     temporal_ck = work / "temporal.safetensors"
     trainings: dict[str, dict[str, Any]] = {}
-    for head, seed_from in (("temporal", None), ("pool", temporal_ck.with_name(temporal_ck.name + ".work"))):
+    stages = args.stages or temporal_ck.with_name(temporal_ck.name + ".work")
+    for head, seed_from in (("temporal", args.stages), ("pool", stages)):
         checkpoint = work / f"{head}.safetensors"
         kept = args.resume and head == "temporal" and checkpoint.exists()
         if kept:  # its training time off its work folder: recipe written at the start, checkpoint at the end
@@ -91,8 +95,8 @@ def main() -> None:
             json.dumps(trainings[head], indent=2))
         reports[head] = report
     multi = args.multi_label
-    stages = trainings["temporal"]["validation"]
-    light, heavy = stages.get("light", {}), stages.get("heavy", {})
+    validation = trainings["temporal"]["validation"]
+    light, heavy = validation.get("light", {}), validation.get("heavy", {})
     rows = [_row(h, reports[h], multi) for h in ("temporal", "pool")]
     metric = "mAP" if multi else "accuracy"
     groups = sorted({g for r in rows for g in r["dense groups"]})
@@ -106,7 +110,8 @@ def main() -> None:
     lines = [
         f"## Order and count{' (multi-label)' if multi else ''}: temporal head vs pool head",
         "",
-        f"`python -m bench.structure{' --multi-label' if multi else ''} --videos {args.videos}` on {machine()}. "
+        f"`python -m bench.structure{' --multi-label' if multi else ''} --videos {args.videos}"
+        f"{f' --stages {shown(args.stages)}' if args.stages else ''}` on {machine()}. "
         f"Data: `vidgate synth --videos {recipe.videos} --seed {recipe.seed} --classes {recipe.classes} "
         f"--order-classes {recipe.order_classes} --count-classes {recipe.count_classes} --min-gap "
         f"{recipe.min_gap_s:g} --min-snippets {recipe.min_snippets} --max-snippets {recipe.max_snippets}"
@@ -115,8 +120,11 @@ def main() -> None:
         "differ in one event's motion direction. Test split: "
         f"{reports['temporal']['videos']} videos. Both heads train with the default recipe plus the heavy "
         f"stage's sequence loss (`vidgate train DATA --head HEAD --heavy-sequence-weight "
-        f"{TRAINING.heavy_sequence_weight:g}`); the pool head reuses the temporal run's light and heavy stages. "
-        f"Training: temporal {seconds['temporal'] / 60:.1f} min, pool (gate stage only) "
+        f"{TRAINING.heavy_sequence_weight:g}`); "
+        + (f"both heads trained only the gate stage, on the light and heavy stages in {shown(args.stages)} (an "
+           "earlier run of this recipe). Gate stage: " if args.stages else
+           "the pool head reuses the temporal run's light and heavy stages. Training: ")
+        + f"temporal {seconds['temporal'] / 60:.1f} min, pool (gate stage only) "
         f"{seconds['pool'] / 60:.1f} min. Validation kept light epoch {light.get('epoch')} (video accuracy "
         f"{light.get('val_frame_accuracy', float('nan')):.3f}) and heavy epoch {heavy.get('epoch')} "
         f"(snippet video accuracy {heavy.get('val_snippet_accuracy', float('nan')):.3f}); training summaries "
