@@ -158,20 +158,24 @@ def _recipe(config: dict[str, Any]) -> str:
 
 def _runs(results: Path) -> list[str]:
     """Every run of this bench kept in docs/results/ (the latest in ``unseen/``, earlier ones in ``unseen-*/``):
-    its recipe against today's defaults and its test figures, so one run's draw is read against the others."""
+    its recipe against today's defaults (and a folder's ``note.txt``, e.g. code fixed since) and its test
+    figures, so one run's draw is read against the others."""
     rows, same = [], []
     for folder in sorted(results.glob("unseen*")):
         if not (folder / "evaluation.json").exists() or not (folder / "training.json").exists():
             continue
         s = json.loads((folder / "evaluation.json").read_text())["settings"]
         recipe = _recipe(json.loads((folder / "training.json").read_text()).get("config", {}))
+        if (folder / "note.txt").exists():  # what the recipe does not show (e.g. code since fixed): not today's
+            recipe += "; " + (folder / "note.txt").read_text().strip()
         dense, learned = s["dense"]["accuracy"], s["gated threshold"]
         rows.append(f"| {folder.name} | {recipe} | {dense:.3f} | {s['gated 25%']['accuracy']:.3f} | "
                     f"{learned['accuracy']:.3f} on {100 * learned['selected_fraction']:.1f}% | "
                     f"{s['gated 25%'].get('relevant_recall', float('nan')):.3f} |")
         if recipe == "today's defaults":
             same.append(dense)
-    lines = ["", "Every run of this bench kept in docs/results/ (training is not bit-for-bit repeatable, and the "
+    lines = ["", "Every run of this bench kept in docs/results/ (a change of code or recipe changes every random "
+             "draw of a training, and the "
              "light and heavy stages' draw moves the figures):", "",
              "| run | recipe (against today's defaults) | dense | gated 25% | learned threshold | "
              "relevant recall at 25% |", "|---|---|---|---|---|---|", *rows]
