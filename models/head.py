@@ -128,11 +128,14 @@ def _attention_weights(scores: torch.Tensor, allowed: torch.Tensor, sink: torch.
     event from being averaged away: three occurrences weigh more against the sink than one.
     """
     # Shift by the largest allowed score or the sink (not by every key's: a key left out may score far
-    # above the rest, and then every allowed term and the sink underflow to 0 and the weights are 0/0).
-    # Every exponent ≤ 0, so nothing overflows, and one term of the denominator is exp(0).
+    # above the rest, and then every allowed term and the sink underflow to 0 and the weights are 0/0),
+    # so one term of the denominator is exp(0). A key left out may score above the shift: its exponent is
+    # capped at 0 (no overflow). Its term is 0 either way, but its gradient with respect to ``allowed``
+    # (what selecting it would do, the straight-through signal to the gate) stays, capped there.
     keep = allowed > 0
     top = torch.maximum(scores.masked_fill(~keep, -math.inf).amax(-1, keepdim=True), sink).detach()
-    e = torch.exp((scores - top).masked_fill(~keep, -math.inf)) * allowed
+    shifted = scores - top  # ≤ 0 where allowed; the cap only on keys left out (the top key keeps its gradient)
+    e = torch.exp(torch.where(keep, shifted, shifted.clamp_max(0.0))) * allowed
     return e / (torch.exp(sink - top) + e.sum(-1, keepdim=True))
 
 

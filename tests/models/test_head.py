@@ -295,3 +295,16 @@ def test_attention_stays_finite_when_snippets_left_out_score_far_above_the_selec
     assert mask.grad is not None and torch.isfinite(mask.grad).all()
     bad = [n for n, p in head.named_parameters() if p.grad is not None and not torch.isfinite(p.grad).all()]
     assert not bad, bad
+
+
+@pytest.mark.parametrize("name", KINDS)
+def test_gradient_reaches_every_snippet_left_out(name: str) -> None:
+    # The straight-through mask trains the gate on what selecting a snippet would do: a snippet left out
+    # must get a gradient too, not only the selected ones (also when it scores far above the selection).
+    head = _head(name).train()
+    mask = torch.zeros(2, 10)
+    mask[:, [1, 6]] = 1.0
+    mask.requires_grad_(True)
+    head(torch.randn(2, 10, F), mask, _times(2, 10)).sum().backward()
+    assert mask.grad is not None
+    assert bool((mask.grad[mask.detach() == 0] != 0).all()), mask.grad
