@@ -53,8 +53,10 @@ def gate_runs_note(training: dict[str, Any], subject: str = "The gate stage") ->
     if not runs:
         return ""
     ratio = 100 * training.get("config", {}).get("target_ratio", float("nan"))
+    selects = all("val_selected" in r for r in runs)  # recorded since the rule weighs it (2026-12-05)
     figures = "; ".join(f"seed {r['seed']} {r['val_dense_accuracy']:.3f} / {r['val_budget_accuracy']:.3f}"
-                        for r in runs)
+                        + (f" / {100 * r['val_selected']:.1f}%" if selects else "") for r in runs)
     kept = runs[training["gate_run"] - 1]
-    return (f"{subject} ran {len(runs)} times (validation dense / gated at {ratio:g}%: {figures}) and kept "
+    what = f"dense / gated at {ratio:g}%" + (" / calibrated threshold's selection" if selects else "")
+    return (f"{subject} ran {len(runs)} times (validation {what}: {figures}) and kept "
             f"run {kept['run']} (seed {kept['seed']}).")

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 IGNORED = {"device", "backend"}  # where a run trained, not what
 # What a run recorded before a setting existed had: the behaviour the setting's introduction kept as an option.
 BEFORE = {"head_pooling": "mean", "head_events": 0, "heavy_sequence_weight": 0.0, "threshold_band": 1.0,
-          "threshold_precision": None}
+          "threshold_precision": None, "gate_run_tolerance": 0.0}
 CONFIG = SynthConfig(videos=240, seed=11, classes=12, size=144, fps=25.0, snippet_frames=24, min_snippets=31,
                      max_snippets=93, max_distractors=6, noise=1.0, crf=30)
 

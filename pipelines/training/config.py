@@ -34,8 +34,10 @@ class TrainConfig:
     head averages the selected snippets: ``attention`` (default) weighs each by a learned relevance,
     ``mean`` alike (``python -m bench.pooling`` compares them on one run's stages; docs/models.md).
     ``gate_runs`` trains the gate stage (concept kernels, gate and head, on the cached features) that
-    many times, from seeds ``seed``, ``seed + 1``, …, and keeps the run that scores best on validation
-    by the stage's own epoch criterion; without validation videos it trains once.
+    many times, from seeds ``seed``, ``seed + 1``, …; of the runs whose validation score (the stage's
+    own epoch criterion) is within ``gate_run_tolerance`` of the best it keeps the one whose calibrated
+    threshold selects least on validation (0: the best score alone); without validation videos it
+    trains once.
     """
 
     light: str = "tiny2d"
@@ -56,6 +58,7 @@ class TrainConfig:
     heavy_sequence_weight: float = 0.0
     gate_epochs: int = 60
     gate_runs: int = 4
+    gate_run_tolerance: float = 0.03
     patience: int = 12
     heavy_snippets_per_video: int = 8
     val_fraction: float = 0.15

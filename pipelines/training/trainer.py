@@ -46,6 +46,8 @@ class Trainer:
             raise OptionsError(f"head_events must be 0 or more, got {config.head_events}")
         if config.gate_runs < 1:
             raise OptionsError(f"gate_runs must be at least 1, got {config.gate_runs}")
+        if config.gate_run_tolerance < 0:
+            raise OptionsError(f"gate_run_tolerance must be 0 or more, got {config.gate_run_tolerance}")
         if config.threshold_band < 1:
             raise OptionsError(f"threshold_band must be at least 1, got {config.threshold_band}")
         if config.threshold_precision is not None and config.threshold_precision < 0:

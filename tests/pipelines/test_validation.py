@@ -12,7 +12,7 @@ import torch
 
 from models import Budget, ModelConfig, VidGate, centre_times, select_snippets
 from pipelines.datasets import Dataset, DatasetItem
-from pipelines.training.gate import SelectionCurve, _correct, calibrate_threshold, choose_threshold, pad_batch
+from pipelines.training.gate import SelectionCurve, _correct, calibrate_threshold, choose_threshold, keep_run, pad_batch
 from pipelines.training.validation import RECORD, carve, validation_split
 
 
@@ -111,3 +111,16 @@ def test_a_wider_band_keeps_the_threshold_off_the_edge_of_a_cliff() -> None:
     assert choose_threshold(curve, 0.0)["val_selected"] == pytest.approx(0.10)
     assert choose_threshold(curve, 0.0, band=2.0)["val_selected"] == pytest.approx(0.40)  # 0.20–0.80 all hold
     assert choose_threshold(curve, 0.0, band=2.0, videos=[0, 1])["val_videos"] == 2
+
+
+def test_gate_runs_tied_on_validation_keep_the_one_whose_threshold_selects_least() -> None:
+    runs = [{"run": 1, "score": 1.347, "val_selected": 0.917},  # the best score, a threshold that saves little
+            {"run": 2, "score": 1.319, "val_selected": 0.091},  # one validation video of 36 behind
+            {"run": 3, "score": 1.306, "val_selected": 0.069},  # further behind: not a tie
+            {"run": 4, "score": 1.292, "val_selected": 1.0}]
+    assert keep_run(runs, 0.03)["run"] == 2
+    assert keep_run(runs, 0.05)["run"] == 3
+    assert keep_run(runs, 0.0)["run"] == 1  # the best score alone
+    tied = [{"run": 1, "score": 1.0, "val_selected": 0.2}, {"run": 2, "score": 1.0, "val_selected": 0.2}]
+    assert keep_run(tied, 0.03)["run"] == 1  # equal in all: the lower run
+
