@@ -11,9 +11,9 @@ training the gate stage from several seeds and keeping the best on validation is
 Writes the "gate-seeds" section of docs/benchmarks.md.
 
 With ``--runs`` nothing trains: training already ran the gate stage ``gate_runs`` times
-(``gate.runR.pt`` in the work folder) and kept one by validation (``keep_run``: of the runs scoring
-within ``gate_run_tolerance`` of the best, the smallest calibrated selection); this evaluates every run
-on test, so the section ("gate-runs-NAME") shows whether validation's choice beat the runs it passed
+(``gate.runR.pt`` in the work folder) and kept one by validation (``keep_run``: of the runs within
+``gate_run_tolerance`` of the best in score and dense accuracy, the smallest calibrated selection); this
+evaluates every run on test, so the section ("gate-runs-NAME") shows whether validation's choice beat the runs it passed
 over, and which run the best score alone would have kept.
 """
 
@@ -30,6 +30,7 @@ from models.checkpoint import load_checkpoint
 from pipelines.datasets import load_dataset
 from pipelines.evaluation import evaluate
 from pipelines.recognizer import Recognizer
+from pipelines.training import TrainConfig
 from pipelines.training.gate import keep_run, set_threshold, validation_score
 
 from .heads import recipe_of, train_run
@@ -72,11 +73,12 @@ def runs(args: argparse.Namespace) -> None:
         rows.append(_row(f"run {run['run']}, seed {run['seed']}{kept}", state["summary"], report))
         print(rows[-1], flush=True)
     kept_dense = dense[training["gate_run"] - 1]
-    tolerance = training["config"].get("gate_run_tolerance", 0.0)
     by_score = keep_run([{**r, "val_selected": 0.0} for r in training["gate_runs"]], 0.0)["run"]
-    rule = (f"kept, of the runs whose validation score (gated + ½ dense) is within {tolerance:g} of the best, the "
-            "one whose calibrated threshold selects least" if tolerance else
-            "kept the run with the best validation score (gated + ½ dense)")
+    tolerance = TrainConfig.gate_run_tolerance
+    today = (f"; today's rule (of the runs within {tolerance:g} of the best-scoring run on validation, by score "
+             "and by dense accuracy, the one whose calibrated threshold selects least) keeps run "
+             f"{keep_run(training['gate_runs'], tolerance)['run']}" if "val_selected" in training["gate_runs"][0]
+             else "")
     groups = [g for g in ("order", "count", "other") if g in (report["settings"]["dense"].get("groups") or {})]
     cells = "".join(f" {g} |" for g in groups)
     lines = [
@@ -84,8 +86,9 @@ def runs(args: argparse.Namespace) -> None:
         "",
         f"`python -m bench.gate_seeds --runs --data {shown(args.data)} --work {shown(args.work)} --run "
         f"{shown(args.run)} --name {args.name}` on {machine()}. Training ran the gate stage "
-        f"{len(training['gate_runs'])} times (`--gate-runs`) on the same light and heavy stages and {rule} "
-        f"({training['validation']['videos']} videos); the best score alone keeps run {by_score}. Each run here is "
+        f"{len(training['gate_runs'])} times (`--gate-runs`) on the same light and heavy stages and kept run "
+        f"{training['gate_run']} ({training['validation']['videos']} validation videos); the best validation score "
+        f"(gated + ½ dense) alone keeps run {by_score}{today}. Each run here is "
         f"evaluated on the {len(dataset.split('test'))} test videos. Validation: dense and gated at the target "
         f"ratio ({100 * training['config']['target_ratio']:g}%), and the share of snippets each run's "
         "calibrated threshold selects there; test: accuracy over all classes, then per group where the data set "

@@ -156,7 +156,10 @@ def train(
                       "snippets in time order, so the heavy network learns what order needs (0: off).")] = 0.0,
     gate_epochs: Annotated[int, typer.Option(help="Most gate epochs (validation stops earlier).")] = 60,
     gate_runs: Annotated[int, typer.Option(min=1, help="Train the gate stage this many times from different "
-                                                       "seeds and keep the best on validation.")] = 4,
+                                                       "seeds and keep one by validation.")] = 4,
+    gate_gradient: Annotated[str, typer.Option(help="How the task loss reaches the gate through the head: all "
+                                                    "(every snippet's straight-through gradient) or selected "
+                                                    "(the selected snippets' only).")] = "all",
     val_fraction: Annotated[float, typer.Option(help="Share of train carved out for validation when the "
                                                      "data set has no val split.")] = 0.15,
     target_ratio: Annotated[float, typer.Option(help="Target fraction of snippets the gate selects.")] = 0.2,
@@ -197,6 +200,7 @@ def train(
         heavy_sequence_weight=heavy_sequence_weight,
         gate_epochs=gate_epochs,
         gate_runs=gate_runs,
+        gate_gradient=gate_gradient,
         target_ratio=target_ratio,
         light_weights=light_weights,
         heavy_weights=heavy_weights,

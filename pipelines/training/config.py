@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+GATE_GRADIENTS = ("all", "selected")  # TrainConfig.gate_gradient
+
 import torch
 
 Log = Callable[[str], None]  # one line per event worth telling the user
@@ -33,11 +35,15 @@ class TrainConfig:
     temporal head an events path with that many learned events (0: none). ``head_pooling`` is how the
     head averages the selected snippets: ``attention`` (default) weighs each by a learned relevance,
     ``mean`` alike (``python -m bench.pooling`` compares them on one run's stages; docs/models.md).
+    ``gate_gradient`` is how the task loss reaches the gate through the head's straight-through mask:
+    ``all`` (default), every snippet's (what selecting a left-out one would do); ``selected``, the
+    selected snippets' only (the gate learns from the task which of its picks to drop, and which to
+    pick from the heavy network's evidence; ``python -m bench.unseen --stages`` compares them).
     ``gate_runs`` trains the gate stage (concept kernels, gate and head, on the cached features) that
-    many times, from seeds ``seed``, ``seed + 1``, …; of the runs whose validation score (the stage's
-    own epoch criterion) is within ``gate_run_tolerance`` of the best it keeps the one whose calibrated
-    threshold selects least on validation (0: the best score alone); without validation videos it
-    trains once.
+    many times, from seeds ``seed``, ``seed + 1``, …; of the runs within ``gate_run_tolerance`` of the
+    best-scoring run on validation, by score (the stage's own epoch criterion) and by dense accuracy,
+    it keeps the one whose calibrated threshold selects least on validation (0: the best score alone);
+    without validation videos it trains once.
     """
 
     light: str = "tiny2d"
@@ -57,6 +63,7 @@ class TrainConfig:
     heavy_warmup: int | None = 8
     heavy_sequence_weight: float = 0.0
     gate_epochs: int = 60
+    gate_gradient: str = "selected"
     gate_runs: int = 4
     gate_run_tolerance: float = 0.03
     patience: int = 12

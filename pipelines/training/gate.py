@@ -13,8 +13,8 @@ the model (``threshold_rule``).
 :func:`train_gate` runs the stage ``gate_runs`` times from different seeds (fresh kernels from a
 seeded k-means, fresh gate and head): on the order/count set the seed alone moved test accuracy by 19
 points, and validation ranked the seeds as test did (``python -m bench.gate_seeds``). :func:`keep_run`
-keeps, of the runs that score within ``gate_run_tolerance`` of the best by the same criterion, the one
-whose calibrated threshold selects least: runs that tie on accuracy can differ tenfold in what their
+keeps, of the runs within ``gate_run_tolerance`` of the best by the same criterion and by dense accuracy,
+the one whose calibrated threshold selects least: runs that tie on accuracy can differ tenfold in what their
 threshold saves (on the unseen-data bench of 2026-12-04, 9.1% against 91.7% of the snippets, one
 validation video apart; ``python -m bench.gate_seeds --runs``).
 """
@@ -63,6 +63,15 @@ def evidence_targets(evidence: torch.Tensor, targets: torch.Tensor, valid: torch
     return ((rank < k.unsqueeze(1)) & valid).float()
 
 
+def task_mask(mask: torch.Tensor, gradient: str) -> torch.Tensor:
+    """The selection the head reads in training: ``mask`` (hard 0/1 values, straight-through gradient)
+    as it is (``all``: every snippet's gradient), or with the gradient of the snippets left out removed
+    (``selected``); the values are the same either way (``TrainConfig.gate_gradient``)."""
+    if gradient == "selected":
+        return mask * (mask.detach() > 0.5).to(mask.dtype)
+    return mask
+
+
 def _correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return targets.gather(1, logits.argmax(1, keepdim=True)).squeeze(1)
 
@@ -100,7 +109,7 @@ class GateTrainer:
         light, heavy, evidence, valid = (t.to(self.device) for t in batch)
         out = self.model.select(light, valid, temperature=self._temperature(epoch), sample=True)
         times = centre_times(valid)
-        gated = self.model.classify(heavy, out.mask, times)
+        gated = self.model.classify(heavy, task_mask(out.mask, c.gate_gradient), times)
         dense = self.model.classify(heavy, valid.float(), times)
         multi = self.model.config.multi_label
         loss = video_loss(gated, targets, multi) + video_loss(dense, targets, multi)
@@ -250,11 +259,14 @@ def train_gate(ctx: Context) -> dict[str, Any]:
 
 
 def keep_run(figures: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
-    """The gate run to keep: of the runs whose validation ``score`` is within ``tolerance`` of the best,
-    the one whose calibrated threshold selects least on validation (``val_selected``); then the higher
-    score, then the lower run number. ``tolerance`` 0 keeps the best score."""
-    top = max(f["score"] for f in figures)
-    near = [f for f in figures if f["score"] >= top - tolerance - 1e-9]
+    """The gate run to keep: of the runs within ``tolerance`` of the best-scoring run on validation, both
+    by ``score`` and by dense accuracy, the one whose calibrated threshold selects least on validation
+    (``val_selected``); then the higher score, then the lower run number. ``tolerance`` 0 keeps the best
+    score. Dense accuracy too, since the calibrated threshold promises a run its own dense accuracy: a
+    run that saves more by being less accurate dense delivers less at its threshold."""
+    best = max(figures, key=lambda f: (f["score"], -f["run"]))
+    near = [f for f in figures if f["score"] >= best["score"] - tolerance - 1e-9
+            and f["val_dense_accuracy"] >= best["val_dense_accuracy"] - tolerance - 1e-9]
     return min(near, key=lambda f: (f["val_selected"], -f["score"], f["run"]))
 
 

@@ -14,7 +14,7 @@ from models import HEADS, POOLINGS, ModelConfig, VidGate, save_checkpoint
 
 from ..datasets import Dataset
 from ..errors import OptionsError
-from .config import Log, TrainConfig, resolve_device
+from .config import GATE_GRADIENTS, Log, TrainConfig, resolve_device
 from .context import Context
 from .examples import concept_examples
 from .features import cache_features
@@ -44,6 +44,8 @@ class Trainer:
             raise OptionsError(f"unknown head pooling {config.head_pooling!r}; known: {', '.join(POOLINGS)}")
         if config.head_events < 0:
             raise OptionsError(f"head_events must be 0 or more, got {config.head_events}")
+        if config.gate_gradient not in GATE_GRADIENTS:
+            raise OptionsError(f"unknown gate gradient {config.gate_gradient!r}; known: {', '.join(GATE_GRADIENTS)}")
         if config.gate_runs < 1:
             raise OptionsError(f"gate_runs must be at least 1, got {config.gate_runs}")
         if config.gate_run_tolerance < 0:
