@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-GATE_GRADIENTS = ("all", "selected")  # TrainConfig.gate_gradient
-
 import torch
 
 Log = Callable[[str], None]  # one line per event worth telling the user
+GATE_GRADIENTS = ("all", "selected")  # TrainConfig.gate_gradient
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,15 @@ import torch
 
 from models import Budget, ModelConfig, VidGate, centre_times, select_snippets
 from pipelines.datasets import Dataset, DatasetItem
-from pipelines.training.gate import SelectionCurve, _correct, calibrate_threshold, choose_threshold, keep_run, pad_batch, task_mask
+from pipelines.training.gate import (
+    SelectionCurve,
+    _correct,
+    calibrate_threshold,
+    choose_threshold,
+    keep_run,
+    pad_batch,
+    task_mask,
+)
 from pipelines.training.validation import RECORD, carve, validation_split
 
 
