@@ -146,7 +146,7 @@ def test_gate_runs_tied_on_validation_keep_the_one_whose_threshold_selects_least
 
 def test_with_gate_gradient_selected_the_task_loss_reaches_the_gate_through_selected_snippets_only() -> None:
     torch.manual_seed(0)
-    config = ModelConfig(num_classes=3, light="tiny2d", heavy="tiny3d", num_kernels=4, gate_hidden=16,
+    config = ModelConfig(classes=("a", "b", "c"), light="tiny2d", heavy="tiny3d", num_kernels=4, gate_hidden=16,
                          head="temporal", head_width=16)
     model = VidGate(config)
     light, heavy = torch.randn(2, 10, model.light.num_features), torch.randn(2, 10, model.heavy.num_features)
