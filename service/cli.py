@@ -6,7 +6,6 @@ with the reason), 2 bad options or usage, 3 the model could not be loaded.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import json
@@ -158,10 +157,9 @@ def train(
     gate_epochs: Annotated[int, typer.Option(help="Most gate epochs (validation stops earlier).")] = 60,
     gate_runs: Annotated[int, typer.Option(min=1, help="Train the gate stage this many times from different "
                                                        "seeds and keep one by validation.")] = 4,
-    gate_gradient: Annotated[str | None, typer.Option(help="How the task loss reaches the gate through the head: all "
+    gate_gradient: Annotated[str, typer.Option(help="How the task loss reaches the gate through the head: all "
                                                     "(every snippet's straight-through gradient) or selected "
-                                                    "(the selected snippets' only); default: the "
-                                                    "training recipe's (TrainConfig.gate_gradient).")] = None,
+                                                    "(the selected snippets' only).")] = "selected",
     val_fraction: Annotated[float, typer.Option(help="Share of train carved out for validation when the "
                                                      "data set has no val split.")] = 0.15,
     target_ratio: Annotated[float, typer.Option(help="Target fraction of snippets the gate selects.")] = 0.2,
@@ -202,14 +200,13 @@ def train(
         heavy_sequence_weight=heavy_sequence_weight,
         gate_epochs=gate_epochs,
         gate_runs=gate_runs,
+        gate_gradient=gate_gradient,
         target_ratio=target_ratio,
         light_weights=light_weights,
         heavy_weights=heavy_weights,
         seed=seed,
         device=device,
     )
-    if gate_gradient is not None:
-        config = dataclasses.replace(config, gate_gradient=gate_gradient)
     try:
         summary = run_training(
             data, out, config, work=work, restart=restart, show_progress=not quiet,

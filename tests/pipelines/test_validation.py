@@ -151,7 +151,7 @@ def test_with_gate_gradient_selected_the_task_loss_reaches_the_gate_through_sele
     model = VidGate(config)
     light, heavy = torch.randn(2, 10, model.light.num_features), torch.randn(2, 10, model.heavy.num_features)
     valid = torch.ones(2, 10, dtype=torch.bool)
-    grads = {}
+    grads: dict[str, torch.Tensor] = {}
     for gradient in ("all", "selected"):
         model.zero_grad()
         torch.manual_seed(1)  # the same Gumbel draw both times
@@ -160,6 +160,7 @@ def test_with_gate_gradient_selected_the_task_loss_reaches_the_gate_through_sele
         mask = task_mask(out.mask, gradient)
         assert torch.equal(mask, out.mask)  # the same selection either way
         model.classify(heavy, mask, centre_times(valid)).logsumexp(-1).sum().backward()
+        assert out.logits.grad is not None
         grads[gradient] = out.logits.grad
         chosen = out.mask.detach() > 0.5
     assert 0 < int(chosen.sum()) < chosen.numel()
