@@ -143,7 +143,6 @@ def test_gate_runs_tied_on_validation_keep_the_one_whose_threshold_selects_least
     assert keep_run(tied, 0.03)["run"] == 1  # equal in all: the lower run
 
 
-
 def test_with_gate_gradient_selected_the_task_loss_reaches_the_gate_through_selected_snippets_only() -> None:
     torch.manual_seed(0)
     config = ModelConfig(classes=("a", "b", "c"), light="tiny2d", heavy="tiny3d", num_kernels=4, gate_hidden=16,
