@@ -151,6 +151,9 @@ def train(
                                                    "(weighted by a learned relevance) or mean.")] = "attention",
     light_epochs: int = 20,
     heavy_epochs: int = 25,
+    heavy_warmup: Annotated[int, typer.Option(
+        min=0, help="Heavy epochs after which the heavy network's own evidence picks its training snippets "
+                    "(0: the light stage's picks throughout).")] = 8,
     heavy_sequence_weight: Annotated[float, typer.Option(
         min=0.0, help="Weight of the heavy stage's sequence loss: a temporal head reads each video's training "
                       "snippets in time order, so the heavy network learns what order needs (0: off).")] = 0.0,
@@ -197,6 +200,7 @@ def train(
         val_fraction=val_fraction,
         light_epochs=light_epochs,
         heavy_epochs=heavy_epochs,
+        heavy_warmup=heavy_warmup or None,
         heavy_sequence_weight=heavy_sequence_weight,
         gate_epochs=gate_epochs,
         gate_runs=gate_runs,

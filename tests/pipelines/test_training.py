@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -105,7 +106,7 @@ def _train_command(data: Path, out: Path) -> list[str]:
     c = TINY_TRAIN
     return [sys.executable, "-m", "service.cli", "train", str(data), "--out", str(out), "--quiet",
             "--light-size", str(c.light_size), "--heavy-size", str(c.heavy_size), "--light-epochs", "3",
-            "--heavy-epochs", "40", "--gate-epochs", "5"]
+            "--heavy-epochs", "40", "--heavy-warmup", "0", "--gate-epochs", "5"]  # 0: light-guided, as TINY_TRAIN
 
 
 @pytest.mark.slow
@@ -128,7 +129,7 @@ def test_interrupted_training_resumes_from_the_work_folder(tiny_benchmark: Path,
     assert resumed.returncode == 0, resumed.stderr
     assert "light: done earlier" in resumed.stderr
     assert "heavy: resuming after epoch" in resumed.stderr
-    assert out.exists()
+    assert out.exists() and json.loads((work / "recipe.json").read_text())["heavy_warmup"] is None
     assert (work / "light.pt").stat().st_mtime_ns == light_before
     assert {p: p.stat().st_mtime_ns for p in (work / "frames").glob("*.npy")} == frames_before
     # the same work folder with another recipe is refused, not silently reused
@@ -217,6 +218,7 @@ def test_bad_training_options_are_usage_errors(tiny_benchmark: Path, tmp_path: P
                                  ("--val-fraction", "1.5", "val_fraction must be between 0 and 1"),
                                  ("--gate-runs", "0", "greater than or equal to 1"),
                                  ("--heavy-sequence-weight", "-0.5", "greater than or equal to 0"),
+                                 ("--heavy-warmup", "-1", "greater than or equal to 0"),
                                  ("--head-events", "-1", "greater than or equal to 0"),
                                  ("--head-pooling", "median", "unknown head pooling 'median'"),
                                  ("--gate-gradient", "some", "unknown gate gradient 'some'")):
@@ -230,6 +232,8 @@ def test_bad_training_options_are_usage_errors(tiny_benchmark: Path, tmp_path: P
         Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, gate_runs=0), tmp_path / "w")
     with pytest.raises(OptionsError, match="unknown head pooling 'median'"):
         Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, head_pooling="median"), tmp_path / "w")
+    with pytest.raises(OptionsError, match="heavy_warmup must be at least 1"):
+        Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, heavy_warmup=0), tmp_path / "w")
     with pytest.raises(OptionsError, match="head_events must be 0 or more"):
         Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, head_events=-1), tmp_path / "w")
     with pytest.raises(OptionsError, match="gate_run_tolerance must be 0 or more"):

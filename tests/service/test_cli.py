@@ -130,7 +130,7 @@ def test_train_flags_default_to_the_training_recipe() -> None:
 
     recipe = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
     flags = {name: p.default for name, p in inspect.signature(train).parameters.items() if name in recipe}
-    named = {"head", "head_events", "head_pooling", "max_snippets", "light_epochs", "heavy_epochs", "gate_runs",
-             "val_fraction"}
+    named = {"head", "head_events", "head_pooling", "max_snippets", "light_epochs", "heavy_epochs", "heavy_warmup",
+             "gate_runs", "val_fraction"}
     assert named <= set(flags)
     assert flags == {name: recipe[name] for name in flags}
