@@ -3,11 +3,12 @@
     python -m bench.structure            # 420 videos, 14 classes (6 other, 4 order, 4 count)
     python -m bench.structure --multi-label --videos 200   # the multi-label variant: mAP per group
 
-Generates (once) the order/count recipe below with `vidgate synth`'s code, trains the default recipe
-(temporal head) from scratch, then trains the pool head on the same light and heavy stages (they do
-not depend on the head: the pool run starts from a copy of the temporal run's work folder without
-its gate stage), evaluates both with `vidgate evaluate`'s code on the test split and writes the
-"structure" section of docs/results.md and docs/benchmarks.md, with the targets of issue 15.
+Generates (once) the order/count data set below with `vidgate synth`'s code, trains the recipe below
+(`TRAINING`: the defaults plus three options; temporal head) from scratch, then trains the pool head
+on the same light and heavy stages (they do not depend on the head: the pool run starts from a copy
+of the temporal run's work folder without its gate stage), evaluates both with `vidgate evaluate`'s
+code on the test split and writes the "structure" section of docs/results.md and docs/benchmarks.md,
+with the targets of issue 15.
 """
 
 from __future__ import annotations
