@@ -190,7 +190,8 @@ def test_multi_label_trains_with_the_temporal_head_and_reports_map(tmp_path: Pat
     assert dataset.multi_label
     checkpoint = tmp_path / "multi.safetensors"
     config = TrainConfig(light_size=64, heavy_size=64, num_kernels=8, gate_hidden=32, light_epochs=2,
-                         heavy_epochs=3, heavy_warmup=1, gate_epochs=6, batch_videos=4, seed=0, head="temporal")
+                         heavy_epochs=3, heavy_warmup=1, gate_epochs=6, batch_videos=4, seed=0, head="temporal",
+                         head_events=4, heavy_sequence_weight=1.0)  # the events path, in the heavy stage's too
     lines: list[str] = []
     summary = train(dataset, checkpoint, config, show_progress=False, log=lines.append)
     assert summary["config"]["head"] == "temporal" and "threshold" in summary["calibration"]
@@ -199,6 +200,7 @@ def test_multi_label_trains_with_the_temporal_head_and_reports_map(tmp_path: Pat
                for line in lines)
     recognizer = Recognizer(checkpoint, isolate=False)
     assert recognizer.config.multi_label and recognizer.config.head == "temporal"
+    assert recognizer.config.head_events == 4 and "head.assign.1.weight" in recognizer.model.state_dict()
     report = evaluate(recognizer, dataset, split="train", budgets=(0.25,))
     for row in report["settings"].values():
         assert 0.0 <= row["mAP"] <= 1.0
