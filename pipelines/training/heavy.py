@@ -4,9 +4,11 @@ Per video and epoch it sees ``heavy_snippets_per_video`` snippets: three quarter
 classifier sees most evidence for the video's label, the rest at random. With ``heavy_warmup`` set
 (the default, 8), after that many epochs the heavy network's own evidence chooses instead (every
 training snippet scored once): where the light stage stays near chance (the unseen-data bench) its
-picks are little better than random. Validation: the heavy classifier's video accuracy on each
-validation video's most salient snippets (by the light classifier, fixed for the run), averaged over
-the last 3 epochs, picks among the last 4 epochs.
+picks are little better than random; where it finds the events (the order/count set) the warm-up made
+the heavy stage worse, and ``heavy_warmup=None`` (``--heavy-warmup 0``) keeps its picks throughout.
+Validation: the heavy classifier's video accuracy on each validation video's most salient snippets
+(by the light classifier, fixed for the run), averaged over the last 3 epochs, picks among the last 4
+epochs.
 Pretrained ``heavy_weights`` only initialise the backbone; this stage still trains it on the data set.
 
 Beside the per-snippet loss, ``heavy_sequence_weight`` times a sequence loss: a head of the model's
