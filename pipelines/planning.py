@@ -101,7 +101,8 @@ def plan_snippets(
     elif seconds_per_snippet is not None:
         if not seconds_per_snippet > 0:
             raise OptionsError(f"seconds_per_snippet must be positive, got {seconds_per_snippet}")
-        count = min(max_snippets, fit, max(1, math.ceil(num_frames / fps / seconds_per_snippet)))
+        wanted = min(num_frames / fps / seconds_per_snippet, fit)  # capped first: a tiny value gives inf
+        count = min(max_snippets, fit, max(1, math.ceil(wanted)))
     else:
         count = min(max_snippets, fit)
     length = min(snippet_frames, num_frames)

@@ -41,6 +41,7 @@ def test_seconds_per_snippet_is_capped_and_never_overlaps() -> None:
     dense = plan_snippets(80, 30.0, seconds_per_snippet=0.1)
     assert len(dense) == 10
     assert all(a.end_frame <= b.start_frame for a, b in itertools.pairwise(dense))
+    assert len(plan_snippets(80, 30.0, seconds_per_snippet=5e-324)) == 10  # the smallest float: no overflow
 
 
 def test_default_is_as_many_as_fit() -> None:
