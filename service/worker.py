@@ -121,7 +121,7 @@ class _Pulse(threading.Thread):
         self.done = threading.Event()
 
     def run(self) -> None:
-        every = max(0.2, min(self.queue.lease_s / 3, 5.0))
+        every = self.queue.heartbeat_s
         while not self.done.is_set():
             report = self.report
             try:

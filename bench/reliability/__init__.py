@@ -4,7 +4,8 @@
     python -m bench.reliability --quick --out X    # the short version CI runs (tests/test_reliability.py)
     python -m bench.reliability --only bad_files,memory   # some scenarios (the page then holds only those)
 
-Scenarios (one row each in the page's summary): workers SIGKILLed mid-job (Redis and embedded), a poison
+Scenarios (one row each in the page's summary): workers SIGKILLed mid-job (Redis and embedded), a worker
+SIGKILLed while it holds the newest of 50+ jobs in flight (Redis: reclaim time against the lease), a poison
 video that kills its worker (both modes), Redis outages and restarts with and without persistence, a
 worker frozen past its lease, 30+ bad files and 30+ bad requests, schemathesis against the live app,
 concurrent and trickling uploads, and the API process's memory after hostile uploads.
@@ -29,8 +30,8 @@ from .harness import Bench
 from .report import markdown
 
 ROOT = Path(__file__).resolve().parents[2]
-SCENARIOS = ("bad_files", "bad_requests", "schemathesis", "memory", "load", "sigkill_redis", "sigkill_embedded",
-             "poison_redis", "poison_embedded", "frozen", "broker")
+SCENARIOS = ("bad_files", "bad_requests", "schemathesis", "memory", "load", "sigkill_redis", "reclaim_at_scale",
+             "sigkill_embedded", "poison_redis", "poison_embedded", "frozen", "broker")
 # The short version CI runs: the intake scenarios on one server, a frozen worker, a 2 s Redis outage.
 # (SIGKILLed workers and poison videos are also covered by tests/service; the full run measures them.)
 QUICK = ("bad_files", "bad_requests", "schemathesis", "memory", "frozen", "broker")

@@ -1,5 +1,6 @@
-"""Processes that die or freeze: workers SIGKILLed mid-job, a video that kills its worker, a worker frozen past
-its lease. Redis mode runs `vidgate worker` processes against a private ``redis-server``; embedded mode
+"""Processes that die or freeze: workers SIGKILLed mid-job (also one among many jobs in flight), a video that
+kills its worker, a worker frozen past its lease.
+Redis mode runs `vidgate worker` processes against a private ``redis-server``; embedded mode
 kills and restarts `vidgate serve` itself."""
 
 from __future__ import annotations
@@ -94,6 +95,66 @@ def sigkill_redis(bench: Bench) -> dict[str, Any]:
             server.stop()
     return {**figures, "workers": size, "kills": done_kills, "lease_s": settings.lease_s, "cap": KILL_CAP,
             "reclaim_s": _spread(reclaims)}
+
+
+def reclaim_at_scale(bench: Bench) -> dict[str, Any]:
+    """Many jobs in flight and heartbeating; a worker holding the newest one is SIGKILLed, again and again.
+
+    Each round starts a worker, gives it the newest job (every other consumer is busy), starts an idle spare
+    and kills the first: the time until the job is delivered again is the reclaim time, to be compared with
+    the lease plus one heartbeat. The spare keeps the job, so one more job is in flight each round.
+    """
+    in_flight, kills = (25, 3) if bench.quick else (50, 10)
+    folder = bench.folder("reclaim-at-scale")
+    handler = "tests.service.handlers:make_sleep_handler"
+    with private_redis(folder / "redis", persistent=False) as redis:
+        settings = bench.settings("reclaim-at-scale", redis_url=redis.url, redis_prefix="vg:")
+        busy = Workers(settings.model_copy(update={"workers": in_flight}), bench.folder("reclaim-at-scale/busy"),
+                       handler=handler)
+        singles = Workers(settings, bench.folder("reclaim-at-scale/single"), handler=handler)
+        queue = RedisQueue(redis.url, prefix="vg:", lease_s=settings.lease_s)
+        reclaims: list[float] = []
+        try:
+            busy.start(1)  # ``in_flight`` consumers in one process
+            attempts = {queue.submit(Job.new(input={"sleep": 3600})).id: 1 for _ in range(in_flight)}
+            for job_id in attempts:
+                _until_delivered(queue, job_id, 1)
+            for _ in range(kills):
+                doomed = singles.start(1)[0]
+                held = queue.submit(Job.new(input={"sleep": 3600})).id
+                _until_delivered(queue, held, 1)  # the one idle consumer took it
+                singles.start(1)  # the spare, idle
+                killed_at = time.monotonic()
+                singles.kill(doomed)
+                _until_delivered(queue, held, 2)
+                reclaims.append(time.monotonic() - killed_at)
+                attempts[held] = 2  # running on the spare now
+            moved = sum(1 for i, n in attempts.items() if _attempts(queue, i) != n)
+        finally:
+            for running in queue.list(limit=500)[0]:
+                queue.cancel(running.id)  # each stops at its next cancel check
+            singles.stop()
+            busy.stop()
+            queue.close()
+    bound = settings.lease_s + queue.heartbeat_s
+    return {"in_flight": in_flight, "kills": len(reclaims), "lease_s": settings.lease_s,
+            "heartbeat_s": round(queue.heartbeat_s, 2), "bound_s": round(bound, 2),
+            "within_bound": sum(1 for r in reclaims if r <= bound), "reclaim_s": _spread(reclaims, digits=2),
+            "other_jobs_moved": moved}
+
+
+def _attempts(queue: RedisQueue, job_id: str) -> int:
+    job = queue.get(job_id)
+    return job.attempts if job is not None else -1
+
+
+def _until_delivered(queue: RedisQueue, job_id: str, attempts: int, timeout: float = 120.0) -> None:
+    """Wait until the job is running on its ``attempts``-th delivery (or later)."""
+    deadline = time.monotonic() + timeout
+    while (job := queue.get(job_id)) is None or job.status is not JobStatus.RUNNING or job.attempts < attempts:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"job {job_id} not running its delivery {attempts} within {timeout} s: {job}")
+        time.sleep(0.02)
 
 
 def sigkill_embedded(bench: Bench) -> dict[str, Any]:
@@ -221,7 +282,8 @@ def frozen(bench: Bench) -> dict[str, Any]:
             "recorded_by": (current.result or {}).get("worker") == workers.pid(second)}
 
 
-def _spread(values: list[float]) -> dict[str, float | int]:
+def _spread(values: list[float], digits: int = 1) -> dict[str, float | int]:
     if not values:
         return {"n": 0}
-    return {"n": len(values), "median": round(statistics.median(values), 1), "max": round(max(values), 1)}
+    return {"n": len(values), "median": round(statistics.median(values), digits),
+            "max": round(max(values), digits)}

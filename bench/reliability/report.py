@@ -40,6 +40,12 @@ def markdown(figures: dict[str, Any], *, command: str, machine: str, quick: bool
                        f"{k['succeeded']} succeeded, {k['failed']} failed, {k['lost']} lost, {k['duplicated']} "
                        f"duplicated (retry cap {k.get('cap', '—')}); reclaim "
                        f"{_reclaim(k['reclaim_s'])}{' (restart included)' if mode == 'embedded' else ''} |")
+    r = f.get("reclaim_at_scale")
+    if r:
+        out.append(f"| worker SIGKILLed among {r['in_flight']}+ jobs in flight (redis) | {r['kills']} kills, the "
+                   f"killed worker's job the newest in flight each time: reclaim {_reclaim(r['reclaim_s'])}; "
+                   f"within lease + one heartbeat ({r['lease_s']:g} + {r['heartbeat_s']:g} s): "
+                   f"{r['within_bound']}/{r['kills']}; other jobs taken over: {r['other_jobs_moved']} |")
     for mode in ("redis", "embedded"):
         p = f.get(f"poison_{mode}")
         if p:

@@ -82,6 +82,12 @@ class JobQueue(ABC):
         self.max_deliveries = max_deliveries
         self.lease_s = lease_s
 
+    @property
+    def heartbeat_s(self) -> float:
+        """How often a worker renews the lease of the job in hand: a third of the lease (0.2 s to 5 s), so one
+        or two late beats do not cost the lease."""
+        return max(0.2, min(self.lease_s / 3, 5.0))
+
     # ---- API side
     @abstractmethod
     def submit(self, job: Job) -> Job:

@@ -4,9 +4,10 @@
   ``XADD`` happen together or not at all, so a refused submit reserves nothing and two requests with one
   key make one job.
 * Workers read with ``XREADGROUP``; an entry delivered but not acknowledged stays pending, so a job is
-  never lost (at-least-once delivery). ``XAUTOCLAIM`` hands entries idle past the lease to a live worker;
-  the entry's delivery counter caps retries, and past the cap the job fails with ``retries_exhausted``
-  and is copied to the dead-letter stream.
+  never lost (at-least-once delivery). An idle worker takes over entries idle past the lease
+  (`RedisQueue._reclaim`: ``XPENDING ... IDLE`` then ``XCLAIM``), however many live entries come before
+  them; the entry's delivery counter caps retries, and past the cap the job fails with
+  ``retries_exhausted`` and is copied to the dead-letter stream.
 * Each delivery writes a new lease (fencing token) into the job. Every write a worker makes — progress,
   release, outcome — is a Lua check-and-set that also checks the lease, so a worker that was frozen past
   its lease and woke up after the job moved on is refused (and acknowledges nothing).
@@ -49,6 +50,7 @@ log = logging.getLogger("vidgate.queue")
 
 GROUP = "workers"
 DEAD_LETTER_MAXLEN = 10_000
+RECLAIM_CANDIDATES = 10  # stale entries one claim tries, should other workers take the first ones first
 
 _SUBMIT = """
 if ARGV[5] == '1' then
@@ -286,19 +288,48 @@ class RedisQueue(JobQueue):
             return self._claim(consumer, timeout_s)
 
     def _claim(self, consumer: str, timeout_s: float) -> Delivery | None:
+        """First an entry of a dead worker (idle past the lease), then a new one.
+
+        The wait for new entries is at most a quarter of a heartbeat, so an idle worker looks for stale
+        entries again soon after one passes its lease: a dead worker's job runs again within the lease plus
+        one heartbeat of the worker's death, as long as some worker is idle.
+        """
         self._ensure_group()
-        lease_ms = int(self.lease_s * 1000)
-        # First the entries of dead workers (idle past the lease), then new ones.
-        _, stale, *_ = self.redis.xautoclaim(self.keys.stream, GROUP, consumer, min_idle_time=lease_ms, count=1)
-        entries = stale
-        if not entries:
-            reply = self.redis.xreadgroup(GROUP, consumer, {self.keys.stream: ">"}, count=1,
-                                          block=max(1, int(timeout_s * 1000)))
-            entries = reply[0][1] if reply else []
-        for entry_id, fields in entries:
+        delivery = self._reclaim(consumer)
+        if delivery is not None:
+            return delivery
+        block = max(1, int(min(timeout_s, self.heartbeat_s / 4) * 1000))
+        reply = self.redis.xreadgroup(GROUP, consumer, {self.keys.stream: ">"}, count=1, block=block)
+        for entry_id, fields in reply[0][1] if reply else []:
             delivery = self._start(entry_id, fields.get("job", "") if fields else "", consumer)
             if delivery is not None:
                 return delivery
+        return None
+
+    def _reclaim(self, consumer: str) -> Delivery | None:
+        """Take over the oldest entry idle past the lease (its worker stopped heartbeating), if any.
+
+        ``XPENDING ... IDLE`` returns only entries idle past the lease, however many live entries come before
+        them: one round trip, the server walking the pending list once. (``XAUTOCLAIM`` looks at no more than
+        10 x COUNT pending entries per call; with COUNT 1 and its cursor dropped, a dead worker's entry behind
+        ten live ones is never found, and a larger COUNT would claim entries this worker cannot run.)
+        ``XCLAIM`` with the same minimum idle time takes an entry only while it is still idle, so of two
+        workers that saw one candidate only one gets it; the other tries the next. ``XCLAIM`` counts the
+        delivery, like every delivery. An entry deleted from the stream while pending is dropped from the
+        pending list by ``XCLAIM`` (Redis 7) or comes back without fields (Redis 6.2) and is acknowledged.
+        """
+        lease_ms = int(self.lease_s * 1000)
+        candidates = self.redis.xpending_range(self.keys.stream, GROUP, min="-", max="+", count=RECLAIM_CANDIDATES,
+                                               idle=lease_ms)
+        for candidate in candidates:
+            for entry_id, fields in self.redis.xclaim(self.keys.stream, GROUP, consumer, lease_ms,
+                                                      [candidate["message_id"]]):
+                if not fields:
+                    self._ack(entry_id)
+                    continue
+                delivery = self._start(entry_id, fields.get("job", ""), consumer)
+                if delivery is not None:
+                    return delivery
         return None
 
     def _start(self, entry_id: str, job_id: str, consumer: str) -> Delivery | None:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import redis
 
 from service.jobs import Job, JobStatus
 from service.queue import QueueFull
-from service.queue.redis_streams import RedisQueue
+from service.queue.redis_streams import GROUP, RedisQueue
 
 from .redis_server import REDIS_URL
 
@@ -25,9 +26,10 @@ def _queue(prefix: str, **kwargs: object) -> RedisQueue:
     return RedisQueue(REDIS_URL, prefix=prefix, lease_s=1.0, max_deliveries=2, **kwargs)
 
 
-def _worker(prefix: str, name: str) -> subprocess.Popen[str]:
+def _worker(prefix: str, name: str, **settings: str) -> subprocess.Popen[str]:
+    """``vidgate worker`` with the test handler; ``settings`` are extra ``VIDGATE_*`` values (lower-case names)."""
     env = {**os.environ, "VIDGATE_REDIS_URL": REDIS_URL, "VIDGATE_REDIS_PREFIX": prefix, "VIDGATE_LEASE_S": "1",
-           "VIDGATE_MAX_DELIVERIES": "2"}
+           "VIDGATE_MAX_DELIVERIES": "2", **{f"VIDGATE_{k.upper()}": v for k, v in settings.items()}}
     proc = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "worker", "--name", name,
          "--handler", "tests.service.handlers:make_sleep_handler"],
@@ -39,6 +41,13 @@ def _worker(prefix: str, name: str) -> subprocess.Popen[str]:
         assert seen[-1], f"the worker exited before it was ready: {''.join(seen)}"
         seen.append(proc.stdout.readline())
     return proc
+
+
+def _until(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.02)
 
 
 def _wait(queue: RedisQueue, job_id: str, timeout: float = 30) -> Job:
@@ -184,3 +193,41 @@ def test_a_status_page_reads_its_own_index_not_every_job(prefix: str) -> None:
 
     assert queue.delete(cancelled[0].id) and queue.stats()["cancelled"] == 299
     assert len(queue.list(owner="o", status=JobStatus.CANCELLED, limit=500)[0]) == 299
+
+
+def test_a_dead_workers_job_is_reclaimed_behind_25_live_ones(prefix: str) -> None:
+    """25 jobs in flight and heartbeating, then a worker holding the newest entry is SIGKILLed: an idle worker
+    takes its job over within the lease plus one heartbeat, and no live job moves."""
+    lease = "2"
+    queue = _queue(prefix)
+    queue.lease_s = float(lease)
+    busy = _worker(prefix, "busy", lease_s=lease, workers="25")  # 25 consumers in one process
+    workers = [busy]
+    try:
+        live = [queue.submit(Job.new(input={"sleep": 120})) for _ in range(25)]
+        _until("25 jobs running", lambda: all(queue.get(j.id).status is JobStatus.RUNNING  # type: ignore[union-attr]
+                                              for j in live))
+        workers.append(doomed := _worker(prefix, "doomed", lease_s=lease))
+        target = queue.submit(Job.new(input={"sleep": 120}))
+        _until("the doomed worker runs the newest job",
+               lambda: queue.get(target.id).status is JobStatus.RUNNING)  # type: ignore[union-attr]
+        workers.append(_worker(prefix, "spare", lease_s=lease))  # idle: the one that can take the job over
+        pending = queue.redis.xpending_range(queue.keys.stream, GROUP, min="-", max="+", count=100)
+        assert len(pending) == 26 and pending[-1]["consumer"] == "doomed"  # behind 25 live entries
+
+        killed_at = time.monotonic()
+        doomed.kill()
+        doomed.wait()
+        _until("the job delivered again", lambda: queue.get(target.id).attempts == 2,  # type: ignore[union-attr]
+               timeout=60)
+        reclaimed_after = time.monotonic() - killed_at
+        assert reclaimed_after <= queue.lease_s + queue.heartbeat_s, reclaimed_after
+        pending = queue.redis.xpending_range(queue.keys.stream, GROUP, min="-", max="+", count=100)
+        assert pending[-1]["consumer"] == "spare" and pending[-1]["times_delivered"] == 2
+        for job in live:  # heartbeating all along: none was taken over
+            current = queue.get(job.id)
+            assert current is not None and current.status is JobStatus.RUNNING and current.attempts == 1
+    finally:
+        for job in queue.list(limit=100)[0]:
+            queue.cancel(job.id)  # running jobs stop at their next cancel check
+        _stop(*workers)
