@@ -97,7 +97,7 @@ def video_frames(path: Path, model: VidGate, *, name: str | None = None, max_sni
                  backend: str = "pyav") -> VideoFrames:
     """A video's centre frames, planned and cropped as training saw them (`pipelines.cache`)."""
     from .decoding import open_decoder, probe
-    from .planning import plan_video
+    from .planning import plan_video, snippet_times
 
     info = probe(path)
     plan = plan_video(info.num_frames, info.fps, snippet_frames=model.config.snippet_frames,
@@ -105,7 +105,7 @@ def video_frames(path: Path, model: VidGate, *, name: str | None = None, max_sni
     size = max(model.config.light_size, model.config.heavy_size)
     with open_decoder(path, backend, info=info) as decoder:
         frames = decoder.frames([s.centre_frame for s in plan], size=size)  # (T, S, S, 3)
-    return VideoFrames(name or path.name, frames, [(s.start + s.end) / 2 for s in plan])
+    return VideoFrames(name or path.name, frames, [(start + end) / 2 for start, end in snippet_times(plan, info)])
 
 
 def _dataset_frames(data: Path, model: VidGate, split: str, max_snippets: int | None) -> Iterable[VideoFrames]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -22,6 +23,7 @@ def write_video(
     preset: str = "veryfast",
     pts: Iterable[int] | None = None,
     time_base: Fraction | None = None,
+    end_pts: int | None = None,
     rotation: int | None = None,
     faststart: bool = False,
 ) -> int:
@@ -39,6 +41,9 @@ def write_video(
         pts: optional explicit presentation timestamps in ``time_base`` units, for variable frame
             rate output; defaults to one tick per frame at ``fps``.
         time_base: time base of ``pts``; defaults to ``1/fps``.
+        end_pts: with ``pts``, where the last frame ends (in ``time_base``): each packet is given its
+            frame's duration (the next timestamp), so a container that stores durations (MP4) keeps
+            the last frame's too; default: the muxer's guess.
         rotation: optional display rotation metadata in degrees (90, 180, 270).
         faststart: MP4 index at the front of the file, so a browser can start playing (and seek with
             ranged requests) before it has the whole file.
@@ -71,7 +76,17 @@ def write_video(
             stream.codec_context.time_base = time_base
         if rotation:
             stream.set_display_rotation(-rotation)  # the MP4 muxer ignores a "rotate" tag
-        pts_iter = iter(pts) if pts is not None else None
+        stamps = list(pts) if pts is not None else None
+        pts_iter = iter(stamps) if stamps is not None else None
+        durations = ({p: n - p for p, n in zip(stamps, [*stamps[1:], end_pts], strict=True)}
+                     if stamps and end_pts is not None else {})
+
+        def mux(packets: list[av.Packet[Any]]) -> None:
+            for packet in packets:
+                if packet.pts in durations:
+                    packet.duration = durations[packet.pts]
+                container.mux(packet)
+
         count = 0
         for image in frames:
             if count == 0:
@@ -80,11 +95,9 @@ def write_video(
             if pts_iter is not None:
                 frame.pts = next(pts_iter)
                 frame.time_base = time_base or Fraction(1) / rate
-            for packet in stream.encode(frame):
-                container.mux(packet)
+            mux(stream.encode(frame))
             count += 1
-        for packet in stream.encode():
-            container.mux(packet)
+        mux(stream.encode())
     finally:
         container.close()
     return count

@@ -8,6 +8,9 @@ tiled exactly and a longer one has equal gaps between snippets.
 :func:`align_to_keyframes` plans with the decoder in view instead: snippets start at keyframes, so
 the light pass decodes one frame per snippet and the heavy pass only the snippet, with a stated
 bound on the largest stretch of video no snippet covers (:func:`largest_gap`).
+
+A plan is in frame indices; :func:`snippet_times` gives the seconds a snippet covers, from the frames'
+own timestamps (`pipelines.decoding.timeline`), exact on variable frame rate.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .decoding.probe import keyframe_before
+from .decoding.probe import VideoInfo, keyframe_before
+from .decoding.timeline import frame_times
 from .errors import OptionsError
 
 
@@ -30,16 +34,12 @@ class Snippet:
         start_frame: first frame.
         end_frame: one past the last frame (exclusive).
         centre_frame: the frame the light encoder sees, ``start_frame + length // 2`` (clamped).
-        start: start time in seconds (``start_frame / fps``).
-        end: end time in seconds (``end_frame / fps``).
     """
 
     index: int
     start_frame: int
     end_frame: int
     centre_frame: int
-    start: float
-    end: float
 
     @property
     def num_frames(self) -> int:
@@ -78,7 +78,7 @@ def plan_snippets(
 
     Args:
         num_frames: frames in the video (exact, from :func:`pipelines.decoding.probe`).
-        fps: average frame rate, for the start/end times.
+        fps: average frame rate (``num_frames / duration``), for ``seconds_per_snippet``.
         snippet_frames: frames per snippet.
         num_snippets: fixed snippet count.
         seconds_per_snippet: one snippet per this many seconds of video.
@@ -112,8 +112,7 @@ def plan_snippets(
         start = round((i + 0.5) * segment - length / 2)
         start = min(max(0, start), num_frames - length)
         end = start + length
-        snippets.append(Snippet(index=i, start_frame=start, end_frame=end, centre_frame=start + length // 2,
-                                start=start / fps, end=end / fps))
+        snippets.append(Snippet(index=i, start_frame=start, end_frame=end, centre_frame=start + length // 2))
     return snippets
 
 
@@ -163,7 +162,7 @@ def align_to_keyframes(
 
     Args:
         num_frames: frames in the video.
-        fps: for the snippets' times.
+        fps: average frame rate (for the uniform plan it starts from).
         keyframes: keyframe indices, ascending (from :func:`pipelines.decoding.probe`).
         snippet_frames: frames per snippet.
         max_snippets: most snippets (the uniform plan's count).
@@ -205,8 +204,15 @@ def align_to_keyframes(
             covered = nxt + length
     if len(filled) > max(count, 1):
         return None
-    return [Snippet(index=i, start_frame=f, end_frame=f + length, centre_frame=f + length // 2,
-                    start=f / fps, end=(f + length) / fps) for i, f in enumerate(filled)]
+    return [Snippet(index=i, start_frame=f, end_frame=f + length, centre_frame=f + length // 2)
+            for i, f in enumerate(filled)]
+
+
+def snippet_times(plan: Sequence[Snippet], info: VideoInfo) -> list[tuple[float, float]]:
+    """Each snippet's ``(start, end)`` in seconds: its first frame's time, and its last frame's time plus
+    that frame's duration (the next frame's time; the video's end for the last frame), from `frame_times`."""
+    bounds = frame_times(info, [f for s in plan for f in (s.start_frame, s.end_frame)])  # (2T,)
+    return [(float(a), float(b)) for a, b in zip(bounds[0::2], bounds[1::2], strict=True)]
 
 
 def light_frames(plan: Sequence[Snippet], keyframes: Sequence[int] | None) -> list[int]:

@@ -32,7 +32,7 @@ from .decoding import DecodeCost, Decoder, DecoderPool, IsolatedDecoder, VideoIn
 from .errors import ModelError, VidgateError
 from .options import LightPass, Options
 from .passes import Progress, StageTimer, cancel_check, heavy_pass_features, light_pass_frames
-from .planning import Snippet, align_to_keyframes, largest_gap, light_frames, plan_snippets, plan_video, relative_times
+from .planning import Snippet, align_to_keyframes, light_frames, plan_snippets, plan_video, relative_times
 from .results import Decoding, RecognitionResult, assemble, model_info
 from .selection import select
 from .transforms import light_input
@@ -370,8 +370,7 @@ class Recognizer:
             evidence=evidence.tolist(),
             flops=self.profile.video(len(plan), len(chosen), gated=gated),
             decoding=Decoding(light_pass=video.light_pass if gated or video.light_pass == "aligned" else "none",
-                              frames_light=video.frames_light, frames_total=frames_total,
-                              largest_gap_frames=largest_gap(plan, video.info.num_frames)),
+                              frames_light=video.frames_light, frames_total=frames_total),
             seconds=timer.seconds,
             model=self.model_info,
             options=options.to_dict(),

@@ -5,10 +5,14 @@ JSON Schema: docs/result.schema.json (written from `RESULT_SCHEMA`; a test keeps
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from .decoding.probe import VideoInfo
+from .planning import Snippet, snippet_times
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,8 @@ class Concept:
 
 @dataclass(frozen=True)
 class SnippetResult:
-    """One snippet: times in seconds, ``frames`` = [first, last + 1) frame indices.
+    """One snippet: ``frames`` = [first, last + 1) frame indices in presentation order; ``start`` and ``end``
+    the seconds they are on screen (`SNIPPET_TIMES`).
 
     ``evidence``: for a selected snippet, its share of each returned label's score (see
     `EVIDENCE_DESCRIPTION`); empty for snippets the heavy network did not see.
@@ -47,7 +52,7 @@ class Compute:
 
     ``frames_decoded`` counts frames handed to the codec (both passes; 0 when the backend cannot
     count), ``frames_decoded_light`` the light pass's share; ``light_pass`` is the mode that ran
-    (``auto`` resolved) and ``largest_gap_s`` the longest stretch of video no snippet covered.
+    (``auto`` resolved) and ``largest_gap_s`` the longest stretch of video no snippet covered, in seconds.
     """
 
     snippets_total: int
@@ -101,14 +106,13 @@ class Decoding:
     light_pass: str
     frames_light: int
     frames_total: int
-    largest_gap_frames: int
 
 
 def assemble(
     *,
     name: str,
-    info: Any,
-    plan: Sequence[Any],
+    info: VideoInfo,
+    plan: Sequence[Snippet],
     mode: str,
     classes: Sequence[str],
     scores: Sequence[float],
@@ -126,7 +130,7 @@ def assemble(
     """The result of one video from plain values (no tensors: this module stays torch-free).
 
     Args:
-        info: the probe's ``VideoInfo``.
+        info: the probe's ``VideoInfo`` (its frame table gives the snippets' times).
         plan: the snippets, in time order.
         scores: one score per class.
         gate_scores: per snippet, or None when no gate ran.
@@ -138,12 +142,13 @@ def assemble(
         seconds: wall seconds per stage.
     """
     order = sorted(range(len(scores)), key=lambda i: -scores[i])[: min(top_k, len(scores))]
+    spans = snippet_times(plan, info)
     labels = tuple(Label(classes[i], round(float(scores[i]), 6)) for i in order)
     snippets = tuple(
         SnippetResult(
             index=s.index,
-            start=round(s.start, 4),
-            end=round(s.end, 4),
+            start=round(start, 4),
+            end=round(end, 4),
             frames=(s.start_frame, s.end_frame),
             gate_score=round(float(gate_scores[s.index]), 6) if gate_scores is not None else None,
             selected=bool(selected[s.index]),
@@ -151,7 +156,7 @@ def assemble(
             evidence=tuple(Label(classes[i], round(float(evidence[s.index][i]), 4)) for i in order)
             if evidence is not None and selected[s.index] else (),
         )
-        for s in plan
+        for s, (start, end) in zip(plan, spans, strict=True)
     )
     chosen = sum(bool(x) for x in selected)
     compute = Compute(
@@ -167,7 +172,7 @@ def assemble(
         frames_decoded_light=decoding.frames_light,
         decoded_fraction=round(decoding.frames_total / max(1, info.num_frames), 6),
         light_pass=decoding.light_pass,
-        largest_gap_s=round(decoding.largest_gap_frames / info.fps, 4),
+        largest_gap_s=round(_largest_gap_s(spans, info.duration), 4),
     )
     return RecognitionResult(
         video=name,
@@ -184,6 +189,12 @@ def assemble(
         model=model,
         options=options,
     )
+
+
+def _largest_gap_s(spans: Sequence[tuple[float, float]], duration: float) -> float:
+    """The longest stretch in seconds no snippet covers: before the first, between two, after the last."""
+    edges = [0.0, *itertools.chain.from_iterable(spans), duration]
+    return max(0.0, *(b - a for a, b in zip(edges[0::2], edges[1::2], strict=True)))
 
 
 MODEL_INFO_KEYS = ("name", "version", "light", "heavy", "head", "classes", "snippet_frames", "multi_label", "threshold")

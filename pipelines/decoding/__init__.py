@@ -21,6 +21,7 @@ from .backends import (
 from .cost import DecodeCost
 from .isolation import DecoderPool, IsolatedDecoder, probe_isolated
 from .probe import FrameTable, VideoInfo, keyframe_before, probe
+from .timeline import frame_times
 
 __all__ = [
     "BACKENDS",
@@ -34,6 +35,7 @@ __all__ = [
     "TorchCodecDecoder",
     "VideoInfo",
     "choose_backend",
+    "frame_times",
     "gpu_decoding_works",
     "keyframe_before",
     "open_decoder",

@@ -13,7 +13,7 @@ from models.checkpoint import Example
 from ..cache import centre_frames
 from ..concept_examples import VideoFrames, collect_concept_examples
 from ..decoding import probe
-from ..planning import plan_video
+from ..planning import plan_video, snippet_times
 from .context import Context
 
 
@@ -26,6 +26,7 @@ def concept_examples(ctx: Context) -> list[list[Example]]:
             info = probe(video.path)
             plan = plan_video(info.num_frames, info.fps, snippet_frames=c.snippet_frames, max_snippets=c.max_snippets)
             name = str(video.path.relative_to(root)) if video.path.is_relative_to(root) else video.path.name
-            yield VideoFrames(name, centre_frames(video), [(s.start + s.end) / 2 for s in plan])
+            middles = [(start + end) / 2 for start, end in snippet_times(plan, info)]
+            yield VideoFrames(name, centre_frames(video), middles)
 
     return collect_concept_examples(ctx.model, videos(), device=ctx.device)

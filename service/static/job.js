@@ -291,21 +291,28 @@ function select(s, autoplay = true) {
   showConcepts(s);
 }
 
+// The context clip keeps the video's own timing (docs/inference.md, "Times"): it starts with the frame on
+// screen CONTEXT_SECONDS before the snippet (or the video's first) and ends CONTEXT_SECONDS after it (or
+// at the video's end), so in seconds of the result the snippet lies at `offset` (to within one frame).
 function play(s, autoplay) {
-  const r = view.result, fps = r.fps || 12;
-  const pad = Math.round(CONTEXT_SECONDS * fps);
-  const first = Math.max(0, s.frames[0] - pad), last = Math.min(r.num_frames, s.frames[1] + pad);
-  const clipLength = Math.max(1e-9, (last - first) / fps), offset = (s.frames[0] - first) / fps;
-  const length = (s.frames[1] - s.frames[0]) / fps;
+  const r = view.result;
+  const offset = Math.min(s.start, CONTEXT_SECONDS), length = s.end - s.start;
+  let clipLength = Math.max(1e-9, offset + length + Math.min(CONTEXT_SECONDS, Math.max(0, r.duration - s.end)));
   const video = document.getElementById("clip");
   video.src = `/v1/jobs/${view.job.id}/snippets/${s.index}/context?seconds=${CONTEXT_SECONDS}`;
   video.dataset.index = String(s.index);
   const marker = document.getElementById("clip-marker");
   const span = marker.querySelector(".span"), head = marker.querySelector(".head");
-  span.style.left = vg.pct(offset / clipLength);
-  span.style.width = vg.pct(Math.max(0.01, length / clipLength));
+  const mark = () => {
+    span.style.left = vg.pct(Math.min(1, offset / clipLength));
+    span.style.width = vg.pct(Math.max(0.01, Math.min(1, length / clipLength)));
+  };
+  mark();
   video.ontimeupdate = () => { head.style.left = vg.pct(Math.min(1, video.currentTime / clipLength)); };
-  video.onloadedmetadata = () => { if (!autoplay) video.currentTime = offset; };  // the still shows the snippet
+  video.onloadedmetadata = () => {
+    if (Number.isFinite(video.duration) && video.duration > 0) { clipLength = video.duration; mark(); }
+    if (!autoplay) video.currentTime = offset;  // the still shows the snippet
+  };
   if (autoplay) {
     video.play().catch(() => {});
     const box = video.getBoundingClientRect();  // on a phone the player is below: bring it into view
