@@ -330,6 +330,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Run the REST API and viewer page; without VIDGATE_REDIS_URL the workers run inside this process."""
+    from .serve import DataDirInUse
     from .serve import serve as run_server
 
     settings = get_settings()
@@ -337,7 +338,10 @@ def serve(
         if workers < 1:
             raise _fail("--workers must be at least 1", EXIT_USAGE)
         settings = settings.model_copy(update={"workers": workers})
-    run_server(settings, host=host, port=port, log_level=log_level)
+    try:
+        run_server(settings, host=host, port=port, log_level=log_level)
+    except DataDirInUse as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
 
 
 @app.command()

@@ -2,31 +2,74 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import signal
 import socket
 import threading
+from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from .config import Settings
 
 log = logging.getLogger("vidgate.serve")
 
 
+SERVER_LOCK = "server.lock"
+
+
+class DataDirInUse(Exception):
+    """Another embedded-mode server holds the data folder (the CLI exits with code 2)."""
+
+
+def hold_server_lock(data_dir: Path) -> IO[str]:
+    """Lock ``data_dir`` for this process (``flock`` on ``data_dir/server.lock``, which names its pid).
+
+    The lock lives as long as the returned file stays open, and the kernel drops it when the process dies
+    however it dies, so a crashed server never blocks the next. Raises `DataDirInUse` while another
+    process holds it.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / SERVER_LOCK).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise DataDirInUse(
+            f"{data_dir} is in use by another vidgate serve (pid {holder}); one server runs the jobs of a data "
+            f"folder: stop it, or give this one another VIDGATE_DATA_DIR (Redis mode runs any number of API "
+            f"processes)") from None
+    handle.truncate(0)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
     """Run the API. Embedded mode also runs ``settings.workers`` worker threads in this process.
 
     One uvicorn process: embedded workers share the loaded model and the SQLite store; scale out with
-    Redis mode (more ``vidgate worker`` processes) rather than more API processes.
+    Redis mode (more ``vidgate worker`` processes) rather than more API processes. In embedded mode the
+    server holds the data folder's lock while it runs (a second server on the folder raises
+    `DataDirInUse`), so it alone runs the folder's jobs and may put back the ones a dead server left
+    running (`JobQueue.recover`, at start).
     """
     import uvicorn
 
     from .api.app import create_app
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    lock = None if settings.redis_url else hold_server_lock(settings.data_dir)
     _log_jobs()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    finally:
+        if lock is not None:
+            lock.close()
 
 
 def _log_jobs() -> None:

@@ -60,6 +60,10 @@ class Services:
             if self.mode == "embedded":
                 from service.handlers import make_recognizer_handler
 
+                # This process runs the store's workers: jobs a previous process left running go back first.
+                for job_id in self.queue.recover():
+                    log.warning("job %s: interrupted when the last server stopped; queued again", job_id)
+
                 self._handler = make_recognizer_handler(self.settings, self.storage)
                 self.model_info = self._handler.model_info
                 self._start_workers(self._handler)

@@ -135,6 +135,14 @@ class JobQueue(ABC):
         pass
 
     # ---- worker side
+    def recover(self) -> builtins.list[str]:
+        """Hand back jobs whose process died while running them; returns their ids.
+
+        Called once by the process that owns the workers, when it starts, before they claim (embedded:
+        `vidgate serve`). Redis mode has nothing to do: a dead worker's entry is reclaimed after its lease.
+        """
+        return []
+
     @abstractmethod
     def claim(self, consumer: str, timeout_s: float) -> Delivery | None:
         """The next job for this worker (marked running, with a new lease), or None after ``timeout_s``."""

@@ -1,8 +1,9 @@
 """Embedded mode: a SQLite job store (WAL) polled by in-process worker threads.
 
-Jobs survive a restart: a job that was running when the process died goes back to the queue, and its
-attempts are counted in the store, so a video that kills the process stops at ``max_deliveries``
-(``retries_exhausted``) instead of crashing every restart while the jobs behind it wait.
+Jobs survive a restart: a job that was running when the process died goes back to the queue when the next
+server starts (`EmbeddedQueue.recover`, called by the one process that runs the workers, never by merely
+opening the store), and its attempts are counted in the store, so a video that kills the process stops at
+``max_deliveries`` (``retries_exhausted``) instead of crashing every restart while the jobs behind it wait.
 Every write a worker makes checks the delivery's lease in the same transaction (fencing); submitting
 checks the idempotency key and the size limit in the same transaction as the insert.
 """
@@ -60,11 +61,24 @@ class EmbeddedQueue(JobQueue):
                             self._save(job)
         self._db.execute("CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL")
         self._wake = threading.Condition(self._lock)
-        # A job running when the last process stopped was interrupted: run it again (its attempt counted).
+
+    def recover(self) -> builtins.list[str]:
+        """Put jobs left ``running`` back in the queue (their attempts stay counted); returns their ids.
+
+        Only the process that runs this store's workers calls it, at start, holding the data folder's server
+        lock (`service.serve.hold_server_lock`): no other process can be running those jobs then. Opening
+        the store changes nothing, so `vidgate gc` or `vidgate dead` beside a running server cost no job
+        its lease or an attempt.
+        """
         with self._transaction():
-            for job in self._select("status = ?", (JobStatus.RUNNING.value,)):
+            interrupted = self._select("status = ?", (JobStatus.RUNNING.value,))
+            for job in interrupted:
                 job.status, job.progress, job.lease = JobStatus.QUEUED, {}, None
                 self._save(job)
+        if interrupted:
+            with self._lock:
+                self._wake.notify_all()
+        return [job.id for job in interrupted]
 
     # ---- helpers
     @contextmanager

@@ -1,16 +1,23 @@
-"""Real processes: `vidgate serve` killed and restarted loses no job; Redis mode with two `vidgate worker`s."""
+"""Real processes: `vidgate serve` killed and restarted loses no job; `vidgate gc` beside a busy server changes
+no job and a second server on its data folder is refused; Redis mode with two `vidgate worker`s."""
 
 from __future__ import annotations
 
 import select
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from service.jobs import JobStatus
+from service.queue.embedded import EmbeddedQueue
+
 from .api_support import (
+    ROOT,
     Files,
     Process,
     env_for,
@@ -67,6 +74,41 @@ def test_killed_server_loses_no_job(files: Files, tmp_path: Path) -> None:
         done = [wait_for(client, job_id, timeout=60) for job_id in ids]
     assert [d["status"] for d in done] == ["succeeded"] * 4, done
     assert done[0]["attempts"] >= 2  # the interrupted job ran again
+
+
+def test_gc_beside_a_busy_server_changes_no_job_and_a_second_server_is_refused(files: Files, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path / "data", files, lease_s=2.0)
+    env = {**env_for(settings), "VIDGATE_TEST_SLOW_S": "60"}  # the job's first decode request takes a minute
+    port = free_port()
+    proc = Process(["serve", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"], env,
+                   tmp_path / "server.log")
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+    try:
+        wait_ready(client, proc)
+        job_id = post_video(client, files.slow, mode="dense").json()["id"]
+        wait_for(client, job_id, until=("running",), timeout=30)
+        store = EmbeddedQueue(settings.data_dir / "jobs.sqlite3")
+        before = store.get(job_id)
+        assert before is not None and before.attempts == 1 and before.lease
+        for _ in range(10):  # what cron does, ten times during one job
+            gc = subprocess.run([sys.executable, "-m", "service.cli", "gc"], env=env, cwd=ROOT, capture_output=True,
+                                text=True, timeout=60, check=False)
+            assert gc.returncode == 0, gc.stdout + gc.stderr
+        after = store.get(job_id)
+        assert after is not None and after.status is JobStatus.RUNNING
+        assert (after.attempts, after.lease, after.started_at) == (before.attempts, before.lease, before.started_at)
+
+        second = subprocess.run([sys.executable, "-m", "service.cli", "serve", "--port", str(free_port())], env=env,
+                                cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert f"error: {settings.data_dir} is in use by another vidgate serve (pid {proc.proc.pid})" in second.stderr
+        assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"  # the first server went on
+        assert store.get(job_id).lease == before.lease  # type: ignore[union-attr]
+        store.close()
+        assert client.delete(f"/v1/jobs/{job_id}").status_code == 200  # stops at its next cancel check
+    finally:
+        client.close()
+        proc.stop()
 
 
 def _wait_metrics(port: int, proc: Process, timeout: float = 60.0) -> None:

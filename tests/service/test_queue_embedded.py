@@ -47,7 +47,11 @@ def test_submit_run_restart_cancel_delete(tmp_path: Path) -> None:
     assert queue.claim("w", 0.1) is not None  # `first` is now running... and the process "dies"
     queue.close()
 
+    reader = EmbeddedQueue(path)  # opening the store (vidgate gc, vidgate dead) changes no job
+    assert reader.get(first.id).status is JobStatus.RUNNING  # type: ignore[union-attr]
+    reader.close()
     queue = EmbeddedQueue(path, max_queue=10, max_deliveries=2)  # restart: nothing lost
+    assert queue.recover() == [first.id]  # what the server does at start, before its workers claim
     assert queue.get(first.id).status is JobStatus.QUEUED  # type: ignore[union-attr]
     stop = threading.Event()
     worker = threading.Thread(target=run_worker, args=(queue, _handler), kwargs={"stop": stop, "poll_s": 0.1})

@@ -129,6 +129,7 @@ def test_embedded_counts_attempts_across_process_deaths(tmp_path: Path) -> None:
         assert delivery is not None and delivery.job.id == poison.id
         queue.close()
         queue = EmbeddedQueue(path, max_deliveries=2)
+        assert queue.recover() == [poison.id]  # the next server's start
     delivery = queue.claim("w", 0.1)
     assert delivery is not None and delivery.job.id == behind.id  # the job behind it moves on
     failed = queue.get(poison.id)
