@@ -40,7 +40,8 @@ from .transforms import light_input
 AUTO_FALLBACK = "fast"  # what ``auto`` runs where it does not align (docs/inference.md: the measured choice)
 # Receives decoded centre frames ``{snippet index: (H, W, 3) uint8}`` as the recognizer meets them: every
 # snippet's from the light pass (what the light network saw), and the selected ones' from the heavy pass
-# when no light pass ran. For thumbnails that cost no extra decoding.
+# when no light pass ran or it saw keyframes (which may lie outside the snippet). For thumbnails that cost
+# no extra decoding; every frame it receives lies inside its snippet.
 FrameSink = Callable[[dict[int, np.ndarray]], None]
 
 
@@ -313,12 +314,13 @@ class Recognizer:
         c, timer, options, plan = self.config, video.timer, video.options, video.plan
         start = time.perf_counter()
         gated = options.gated
+        light_in_snippet = gated and video.light_pass != "keyframe"  # the light frames lie inside their snippets
         gate_scores = torch.zeros(len(plan))
         concepts: list[list[tuple[int, float]]] | None = None
         with video.decoder as decoder:
             if gated:
                 assert video.light is not None
-                if centre_frames is not None:
+                if centre_frames is not None and light_in_snippet:
                     centre_frames({s.index: video.light[i] for i, s in enumerate(plan)})
                 with timer.stage("light"):
                     features = self.model.encode_frames(light_input(video.light, c).to(self.device))  # (T, D)
@@ -343,7 +345,7 @@ class Recognizer:
                 encode=self.batcher.encode if self.batcher is not None else self.model.encode_snippets,
                 batcher=self.batcher, executor=self._prefetch, device=self.device, timer=timer, report=report,
                 should_cancel=should_cancel, num_features=self.model.heavy.num_features,
-                centre_frames=None if gated else centre_frames)
+                centre_frames=None if light_in_snippet else centre_frames)
             frames_total = decoder.decoded_frames
         report("head", 0.97)
         with timer.stage("head"):

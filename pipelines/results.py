@@ -30,7 +30,7 @@ class Concept:
 @dataclass(frozen=True)
 class SnippetResult:
     """One snippet: ``frames`` = [first, last + 1) frame indices in presentation order; ``start`` and ``end``
-    the seconds they are on screen (`SNIPPET_TIMES`).
+    the seconds they are on screen (`SNIPPET_TIMES`; `pipelines.decoding.timeline`).
 
     ``evidence``: for a selected snippet, its share of each returned label's score (see
     `EVIDENCE_DESCRIPTION`); empty for snippets the heavy network did not see.
@@ -214,6 +214,12 @@ EVIDENCE_DESCRIPTION = (
     "which changes no probability; with sigmoids (multi-label) it is the term itself. Positive: argues for the "
     "label; negative: against it. Empty for snippets the heavy network did not see."
 )
+SNIPPET_TIMES = {
+    "frames": "[first frame, last frame + 1): frame indices in presentation order",
+    "start": "seconds from the video's first frame to the snippet's first frame, by the frames' own timestamps",
+    "end": "seconds from the video's first frame to the end of the snippet's last frame: the next frame's "
+           "timestamp, or for the video's last frame its timestamp plus its duration",
+}
 _NUMBER = {"type": "number"}
 _INT = {"type": "integer", "minimum": 0}
 
@@ -238,8 +244,10 @@ RESULT_SCHEMA: dict[str, Any] = {
     ],
     "properties": {
         "video": {"type": "string", "description": "input file name (never a server path)"},
-        "duration": {**_NUMBER, "description": "seconds"},
-        "fps": _NUMBER,
+        "duration": {**_NUMBER, "description": "seconds from the first frame's start to the last frame's end "
+                                               "(snippet times are on the same axis)"},
+        "fps": {**_NUMBER, "description": "average frame rate, num_frames / duration (variable frame rate: "
+                                          "times come from the frames' timestamps, not from this)"},
         "num_frames": _INT,
         "width": _INT,
         "height": _INT,
@@ -263,14 +271,14 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "additionalProperties": False,
                 "properties": {
                     "index": _INT,
-                    "start": {**_NUMBER, "description": "seconds"},
-                    "end": {**_NUMBER, "description": "seconds"},
+                    "start": {**_NUMBER, "description": SNIPPET_TIMES["start"]},
+                    "end": {**_NUMBER, "description": SNIPPET_TIMES["end"]},
                     "frames": {
                         "type": "array",
                         "items": _INT,
                         "minItems": 2,
                         "maxItems": 2,
-                        "description": "[first frame, last frame + 1)",
+                        "description": SNIPPET_TIMES["frames"],
                     },
                     "gate_score": {
                         "type": ["number", "null"],
@@ -333,7 +341,8 @@ RESULT_SCHEMA: dict[str, Any] = {
                 "light_pass": {"enum": ["exact", "nonref", "fast", "keyframe", "aligned", "none"],
                                "description": "the light pass that ran (auto resolved); aligned: the plan was "
                                               "aligned to keyframes; none: no gate ran, uniform plan"},
-                "largest_gap_s": {**_NUMBER, "description": "longest stretch of video no snippet covered"},
+                "largest_gap_s": {**_NUMBER, "description": "seconds: the longest stretch of video no snippet "
+                                                            "covered"},
             },
         },
         "timings": {

@@ -4,8 +4,9 @@ The model is loaded once per worker process (`make_recognizer_handler`); each jo
 storage, reports progress, honours cancellation, and stages the durable record for storage (the worker
 writes it once the job's outcome is accepted, so a worker that lost its lease writes nothing):
 ``jobs/{id}/result.json`` and a JPEG thumbnail of every centre frame the recognizer decoded anyway (each
-snippet's in gated mode: what the light network saw; the selected ones' otherwise). Clips, context clips
-and other thumbnails are made lazily by the API on first request, so a job decodes nothing for them.
+snippet's in gated mode: what the light network saw; the selected ones' otherwise and with the keyframe
+light pass). Clips, context clips and other thumbnails are made lazily by the API on first request, so a
+job decodes nothing for them.
 """
 
 from __future__ import annotations

@@ -142,3 +142,17 @@ def test_snippets_thumbnails_and_clips_lie_in_their_reported_times(
         # from the frame on screen when the window begins to the last frame starting before it ends
         assert timed.time_of_index(i) <= max(0.0, begin) + ROUNDING and timed.time_of_index(i + 1) > begin - ROUNDING
         assert timed.time_of_index(j - 1) < finish and (j == n or timed.time_of_index(j) >= finish - ROUNDING)
+
+
+def test_stored_thumbnails_lie_in_their_snippet_with_the_keyframe_light_pass(
+    recognizer: Recognizer, tmp_path: Path
+) -> None:
+    timed = write_timed_video(tmp_path, "vfr")
+    frames: dict[int, np.ndarray] = {}
+    result = recognizer.recognize(timed.path, Options(light_pass="keyframe", max_selected=4),
+                                  centre_frames=frames.update).to_dict()
+    # the light network saw keyframes, often before the snippet: the selected snippets' centre frames come instead
+    assert sorted(frames) == [s["index"] for s in result["snippets"] if s["selected"]]
+    for index, frame in frames.items():
+        s = result["snippets"][index]
+        assert _inside(timed, read_code(frame), s["start"], s["end"]), s

@@ -159,9 +159,11 @@ def test_job_page_explains_the_decision(site: Site, viewport: dict[str, int]) ->
         page.wait_for_function("document.getElementById('clip').readyState >= 2", timeout=30_000)
         assert page.evaluate("document.getElementById('clip').videoWidth") == 320
         snippet = result["snippets"][int(index)]
-        fps, pad = result["fps"], round(2 * result["fps"])  # the page asks for 2 s either side
-        first, last = max(0, snippet["frames"][0] - pad), min(result["num_frames"], snippet["frames"][1] + pad)
-        assert page.evaluate("document.getElementById('clip').duration") == pytest.approx((last - first) / fps, abs=0.1)
+        # the page asks for 2 s of video either side, cut at the video's ends; the bar marks the snippet in it
+        begin, finish = max(0.0, snippet["start"] - 2), min(result["duration"], snippet["end"] + 2)
+        assert page.evaluate("document.getElementById('clip').duration") == pytest.approx(finish - begin, abs=0.1)
+        marker = "parseFloat(document.querySelector('#clip-marker .span').style.left)"
+        assert page.evaluate(marker) == pytest.approx(100 * (snippet["start"] - begin) / (finish - begin), abs=1.5)
         page.wait_for_function("document.getElementById('clip').currentTime > 0.2", timeout=30_000)
         assert "/context" in (clip.get_attribute("src") or "")
         session.fits()
