@@ -20,7 +20,7 @@ EPS = 1e-6  # seconds: float rounding between the written times and the probed o
 
 
 def _codes(data: bytes) -> list[int]:
-    with av.open(io.BytesIO(data)) as container:
+    with av.open(io.BytesIO(data), mode="r") as container:
         return [read_code(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
 
 
