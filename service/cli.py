@@ -6,13 +6,15 @@ with the reason), 2 bad options or usage, 3 the model could not be loaded.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
+import sqlite3
 import sys
 import traceback
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,6 +25,8 @@ from pipelines.options import OPTION_NAMES, Options, parse_options
 
 if TYPE_CHECKING:
     from pipelines.recognizer import Recognizer
+
+    from .queue import JobQueue
 
 from .config import get_settings
 from .errors import EXIT_FAILED_INPUTS, EXIT_MODEL, EXIT_USAGE
@@ -385,6 +389,71 @@ def gc(
         typer.echo(("would remove " if dry_run else "") + line)
     for job_id in done.orphans:
         typer.echo(f"  orphaned: jobs/{job_id}/")
+
+
+dead = typer.Typer(
+    help="Dead letters: jobs that failed VIDGATE_MAX_DELIVERIES times (retries_exhausted). List them, requeue "
+    "one once its cause is fixed, or drop one.",
+    no_args_is_help=True,
+)
+app.add_typer(dead, name="dead")
+
+
+@contextlib.contextmanager
+def _job_queue() -> Iterator[JobQueue]:
+    """The configured queue (embedded or Redis); one that cannot be reached is an error line and exit 1."""
+    import redis
+
+    from .queue import open_queue
+
+    try:
+        queue = open_queue(get_settings())
+        try:
+            yield queue
+        finally:
+            queue.close()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, sqlite3.OperationalError) as exc:
+        raise _fail(f"the job queue cannot be reached ({type(exc).__name__}: {exc})", EXIT_FAILED_INPUTS) from None
+
+
+@dead.command("list")
+def dead_list(
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many (oldest first).")] = 100,
+) -> None:
+    """Dead letters, oldest first: job id, since when, deliveries, file name, why."""
+    with _job_queue() as queue:
+        letters, more = queue.dead_letters(limit=limit)
+    for letter in letters:
+        job = letter.job
+        reason = (job.error or {}).get("message", "")
+        typer.echo(f"{job.id}  {letter.since}  {job.attempts} attempts  {job.input.get('filename') or '-'}  {reason}")
+    typer.echo(f"{len(letters)} dead letter(s)" + (f" shown; more past --limit {limit}" if more else ""), err=True)
+
+
+@dead.command("requeue")
+def dead_requeue(job_id: Annotated[str, typer.Argument(help="A job id from `vidgate dead list`.")]) -> None:
+    """Put a dead letter's job back in the queue once its cause is fixed: its delivery count starts over, and
+    its history keeps the earlier attempts."""
+    from .queue import QueueFull
+
+    with _job_queue() as queue:
+        try:
+            job = queue.requeue_dead(job_id)
+        except QueueFull as exc:
+            raise _fail(str(exc), EXIT_FAILED_INPUTS) from None
+    if job is None:
+        raise _fail(f"{job_id}: not a dead letter (`vidgate dead list` shows them)", EXIT_FAILED_INPUTS)
+    typer.echo(f"requeued {job_id}")
+
+
+@dead.command("drop")
+def dead_drop(job_id: Annotated[str, typer.Argument(help="A job id from `vidgate dead list`.")]) -> None:
+    """Drop a dead letter; the job stays failed (retries_exhausted) until retention removes it."""
+    with _job_queue() as queue:
+        dropped = queue.drop_dead(job_id)
+    if not dropped:
+        raise _fail(f"{job_id}: not a dead letter (`vidgate dead list` shows them)", EXIT_FAILED_INPUTS)
+    typer.echo(f"dropped {job_id}")
 
 
 @app.command()

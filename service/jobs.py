@@ -48,6 +48,8 @@ class Job:
         attempts: deliveries to a worker so far.
         cancel_requested: a running job stops at its next cancel check (seconds, not stages).
         lease: fencing token of the delivery that may write the outcome (changes at every delivery).
+        history: earlier rounds of deliveries, oldest first: each time the job is requeued from the
+            dead letters, ``{attempts, error, started_at, finished_at, requeued_at}`` of the round that ended.
     """
 
     id: str
@@ -65,6 +67,7 @@ class Job:
     attempts: int = 0
     cancel_requested: bool = False
     lease: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def new(cls, *, id: str | None = None, owner: str = "", options: Options | None = None,

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.config import Settings, get_settings
 
 from .errors import install_error_handlers
-from .routes import classify, health, jobs, models, pages
+from .routes import classify, dead, health, jobs, models, pages
 from .routes.docs import install_docs
 from .services import Services
 
@@ -65,12 +65,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=[
             {"name": "jobs", "description": "Asynchronous recognition jobs."},
             {"name": "classify", "description": "Synchronous convenience call."},
+            {"name": "dead letters", "description": "Jobs that failed VIDGATE_MAX_DELIVERIES times: list, requeue, "
+             "drop."},
             {"name": "models", "description": "The model the workers run."},
             {"name": "health", "description": "Liveness, readiness, metrics."},
         ],
     )
     install_error_handlers(app)
-    for router in (jobs.router, classify.router, models.router, health.router, pages.router):
+    for router in (jobs.router, classify.router, dead.router, models.router, health.router, pages.router):
         app.include_router(router)
     install_docs(app)
     app.mount("/static", _Static(directory=pages.STATIC_DIR, check_dir=False), name="static")

@@ -58,6 +58,7 @@ def job_body(job: Job, services: Services, *, with_result: bool = True) -> dict[
         "error": {"code": job.error.get("code", "error"), "message": job.error.get("message", "")}
         if job.error else None,
         "attempts": job.attempts,
+        "history": job.history,
         "links": links(job.id, status, result if with_result else None),
     }
     if with_result:

@@ -49,6 +49,16 @@ class JobError(BaseModel):
     message: str = Field(examples=["the decoder crashed on this file"])
 
 
+class HistoryEntry(BaseModel):
+    """An earlier round of deliveries: it ended in the dead letters, and the job was requeued."""
+
+    attempts: int = Field(description="Deliveries in that round.", examples=[3])
+    error: JobError | None = Field(None, description="How the round ended (retries_exhausted).")
+    started_at: str | None = Field(None, examples=["2026-01-01T12:00:01.250Z"])
+    finished_at: str | None = Field(None, examples=["2026-01-01T12:00:09.800Z"])
+    requeued_at: str = Field(examples=["2026-01-01T13:30:00.000Z"])
+
+
 class Links(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -68,7 +78,8 @@ class JobSummary(BaseModel):
     options: Options
     input: InputInfo | None = None
     error: JobError | None = None
-    attempts: int = 0
+    attempts: int = Field(0, description="Deliveries to a worker in this round (a requeue starts a new round).")
+    history: list[HistoryEntry] = Field(default_factory=list, description="Earlier rounds, oldest first.")
     links: Links
 
 
@@ -91,3 +102,16 @@ class CancelBody(BaseModel):
     id: str
     status: JobStatus = Field(examples=["cancelled"])
     links: Links
+
+
+class DeadLetterBody(BaseModel):
+    """A job that failed VIDGATE_MAX_DELIVERIES times and waits for an operator."""
+
+    since: str = Field(description="When it became a dead letter (ISO 8601, UTC).",
+                       examples=["2026-01-01T12:00:09.800Z"])
+    job: JobSummary
+
+
+class DeadLetterList(BaseModel):
+    dead_letters: list[DeadLetterBody] = Field(description="Oldest first.")
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last page.")

@@ -25,7 +25,7 @@ from pipelines.results import model_info
 from service.config import Settings
 from service.jobs import Job, JobStatus
 from service.metrics import QueueCollector
-from service.queue import BadCursor, JobQueue, QueueFull, open_queue
+from service.queue import BadCursor, DeadLetter, JobQueue, QueueFull, open_queue
 from service.storage import Storage, job_prefix, result_key
 
 from .errors import ApiError
@@ -113,6 +113,27 @@ class Services:
         except BadCursor:
             raise ApiError("bad_cursor", "the cursor is not one this API handed out; start from the first page "
                            "and follow next_cursor") from None
+
+    def dead_letters(self, owner: str, limit: int, cursor: str | None) -> tuple[list[DeadLetter], str | None]:
+        try:
+            return self._queue_call(self.queue.dead_letters, owner=owner, limit=limit, cursor=cursor)
+        except BadCursor:
+            raise ApiError("bad_cursor", "the cursor is not one this API handed out; start from the first page "
+                           "and follow next_cursor") from None
+
+    def requeue_dead(self, owner: str, job_id: str) -> Job:
+        """The caller's dead letter back in the queue (404 when it is not one of theirs, 429 when full)."""
+        try:
+            job = self._queue_call(self.queue.requeue_dead, job_id, owner=owner) if len(job_id) <= 100 else None
+        except QueueFull as exc:
+            raise ApiError("queue_full", str(exc) or "the queue is full; retry later") from None
+        if job is None:
+            raise ApiError("not_found", "no such dead letter")
+        return job
+
+    def drop_dead(self, owner: str, job_id: str) -> None:
+        if len(job_id) > 100 or not self._queue_call(self.queue.drop_dead, job_id, owner=owner):
+            raise ApiError("not_found", "no such dead letter")
 
     def find_idempotent(self, owner: str, key: str) -> Job | None:
         return self._queue_call(self.queue.find_idempotent, owner, key)

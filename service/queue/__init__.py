@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .base import BadCursor, Delivery, JobQueue, QueueFull
+from .base import BadCursor, DeadLetter, Delivery, JobQueue, QueueFull
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -22,4 +22,4 @@ def open_queue(settings: Settings) -> JobQueue:
     return EmbeddedQueue(settings.data_dir / "jobs.sqlite3", **common)
 
 
-__all__ = ["BadCursor", "Delivery", "JobQueue", "QueueFull", "open_queue"]
+__all__ = ["BadCursor", "DeadLetter", "Delivery", "JobQueue", "QueueFull", "open_queue"]

@@ -9,9 +9,10 @@ import re
 import secrets
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
-from ..jobs import Job, JobStatus
+from ..jobs import Job, JobStatus, now
 
 _CURSOR_VERSION = "v1"
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -42,6 +43,41 @@ class Delivery:
     deliveries: int = 1
     lease: str = ""
     consumer: str = ""
+
+
+@dataclass
+class DeadLetter:
+    """A job that failed ``max_deliveries`` times (``retries_exhausted``) and waits for an operator: requeue it
+    once the cause is fixed, or drop it.
+
+    Attributes:
+        job: the job record (failed; ``error.message`` says why, ``attempts`` how often it was handed out).
+        since: when it became a dead letter (ISO 8601, UTC).
+    """
+
+    job: Job
+    since: str
+
+
+def revive(job: Job) -> Job:
+    """A dead letter's job made ready to run again: the round that ended goes to ``history``, the delivery
+    count starts over, and the outcome, lease and timestamps of the round are cleared."""
+    job.history.append({"attempts": job.attempts, "error": job.error, "started_at": job.started_at,
+                        "finished_at": job.finished_at, "requeued_at": now()})
+    job.status, job.attempts, job.error, job.result, job.lease = JobStatus.QUEUED, 0, None, None, None
+    job.started_at, job.finished_at, job.progress, job.cancel_requested = None, None, {}, False
+    return job
+
+
+def iso_time(seconds: float) -> str:
+    """Unix time as the job record writes times (ISO 8601, UTC, milliseconds)."""
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def unix_time(iso: str) -> float:
+    """A time the job record wrote (ISO 8601) as Unix time."""
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
 def new_lease() -> str:
@@ -169,6 +205,29 @@ class JobQueue(ABC):
     @abstractmethod
     def release(self, delivery: Delivery, error: dict[str, str]) -> None:
         """A worker error that may pass: the job goes back for another delivery (up to the cap)."""
+
+    # ---- dead letters: jobs that failed ``max_deliveries`` times, kept for an operator
+    @abstractmethod
+    def dead_letters(self, *, owner: str | None = None, limit: int = 50,
+                     cursor: str | None = None) -> tuple[builtins.list[DeadLetter], str | None]:
+        """Dead letters, oldest first (only ``owner``'s when given); a page and the next page's opaque cursor.
+
+        Raises `BadCursor` for a cursor this queue did not make.
+        """
+
+    @abstractmethod
+    def requeue_dead(self, job_id: str, *, owner: str | None = None) -> Job | None:
+        """Put a dead letter's job back in the queue (`revive`: delivery count reset, history kept) and remove
+        the dead letter, in one atomic step; returns the queued job.
+
+        None (changing nothing) when ``job_id`` is not a dead letter (of ``owner``, when given); raises
+        `QueueFull` when the queue holds ``max_queue`` jobs.
+        """
+
+    @abstractmethod
+    def drop_dead(self, job_id: str, *, owner: str | None = None) -> bool:
+        """Remove a dead letter; the job record stays, failed with ``retries_exhausted``, until retention
+        expires it or it is deleted. False when ``job_id`` is not a dead letter (of ``owner``)."""
 
     # ---- liveness and retention
     def worker_beat(self, name: str) -> None:  # noqa: B027 — embedded workers are threads of this process

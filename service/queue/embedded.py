@@ -6,12 +6,15 @@ opening the store), and its attempts are counted in the store, so a video that k
 ``max_deliveries`` (``retries_exhausted``) instead of crashing every restart while the jobs behind it wait.
 Every write a worker makes checks the delivery's lease in the same transaction (fencing); submitting
 checks the idempotency key and the size limit in the same transaction as the insert.
+A job that fails with ``retries_exhausted`` is also a dead letter: its row carries ``dead_at`` until an
+operator requeues or drops it.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -22,7 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from ..jobs import FINISHED, Job, JobStatus, now
-from .base import BadCursor, Delivery, JobQueue, QueueFull, decode_cursor, encode_cursor, new_lease
+from .base import (
+    BadCursor,
+    DeadLetter,
+    Delivery,
+    JobQueue,
+    QueueFull,
+    decode_cursor,
+    encode_cursor,
+    iso_time,
+    new_lease,
+    revive,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -38,7 +52,8 @@ CREATE INDEX IF NOT EXISTS jobs_owner ON jobs(owner, seq);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(owner, idempotency_key) WHERE idempotency_key IS NOT NULL;
 """
 # Columns added after the first release: (name, declaration), added to older stores when opened.
-_ADDED_COLUMNS = (("finished_at", "REAL"),)
+# ``dead_at``: when the job became a dead letter (NULL: not one).
+_ADDED_COLUMNS = (("finished_at", "REAL"), ("dead_at", "REAL"))
 
 
 class EmbeddedQueue(JobQueue):
@@ -59,7 +74,11 @@ class EmbeddedQueue(JobQueue):
                     with self._transaction():
                         for job in self._select("status IN (?, ?, ?)", tuple(s.value for s in FINISHED)):
                             self._save(job)
+                if name == "dead_at":  # jobs that ran out of retries before the column existed are dead letters
+                    self._db.execute("UPDATE jobs SET dead_at = finished_at WHERE status = 'failed' AND "
+                                     "json_extract(data, '$.error.code') = 'retries_exhausted'")
         self._db.execute("CREATE INDEX IF NOT EXISTS jobs_finished ON jobs(finished_at) WHERE finished_at IS NOT NULL")
+        self._db.execute("CREATE INDEX IF NOT EXISTS jobs_dead ON jobs(dead_at, seq) WHERE dead_at IS NOT NULL")
         self._wake = threading.Condition(self._lock)
 
     def recover(self) -> builtins.list[str]:
@@ -208,7 +227,7 @@ class EmbeddedQueue(JobQueue):
                     job.status, job.finished_at, job.lease = JobStatus.FAILED, now(), None
                     last = f"; last error: {job.error['message']}" if job.error else " (the process died each time)"
                     job.error = {"code": "retries_exhausted", "message": f"gave up after {job.attempts} attempts{last}"}
-                    self._save(job)
+                    self._bury(job)
                     continue
                 job.status, job.started_at, job.attempts, job.lease = JobStatus.RUNNING, now(), job.attempts + 1, \
                     new_lease()
@@ -259,11 +278,65 @@ class EmbeddedQueue(JobQueue):
                 job.status, job.finished_at = JobStatus.FAILED, now()
                 job.error = {"code": "retries_exhausted",
                              "message": f"gave up after {job.attempts} attempts; last error: {error['message']}"}
+                self._bury(job)
             else:
                 job.status, job.error, job.lease = JobStatus.QUEUED, error, None
-            self._save(job)
+                self._save(job)
         with self._lock:
             self._wake.notify_all()
+
+    # ---- dead letters
+    def _bury(self, job: Job) -> None:
+        """Save a job that ran out of retries, as a dead letter (call inside a transaction)."""
+        self._save(job)
+        self._db.execute("UPDATE jobs SET dead_at = ? WHERE id = ?", (time.time(), job.id))
+
+    def _dead(self, job_id: str, owner: str | None) -> Job | None:
+        if owner is None:
+            jobs = self._select("id = ? AND dead_at IS NOT NULL", (job_id,))
+        else:
+            jobs = self._select("id = ? AND dead_at IS NOT NULL AND owner = ?", (job_id, owner))
+        return jobs[0] if jobs else None
+
+    def dead_letters(self, *, owner: str | None = None, limit: int = 50,
+                     cursor: str | None = None) -> tuple[builtins.list[DeadLetter], str | None]:
+        where: list[str] = ["dead_at IS NOT NULL"]
+        args: list[Any] = []
+        if owner is not None:
+            where.append("owner = ?")
+            args.append(owner)
+        if cursor is not None:
+            after, seq = _dead_cursor(cursor)
+            where.append("(dead_at > ? OR (dead_at = ? AND seq > ?))")
+            args += [after, after, seq]
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT seq, dead_at, data FROM jobs WHERE {' AND '.join(where)} ORDER BY dead_at, seq LIMIT ?",
+                (*args, limit + 1),
+            ).fetchall()
+        page = [DeadLetter(job=Job.from_dict(json.loads(r[2])), since=iso_time(r[1])) for r in rows[:limit]]
+        more = len(rows) > limit
+        return page, (encode_cursor(repr(rows[limit - 1][1]), str(rows[limit - 1][0])) if more else None)
+
+    def requeue_dead(self, job_id: str, *, owner: str | None = None) -> Job | None:
+        with self._transaction():
+            job = self._dead(job_id, owner)
+            if job is None:
+                return None
+            if self._depth() >= self.max_queue:
+                raise QueueFull(f"the queue holds {self.max_queue} jobs; retry later")
+            self._save(revive(job))
+            self._db.execute("UPDATE jobs SET dead_at = NULL WHERE id = ?", (job_id,))
+        with self._lock:
+            self._wake.notify_all()
+        return job
+
+    def drop_dead(self, job_id: str, *, owner: str | None = None) -> bool:
+        with self._transaction():
+            if self._dead(job_id, owner) is None:
+                return False
+            self._db.execute("UPDATE jobs SET dead_at = NULL WHERE id = ?", (job_id,))
+            return True
 
     # ---- retention
     def expired(self, before: float, limit: int = 500) -> builtins.list[str]:
@@ -277,6 +350,17 @@ def _timestamp(iso: str | None) -> float:
     if not iso:
         return time.time()
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _dead_cursor(cursor: str) -> tuple[float, int]:
+    raw_time, raw_seq = decode_cursor(cursor, 2)
+    try:
+        after = float(raw_time)
+    except ValueError:
+        raise BadCursor("not a cursor from this API") from None
+    if not raw_seq.isdigit() or len(raw_seq) > 18 or not math.isfinite(after):
+        raise BadCursor("not a cursor from this API")
+    return after, int(raw_seq)
 
 
 def _cursor_seq(cursor: str) -> int:

@@ -11,6 +11,8 @@
 * Each delivery writes a new lease (fencing token) into the job. Every write a worker makes — progress,
   release, outcome — is a Lua check-and-set that also checks the lease, so a worker that was frozen past
   its lease and woke up after the job moved on is refused (and acknowledges nothing).
+* Dead letters (`service.queue.redis_dead`): past the cap, the job's entry is copied to ``{prefix}dead``;
+  requeueing one gives the job a new stream entry, so its delivery counter starts over.
 * A heartbeat re-claims the worker's own entry only while it still owns it (one Lua script), and tells
   it when it does not. Workers also beat under their name, so the API can tell whether any is alive.
 * A group lost with Redis's data (``NOGROUP``) is created again on the next read.
@@ -29,7 +31,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 import redis
@@ -37,6 +38,7 @@ import redis
 from ..jobs import FINISHED, Job, JobStatus, now
 from .base import (
     BadCursor,
+    DeadLetter,
     Delivery,
     JobQueue,
     QueueFull,
@@ -44,12 +46,13 @@ from .base import (
     decode_cursor,
     encode_cursor,
     new_lease,
+    unix_time,
 )
+from .redis_dead import DeadLetters
 
 log = logging.getLogger("vidgate.queue")
 
 GROUP = "workers"
-DEAD_LETTER_MAXLEN = 10_000
 RECLAIM_CANDIDATES = 10  # stale entries one claim tries, should other workers take the first ones first
 
 _SUBMIT = """
@@ -130,6 +133,7 @@ class RedisQueue(JobQueue):
         self._submit = self.redis.register_script(_SUBMIT)
         self._cas = self.redis.register_script(_UPDATE)
         self._beat = self.redis.register_script(_HEARTBEAT)
+        self.dead = DeadLetters(self.redis, self.keys)
 
     def _ensure_group(self) -> None:
         if self._group_ready:
@@ -350,8 +354,7 @@ class RedisQueue(JobQueue):
                 return True
 
             if self._update(job_id, exhausted, finishing=True)[0] == "ok":
-                self.redis.xadd(self.keys.dead, {"job": job_id, "entry": entry_id, "reason": message},
-                                maxlen=DEAD_LETTER_MAXLEN, approximate=True)
+                self.dead.add(job_id, entry_id, message)
             self._ack(entry_id)
             return None
         lease = new_lease()
@@ -424,6 +427,17 @@ class RedisQueue(JobQueue):
 
         self._update(delivery.job.id, change, lease=delivery.lease or None)
 
+    # ---- dead letters (``{prefix}dead``: service/queue/redis_dead.py)
+    def dead_letters(self, *, owner: str | None = None, limit: int = 50,
+                     cursor: str | None = None) -> tuple[builtins.list[DeadLetter], str | None]:
+        return self.dead.page(owner=owner, limit=limit, cursor=cursor)
+
+    def requeue_dead(self, job_id: str, *, owner: str | None = None) -> Job | None:
+        return self.dead.requeue(job_id, owner=owner, max_queue=self.max_queue)
+
+    def drop_dead(self, job_id: str, *, owner: str | None = None) -> bool:
+        return self.dead.drop(job_id, owner=owner)
+
     # ---- liveness and retention
     def worker_beat(self, name: str) -> None:
         self.redis.zadd(self.keys.workers, {name: time.time()})
@@ -459,11 +473,14 @@ class RedisQueue(JobQueue):
         self.redis.zremrangebyscore(self.keys.workers, "-inf", cutoff)
         if trimmed or removed:
             log.info("stream trimmed by %d entries; removed %d dead consumer(s)", trimmed, len(removed))
+        forgotten = self.dead.forget_deleted()
+        if forgotten:
+            log.info("removed %d dead letter(s) whose job is gone", forgotten)
 
 
 def _score(job: Job) -> float:
     """Creation time in seconds, for a job missing from the all-jobs index (normally its score there)."""
-    return datetime.fromisoformat(job.created_at).timestamp()
+    return unix_time(job.created_at)
 
 
 def _cursor_score(raw: str) -> float:

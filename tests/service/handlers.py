@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -15,12 +16,19 @@ from service.worker import Report
 
 
 def make_sleep_handler(settings: Any) -> Any:
-    """Options: ``sleep`` seconds, ``poison`` (SIGKILL the worker), ``bad`` (bad input), ``flaky`` (raise)."""
+    """Options: ``sleep`` seconds, ``poison`` (SIGKILL the worker), ``bad`` (bad input), ``flaky`` (raise);
+    ``poison_until`` / ``fail_until``: a path; SIGKILL the worker / raise until a file is there (the cause
+    fixed)."""
     counter = redis.Redis.from_url(settings.redis_url) if settings.redis_url else None
 
     def handle(job: Job, report: Report) -> dict[str, Any]:
-        if job.input.get("poison"):
+        def unfixed(option: str) -> bool:
+            return option in job.input and not Path(job.input[option]).exists()
+
+        if job.input.get("poison") or unfixed("poison_until"):
             os.kill(os.getpid(), signal.SIGKILL)
+        if unfixed("fail_until"):
+            raise RuntimeError("the cause is not fixed yet")
         if job.input.get("bad"):
             raise VideoError("not a video at all", code="not_a_video")
         if job.input.get("flaky"):
