@@ -39,10 +39,20 @@ class LightPass(str, Enum):
     ALIGNED = "aligned"
 
 
+# The baselines pick k snippets, so they need a count (a budget or a maximum).
+BASELINES = (Mode.UNIFORM, Mode.RANDOM)
+# The same rule for JSON Schema readers (the API's OpenAPI): another mode, a budget or a maximum count.
+_BASELINE_RULE: dict[str, Any] = {"anyOf": [
+    {"properties": {"mode": {"enum": [m.value for m in Mode if m not in BASELINES]}}},
+    {"properties": {"budget": {"type": "number"}}, "required": ["budget"]},
+    {"properties": {"max_selected": {"type": "integer"}}, "required": ["max_selected"]},
+]}
+
+
 class Options(BaseModel):
     """Per-call recognition options (the field descriptions are the CLI's help and the API's docs)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False, json_schema_extra=_BASELINE_RULE)
 
     mode: Mode = Field(
         Mode.GATED,
@@ -53,7 +63,7 @@ class Options(BaseModel):
         None, gt=0.0, le=1.0, description="Fraction of snippets the heavy network may see (default: the gate's "
         "learned threshold decides).",
     )
-    max_selected: int | None = Field(None, ge=1, description="Most snippets the heavy network may see.")
+    max_selected: int | None = Field(None, ge=1, le=1_000_000, description="Most snippets the heavy network may see.")
     threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="Gate score threshold (with a budget: at most the budget's snippets pass)."
     )
@@ -73,7 +83,7 @@ class Options(BaseModel):
 
     @model_validator(mode="after")
     def _baselines_need_a_count(self) -> Options:
-        if self.mode in (Mode.UNIFORM, Mode.RANDOM) and self.budget is None and self.max_selected is None:
+        if self.mode in BASELINES and self.budget is None and self.max_selected is None:
             raise ValueError(f"mode {self.mode.value!r} needs a budget or max_selected")
         return self
 

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.config import Settings, get_settings
 
-from .errors import install_error_handlers
+from .errors import document_errors, install_error_handlers
 from .routes import classify, dead, health, jobs, models, pages
 from .routes.docs import install_docs
 from .services import Services
@@ -75,5 +75,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (jobs.router, classify.router, dead.router, models.router, health.router, pages.router):
         app.include_router(router)
     install_docs(app)
+    document_errors(app)
     app.mount("/static", _Static(directory=pages.STATIC_DIR, check_dir=False), name="static")
     return app

@@ -26,11 +26,25 @@ from pipelines.errors import VidgateError
 from pipelines.options import Options, parse_options
 from service.storage import Storage, StreamWriter
 
-from .errors import ApiError, vidgate_status
+from .errors import AUTH_ERRORS, ApiError, vidgate_status
 from .upload import Upload, UploadAborted, receive_upload
 
 log = logging.getLogger("vidgate.api")
 FLUSH_BYTES = 1 << 20
+
+IDEMPOTENCY = ("Repeating a valid request with the same key (per API key) returns the first job instead of making "
+               "another.")
+
+# What an upload can be refused with: the request, the key, the body's size and form, the content (probed in a
+# limited child), the options, the queue and storage.
+UPLOAD_ERRORS = (
+    "bad_options", "bad_request", "upload_aborted", *AUTH_ERRORS, "upload_timeout",
+    "file_too_large", "video_too_long", "video_too_large",
+    "not_a_video", "unsupported_container", "no_video_stream", "unsupported_codec", "unsupported_media_type",
+    "validation_error", "empty_file", "truncated_video", "decode_failed", "decode_timeout", "decoder_crashed",
+    "decoder_out_of_memory",
+    "queue_full", "queue_unavailable", "storage_unavailable",
+)
 
 
 class _Buffered:
@@ -119,11 +133,13 @@ def options_from(values: Mapping[str, str]) -> Options:
 
 
 def upload_openapi() -> dict[str, Any]:
-    """The multipart body of an upload in OpenAPI, generated from `Options` (one field per option)."""
+    """The multipart body of an upload in OpenAPI, generated from `Options`: one field per option, the
+    option rules (`Options` refuses unknown fields, and the baselines need a count), and a non-empty file."""
     schema = Options.model_json_schema()
     definitions = schema.get("$defs", {})
     properties: dict[str, Any] = {
-        "file": {"type": "string", "format": "binary", "description": "The video (any container)."},
+        "file": {"type": "string", "format": "binary", "minLength": 1,
+                 "description": "The video (any container vidgate accepts; decided by its content, not its name)."},
     }
     for name, prop in schema["properties"].items():
         prop = dict(prop)
@@ -132,5 +148,7 @@ def upload_openapi() -> dict[str, Any]:
         if "$ref" in prop:
             prop = {**definitions[prop.pop("$ref").rsplit("/", 1)[-1]], **prop}
         properties[name] = {k: v for k, v in prop.items() if k != "title" and not (k == "default" and v is None)}
-    body = {"type": "object", "required": ["file"], "properties": properties}
+    rules = {k: v for k, v in schema.items() if k in ("if", "then", "else", "allOf", "anyOf", "oneOf")}
+    body = {"type": "object", "required": ["file"], "properties": properties,
+            "additionalProperties": schema.get("additionalProperties", True), **rules}
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": body}}}}

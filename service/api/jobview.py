@@ -72,16 +72,19 @@ def cancel_body(job: Job) -> dict[str, Any]:
 
 
 async def submit_upload(request: Request, services: Services, owner: str, idempotency_key: str | None) -> Job:
-    """Stream the upload to storage, check it, and enqueue a job; returns the job record."""
+    """Stream the upload to storage, check it, and enqueue a job; returns the job record.
+
+    A repeat of an ``Idempotency-Key`` is a request like any other until its body has been read: a malformed
+    or empty upload, or bad options, are refused as the first request would be; a valid repeat returns the
+    first job (whatever its body held) and keeps nothing of its own upload.
+    """
     settings = services.settings
     query = dict(request.query_params)
     query.pop("timeout", None)  # classify's own parameter
     options_from(query)  # refuse bad options before reading a byte of the body
-    if idempotency_key:
-        existing = await run_in_threadpool(services.find_idempotent, owner, idempotency_key)
-        if existing is not None:
-            return existing
-    await run_in_threadpool(services.check_capacity)
+    existing = await run_in_threadpool(services.find_idempotent, owner, idempotency_key) if idempotency_key else None
+    if existing is None:
+        await run_in_threadpool(services.check_capacity)
     job_id = new_job_id()
     key = input_key(job_id)
     upload, sha256 = await receive_video(request, services.storage, key, max_bytes=settings.max_upload_bytes,
@@ -89,6 +92,11 @@ async def submit_upload(request: Request, services: Services, owner: str, idempo
     display = _display_name(upload.filename)
     try:
         options = options_from({**query, **upload.fields})
+        if upload.size == 0:
+            raise ApiError("empty_file", f"{display}: the file is empty (0 bytes)")
+        if existing is not None:
+            await run_in_threadpool(services.remove_files, job_id)
+            return existing
         video = await check_video(services.storage, key, settings, display, services.probe_slots)
         job = await run_in_threadpool(
             services.submit,

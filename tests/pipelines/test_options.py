@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 
 from pipelines.errors import OptionsError
@@ -29,6 +30,7 @@ def test_every_problem_is_named_in_one_message() -> None:
     [
         ({"budget": 0}, "budget: Input should be greater than 0"),
         ({"max_selected": 0}, "max_selected"),
+        ({"max_selected": 10**23}, "max_selected: Input should be less than or equal to 1000000"),
         ({"threshold": 1.5}, "threshold"),
         ({"top_k": 0}, "top_k"),
         ({"seconds_per_snippet": -1}, "seconds_per_snippet"),
@@ -40,6 +42,20 @@ def test_every_problem_is_named_in_one_message() -> None:
 def test_bad_values_are_refused(values: dict[str, object], fragment: str) -> None:
     with pytest.raises(OptionsError, match=fragment.replace("(", r"\(").replace(")", r"\)")):
         parse_options(values)
+
+
+def test_the_json_schema_states_the_baseline_rule() -> None:
+    """What reads the JSON Schema (the API's OpenAPI form) sees the rule the validator applies."""
+    validator = jsonschema.Draft202012Validator(Options.model_json_schema())
+    for mode in Mode:
+        for count in ({}, {"budget": 0.5}, {"max_selected": 3}, {"budget": None}):
+            values = {"mode": mode.value, **count}
+            try:
+                parse_options(values)
+                valid = True
+            except OptionsError:
+                valid = False
+            assert validator.is_valid(values) == valid, values
 
 
 def test_defaults_are_one_policy() -> None:

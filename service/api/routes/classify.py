@@ -9,11 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import Field
 
 from service.jobs import JobStatus
 
 from ..deps import OwnerDep, ServicesDep
-from ..errors import STATUS_BY_CODE, error_responses
+from ..errors import STATUS_BY_CODE, ErrorBody, error_responses
+from ..intake import IDEMPOTENCY, UPLOAD_ERRORS
 from ..jobview import job_body, submit_upload
 from ..schemas import JobBody
 from .jobs import UPLOAD_BODY
@@ -21,6 +23,14 @@ from .jobs import UPLOAD_BODY
 router = APIRouter(prefix="/v1", tags=["classify"])
 
 POLL_S = 0.1
+# A job that fails answers with its own error: the codes a worker records.
+JOB_ERRORS = ("worker_error", "retries_exhausted", "job_timeout", "internal_error")
+
+
+class FailedJobBody(ErrorBody):
+    """The error body, with the job when the job itself failed (not the request)."""
+
+    job: JobBody | None = Field(None, description="The failed job (absent when the request was refused).")
 
 
 @router.post(
@@ -33,14 +43,14 @@ POLL_S = 0.1
     ),
     openapi_extra=UPLOAD_BODY,
     responses={202: {"model": JobBody, "description": "still running: poll links.self"},
-               **error_responses(400, 401, 403, 413, 415, 422, 429, 503)},
+               **error_responses(*UPLOAD_ERRORS, *JOB_ERRORS, model=FailedJobBody)},
 )
 async def classify(
     request: Request,
     services: ServicesDep,
     owner: OwnerDep,
     timeout: Annotated[float | None, Query(gt=0, description="Seconds to wait for the result.")] = None,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, description=IDEMPOTENCY)] = None,
 ) -> JSONResponse:
     limit = min(timeout or services.settings.sync_timeout_s, services.settings.sync_timeout_s)
     job = await submit_upload(request, services, owner, idempotency_key)

@@ -12,13 +12,16 @@ from service.artifacts import CONTEXT_SECONDS, MAX_CONTEXT_SECONDS
 from service.jobs import JobStatus
 
 from ..deps import OwnerDep, ServicesDep
-from ..errors import error_responses
-from ..intake import upload_openapi
+from ..errors import AUTH_ERRORS, error_responses
+from ..intake import IDEMPOTENCY, UPLOAD_ERRORS, upload_openapi
 from ..jobview import artifact, cancel_body, find_job, job_body, submit_upload
 from ..media import media_response
 from ..schemas import CancelBody, JobBody, JobList
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+# What `next_cursor` is made of (unpadded URL-safe base64); anything else is refused as a bad parameter.
+CURSOR_PATTERN = "^[A-Za-z0-9_-]+$"
 
 UPLOAD_BODY = upload_openapi()
 
@@ -33,13 +36,13 @@ UPLOAD_BODY = upload_openapi()
         "repeating the request returns the first job instead of creating another."
     ),
     openapi_extra=UPLOAD_BODY,
-    responses=error_responses(400, 401, 403, 413, 415, 422, 429, 503),
+    responses=error_responses(*UPLOAD_ERRORS),
 )
 async def submit_job(
     request: Request,
     services: ServicesDep,
     owner: OwnerDep,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200, description=IDEMPOTENCY)] = None,
 ) -> JSONResponse:
     job = await submit_upload(request, services, owner, idempotency_key)
     body = job_body(job, services)
@@ -47,20 +50,21 @@ async def submit_job(
 
 
 @router.get("", response_model=JobList, summary="List your jobs, newest first",
-            responses=error_responses(401, 403, 422))
+            responses=error_responses("bad_cursor", *AUTH_ERRORS, "validation_error", "queue_unavailable"))
 async def list_jobs(
     services: ServicesDep,
     owner: OwnerDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=200, pattern=CURSOR_PATTERN,
+                                        description="`next_cursor` of the previous page.")] = None,
 ) -> dict[str, Any]:
     jobs, next_cursor = await run_in_threadpool(services.list_jobs, owner, status, limit, cursor)
     return {"jobs": [job_body(j, services, with_result=False) for j in jobs], "next_cursor": next_cursor}
 
 
 @router.get("/{job_id}", response_model=JobBody, summary="A job: status, progress, timestamps, result or error",
-            responses=error_responses(401, 403, 404))
+            responses=error_responses(*AUTH_ERRORS, "not_found", "queue_unavailable"))
 async def get_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> dict[str, Any]:
     job = await find_job(services, owner, job_id)
     return await run_in_threadpool(job_body, job, services, with_result=True)
@@ -71,7 +75,8 @@ async def get_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> dict[s
     summary="Cancel a queued/running job, or delete a finished one with its artifacts",
     status_code=200,
     response_model=CancelBody,
-    responses={204: {"description": "deleted"}, **error_responses(401, 403, 404, 409)},
+    responses={204: {"description": "deleted"},
+               **error_responses(*AUTH_ERRORS, "not_found", "conflict", "queue_unavailable")},
 )
 async def delete_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> Response:
     job = await find_job(services, owner, job_id)
@@ -81,7 +86,8 @@ async def delete_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> Res
     return JSONResponse(cancel_body(outcome))
 
 
-MEDIA_ERRORS = error_responses(401, 403, 404, 409, 416)
+MEDIA_ERRORS = error_responses(*AUTH_ERRORS, "not_found", "job_not_finished", "range_not_satisfiable",
+                               "decode_failed", "queue_unavailable", "storage_unavailable")
 
 
 @router.get(

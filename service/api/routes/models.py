@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from pipelines.options import Options
 
 from ..deps import OwnerDep, ServicesDep
-from ..errors import ApiError, error_responses
+from ..errors import AUTH_ERRORS, ApiError, error_responses
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
@@ -39,7 +39,7 @@ class ModelList(BaseModel):
     )
 
 
-@router.get("/models", response_model=ModelList, responses=error_responses(401, 403, 503))
+@router.get("/models", response_model=ModelList, responses=error_responses(*AUTH_ERRORS, "not_ready"))
 def list_models(services: ServicesDep, owner: OwnerDep) -> ModelList:
     info = services.model_info
     if info is None:
@@ -65,7 +65,7 @@ class ConceptBody(BaseModel):
     "/models/{name}/concepts/{kernel}",
     response_model=ConceptBody,
     summary="A concept kernel's examples: the training frames that activate it most",
-    responses=error_responses(401, 403, 404, 503),
+    responses=error_responses(*AUTH_ERRORS, "not_found", "not_ready"),
 )
 async def concept(
     name: str, kernel: Annotated[int, Path(ge=0)], services: ServicesDep, owner: OwnerDep

@@ -1,0 +1,147 @@
+"""The OpenAPI document states what the API refuses, and the API refuses it as documented.
+
+Each case is checked twice: in the app's /openapi.json (the constraint, and the status with its code in the
+error schema) and against the running app (the status and the code). The reliability run
+(bench/reliability, ``schemathesis run --checks all``) generates cases from the same document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+from fastapi.testclient import TestClient
+
+from pipelines.options import OPTION_NAMES
+from service.api.app import create_app
+
+from .api_support import Files, make_files, post_video, settings_for
+
+KEY = {"X-API-Key": "contract-key"}
+UPLOADS = ("/v1/jobs", "/v1/classify")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
+    return make_files(tmp_path_factory.mktemp("contract-files"))
+
+
+@pytest.fixture(scope="module")
+def client(files: Files, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = settings_for(tmp_path_factory.mktemp("contract-data"), files, api_keys=["contract-key"])
+    with TestClient(create_app(settings), headers=KEY) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def spec(client: TestClient) -> dict[str, Any]:
+    r = client.get("/openapi.json")
+    assert r.status_code == 200
+    document: dict[str, Any] = r.json()
+    return document
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _documents(spec: dict[str, Any], method: str, path: str, status: int, code: str) -> None:
+    """The operation documents ``status`` with the error body, and names ``code`` among its causes."""
+    entry = spec["paths"][path][method]["responses"].get(str(status))
+    assert entry is not None, f"{method.upper()} {path} does not document {status}"
+    schema = _resolve(spec, entry["content"]["application/json"]["schema"])
+    assert "error" in schema["required"], schema
+    assert f"`{code}`" in entry["description"], entry["description"]
+
+
+def _refused(r: Any, status: int, code: str) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["error"]["code"] == code and body["error"]["message"], body
+
+
+def _form(spec: dict[str, Any], path: str) -> dict[str, Any]:
+    schema: dict[str, Any] = spec["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    return schema
+
+
+@pytest.mark.parametrize("path", UPLOADS)
+def test_an_unknown_form_field_is_documented_as_refused_and_refused(
+        client: TestClient, spec: dict[str, Any], files: Files, path: str) -> None:
+    form = _form(spec, path)
+    assert form["additionalProperties"] is False
+    assert set(form["properties"]) == {"file", *OPTION_NAMES}  # the fields come from `Options`
+    _documents(spec, "post", path, 400, "bad_options")
+    r = post_video(client, files.good, url=path, colour="red")
+    _refused(r, 400, "bad_options")
+    assert "colour" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("path", UPLOADS)
+def test_an_empty_file_is_documented_as_refused_and_refused(
+        client: TestClient, spec: dict[str, Any], files: Files, path: str) -> None:
+    assert _form(spec, path)["properties"]["file"]["minLength"] == 1
+    _documents(spec, "post", path, 422, "empty_file")
+    _refused(post_video(client, files.empty, url=path), 422, "empty_file")
+
+
+def test_the_form_schema_refuses_what_the_options_refuse(spec: dict[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(_form(spec, "/v1/jobs"))
+    assert validator.is_valid({"file": "v", "mode": "uniform", "budget": 0.5})
+    for bad in ({"file": "v", "mode": "uniform"}, {"file": "v", "colour": "red"}, {"file": ""},
+                {"file": "v", "max_selected": 10**23}, {"mode": "dense"}):
+        assert not validator.is_valid(bad), bad
+
+
+def test_an_empty_or_foreign_cursor_is_documented_as_refused_and_refused(
+        client: TestClient, spec: dict[str, Any]) -> None:
+    cursor = next(p for p in spec["paths"]["/v1/jobs"]["get"]["parameters"] if p["name"] == "cursor")
+    string = next(s for s in cursor["schema"]["anyOf"] if s.get("type") == "string")
+    assert string["minLength"] == 1 and string["pattern"]
+    _documents(spec, "get", "/v1/jobs", 422, "validation_error")
+    _refused(client.get("/v1/jobs", params={"cursor": ""}), 422, "validation_error")
+    _documents(spec, "get", "/v1/jobs", 400, "bad_cursor")
+    _refused(client.get("/v1/jobs", params={"cursor": "abc"}), 400, "bad_cursor")
+
+
+def test_an_idempotent_repeat_is_still_validated(client: TestClient, files: Files) -> None:
+    first = post_video(client, files.good, headers={**KEY, "Idempotency-Key": "contract-1"})
+    assert first.status_code == 202, first.text
+    _refused(post_video(client, files.good, headers={**KEY, "Idempotency-Key": "contract-1"}, budget=2),
+             400, "bad_options")
+    _refused(post_video(client, files.empty, headers={**KEY, "Idempotency-Key": "contract-1"}), 422, "empty_file")
+    again = post_video(client, files.good, headers={**KEY, "Idempotency-Key": "contract-1"})
+    assert again.status_code == 202 and again.json()["id"] == first.json()["id"]
+    _refused(post_video(client, files.good, headers={**KEY, "Idempotency-Key": ""}), 422, "validation_error")
+
+
+def _concrete(path: str) -> str:
+    return path.replace("{job_id}", "no-such-job").replace("{index}", "0").replace("{name}", "m").replace(
+        "{kernel}", "0")
+
+
+def test_options_is_405_with_allow_listing_the_documented_methods(client: TestClient, spec: dict[str, Any]) -> None:
+    for path, operations in spec["paths"].items():
+        r = client.options(_concrete(path))
+        assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed", (path, r.text)
+        allowed = {m.strip() for m in r.headers["allow"].split(",")}
+        assert allowed == {m.upper() for m in operations}, (path, r.headers["allow"])
+    r = client.put("/v1/jobs")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+
+
+def test_every_error_status_is_documented_with_the_error_body(spec: dict[str, Any]) -> None:
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            assert "500" in responses, f"{method.upper()} {path}"
+            for status, entry in responses.items():
+                if int(status) < 400 or path == "/readyz":  # /readyz answers 503 with its checks
+                    continue
+                schema = _resolve(spec, entry["content"]["application/json"]["schema"])
+                assert schema["properties"]["error"] and "error" in schema["required"], (method, path, status)
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
