@@ -35,7 +35,8 @@ ERRORS: dict[str, ErrorCode] = {
     "validation_error": ErrorCode(422, None, "a path or query parameter has the wrong type or range"),
     "unauthorized": ErrorCode(401, None, "an API key is required and none was sent"),
     "forbidden": ErrorCode(403, None, "the API key is not valid"),
-    "not_found": ErrorCode(404, None, "no such job, snippet or route (another owner's job is not found either)"),
+    "not_found": ErrorCode(404, None, "no such job, snippet, dead letter or route (another owner's job is not "
+                          "found either)"),
     "method_not_allowed": ErrorCode(405, None, "the route exists, the method does not"),
     "conflict": ErrorCode(409, None, "the job changed state while being cancelled; retry"),
     "job_not_finished": ErrorCode(409, None, "artifacts exist once the job has succeeded"),

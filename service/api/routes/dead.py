@@ -14,20 +14,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from ..deps import OwnerDep, ServicesDep
-from ..errors import error_responses
+from ..errors import AUTH_ERRORS, error_responses
 from ..jobview import job_body
 from ..schemas import DeadLetterList, JobBody
+from .jobs import CURSOR_PATTERN
 
 router = APIRouter(prefix="/v1/dead", tags=["dead letters"])
 
 
 @router.get("", response_model=DeadLetterList, summary="Your dead letters, oldest first",
-            responses=error_responses(400, 401, 403, 422, 503))
+            responses=error_responses("bad_cursor", *AUTH_ERRORS, "validation_error", "queue_unavailable"))
 async def list_dead(
     services: ServicesDep,
     owner: OwnerDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=200,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=200, pattern=CURSOR_PATTERN,
                                         description="`next_cursor` of the previous page.")] = None,
 ) -> dict[str, Any]:
     letters, next_cursor = await run_in_threadpool(services.dead_letters, owner, limit, cursor)
@@ -42,7 +43,7 @@ async def list_dead(
     summary="Requeue a dead letter's job once its cause is fixed",
     description="The job goes back to `queued` and the dead letter is removed. Its delivery count starts over; "
     "`history` keeps the earlier round (attempts, error, times).",
-    responses=error_responses(401, 403, 404, 429, 503),
+    responses=error_responses(*AUTH_ERRORS, "not_found", "queue_full", "queue_unavailable"),
 )
 async def requeue_dead(job_id: str, services: ServicesDep, owner: OwnerDep) -> JSONResponse:
     job = await run_in_threadpool(services.requeue_dead, owner, job_id)
@@ -55,7 +56,7 @@ async def requeue_dead(job_id: str, services: ServicesDep, owner: OwnerDep) -> J
     status_code=204,
     response_class=Response,
     summary="Drop a dead letter; the job stays, failed, until retention removes it",
-    responses={204: {"description": "dropped"}, **error_responses(401, 403, 404, 503)},
+    responses={204: {"description": "dropped"}, **error_responses(*AUTH_ERRORS, "not_found", "queue_unavailable")},
 )
 async def drop_dead(job_id: str, services: ServicesDep, owner: OwnerDep) -> Response:
     await run_in_threadpool(services.drop_dead, owner, job_id)
