@@ -30,7 +30,9 @@ def test_reliability_short_run(tmp_path: Path) -> None:
     assert len(requests["rows"]) >= 30 and all(r["ok"] for r in requests["rows"])
     assert files["healthy_after"] and requests["healthy_after"]
     assert requests["tracebacks_in_log"] == 0 and requests["partial_files_left"] == 0
-    assert figures["schemathesis"]["server_errors"] == 0 and figures["schemathesis"]["cases"] > 0
+    st = figures["schemathesis"]
+    assert st["cases"] > 0 and st["errors"] == 0, st
+    assert st["server_errors"] == 0 and st["contract_failures"] == 0, st["failures"]
     memory = figures["memory"]
     assert memory["all_4xx"] and abs(memory["growth_pct"]) < 10
     assert figures["frozen"]["stale_write_refused"] and figures["frozen"]["result_written_by_survivor"]

@@ -75,9 +75,11 @@ def markdown(figures: dict[str, Any], *, command: str, machine: str, quick: bool
                    f"{_yes(bf['healthy_after'] and br['healthy_after'])} |")
     s = f.get("schemathesis")
     if s:
-        out.append(f"| schemathesis, {s['max_examples']} examples per operation, seed {s['seed']} | {s['cases']} "
-                   f"cases, {s['server_errors']} server errors, {s['seconds']} s; healthy after: "
-                   f"{_yes(s['healthy_after'])} |")
+        found = "".join(f"; `{x['code']}` {x['title']} ×{x['count']} ({', '.join(x['operations'])})"
+                        for x in s["failures"])
+        out.append(f"| `schemathesis run`, checks: {s['checks']}, with an API key, {s['budget']}, seed {s['seed']} | "
+                   f"{s['cases']} cases, {s['server_errors']} server errors, {s['contract_failures']} contract "
+                   f"failures{found}, {s['seconds']} s; healthy after: {_yes(s['healthy_after'])} |")
     ld = f.get("load")
     if ld:
         b, base, dur = ld["burst"], ld["baseline"], ld["during"]

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from pipelines.options import OPTION_NAMES
 from service.api.app import create_app
 
-from .api_support import Files, make_files, post_video, settings_for
+from .api_support import Files, make_files, post_video, settings_for, wait_for
 
 KEY = {"X-API-Key": "contract-key"}
 UPLOADS = ("/v1/jobs", "/v1/classify")
@@ -145,3 +145,13 @@ def test_every_error_status_is_documented_with_the_error_body(spec: dict[str, An
                 schema = _resolve(spec, entry["content"]["application/json"]["schema"])
                 assert schema["properties"]["error"] and "error" in schema["required"], (method, path, status)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+
+
+def test_a_deleted_job_is_gone(client: TestClient, files: Files) -> None:
+    """DELETE on a finished job removes it (on an unfinished one it cancels: tests/service/test_api_states.py)."""
+    job_id = post_video(client, files.good).json()["id"]
+    assert wait_for(client, job_id)["status"] == "succeeded"
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+    for url in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/snippets/0/thumbnail"):
+        _refused(client.get(url), 404, "not_found")
+    _refused(client.delete(f"/v1/jobs/{job_id}"), 404, "not_found")
