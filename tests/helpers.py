@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
 
 from models import ModelConfig, VidGate, save_checkpoint
 from pipelines.encoding import write_video
+
+T = TypeVar("T")
 
 
 def moving_square_frames(frames: int, size: tuple[int, int] = (64, 64), seed: int = 0) -> list[np.ndarray]:
@@ -87,3 +92,17 @@ def write_huge_frame_video(path: Path, size: tuple[int, int] = (2304, 4096)) -> 
     frame = np.zeros((*size, 3), dtype=np.uint8)
     write_video(path, [frame, frame], fps=2, preset="ultrafast", gop=2, bframes=0)
     return path
+
+
+def wait_until(condition: Callable[[], T], *, timeout: float, what: str, every: float = 0.05) -> T:
+    """Poll ``condition`` until it returns something truthy, and return that; fail after ``timeout`` seconds.
+
+    Tests wait on the condition itself, never on a clock: a slower machine waits longer, not wrongly."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout} s")
+        time.sleep(every)

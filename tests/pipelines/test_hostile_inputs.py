@@ -20,6 +20,7 @@ from .hostile import Hostile, write_hostile_files
 
 FAULTS = "tests.pipelines.fault_backends"
 probe_module = importlib.import_module("pipelines.decoding.probe")
+zygote_module = importlib.import_module("pipelines.decoding._zygote")
 LIMITS = {"max_duration": 4 * 3600.0, "max_pixels": 3840 * 2160}
 
 
@@ -52,11 +53,10 @@ def test_every_hostile_file_gets_its_code(hostile: dict[str, Hostile]) -> None:
 def test_a_concat_list_that_names_itself_is_refused_before_demuxing(hostile: dict[str, Hostile]) -> None:
     path = hostile["self_concat.mp4"].path
     assert path.name == "input"  # stored the way the API stores uploads: the list names itself
-    start = time.monotonic()
     with pytest.raises(VideoError) as caught:
         probe(path)
-    assert caught.value.code == "unsupported_container" and time.monotonic() - start < 1.0
-    assert "refers to other files" in caught.value.message
+    assert caught.value.code == "unsupported_container"
+    assert "refers to other files" in caught.value.message  # the signature check's words: FFmpeg never opened it
 
 
 def test_only_allow_listed_demuxers_open(hostile: dict[str, Hostile]) -> None:
@@ -81,14 +81,12 @@ def test_the_child_has_a_file_handle_limit(video: Path) -> None:
     assert caught.value.code == "decode_failed" and "Too many open files" in caught.value.message
 
 
-def test_a_cancel_stops_a_decoder_request_within_a_second(video: Path) -> None:
+def test_a_cancel_stops_a_decoder_request_in_flight(video: Path) -> None:
     asked = threading.Event()
     threading.Timer(0.5, asked.set).start()
     decoder = IsolatedDecoder(video, f"{FAULTS}:SlowDecoder", timeout_s=60, should_cancel=asked.is_set)
-    start = time.monotonic()
-    with pytest.raises(Cancelled):
-        decoder.frames(list(range(40)))  # 20 s of work
-    assert time.monotonic() - start < 2.0
+    with pytest.raises(Cancelled):  # not decode_timeout at 60 s: the cancel cut the 20-minute request short
+        decoder.frames(list(range(40)))
     assert decoder.pid is None  # the child was stopped, not left decoding
     decoder.close()
 
@@ -114,10 +112,8 @@ def test_a_cancel_during_the_light_pass_is_prompt(checkpoint: Path, video: Path)
                             retain_passed=False)
     asked = threading.Event()
     threading.Timer(1.0, asked.set).start()
-    start = time.monotonic()
-    with pytest.raises(Cancelled):
-        recognizer.recognize(video, Options(budget=0.5), should_cancel=asked.is_set)  # light pass: 6 s of work
-    assert time.monotonic() - start < 3.0
+    with pytest.raises(Cancelled):  # not decode_timeout at 60 s: the light pass's requests take minutes each
+        recognizer.recognize(video, Options(budget=0.5), should_cancel=asked.is_set)
 
 
 def test_a_failing_heavy_pass_waits_for_its_prefetch(checkpoint: Path, video: Path,
@@ -148,15 +144,23 @@ def test_a_failing_heavy_pass_waits_for_its_prefetch(checkpoint: Path, video: Pa
     assert events[-1] == "close" and events.count("decode-start") == events.count("decode-end")
 
 
-def test_probes_are_forked_from_a_warm_server_that_comes_back(video: Path) -> None:
+def test_probes_are_forked_from_a_warm_server_that_comes_back(video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     isolation = importlib.import_module("pipelines.decoding.isolation")
     probe_isolated(video, timeout_s=30)
     server = isolation._ZYGOTE._server
     assert server is not None and server.poll() is None
-    start = time.monotonic()
+    parents: list[int] = []
+    forked_init = zygote_module.Forked.__init__
+
+    def record_parent(self: object, pid: int) -> None:  # the child waits for its request: it is alive here
+        parents.append(int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]))
+        forked_init(self, pid)
+
+    monkeypatch.setattr(zygote_module.Forked, "__init__", record_parent)
     for _ in range(5):
         probe_isolated(video, timeout_s=30)
-    assert (time.monotonic() - start) / 5 < 0.3  # a fork, not a new interpreter (~0.5 s)
+    assert parents == [server.pid] * 5  # each probe a fork of the one warm server, not a new interpreter
+    assert isolation._ZYGOTE._server is server
     server.kill()  # the fork server dies: the next probe starts another
     server.wait(10)
     assert probe_isolated(video, timeout_s=30) == probe(video)

@@ -6,6 +6,7 @@ import os
 import signal
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -33,5 +34,8 @@ class FaultyDecoder(PyAVDecoder):
         if self.info.width == POISON_WIDTH:
             os.kill(os.getpid(), signal.SIGSEGV)
         if self.info.width == SLOW_WIDTH:
+            mark = os.environ.get("VIDGATE_TEST_SLOW_MARK")
+            if mark:  # tell the test that a slow request is under way (it waits on this file, not on a clock)
+                Path(mark).touch()
             time.sleep(SLOW_S)  # read at import, in the decoding child: tests can set it per server
         return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)

@@ -8,7 +8,6 @@ import importlib
 import re
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.queue.redis_streams import RedisQueue
+from tests.helpers import wait_until
 
 from .api_support import Files, make_files, post_video, server, settings_for, wait_for
 from .redis_server import REDIS_URL
@@ -73,19 +73,19 @@ def test_pages_do_not_shift_when_jobs_arrive(client: TestClient, files: Files) -
     assert listed[:3] == list(reversed(ids)) and len(set(listed)) == len(listed)
 
 
-def test_a_cancel_takes_effect_within_seconds_and_is_not_a_failure(files: Files, tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VIDGATE_TEST_SLOW_S", "30")  # every decoder request on the slow video takes 30 s
+def test_a_cancel_stops_a_decoder_request_in_flight_and_is_not_a_failure(files: Files, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDGATE_TEST_SLOW_S", "3600")  # a decoder request on the slow video never ends by itself
+    mark = tmp_path / "slow-request-started"
+    monkeypatch.setenv("VIDGATE_TEST_SLOW_MARK", str(mark))
     settings = settings_for(tmp_path / "data", files)
     with TestClient(create_app(settings)) as c:
         before = c.get("/metrics").text
         job_id = post_video(c, files.slow, mode="dense").json()["id"]
-        wait_for(c, job_id, until=("running",), timeout=30)
-        time.sleep(1.0)  # inside a decoder request now
-        start = time.monotonic()
+        wait_until(mark.exists, timeout=60, what="a decoder request on the slow video")
         assert c.delete(f"/v1/jobs/{job_id}").status_code == 200
-        done = wait_for(c, job_id, timeout=30)
-        assert done["status"] == "cancelled" and time.monotonic() - start < 5.0
+        done = wait_for(c, job_id, timeout=60)  # only a cancel that kills the request can end it this soon
+        assert done["status"] == "cancelled", done
         after = c.get("/metrics").text
     name = "vidgate_jobs_finished_total"
     assert _metric(after, name, "cancelled") == _metric(before, name, "cancelled") + 1
@@ -94,14 +94,12 @@ def test_a_cancel_takes_effect_within_seconds_and_is_not_a_failure(files: Files,
 
 def test_a_job_past_its_time_limit_fails_with_job_timeout(files: Files, tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VIDGATE_TEST_SLOW_S", "30")
+    monkeypatch.setenv("VIDGATE_TEST_SLOW_S", "3600")  # without the limit the job would run for an hour
     settings = settings_for(tmp_path / "data", files, job_time_limit_s=2.0, job_time_per_video_s=0.0)
     with TestClient(create_app(settings)) as c:
-        start = time.monotonic()
         job_id = post_video(c, files.slow, mode="dense").json()["id"]
-        done = wait_for(c, job_id, timeout=30)
+        done = wait_for(c, job_id, timeout=120)
     assert done["status"] == "failed" and done["error"]["code"] == "job_timeout", done
-    assert time.monotonic() - start < 10.0
 
 
 def test_the_api_process_never_opens_an_upload(files: Files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,10 +171,11 @@ def test_trickling_clients_do_not_starve_others_and_an_aborted_upload_leaves_not
         feeder = threading.Thread(target=trickle, daemon=True)
         feeder.start()
         try:
-            time.sleep(1.0)
-            start = time.monotonic()
+            # Twelve uploads that would take days are in flight; a normal one still goes through (the client's
+            # own timeout fails the test if it is starved).
             r = post_video(client, files.good)
-            assert r.status_code == 202 and time.monotonic() - start < 10.0, r.text
+            assert r.status_code == 202, r.text
+            assert all(sock.fileno() != -1 for sock in tricklers)
         finally:
             stop.set()
             feeder.join()
@@ -190,12 +189,16 @@ def test_trickling_clients_do_not_starve_others_and_an_aborted_upload_leaves_not
         aborted.close()
         for sock in tricklers:
             sock.close()
-        time.sleep(1.5)
-        assert client.get("/readyz").status_code == 200
         jobs_dir = Path(settings.storage_root) / "jobs"
-        stored = [p for p in jobs_dir.rglob("*") if p.is_file()] if jobs_dir.exists() else []
-        inputs = [p for p in stored if p.name == "input"]
-        assert len(inputs) == 1 and not [p for p in stored if ".part" in p.name], stored  # only the good upload
+
+        def stored() -> list[Path]:
+            return [p for p in jobs_dir.rglob("*") if p.is_file()] if jobs_dir.exists() else []
+
+        # The server notices the closed connections and removes their partial uploads: only the good one stays.
+        wait_until(lambda: "upload aborted" in log.read_text() and not [p for p in stored() if ".part" in p.name],
+                   timeout=60, what="the aborted uploads cleaned up")
+        assert client.get("/readyz").status_code == 200
+        assert [p.name for p in stored() if p.name == "input"] == ["input"], stored()
     text = log.read_text()
     assert "Traceback" not in text and "internal error" not in text, text
     assert "upload aborted" in text, text
