@@ -305,18 +305,14 @@ def classify(
         for video in videos:
             try:
                 result = recognizer.recognize(video, options)
-            except VidgateError as exc:
+            except Exception as exc:  # bad input, or a bug: report it and go on with the other files
                 failed += 1
                 if debug:
                     traceback.print_exc()
-                message = exc.message.removeprefix(f"{video}: ")
-                typer.echo(f"error: {video}: {message} [{exc.code}]", err=True)
-                continue
-            except Exception as exc:  # a bug, not bad input: report it and go on with the other files
-                failed += 1
-                if debug:
-                    traceback.print_exc()
-                typer.echo(f"error: {video}: internal error ({type(exc).__name__}: {exc}) [internal_error]", err=True)
+                error = _input_error(video, exc)
+                typer.echo(f"error: {video}: {error['message']} [{error['code']}]", err=True)
+                if as_json:  # a JSON consumer sees every file: the API's error body, with the file it is about
+                    typer.echo(json.dumps({"video": video.name, "error": error}))
                 continue
             typer.echo(json.dumps(result.to_dict()) if as_json else result_table(result))
     finally:
@@ -324,6 +320,17 @@ def classify(
     sys.stdout.flush()
     if failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def _input_error(video: Path, exc: Exception) -> dict[str, str]:
+    """The error body of one failed file (``code``, ``message``); the message does not repeat the file's name,
+    which the caller prints once."""
+    if not isinstance(exc, VidgateError):
+        return {"code": "internal_error", "message": f"internal error ({type(exc).__name__}: {exc})"}
+    message = exc.message
+    for prefix in (f"{video}: ", f"{video.name}: "):
+        message = message.removeprefix(prefix)
+    return {"code": exc.code, "message": message}
 
 
 @app.command()

@@ -73,16 +73,27 @@ def test_bad_inputs_get_one_line_each_and_the_rest_still_run(files: dict[str, Pa
     for key, code in expected.items():
         line = next(e for e in errors if str(files[key]) in e)
         assert line.endswith(f"[{code}]"), line
+        assert line.count(files[key].name) == 1, line  # the file is named once
     assert "good.mp4" in proc.stdout and "selected segments (3 of 12 snippets)" in proc.stdout
     assert "saved" in proc.stdout
 
 
-def test_json_output_and_debug_traceback(files: dict[str, Path]) -> None:
+def test_json_output_has_a_record_per_file_failures_included_and_debug_shows_a_traceback(
+        files: dict[str, Path]) -> None:
     proc = _run("classify", str(files["good"]), "--checkpoint", str(files["checkpoint"]), "--json", "--top-k", "2")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     jsonschema.validate(result, RESULT_SCHEMA)
     assert len(result["labels"]) == 2
+    mixed = _run("classify", str(files["text"]), str(files["good"]), str(files["missing"]), "--checkpoint",
+                 str(files["checkpoint"]), "--json")
+    assert mixed.returncode == 1, mixed.stderr
+    records = [json.loads(line) for line in mixed.stdout.strip().splitlines()]
+    assert [r["video"] for r in records] == ["notes.mp4", "good.mp4", "absent.mp4"]
+    for record, code in ((records[0], "not_a_video"), (records[2], "file_missing")):
+        assert set(record) == {"video", "error"} and record["error"]["code"] == code, record
+        assert set(record["error"]) == {"code", "message"} and record["video"] not in record["error"]["message"]
+    jsonschema.validate(records[1], RESULT_SCHEMA)
     debug = _run("classify", str(files["empty"]), "--checkpoint", str(files["checkpoint"]), "--debug")
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
