@@ -478,6 +478,8 @@ def batch(
     concurrency: Annotated[int, typer.Option(help="Jobs in flight in server mode.")] = 4,
     checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint (local mode; default: the demo model).")] = None,
     retry_failed: Annotated[bool, typer.Option(help="Run the videos that failed last time again.")] = False,
+    follow_symlinks: Annotated[bool, typer.Option(help="Follow symbolic links in folders when they stay inside the "
+                                                       "folder given (otherwise each is skipped and named).")] = False,
     artifacts: Annotated[Path | None, typer.Option(help="Save thumbnails and clips of selected snippets here.")] = None,
     decoders: Annotated[int | None, typer.Option(help="Decoding children per worker (default VIDGATE_DECODERS); "
                                                       "with one worker, that many videos decode ahead.")] = None,
@@ -501,6 +503,7 @@ def batch(
         api_key=api_key,
         concurrency=concurrency,
         retry_failed=retry_failed,
+        follow_symlinks=follow_symlinks,
         artifacts=artifacts,
         format=output_format,
     )

@@ -44,6 +44,11 @@ def error_record(source: str, sha256: str | None, key: str, code: str, message: 
             "error": {"code": code, "message": message}}
 
 
+def skipped_record(source: str, key: str, code: str, message: str) -> dict[str, Any]:
+    """An input left out on purpose (`service.batch.sources.SKIP_REASONS`): named, with why."""
+    return {**error_record(source, None, key, code, message), "status": "skipped"}
+
+
 def csv_row(record: dict[str, Any]) -> dict[str, Any]:
     labels, compute, error = record["labels"], record["compute"] or {}, record["error"] or {}
     return {

@@ -27,9 +27,11 @@ def _bars(counts: list[tuple[str, int]], width: int = 520) -> str:
 
 
 def write_html_report(results: Path, out: Path, *, artifacts: Path | None = None) -> Path:
-    records = read_records(results)
+    everything = read_records(results)
+    records = [r for r in everything if r["status"] != "skipped"]
+    skipped = [r for r in everything if r["status"] == "skipped"]
     ok = [r for r in records if r["status"] == "ok"]
-    failed = [r for r in records if r["status"] != "ok"]
+    failed = [r for r in records if r["status"] == "error"]
     labels = Counter(r["labels"][0]["label"] for r in ok if r["labels"])
     saved = Counter(
         f"{int(10 * r['compute']['gflops_saved_fraction']) * 10}–"
@@ -72,17 +74,23 @@ def write_html_report(results: Path, out: Path, *, artifacts: Path | None = None
 td,th{{border-bottom:1px solid #e3e6ec;padding:.3rem .5rem;text-align:left;font-size:.9rem;vertical-align:top}}
 .error{{color:#c92a2a}}section{{margin-bottom:1.5rem}}</style></head><body>
 <h1>vidgate batch report</h1>
-<p id="summary">{len(records)} videos: {len(ok)} recognised, {len(failed)} failed.
+<p id="summary">{len(records)} videos: {len(ok)} recognised, {len(failed)} failed; {len(skipped)} inputs skipped.
 Compute {gflops:.1f} GFLOPs against {dense:.1f} dense ({(1 - gflops / dense) if dense else 0:.0%} saved).</p>
 <section><h2>Top label distribution</h2>{_bars(labels.most_common())}</section>
 <section><h2>Compute saved per video</h2>{_bars(sorted(saved.items()))}</section>
 <section><h2>Videos</h2><table id="videos"><thead><tr><th>video</th><th>top label</th>
 <th>selected segments</th><th>compute</th></tr></thead><tbody>{"".join(rows)}</tbody></table></section>
+<section><h2>Skipped inputs</h2><ul id="skipped">{"".join(_skipped(r) for r in skipped) or "<li>none</li>"}</ul>
+</section>
 </body></html>
 """
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page)
     return out
+
+
+def _skipped(record: dict[str, Any]) -> str:
+    return f"<li>{html.escape(record['source'])}: {html.escape(record['error']['message'])}</li>"
 
 
 def _gate(snippet: dict[str, Any]) -> str:

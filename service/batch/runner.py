@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from pipelines.options import Options
 
 from ..config import Settings
-from .records import Output, error_record, ok_record, record_key
+from .records import Output, error_record, ok_record, record_key, skipped_record
 from .sources import ArchiveLimits, Item, expand
 
 log = logging.getLogger("vidgate.batch")
@@ -41,6 +41,7 @@ class BatchPlan:
     api_key: str | None = None
     concurrency: int = 4
     retry_failed: bool = False
+    follow_symlinks: bool = False
     artifacts: Path | None = None
     format: str = "jsonl"
     archive_limits: ArchiveLimits = field(default_factory=ArchiveLimits)
@@ -48,15 +49,22 @@ class BatchPlan:
 
 @dataclass
 class Summary:
+    """What a run did: ``total`` inputs processed (``ok`` or failed, by code), inputs ``skipped`` on purpose
+    (each named, with its reason) and ``already_done`` by an earlier run of the same command."""
+
     total: int = 0
     ok: int = 0
-    skipped: int = 0
+    already_done: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (source, reason)
     seconds: float = 0.0
     gflops: float = 0.0
     gflops_dense: float = 0.0
 
     def add(self, record: dict[str, Any]) -> None:
+        if record["status"] == "skipped":
+            self.skipped.append((record["source"], record["error"]["message"]))
+            return
         self.total += 1
         if record["status"] == "ok":
             self.ok += 1
@@ -67,8 +75,9 @@ class Summary:
 
     def lines(self) -> list[str]:
         rate = 60 * self.total / self.seconds if self.seconds else 0.0
-        out = [f"{self.total} processed ({self.ok} ok, {sum(self.failures.values())} failed), {self.skipped} already "
-               f"done; {rate:.1f} videos/min over {self.seconds:.1f} s"]
+        out = [f"{self.total} processed ({self.ok} ok, {sum(self.failures.values())} failed), {len(self.skipped)} "
+               f"skipped, {self.already_done} already done; {rate:.1f} videos/min over {self.seconds:.1f} s"]
+        out += [f"skipped: {source}: {reason}" for source, reason in self.skipped]
         if self.failures:
             out.append("failures: " + ", ".join(f"{code} × {n}" for code, n in self.failures.most_common()))
         if self.gflops_dense:
@@ -157,7 +166,8 @@ def run_batch(sources: list[str], out: Path, plan: BatchPlan) -> Summary:
             _recognize, str(item.path), plan.options, Path(item.source).name,
             str(plan.artifacts) if plan.artifacts else None, key)
     in_flight: dict[Future[dict[str, Any]], tuple[Item, str]] = {}
-    items = _todo(expand(sources, plan.archive_limits), output, model, plan, summary)
+    items = _todo(expand(sources, plan.archive_limits, follow_symlinks=plan.follow_symlinks), output, model, plan,
+                  summary)
     try:
         exhausted = False
         while not exhausted or in_flight:
@@ -167,6 +177,9 @@ def run_batch(sources: list[str], out: Path, plan: BatchPlan) -> Summary:
                 except StopIteration:
                     exhausted = True
                     break
+                if item.skipped:
+                    _write(output, summary, skipped_record(item.source, key, *item.skipped))
+                    continue
                 if item.error:
                     _write(output, summary, error_record(item.source, item.sha256, key, *item.error))
                     progress.update(1)
@@ -213,10 +226,11 @@ def _write(output: Output, summary: Summary, record: dict[str, Any]) -> None:
 def _todo(items: Iterator[Item], output: Output, model: str, plan: BatchPlan,
           summary: Summary) -> Iterator[tuple[Item, str]]:
     for item in items:
-        key = record_key(item.sha256, model, plan.options.to_dict(), item.source)
+        # A skipped input is keyed by its name: a duplicate shares its content with the item it duplicates.
+        key = record_key(None if item.skipped else item.sha256, model, plan.options.to_dict(), item.source)
         status = output.done.get(key)
-        if status == "ok" or (status == "error" and not plan.retry_failed):
-            summary.skipped += 1
+        if status in ("ok", "skipped") or (status == "error" and not plan.retry_failed):
+            summary.already_done += 1
             item.release()
             continue
         yield item, key

@@ -4,6 +4,11 @@ Archive members are streamed out one at a time into a private temporary file, ne
 wholesale. Absolute paths, ``..``, links, devices and FIFOs are refused, and member size, total size
 and the compression ratio are capped while streaming (archive bombs), each as an item whose error
 says why, so the batch goes on.
+
+Nothing is passed over in silence: an input that is not processed is an item with ``skipped`` set to
+a code and a reason (`SKIP_REASONS`): a symbolic link (followed only with ``follow_symlinks``, and only
+when it stays inside the folder given), a file that is not a video, or the same content as an earlier
+item of the batch.
 """
 
 from __future__ import annotations
@@ -35,15 +40,25 @@ class ArchiveLimits:
     ratio_floor_bytes: int = 16 * 1024**2  # small members may compress well legitimately
 
 
+SKIP_REASONS = {
+    "symlink": "a symbolic link (--follow-symlinks follows links that stay inside the folder given)",
+    "symlink_outside": "a symbolic link to a place outside the folder given (never followed)",
+    "not_a_video": "not a video",
+    "duplicate": "the same content as an earlier input of this batch",
+}
+
+
 @dataclass
 class Item:
-    """One video to process. ``path`` is readable while the item is open; ``error`` marks a refused member."""
+    """One input. ``path`` is readable while the item is open; ``error`` marks a refused member (code, message);
+    ``skipped`` an input left out on purpose (code of `SKIP_REASONS`, message)."""
 
     source: str
     path: Path | None = None
     sha256: str | None = None
     error: tuple[str, str] | None = None
     temporary: bool = False
+    skipped: tuple[str, str] | None = None
 
     def release(self) -> None:
         if self.temporary and self.path is not None:
@@ -79,18 +94,69 @@ def is_archive(path: Path) -> bool:
     return path.is_file() and path.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
-def expand(sources: list[str], limits: ArchiveLimits | None = None) -> Iterator[Item]:
-    """Items of every source, in order; archive members are materialised lazily, one at a time."""
-    limits = limits or ArchiveLimits()
+_NOT_A_VIDEO = "no video extension, and it does not probe as one"
+
+
+def _skip(source: str, code: str, detail: str = "") -> Item:
+    return Item(source=source, skipped=(code, SKIP_REASONS[code] + (f": {detail}" if detail else "")))
+
+
+def expand(sources: list[str], limits: ArchiveLimits | None = None, *, follow_symlinks: bool = False) -> Iterator[Item]:
+    """Items of every source, in order; archive members are materialised lazily, one at a time.
+
+    Every input found is an item, processed or ``skipped`` with its reason; a file whose content an earlier
+    item had is skipped as a ``duplicate`` naming that item.
+    """
+    seen: dict[str, str] = {}  # content hash -> the first source with it
+    for item in _expand(sources, limits or ArchiveLimits(), follow_symlinks):
+        if item.sha256 is not None and item.error is None and item.skipped is None:
+            first = seen.setdefault(item.sha256, item.source)
+            if first != item.source:
+                item.release()
+                item = _skip(item.source, "duplicate", first)
+        yield item
+
+
+def _walk(folder: Path, follow_symlinks: bool) -> Iterator[Item]:
+    """Every file under ``folder``: a video as an item to run, anything else as a skipped item."""
+    top = folder.resolve()
+    visited = {top}
+    for root, dirs, names in os.walk(folder, followlinks=follow_symlinks):
+        kept = []
+        for name in sorted(dirs):
+            sub = Path(root) / name
+            if not sub.is_symlink():
+                kept.append(name)
+            elif not follow_symlinks:
+                yield _skip(str(sub), "symlink")
+            elif not sub.resolve().is_relative_to(top):
+                yield _skip(str(sub), "symlink_outside", str(sub.resolve()))
+            elif sub.resolve() not in visited:  # a link back up the tree is walked once
+                visited.add(sub.resolve())
+                kept.append(name)
+        dirs[:] = kept
+        for name in sorted(names):
+            file = Path(root) / name
+            if file.is_symlink():
+                if not follow_symlinks:
+                    yield _skip(str(file), "symlink")
+                    continue
+                if not file.resolve().is_relative_to(top):
+                    yield _skip(str(file), "symlink_outside", str(file.resolve()))
+                    continue
+            if not file.is_file():
+                continue  # a dangling link, a FIFO or a socket: gone or not a file, named by os.walk only
+            if looks_like_video(file):
+                yield _local(file)
+            else:
+                yield _skip(str(file), "not_a_video", _NOT_A_VIDEO)
+
+
+def _expand(sources: list[str], limits: ArchiveLimits, follow_symlinks: bool) -> Iterator[Item]:
     for source in sources:
         path = Path(source)
         if path.is_dir():
-            for root, dirs, names in os.walk(path):
-                dirs.sort()
-                for name in sorted(names):
-                    file = Path(root) / name
-                    if file.is_file() and not file.is_symlink() and looks_like_video(file):
-                        yield _local(file)
+            yield from _walk(path, follow_symlinks)
         elif is_archive(path):
             yield from _archive(path, limits)
         elif path.is_file() and path.suffix.lower() in {".txt", ".list", ".lst"}:
@@ -103,8 +169,12 @@ def expand(sources: list[str], limits: ArchiveLimits | None = None) -> Iterator[
             yield _local(path)
         elif glob.has_magic(source):
             for match in sorted(glob.glob(source, recursive=True)):
-                if Path(match).is_file() and looks_like_video(Path(match)):
+                if not Path(match).is_file():
+                    continue  # a folder the pattern matched
+                if looks_like_video(Path(match)):
                     yield _local(Path(match))
+                else:
+                    yield _skip(match, "not_a_video", _NOT_A_VIDEO)
         else:
             yield Item(source=source, error=("file_missing", f"{source}: no such file, directory or glob match"))
 
@@ -198,6 +268,7 @@ def _zip(path: Path, limits: ArchiveLimits, budget: list[int]) -> Iterator[Item]
                 yield Item(source=display, error=refused)
                 continue
             if not _wanted(info.filename):
+                yield _skip(display, "not_a_video", "no video extension (archive members are taken by name)")
                 continue
             with archive.open(info) as src:
                 item = _copy_capped(src, display, limits, max(1, info.compress_size), budget)
@@ -225,6 +296,7 @@ def _tar(path: Path, limits: ArchiveLimits, budget: list[int]) -> Iterator[Item]
                     yield Item(source=display, error=refused)
                     continue
                 if not _wanted(member.name):
+                    yield _skip(display, "not_a_video", "no video extension (archive members are taken by name)")
                     continue
                 src = archive.extractfile(member)
                 if src is None:

@@ -52,9 +52,15 @@ def _sources(items: list) -> dict[str, str | None]:  # type: ignore[type-arg]
     return out
 
 
+def _skips(items: list) -> dict[str, str]:  # type: ignore[type-arg]
+    return {item.source: item.skipped[0] for item in items if item.skipped}
+
+
 def test_directory_glob_and_list_file(assets: dict[str, Path]) -> None:
     videos = assets["videos"]
-    found = _sources(list(expand([str(videos)])))
+    items = list(expand([str(videos)]))
+    assert _skips(items) == {str(videos / "readme.txt"): "not_a_video"}  # named, with why: never left out silently
+    found = _sources([i for i in items if not i.skipped])
     assert set(found) == {str(videos / p) for p in ("a.mp4", "nested/b.mkv", "no_extension", "broken.mp4")}
     globbed = _sources(list(expand([str(videos / "**" / "*.m*")])))
     assert globbed == {str(videos / "a.mp4"): None, str(videos / "nested" / "b.mkv"): None,
@@ -88,6 +94,8 @@ def _archives(root: Path, video: Path) -> dict[str, Path]:
 def test_every_archive_type_streams_its_members(assets: dict[str, Path], tmp_path: Path) -> None:
     for kind, archive in _archives(tmp_path, assets["videos"] / "a.mp4").items():
         items = list(expand([str(archive)]))
+        assert _skips(items) == ({f"{archive}!notes.txt": "not_a_video"} if kind == "zip" else {}), kind
+        items = [i for i in items if not i.skipped]
         assert [i.source for i in items] == [f"{archive}!clips/one.mp4"], kind
         item = items[0]
         assert item.error is None and item.path is not None and item.path.read_bytes()[:8]
@@ -172,7 +180,7 @@ def test_resume_after_a_kill_gives_one_record_per_video(assets: dict[str, Path],
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(lines) == 7 and len({r["key"] for r in lines}) == 7
     retried = subprocess.run([*args, "--retry-failed"], capture_output=True, text=True, timeout=300)
-    assert "1 processed (0 ok, 1 failed), 6 already done" in retried.stderr
+    assert "1 processed (0 ok, 1 failed), 0 skipped, 6 already done" in retried.stderr
     final = read_records(out)
     assert len(final) == 7 and [r["error"]["code"] for r in final if r["status"] == "error"] == ["empty_file"]
 
@@ -186,7 +194,7 @@ def test_csv_output_and_html_report(assets: dict[str, Path], tmp_path: Path) -> 
         reader = csv.DictReader(f)
         assert reader.fieldnames == CSV_FIELDS
         rows = list(reader)
-    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok", "error"}
+    assert len(rows) == 5 and {r["status"] for r in rows} == {"ok", "error", "skipped"}
     ok = next(r for r in rows if r["status"] == "ok")
     assert int(ok["selected"]) >= 1 and float(ok["gflops"]) < float(ok["gflops_dense"])
     jsonl = tmp_path / "results.jsonl"
@@ -195,8 +203,47 @@ def test_csv_output_and_html_report(assets: dict[str, Path], tmp_path: Path) -> 
     assert thumbs and all(t.with_suffix(".mp4").exists() for t in thumbs)
     page = write_html_report(jsonl, tmp_path / "report" / "index.html", artifacts=tmp_path / "artifacts")
     text = page.read_text()
-    assert "4 videos: 3 recognised, 1 failed" in text and "empty_file" in text and "<svg" in text
-    records = read_records(jsonl)
+    assert "4 videos: 3 recognised, 1 failed; 1 inputs skipped" in text and "empty_file" in text and "<svg" in text
+    assert "readme.txt: not a video" in text
+    records = [r for r in read_records(jsonl) if r["status"] != "skipped"]
     segments = sum(len(r["snippets"]) for r in records)
     assert segments >= 3 and text.count("<img ") == segments  # every selected segment links its thumbnail
     assert all(s["selected"] for r in records for s in r["snippets"])  # the result's selected snippets, as they are
+
+
+def test_symlinks_and_duplicates_are_skipped_by_name_and_links_inside_the_folder_can_be_followed(
+        assets: dict[str, Path], tmp_path: Path) -> None:
+    outside = tmp_path / "elsewhere.mp4"
+    write_test_video(outside, frames=28)
+    folder = tmp_path / "links"
+    (folder / "real").mkdir(parents=True)
+    write_test_video(folder / "real" / "one.mp4", frames=32)
+    (folder / "copy.mp4").write_bytes((folder / "real" / "one.mp4").read_bytes())  # the same content again
+    (folder / "inside.mp4").symlink_to(folder / "real" / "one.mp4")
+    (folder / "outside.mp4").symlink_to(outside)
+    (folder / "linked_dir").symlink_to(folder / "real")
+    out = tmp_path / "results.jsonl"
+    summary = run_batch([str(folder)], out, _plan(assets["checkpoint"]))
+
+    def name(source: str) -> str:
+        return str(Path(source).relative_to(folder))
+
+    skipped = {name(s): reason for s, reason in summary.skipped}
+    assert set(skipped) == {"real/one.mp4", "inside.mp4", "outside.mp4", "linked_dir"}, skipped
+    assert skipped["real/one.mp4"].endswith(str(folder / "copy.mp4"))  # names the input it duplicates
+    assert summary.ok == 1 and summary.total == 1
+    records = {name(r["source"]): r for r in read_records(out)}
+    assert {n: r["error"]["code"] for n, r in records.items() if r["status"] == "skipped"} == {
+        "real/one.mp4": "duplicate", "inside.mp4": "symlink", "outside.mp4": "symlink", "linked_dir": "symlink"}
+    assert any(line.startswith(f"skipped: {folder / 'outside.mp4'}: a symbolic link") for line in summary.lines())
+    assert "1 processed (1 ok, 0 failed), 4 skipped" in summary.lines()[0]
+    # Followed, a link inside the folder is one more path to content seen already; the one outside never is.
+    followed = run_batch([str(folder)], tmp_path / "followed.jsonl", _plan(assets["checkpoint"], follow_symlinks=True))
+    reasons = {name(s): r for s, r in followed.skipped}
+    assert followed.ok == 1 and set(reasons) == {"inside.mp4", "linked_dir/one.mp4", "real/one.mp4", "outside.mp4"}
+    assert reasons["outside.mp4"].startswith("a symbolic link to a place outside")
+    assert all(r.startswith("the same content") for n, r in reasons.items() if n != "outside.mp4"), reasons
+    # Run again: nothing new to do, and skipped inputs are not recorded twice.
+    again = run_batch([str(folder)], out, _plan(assets["checkpoint"]))
+    assert again.total == 0 and again.already_done == 5 and not again.skipped
+    assert len(out.read_text().splitlines()) == 5

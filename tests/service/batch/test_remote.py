@@ -34,6 +34,6 @@ def test_server_mode_collects_results_and_never_submits_twice(tmp_path: Path) ->
         assert records["v2.mp4"]["compute"]["snippets_total"] == 5 and records["v2.mp4"]["labels"]
         # Retrying the failure re-submits with the same idempotency key: still one job per video on the server.
         again = run_batch([str(folder)], out, dataclasses.replace(plan, retry_failed=True))
-        assert again.skipped == 3 and again.total == 1
+        assert again.already_done == 3 and again.total == 1
         jobs = client.get("/v1/jobs", params={"limit": 50}).json()["jobs"]
         assert len(jobs) == 3  # the non-video was refused at upload (415), the rest submitted once
