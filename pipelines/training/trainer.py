@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +98,22 @@ class Trainer:
     def run(self, out: Path) -> dict[str, Any]:
         ctx = self.ctx
         ctx.log(f"training on {ctx.device}; work folder {ctx.work}")
-        prepare(ctx)
-        train_light(ctx)
-        train_heavy(ctx)
-        cache_features(ctx)
-        summary = train_gate(ctx)
+        seconds: dict[str, float] = {}
+
+        def timed(stage: str, run: Callable[[Context], Any]) -> Any:
+            began = time.monotonic()
+            value = run(ctx)
+            seconds[stage] = round(time.monotonic() - began, 1)
+            return value
+
+        timed("frames", prepare)
+        timed("light", train_light)
+        timed("heavy", train_heavy)
+        timed("features", cache_features)
+        summary: dict[str, Any] = timed("gate", train_gate)
+        summary["seconds"] = {**seconds, "total": round(sum(seconds.values()), 1)}
+        ctx.log("seconds per stage (this run; a stage done earlier counts ~0): "
+                + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items()))
         summary["validation"] = {"source": ctx.validation_source, "videos": len(ctx.videos["val"]), **ctx.figures}
         summary["config"] = dataclasses.asdict(ctx.config)
         summary["videos"] = {s: len(v) for s, v in ctx.videos.items()}
