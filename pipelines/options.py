@@ -80,6 +80,11 @@ class Options(BaseModel):
         "snippet limit) instead of spreading a fixed number over the video.",
     )
     seed: int = Field(0, ge=0, description="Seed of the random baseline.")
+    evidence: bool = Field(
+        False, description="Also compute each selected snippet's evidence for the returned labels (what the viewer's "
+        "'Why?' panel shows); with the temporal head it costs more the more classes the model has. The API also "
+        "computes it afterwards, on request (GET /v1/jobs/{id}/evidence).",
+    )
 
     @model_validator(mode="after")
     def _baselines_need_a_count(self) -> Options:

@@ -3,7 +3,9 @@
     probe ─► plan snippets ─► decode light frames ─► light ─► gate ─► decode selected snippets ─► heavy ─► head
 
 Work that is not selected is never done: unselected snippets are neither decoded in full nor passed
-to the heavy network. Decoding runs in isolated child processes (a small pool, reused across videos)
+to the heavy network. The gate selects once: its mask, under the caller's policy, is what the heavy pass
+reads (`pipelines.selection`). The per-snippet evidence is computed only when asked for
+(`pipelines.evidence`). Decoding runs in isolated child processes (a small pool, reused across videos)
 with a time and memory limit; the heavy pass decodes the next chunk of snippets while the current one
 is computed, and `recognize_many` decodes the next video while the model works on this one.
 """
@@ -26,15 +28,18 @@ import numpy as np
 import torch
 
 from models import CheckpointError, ComputeProfile, VidGate, load_checkpoint
+from models.card import ModelCard
+from models.checkpoint import read_card
 
 from .batching import HeavyBatcher
 from .decoding import DecodeCost, Decoder, DecoderPool, IsolatedDecoder, VideoInfo, choose_backend, open_decoder, probe
 from .errors import ModelError, VidgateError
+from .evidence import HeadInput, HeadSink, evidence_terms, head_input
 from .options import LightPass, Options
 from .passes import Progress, StageTimer, cancel_check, heavy_pass_features, light_pass_frames
 from .planning import Snippet, align_to_keyframes, light_frames, plan_snippets, plan_video, relative_times
-from .results import Decoding, RecognitionResult, assemble, model_info
-from .selection import select
+from .results import Decoding, Label, RecognitionResult, assemble, model_info, snippet_evidence
+from .selection import baseline_mask, gate_rule
 from .transforms import light_input
 
 AUTO_FALLBACK = "fast"  # what ``auto`` runs where it does not align (docs/inference.md: the measured choice)
@@ -119,11 +124,13 @@ class Recognizer:
         self.device = torch.device(
             "cuda" if device == "auto" and torch.cuda.is_available() else "cpu" if device == "auto" else device
         )
+        self.card: ModelCard | None = None  # a model in memory has no card
         if isinstance(model, VidGate):
             self.model = model.to(self.device).eval()
         else:
             try:
                 self.model, _ = load_checkpoint(model, device=self.device)
+                self.card = read_card(model)
             except CheckpointError as exc:
                 raise ModelError(str(exc)) from None
         self.config = self.model.config
@@ -164,7 +171,7 @@ class Recognizer:
 
     @property
     def model_info(self) -> dict[str, Any]:
-        return model_info(asdict(self.config))
+        return model_info(asdict(self.config), self.card)
 
     def plan(self, num_frames: int, fps: float, options: Options | None = None) -> list[Snippet]:
         """The uniform plan (what training sees)."""
@@ -229,17 +236,29 @@ class Recognizer:
         progress: Progress | None = None,
         should_cancel: Callable[[], bool] | None = None,
         centre_frames: FrameSink | None = None,
+        head: HeadSink | None = None,
     ) -> RecognitionResult:
         """Recognise one video (a path or a binary file object).
 
         ``progress(stage, fraction)`` hears of every stage (probe, light, gate, each heavy chunk as
-        ``heavy i/n``, head, done); ``centre_frames`` receives the centre frames decoded on the way (`FrameSink`).
+        ``heavy i/n``, head, done); ``centre_frames`` receives the centre frames decoded on the way (`FrameSink`);
+        ``head`` receives what the head read when the evidence was not asked for, from which `explain` computes it.
         """
         options = options or Options()
         report = progress or (lambda stage, fraction: None)
         with _as_path(video) as path:
             prepared = self._prepare(path, options, name or _display_name(video), report, should_cancel)
-            return self._finish(prepared, report, should_cancel, centre_frames)
+            return self._finish(prepared, report, should_cancel, centre_frames, head)
+
+    def explain(self, head: HeadInput, labels: list[str]) -> list[tuple[Label, ...]]:
+        """Each snippet's evidence for ``labels`` (a result's returned labels), from what the head read
+        (`HeadInput`, kept by ``recognize(..., head=...)``): what ``Options(evidence=True)`` would have
+        reported, without decoding the video again."""
+        terms = evidence_terms(self.model, head)  # (T, C)
+        selected = [False] * head.times.shape[0]
+        for i in head.selected.tolist():
+            selected[i] = True
+        return snippet_evidence(terms.tolist(), selected, self.config.classes, labels)
 
     def recognize_many(
         self, videos: Iterable[str | Path], options: Options | None = None
@@ -309,8 +328,8 @@ class Recognizer:
         return video
 
     def _finish(self, video: _Video, report: Progress, should_cancel: Callable[[], bool] | None,
-                centre_frames: FrameSink | None = None) -> RecognitionResult:
-        """Light network, gate, selection, heavy pass and head for a prepared video."""
+                centre_frames: FrameSink | None = None, head: HeadSink | None = None) -> RecognitionResult:
+        """Light network, gate (which selects), heavy pass and head for a prepared video."""
         c, timer, options, plan = self.config, video.timer, video.options, video.plan
         start = time.perf_counter()
         gated = options.gated
@@ -327,16 +346,15 @@ class Recognizer:
                 video.light = None
                 report("gate", 0.2)
                 with timer.stage("gate"):
-                    out = self.model.select(features.unsqueeze(0))
+                    out = self.model.select(features.unsqueeze(0), budget=gate_rule(options))
+                    mask = out.mask[0].bool().cpu()  # (T,): the gate's selection is the one the heavy pass reads
                     gate_scores = out.gate_scores[0].float().cpu()
                     activations = out.concept_activations[0].float().cpu()  # (T, K)
                     top = activations.topk(min(3, activations.shape[1]), dim=1)
                     concepts = [list(zip(i.tolist(), v.tolist(), strict=True)) for v, i in zip(*top, strict=True)]
+            else:
+                mask = baseline_mask(len(plan), options)
             cancel_check(should_cancel)
-            with timer.stage("gate"):
-                mask = select(gate_scores, mode=options.mode.value, budget=options.budget,
-                              max_selected=options.max_selected, threshold=options.threshold,
-                              learned_threshold=c.threshold, seed=options.seed)
             chosen = mask.nonzero().flatten().tolist()
             retained = {i: frames for i, frames in video.retained.items() if i in set(chosen)}
             video.retained = {}
@@ -354,7 +372,15 @@ class Recognizer:
             times = torch.tensor([relative_times(plan, video.info.num_frames)], device=self.device)  # (1, T)
             logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float(), times)
             scores = self.model.scores(logits)[0].float().cpu()
-            evidence = self._evidence(features_all, mask, times)
+        evidence = None
+        if options.evidence or head is not None:
+            kept = head_input(features_all, mask, times)
+            if options.evidence:
+                report("evidence", 0.98)
+                with timer.stage("evidence"):
+                    evidence = evidence_terms(self.model, kept).tolist()
+            else:
+                head(kept)
         timer.add("total", time.perf_counter() - start)
         timer.seconds["decode"] = timer.seconds.get("decode_light", 0.0) + timer.seconds.get("decode_heavy", 0.0)
         report("done", 1.0)
@@ -369,7 +395,7 @@ class Recognizer:
             gate_scores=gate_scores.tolist() if gated else None,
             concepts=concepts,
             selected=mask.tolist(),
-            evidence=evidence.tolist(),
+            evidence=evidence,
             flops=self.profile.video(len(plan), len(chosen), gated=gated),
             decoding=Decoding(light_pass=video.light_pass if gated or video.light_pass == "aligned" else "none",
                               frames_light=video.frames_light, frames_total=frames_total),
@@ -377,13 +403,6 @@ class Recognizer:
             model=self.model_info,
             options=options.to_dict(),
         )
-
-    def _evidence(self, features: torch.Tensor, mask: torch.Tensor, times: torch.Tensor) -> torch.Tensor:
-        """Each snippet's term in each class logit ``(T, C)`` (``results.EVIDENCE_DESCRIPTION``)."""
-        terms = self.model.evidence(features, mask.unsqueeze(0).to(self.device).float(), times)[0].float().cpu()
-        if not self.config.multi_label:  # softmax ignores what is added to every class alike
-            terms = terms - terms.mean(1, keepdim=True)
-        return terms * mask.unsqueeze(1)
 
 
 def _display_name(video: str | Path | IO[bytes]) -> str:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from models.card import ModelCard
+
 from .decoding.probe import VideoInfo
 from .planning import Snippet, snippet_times
 
@@ -32,8 +34,9 @@ class SnippetResult:
     """One snippet: ``frames`` = [first, last + 1) frame indices in presentation order; ``start`` and ``end``
     the seconds they are on screen (`SNIPPET_TIMES`; `pipelines.decoding.timeline`).
 
-    ``evidence``: for a selected snippet, its share of each returned label's score (see
-    `EVIDENCE_DESCRIPTION`); empty for snippets the heavy network did not see.
+    ``evidence``: None unless evidence was asked for (`Options.evidence`); then, for a selected snippet,
+    its share of each returned label's score (see `EVIDENCE_DESCRIPTION`), empty for snippets the heavy
+    network did not see.
     """
 
     index: int
@@ -43,7 +46,7 @@ class SnippetResult:
     gate_score: float | None
     selected: bool
     concepts: tuple[Concept, ...]
-    evidence: tuple[Label, ...] = ()
+    evidence: tuple[Label, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ class RecognitionResult:
 
 
 TIMING_STAGES = ("probe", "decode", "decode_light", "decode_heavy", "decode_wait", "light", "gate", "heavy", "head",
-                 "total")
+                 "evidence", "total")
 
 
 @dataclass(frozen=True)
@@ -137,13 +140,16 @@ def assemble(
         concepts: per snippet, the top ``(kernel, activation)`` pairs, or None when no gate ran.
         selected: per snippet, whether the heavy network saw it.
         evidence: per snippet, its term in every class logit (`EVIDENCE_DESCRIPTION`); reported for the
-            selected snippets and the returned labels.
+            selected snippets and the returned labels. None: not asked for (every snippet's is None).
         flops: ``ComputeProfile.video`` of this run.
         seconds: wall seconds per stage.
     """
     order = sorted(range(len(scores)), key=lambda i: -scores[i])[: min(top_k, len(scores))]
     spans = snippet_times(plan, info)
     labels = tuple(Label(classes[i], round(float(scores[i]), 6)) for i in order)
+    explained: list[tuple[Label, ...] | None] = (
+        [None] * len(plan) if evidence is None
+        else list(snippet_evidence(evidence, selected, classes, [label.label for label in labels])))
     snippets = tuple(
         SnippetResult(
             index=s.index,
@@ -153,8 +159,7 @@ def assemble(
             gate_score=round(float(gate_scores[s.index]), 6) if gate_scores is not None else None,
             selected=bool(selected[s.index]),
             concepts=tuple(Concept(int(k), round(float(v), 4)) for k, v in concepts[s.index]) if concepts else (),
-            evidence=tuple(Label(classes[i], round(float(evidence[s.index][i]), 4)) for i in order)
-            if evidence is not None and selected[s.index] else (),
+            evidence=explained[s.index],
         )
         for s, (start, end) in zip(plan, spans, strict=True)
     )
@@ -191,6 +196,15 @@ def assemble(
     )
 
 
+def snippet_evidence(terms: Sequence[Sequence[float]], selected: Sequence[bool], classes: Sequence[str],
+                     labels: Sequence[str]) -> list[tuple[Label, ...]]:
+    """Per snippet, its term for each of ``labels`` (the result's returned labels, in their order); empty
+    for snippets the heavy network did not see. The one formatting of evidence, inline or on request."""
+    column = {name: i for i, name in enumerate(classes)}
+    return [tuple(Label(label, round(float(row[column[label]]), 4)) for label in labels) if chosen else ()
+            for row, chosen in zip(terms, selected, strict=True)]
+
+
 def _largest_gap_s(spans: Sequence[tuple[float, float]], duration: float) -> float:
     """The longest stretch in seconds no snippet covers: before the first, between two, after the last."""
     edges = [0.0, *itertools.chain.from_iterable(spans), duration]
@@ -200,19 +214,22 @@ def _largest_gap_s(spans: Sequence[tuple[float, float]], duration: float) -> flo
 MODEL_INFO_KEYS = ("name", "version", "light", "heavy", "head", "classes", "snippet_frames", "multi_label", "threshold")
 
 
-def model_info(config: dict[str, Any]) -> dict[str, Any]:
-    """The ``model`` part of a result: what a user needs to know of the model, from its config."""
-    info = {k: list(config[k]) if k == "classes" else config.get(k) for k in MODEL_INFO_KEYS}
-    info["head"] = info["head"] or "pool"  # checkpoints from before the head was a choice hold a pool head
+def model_info(config: dict[str, Any], card: ModelCard | None = None) -> dict[str, Any]:
+    """The ``model`` part of a result: what a user needs to know of the model, from its (migrated) config, and
+    from its card whether its classes come from synthetic training data (None: not known)."""
+    info = {k: list(config[k]) if k == "classes" else config[k] for k in MODEL_INFO_KEYS}
+    info["synthetic"] = card.data.synthetic if card is not None else None
     return info
 
 
 EVIDENCE_DESCRIPTION = (
-    "for a selected snippet, its term in each returned label's logit: the head's logits are the logits of an "
-    "empty selection plus one term per selected snippet (docs/models.md names the decomposition of each head). "
-    "With a softmax (single-label model) each term is taken net of the snippet's mean term over all classes, "
-    "which changes no probability; with sigmoids (multi-label) it is the term itself. Positive: argues for the "
-    "label; negative: against it. Empty for snippets the heavy network did not see."
+    "null unless evidence was asked for: the option evidence (vidgate classify and batch --evidence, the API's "
+    "evidence form field), or afterwards from the API (GET /v1/jobs/{id}/evidence: computed once, then kept). "
+    "When asked for: for a selected snippet, its term in each returned label's logit: the head's logits are the "
+    "logits of an empty selection plus one term per selected snippet (docs/models.md names the decomposition of "
+    "each head). With a softmax (single-label model) each term is taken net of the snippet's mean term over all "
+    "classes, which changes no probability; with sigmoids (multi-label) it is the term itself. Positive: argues "
+    "for the label; negative: against it. Empty for snippets the heavy network did not see."
 )
 SNIPPET_TIMES = {
     "frames": "[first frame, last frame + 1): frame indices in presentation order",
@@ -297,7 +314,7 @@ RESULT_SCHEMA: dict[str, Any] = {
                         },
                     },
                     "evidence": {
-                        "type": "array",
+                        "type": ["array", "null"],
                         "description": EVIDENCE_DESCRIPTION,
                         "items": {
                             "type": "object",
@@ -347,11 +364,20 @@ RESULT_SCHEMA: dict[str, Any] = {
         },
         "timings": {
             "type": "object",
-            "description": "wall seconds per stage (decode = decode_light + decode_heavy)",
+            "description": "wall seconds per stage (decode = decode_light + decode_heavy; evidence: 0 unless "
+                           "evidence was asked for)",
             "required": ["probe", "decode", "decode_light", "decode_heavy", "light", "gate", "heavy", "head", "total"],
             "additionalProperties": _NUMBER,
         },
-        "model": {"type": "object", "required": ["name", "version", "light", "heavy", "classes"]},
+        "model": {
+            "type": "object",
+            "required": ["name", "version", "light", "heavy", "classes"],
+            "properties": {
+                "synthetic": {"type": ["boolean", "null"],
+                              "description": "the model card says its training data was generated (its classes "
+                                             "mean nothing on real footage); null: not known"},
+            },
+        },
         "options": {"type": "object"},
     },
 }

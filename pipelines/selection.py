@@ -1,8 +1,11 @@
-"""Which snippets the heavy network sees: the gate's choice, or a baseline's.
+"""Which snippets the heavy network sees: the gate's choice under the caller's policy, or a baseline's.
 
-``gated`` thresholds the gate scores under a budget; ``dense`` takes every snippet; ``uniform`` and
-``random`` take k snippets evenly spaced / at random, k from the budget: the baselines the gate is
-compared with in every evaluation.
+In ``gated`` mode the policy (a budget, a maximum count, a threshold; none of them: the gate's learned
+threshold) becomes the gate's selection rule (`gate_rule`) and the gate applies it once
+(`models.VidGate.select`, which calls `models.gate.select_snippets`): the mask it returns is the one the
+heavy pass reads. ``dense`` takes every snippet; ``uniform`` and ``random`` take k snippets evenly spaced
+/ at random, k from the budget (`baseline_mask`): the baselines the gate is compared with in every
+evaluation.
 """
 
 from __future__ import annotations
@@ -12,9 +15,19 @@ import random
 
 import torch
 
-from models import Budget, select_snippets
+from models import Budget
 
-MODES = ("gated", "dense", "uniform", "random")
+from .options import Mode, Options
+
+MODES = tuple(m.value for m in Mode)
+
+
+def gate_rule(options: Options) -> Budget | None:
+    """The gate's selection rule for the options' policy; None when none is given: the model's learned
+    threshold decides (`VidGate.select`'s default, the one place that default lives)."""
+    if options.budget is None and options.max_selected is None and options.threshold is None:
+        return None
+    return Budget(fraction=options.budget, max_selected=options.max_selected, threshold=options.threshold)
 
 
 def baseline_count(n: int, budget: float | None, max_selected: int | None) -> int:
@@ -23,42 +36,17 @@ def baseline_count(n: int, budget: float | None, max_selected: int | None) -> in
     return max(1, min(k, max_selected or n))
 
 
-def select(
-    gate_scores: torch.Tensor,
-    *,
-    mode: str,
-    budget: float | None = None,
-    max_selected: int | None = None,
-    threshold: float | None = None,
-    learned_threshold: float = 0.5,
-    seed: int = 0,
-) -> torch.Tensor:
-    """The selection mask ``(T,) bool`` for ``mode``.
-
-    Args:
-        gate_scores: the gate's score per snippet ``(T,)`` (ignored by the baselines).
-        mode: one of :data:`MODES`.
-        budget: fraction of snippets.
-        max_selected: most snippets.
-        threshold: gate score threshold; with none of budget, max_selected, threshold, the model's
-            ``learned_threshold`` decides.
-        learned_threshold: the threshold the gate was trained with.
-        seed: the ``random`` baseline's seed.
-    """
-    n = gate_scores.shape[0]
-    if mode == "dense":
+def baseline_mask(n: int, options: Options) -> torch.Tensor:
+    """The selection mask ``(T,) bool`` of a mode that runs no gate: dense, uniform or random."""
+    if options.mode is Mode.GATED:
+        raise ValueError("gated selection is the gate's own (VidGate.select with gate_rule(options))")
+    if options.mode is Mode.DENSE:
         return torch.ones(n, dtype=torch.bool)
-    if mode == "gated":
-        if threshold is None and budget is None and max_selected is None:
-            threshold = learned_threshold
-        limits = Budget(fraction=budget, max_selected=max_selected, threshold=threshold)
-        valid = torch.ones(1, n, dtype=torch.bool)
-        return select_snippets(gate_scores.unsqueeze(0), valid, limits)[0]
-    k = baseline_count(n, budget, max_selected)
-    if mode == "uniform":
+    k = baseline_count(n, options.budget, options.max_selected)
+    if options.mode is Mode.UNIFORM:
         chosen = {int((i + 0.5) * n / k) for i in range(k)}
     else:
-        chosen = set(random.Random(seed).sample(range(n), k))
+        chosen = set(random.Random(options.seed).sample(range(n), k))
     mask = torch.zeros(n, dtype=torch.bool)
     mask[sorted(chosen)] = True
     return mask

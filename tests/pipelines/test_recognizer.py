@@ -206,7 +206,7 @@ def test_evidence_points_at_the_segments_that_make_the_label(tmp_path: Path) -> 
     write_video(video, frames, fps=12, gop=8)
     torch.manual_seed(0)
     model = VidGate(ModelConfig(classes=("marker", "plain"), light="tiny2d", heavy="tiny3d", light_size=64,
-                                heavy_size=64, num_kernels=4)).eval()
+                                heavy_size=64, num_kernels=4, head="pool")).eval()
     with open_decoder(video) as decoder:
         clips = decoder.frames([*range(24, 32), *range(0, 8)], size=64).reshape(2, 8, 64, 64, 3)
     marker, plain = model.encode_snippets(heavy_input(clips, model.config))  # (F,), (F,)
@@ -228,23 +228,90 @@ def test_evidence_points_at_the_segments_that_make_the_label(tmp_path: Path) -> 
     head.fc.weight[0, :features] = w
     head.fc.weight[1, :features] = -w
 
-    result = Recognizer(model, isolate=False).recognize(video, Options(mode="dense", top_k=2))
+    result = Recognizer(model, isolate=False).recognize(video, Options(mode="dense", top_k=2, evidence=True))
     scores = {label.label: label.score for label in result.labels}
     for s in result.snippets:
+        assert s.evidence is not None
         terms = {e.label: e.score for e in s.evidence}
         assert set(terms) == {"marker", "plain"}
         sign = 1 if s.index in markers else -1
         assert sign * terms["marker"] > 0 and sign * terms["plain"] < 0, (s.index, terms)
     # Exact: log(p_marker / p_plain) is the sum of the snippets' term differences (the empty selection adds 0).
-    total = sum(e.score * (1 if e.label == "marker" else -1) for s in result.snippets for e in s.evidence)
+    total = sum(e.score * (1 if e.label == "marker" else -1) for s in result.snippets for e in s.evidence or ())
     assert abs(total) > 0.2 and np.log(scores["marker"] / scores["plain"]) == pytest.approx(total, abs=1e-2)
 
 
 def test_only_selected_snippets_carry_evidence_for_the_returned_labels(recognizer: Recognizer, video: Path) -> None:
-    result = recognizer.recognize(video, Options(budget=0.25, top_k=2))
+    result = recognizer.recognize(video, Options(budget=0.25, top_k=2, evidence=True))
     labels = [label.label for label in result.labels]
     for s in result.snippets:
-        assert [e.label for e in s.evidence] == (labels if s.selected else [])
+        assert s.evidence is not None and [e.label for e in s.evidence] == (labels if s.selected else [])
+
+
+@pytest.mark.parametrize("head", ["pool", "temporal"])
+def test_evidence_only_when_asked_and_later_from_what_the_head_read(head: str, video: Path) -> None:
+    """Without ``evidence`` no snippet carries any (null in JSON) and no time goes to it; what the head read,
+    kept by the sink, gives later exactly the evidence that asking for it inline gives."""
+    from models import ModelConfig, VidGate
+    from pipelines.evidence import HeadInput
+
+    torch.manual_seed(0)
+    model = VidGate(ModelConfig(classes=("a", "b", "c", "d"), light="tiny2d", heavy="tiny3d", light_size=64,
+                                heavy_size=64, num_kernels=4, head=head)).eval()
+    kept: list[HeadInput] = []
+    with Recognizer(model, isolate=False) as recognizer:
+        plain = recognizer.recognize(video, Options(budget=0.25, top_k=3), head=kept.append)
+        asked = recognizer.recognize(video, Options(budget=0.25, top_k=3, evidence=True), head=kept.append)
+        assert len(kept) == 1  # the sink hears of the video whose evidence was not computed
+        assert all(s.evidence is None for s in plain.snippets)
+        assert all(s["evidence"] is None for s in plain.to_dict()["snippets"])
+        assert plain.timings["evidence"] == 0.0 and asked.timings["evidence"] > 0.0
+        assert [s.selected for s in plain.snippets] == [s.selected for s in asked.snippets]
+        assert plain.labels == asked.labels
+        stored = HeadInput.from_bytes(kept[0].to_bytes())
+        later = recognizer.explain(stored, [label.label for label in plain.labels])
+    assert later == [s.evidence for s in asked.snippets]
+    assert any(later) and all(bool(e) == s.selected for e, s in zip(later, asked.snippets, strict=True))
+
+
+def test_the_gate_selects_once_and_the_heavy_pass_reads_its_mask(video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy (budget, maximum, threshold, or the learned threshold) is applied once, by the gate; the
+    snippets the heavy network encodes are exactly the mask the gate returned."""
+    import models.gate
+    import models.vidgate
+    from models import ModelConfig, VidGate
+
+    torch.manual_seed(0)
+    model = VidGate(ModelConfig(classes=("a", "b"), light="tiny2d", heavy="tiny3d", light_size=64, heavy_size=64,
+                                num_kernels=4)).eval()
+    calls: list[torch.Tensor] = []
+
+    def counted(*args: object, **kwargs: object) -> torch.Tensor:
+        mask = models.gate.select_snippets(*args, **kwargs)  # type: ignore[arg-type]
+        calls.append(mask.clone())
+        return mask
+
+    monkeypatch.setattr(models.vidgate, "select_snippets", counted)
+    encoded: list[int] = []
+    encode = model.encode_snippets
+
+    def counting_encode(snippets: torch.Tensor) -> torch.Tensor:
+        encoded.append(snippets.shape[0])
+        return encode(snippets)
+
+    monkeypatch.setattr(model, "encode_snippets", counting_encode)
+    with Recognizer(model, isolate=False) as recognizer:
+        recognizer.profile.video(20, 1, gated=True)  # the FLOP count runs the gate once per shape: not a selection
+        for options in (Options(), Options(budget=0.25), Options(max_selected=3), Options(threshold=0.5, budget=0.5)):
+            calls.clear()
+            encoded.clear()
+            result = recognizer.recognize(video, options)
+            assert len(calls) == 1, options
+            assert calls[0][0].tolist() == [s.selected for s in result.snippets], options
+            assert sum(encoded) == result.compute.snippets_selected == int(calls[0].sum()), options
+        calls.clear()
+        recognizer.recognize(video, Options(mode="uniform", budget=0.25))
+        assert calls == []  # the baselines run no gate
 
 
 RECORDING = "tests.pipelines.recording_backend:RecordingDecoder"
