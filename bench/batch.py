@@ -31,7 +31,7 @@ from pipelines.synth import SynthConfig, write_synthetic_dataset
 from service.batch.runner import BatchPlan, run_batch
 from service.config import Settings
 
-from .report import machine, write_section
+from .common import machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,8 +92,8 @@ def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str 
     from models import save_checkpoint
     from pipelines.training import resolve_device
 
+    from .common import make_footage
     from .e2e import random_model
-    from .footage import make_footage
 
     sources = [make_footage(300, gop) for gop in gops]
     folder = ROOT / "data" / "bench" / f"batch-footage-{videos}-g{'-'.join(map(str, gops))}"
@@ -162,16 +162,6 @@ def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str 
         "",
         stage_line(stages),
     ]
-    out = ROOT / "data" / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{section}.json").write_text(json.dumps({
-        "per_hour": per_hour, "machine": machine(), "command": sys.argv[1:], "device": resolved, "model": model,
-        "videos": {label: n for label, n, _, _ in rows}, "ok": {label: ok for label, _, ok, _ in rows},
-        "seconds": {label: seconds for label, _, _, seconds in rows}, "decoders": settings.decoders,
-        "threads": settings.threads,
-        "gops": list(gops), "warm_up": warm,
-        "stages": stages,  # each video's own stage seconds (the recognizer's timings), median and max
-    }, indent=2))
     write_section(section, "\n".join(lines))
     print("\n".join(lines))
 

@@ -26,7 +26,7 @@ from pipelines.decoding.backends import Decoder
 from pipelines.encoding import write_video
 from pipelines.planning import plan_snippets
 
-from .report import machine, write_section
+from .common import machine, write_section
 
 
 def bench_frames(count: int, height: int, width: int) -> Iterator[np.ndarray]:

@@ -4,28 +4,39 @@
     python -m bench.demo --videos 60     # a quick run (its figures are not the shipped ones)
 
 Writes models/weights/vidgate-demo.safetensors (only with --ship), docs/results.md and
-docs/results/evaluation.{json,md,png}.
+docs/results/evaluation.{json,md,png}. With --ship it also writes the shipped model's card (its data set,
+recipe, validation and test figures) and the example videos (models/examples/: test videos of the
+benchmark, generated again from its seed, with their truth); ``--card`` and ``--examples`` write those
+alone from the last run's docs/results/*.json, leaving the weights bit-identical.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from models.card import TrainingData
+from models.checkpoint import DEMO_CHECKPOINT, read_config, write_card
 from pipelines.datasets import load_dataset
 from pipelines.evaluation import evaluate
 from pipelines.evaluation_report import report_markdown, write_report
 from pipelines.recognizer import Recognizer
-from pipelines.synth import SynthConfig, write_synthetic_dataset
+from pipelines.synth import SynthConfig, made_by, write_synthetic_dataset, write_videos
 from pipelines.training import TrainConfig, train
+from pipelines.training.card import training_card, with_test_figures
+from service.examples import EXAMPLES_DIR, Example, TrueEvent, write_manifest
 
-from .report import gate_runs_note, machine, shown, write_section
+from .common import gate_runs_note, machine, shown, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
+DEMO_NAME = "vidgate-demo"
+EXAMPLES = 4  # example videos shipped, each of another class
 
 
 def main() -> None:
@@ -37,8 +48,20 @@ def main() -> None:
     parser.add_argument(
         "--report-only", action="store_true", help="rewrite docs/results.md from the last run's docs/results/*.json"
     )
+    parser.add_argument("--card", action="store_true",
+                        help="write the shipped model's card from the last run's docs/results/*.json")
+    parser.add_argument("--examples", action="store_true",
+                        help="write the example videos (models/examples/) from the last run's evaluation")
     args = parser.parse_args()
     out = ROOT / "docs" / "results"
+    if args.card or args.examples:
+        report, summary = (json.loads((out / f"{n}.json").read_text()) for n in ("evaluation", "training"))
+        synth = SynthConfig(videos=args.videos, seed=args.seed)
+        if args.card:
+            write_demo_card(DEMO_CHECKPOINT, synth, args.work / "synth", report, summary)
+        if args.examples:
+            write_examples(synth, report)
+        return
     if args.report_only:
         args.ship = True  # docs/results/*.json describe the shipped model unless a run was copied aside
         write_results(
@@ -74,8 +97,53 @@ def main() -> None:
         target = ROOT / "models" / "weights" / "vidgate-demo.safetensors"
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(checkpoint, target)
+        synth = SynthConfig(videos=args.videos, seed=args.seed)
+        write_demo_card(target, synth, data, report, summary)
+        write_examples(synth, report)
 
     write_results(args, report, seconds, summary)
+
+
+def write_demo_card(checkpoint: Path, synth: SynthConfig, data: Path, report: dict[str, Any],
+                    summary: dict[str, Any]) -> None:
+    """The shipped model's card: the synthetic benchmark it was trained on, its recipe, training's validation
+    figures and the evaluation's test figures; names the model ``vidgate-demo``. The weights are untouched."""
+    config = dataclasses.replace(read_config(checkpoint), name=DEMO_NAME)
+    training_data = TrainingData(path=shown(data), splits={**summary["videos"], report["split"]: report["videos"]},
+                                 synthetic=True, made_by=made_by(synth), generator=dataclasses.asdict(synth))
+    card = with_test_figures(training_card(training_data, config, summary, summary["config"]), report)
+    write_card(checkpoint, card, rename=True)
+    print(f"wrote the model card of {shown(checkpoint)}")
+
+
+def write_examples(synth: SynthConfig, report: dict[str, Any]) -> None:
+    """The example videos: the first test videos of ``EXAMPLES`` classes that the shipped model labels right at
+    its learned threshold, generated again from the benchmark's config, with their true label and events."""
+    chosen: dict[str, int] = {}
+    for video in report["settings"]["gated threshold"]["per_video"]:
+        label = video["labels"][0]
+        if video["predicted"] == label and label not in chosen and len(chosen) < EXAMPLES:
+            chosen[label] = int(Path(video["video"]).stem)
+    EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
+    for old in EXAMPLES_DIR.glob("*.mp4"):
+        old.unlink()
+    examples = []
+    with tempfile.TemporaryDirectory() as tmp:
+        written = write_videos(tmp, synth, list(chosen.values()))
+        for name, info in written.items():
+            label, index = str(info["label"]), int(Path(name).stem)
+            file = f"{label}-{index:05d}.mp4"
+            shutil.move(Path(tmp) / name, EXAMPLES_DIR / file)
+            events = tuple(TrueEvent(start=e["seconds"][0], end=e["seconds"][1], label=e["event"])
+                           for e in info["events"])
+            examples.append(Example(
+                name=file.removesuffix(".mp4"), file=file, label=label, events=events,
+                duration=round(int(info["frames"]) / synth.fps, 4),
+                size=(EXAMPLES_DIR / file).stat().st_size,
+                source={"made_by": made_by(synth), "video": name, "split": info["split"]}))
+    write_manifest(EXAMPLES_DIR, examples)
+    print(f"wrote {len(examples)} examples to {shown(EXAMPLES_DIR)}: "
+          + ", ".join(f"{e.name} ({e.size // 1024} KiB)" for e in examples))
 
 
 def write_results(
@@ -99,7 +167,7 @@ def write_results(
         + ", ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float))
         + f". Head: {summary['config']['head']}; learned threshold "
         + f"{summary.get('calibration', {}).get('threshold', 0.5):.4g}, chosen as the "
-        + f"{summary.get('calibration', {}).get('rule', 'fixed 0.5 (no validation)')}. {gate_runs_note(summary)}",
+        + f"{summary.get('calibration', {}).get('rule', 'fixed 0.5 (no validation)')}. {gate_runs_note(summary)}".rstrip(),
         "",
         "The evaluation is `vidgate evaluate`'s own code (`pipelines.evaluation`); "
         "`vidgate evaluate data/demo/demo.safetensors data/demo/synth --out docs/results` gives the same accuracies "

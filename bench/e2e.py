@@ -3,8 +3,9 @@
     python -m bench.e2e                  # 5-minute 640×360 30 fps H.264, GOP 300 with B-frames
     python -m bench.e2e --seconds 60     # a quicker run
     python -m bench.e2e --device cuda --heavy x3d_m --size 224 --frames 16   # a full-size heavy network on a GPU
-    python -m bench.e2e --footage --gop 250              # looped real footage (bench.footage), x264 veryfast
+    python -m bench.e2e --footage --gop 250              # looped real footage (bench.common), x264 veryfast
     python -m bench.e2e --footage --gop 250 --strict     # ... without scene-cut keyframes
+    python -m bench.e2e --footage --light-passes         # ... and gated 25% with each light pass forced
 
 Every setting runs on the same file in the same process, interleaved, `--repeats` times (median
 reported), with the product's defaults: the demo model, decoding isolated in a child process. ``--heavy`` swaps in a
@@ -16,7 +17,6 @@ encoder, compared dense vs fixed budgets. Writes the "e2e" section of docs/bench
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -34,8 +34,7 @@ from pipelines.encoding import write_video
 from pipelines.options import Options
 from pipelines.recognizer import Recognizer
 
-from .footage import make_footage
-from .report import machine, write_section
+from .common import machine, make_footage, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,6 +99,8 @@ def main() -> None:
     parser.add_argument("--footage", action="store_true", help="looped real footage instead of generated frames")
     parser.add_argument("--gop", type=int, default=250, help="keyframe interval with --footage")
     parser.add_argument("--strict", action="store_true", help="no scene-cut keyframes with --footage")
+    parser.add_argument("--light-passes", action="store_true", help="also gated 25%% with each light pass forced "
+                        "(the demo model)")
     args = parser.parse_args()
     if args.footage:
         video = make_footage(args.seconds, args.gop, scenecut=not args.strict)
@@ -117,14 +118,11 @@ def main() -> None:
     else:
         recognizer = Recognizer(DEMO_CHECKPOINT, device=args.device)
         model = "the demo model (tiny2d + tiny3d at 112²)"
+        forced = ("exact", "nonref", "fast", "keyframe", "aligned") if args.light_passes else ()
         settings = {
             "dense, uniform plan": Options(mode="dense", light_pass="nonref"),
             "dense": Options(mode="dense"),
-            "gated, budget 25%, light exact": Options(budget=0.25, light_pass="exact"),
-            "gated, budget 25%, light nonref": Options(budget=0.25, light_pass="nonref"),
-            "gated, budget 25%, light fast": Options(budget=0.25, light_pass="fast"),
-            "gated, budget 25%, light keyframe": Options(budget=0.25, light_pass="keyframe"),
-            "gated, budget 25%, light aligned": Options(budget=0.25, light_pass="aligned"),
+            **{f"gated, budget 25%, light {p}": Options(budget=0.25, light_pass=p) for p in forced},
             "gated, budget 25%": Options(budget=0.25),
             "gated, learned threshold": Options(),
         }
@@ -160,7 +158,7 @@ def main() -> None:
             f"| {name} | {c.light_pass if c else '—'} | {chosen} | {wall:.2f} | {cells} | {decoded} "
             f"| {dense / wall:.2f}× | {wall / decode_all:.2f} | {3600 / wall:.0f} |"
         )
-    kind = (f"looped real footage (bench.footage), x264 veryfast, keyframe interval {args.gop}"
+    kind = (f"looped real footage (bench.common.make_footage), x264 veryfast, keyframe interval {args.gop}"
             f"{' without scene cuts' if args.strict else ' (scene cuts add keyframes)'}" if args.footage
             else "generated frames, keyframe every 300 frames, B-frames")
     lines = [
@@ -181,16 +179,6 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
     ]
-    out = ROOT / "data" / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stage_medians = {name: {k: statistics.median(s[k] for s in runs) for k in runs[0]} for name, runs in stages.items()}
-    (out / f"{section}.json").write_text(json.dumps({
-        "median": median, "machine": machine(), "command": sys.argv[1:],
-        "light_pass": {k: c.light_pass for k, c in computes.items()},
-        "stages": stage_medians,
-        "frames_decoded": {k: c.frames_decoded for k, c in computes.items()},
-        "num_frames": info.num_frames,
-    }, indent=2))
     write_section(section, "\n".join(lines))
     print("\n".join(lines))
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import psutil
 
+from .common import machine, write_section
 from .e2e import make_video
-from .report import machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 

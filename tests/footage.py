@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.footage import clip_frames, sample_clips_dir
+from bench.common import clip_frames, sample_clips_dir
 from pipelines.encoding import write_video
 
 CLIPS = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
