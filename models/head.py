@@ -60,9 +60,9 @@ class PoolHead(Head):
     ``pooling`` ``"mean"`` weighs every selected snippet alike. ``"attention"`` weighs each by a
     learned relevance of its own feature (a softmax over the selected snippets plus a "nothing" slot,
     so a selection of only irrelevant snippets pools to little). With a plain mean, the few snippets
-    that show the activity are averaged with every other one selected: reading all ~125 snippets of
-    an unseen-bench video (5% relevant) the head did worse than reading the gate's 10%; the relevance
-    weights keep what the head reads about the same whatever the selection's size (docs/models.md).
+    that show the activity are averaged with every other one selected, so a large selection reads
+    worse than a small one; the relevance weights keep what the head reads about the same whatever
+    the selection's size (docs/models.md).
 
     Args:
         num_features: heavy feature width ``F``.
@@ -160,10 +160,8 @@ class TemporalHead(Head):
     selected snippet is soft-assigned (softmax) to one of ``events`` learned events or to "none";
     the path reads how often each event happens (the sum of its assignments, not a mean: three
     occurrences are not one) and, for every two events ``a < b``, how much of ``a`` comes before
-    ``b`` minus the reverse, scaled by their counts; a linear layer maps these to logits. On the
-    order/count set's validation videos, a head trained on cached features read the order pairs
-    right in every run with this path and in 75–83% without it (docs/models.md). Checkpoints
-    without the setting have no events path.
+    ``b`` minus the reverse, scaled by their counts; a linear layer maps these to logits
+    (docs/models.md). Checkpoints without the setting have no events path.
 
     Args:
         num_features: heavy feature width ``F``.

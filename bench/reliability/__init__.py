@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
             shutil.rmtree(work, ignore_errors=True)
     command = "python -m bench.reliability" + (" --quick" if args.quick else "") + \
         (f" --only {args.only}" if args.only else "")
-    machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
+    machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(markdown(figures, command=command, machine=machine, quick=args.quick))
     raw = args.json or (ROOT / "docs" / "results" / "reliability.json" if args.out == ROOT / "docs" / "reliability.md"

@@ -36,7 +36,7 @@ def child_env() -> dict[str, str]:
     The children run under an address-space limit (``RLIMIT_AS``). glibc gives each thread that allocates an
     arena of its own, up to 8 per core, each reserving 64 MiB of address space; FFmpeg starts a codec thread
     and a scaler thread per core. On 16 cores that reserved past a 4 GiB limit with little memory in use, and
-    the scaler failed with EAGAIN (the keyframe light pass on an H100 machine, bench.e2e).
+    the scaler failed with EAGAIN.
     """
     return {"MALLOC_ARENA_MAX": "2", **os.environ, **_SINGLE_THREADED,
             "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}

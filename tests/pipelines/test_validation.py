@@ -127,18 +127,18 @@ def test_gate_runs_tied_on_validation_keep_the_one_whose_threshold_selects_least
         return {"run": number, "val_dense_accuracy": dense, "val_budget_accuracy": gated,
                 "score": gated + 0.5 * dense, "val_selected": selected}
 
-    # The unseen-data bench's gate runs of 2026-12-04 (late), 36 validation videos (one is 0.028).
-    late = [run(1, 0.861, 0.917, 0.917),  # the best score; its threshold saves little
+    # Four gate runs of one training on 36 validation videos (one video is 0.028).
+    first = [run(1, 0.861, 0.917, 0.917),  # the best score; its threshold saves little
             run(2, 0.861, 0.889, 0.091),  # one video behind gated, as accurate dense
             run(3, 0.833, 0.889, 0.069),  # one behind on each: further behind in score
             run(4, 0.861, 0.861, 1.0)]
-    assert keep_run(late, 0.03)["run"] == 2
-    assert keep_run(late, 0.05)["run"] == 3
-    assert keep_run(late, 0.0)["run"] == 1  # the best score alone
-    # 2026-12-05: run 4 is within 0.03 in score, but two videos behind dense: not a tie.
-    today = [run(1, 0.861, 0.861, 0.915), run(2, 0.917, 0.889, 1.0), run(3, 0.861, 0.861, 0.936),
+    assert keep_run(first, 0.03)["run"] == 2
+    assert keep_run(first, 0.05)["run"] == 3
+    assert keep_run(first, 0.0)["run"] == 1  # the best score alone
+    # Another training's runs: run 4 is within 0.03 in score, but two videos behind dense: not a tie.
+    second = [run(1, 0.861, 0.861, 0.915), run(2, 0.917, 0.889, 1.0), run(3, 0.861, 0.861, 0.936),
              run(4, 0.861, 0.889, 0.907)]
-    assert keep_run(today, 0.03)["run"] == 2
+    assert keep_run(second, 0.03)["run"] == 2
     tied = [run(1, 0.9, 0.9, 0.2), run(2, 0.9, 0.9, 0.2)]
     assert keep_run(tied, 0.03)["run"] == 1  # equal in all: the lower run
 
