@@ -4,6 +4,10 @@ A record is written with a single ``os.write`` of a whole line to a file opened 
 Ctrl-C or a kill never leaves half a record; a torn last line from an older crash is cut off on
 start. Records are keyed by content hash + model + options: re-running the same command skips what
 is done, ``--retry-failed`` runs the failures again (the last record of a key wins).
+
+A JSONL record is `vidgate classify --json`'s line for the same file (the result, docs/result.schema.json;
+or ``{video, error}`` for a file that failed) with the batch's bookkeeping around it (`BOOKKEEPING`):
+one shape for the CLI, the API's result and batch (docs/batch.md).
 """
 
 from __future__ import annotations
@@ -14,11 +18,13 @@ import io
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 CSV_FIELDS = ["source", "status", "label", "score", "top3", "selected", "snippets", "gflops", "gflops_dense",
               "saved_fraction", "seconds", "error_code", "error_message", "sha256", "key"]
+# What a batch adds to `vidgate classify --json`'s line (a result, or ``{video, error}``): its bookkeeping.
+BOOKKEEPING = ("source", "sha256", "key", "status", "error")
 
 
 def record_key(sha256: str | None, model: str, options: dict[str, Any], source: str) -> str:
@@ -28,19 +34,15 @@ def record_key(sha256: str | None, model: str, options: dict[str, Any], source: 
 
 
 def ok_record(source: str, sha256: str, key: str, result: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "source": source, "sha256": sha256, "key": key, "status": "ok",
-        "labels": result["labels"],
-        "snippets": [s for s in result["snippets"] if s["selected"]],
-        "video": {k: result[k] for k in ("duration", "fps", "width", "height", "num_frames")},
-        "compute": result["compute"], "timings": result["timings"], "model": result["model"],
-        "options": result.get("options", {}), "error": None,
-    }
+    """The result as it is (docs/result.schema.json: every snippet, ``video`` the file's name) with the
+    batch's bookkeeping around it."""
+    return {"source": source, "sha256": sha256, "key": key, "status": "ok", "error": None, **result}
 
 
 def error_record(source: str, sha256: str | None, key: str, code: str, message: str) -> dict[str, Any]:
-    return {"source": source, "sha256": sha256, "key": key, "status": "error", "labels": [], "snippets": [],
-            "video": None, "compute": None, "timings": None, "model": None, "options": None,
+    """`vidgate classify --json`'s error line (``video``: the file's name; ``error``: the API's error body)
+    with the batch's bookkeeping."""
+    return {"source": source, "sha256": sha256, "key": key, "status": "error", "video": video_name(source),
             "error": {"code": code, "message": message}}
 
 
@@ -49,8 +51,13 @@ def skipped_record(source: str, key: str, code: str, message: str) -> dict[str, 
     return {**error_record(source, None, key, code, message), "status": "skipped"}
 
 
+def video_name(source: str) -> str:
+    """The name a source's result gives as ``video``: the file's name (an archive member's, after ``!``)."""
+    return PurePath(source.rsplit("!", 1)[-1]).name or source
+
+
 def csv_row(record: dict[str, Any]) -> dict[str, Any]:
-    labels, compute, error = record["labels"], record["compute"] or {}, record["error"] or {}
+    labels, compute, error = record.get("labels") or [], record.get("compute") or {}, record["error"] or {}
     return {
         "source": record["source"], "status": record["status"],
         "label": labels[0]["label"] if labels else "", "score": labels[0]["score"] if labels else "",
@@ -58,7 +65,7 @@ def csv_row(record: dict[str, Any]) -> dict[str, Any]:
         "selected": compute.get("snippets_selected", ""), "snippets": compute.get("snippets_total", ""),
         "gflops": compute.get("gflops", ""), "gflops_dense": compute.get("gflops_dense", ""),
         "saved_fraction": compute.get("gflops_saved_fraction", ""),
-        "seconds": (record["timings"] or {}).get("total", ""),
+        "seconds": (record.get("timings") or {}).get("total", ""),
         "error_code": error.get("code", ""), "error_message": error.get("message", ""),
         "sha256": record["sha256"] or "", "key": record["key"],
     }

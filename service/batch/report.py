@@ -45,7 +45,7 @@ def write_html_report(results: Path, out: Path, *, artifacts: Path | None = None
         if r["status"] == "ok":
             label = html.escape(f"{r['labels'][0]['label']} ({r['labels'][0]['score']:.0%})") if r["labels"] else ""
             segments = []
-            for s in r["snippets"]:
+            for s in (s for s in r["snippets"] if s["selected"]):
                 text = f"{s['start']:.1f}–{s['end']:.1f} s"
                 thumb = artifacts / r["key"] / f"{s['index']}.jpg" if artifacts else None
                 if thumb is not None and thumb.exists():

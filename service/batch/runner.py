@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from pipelines.options import Options
 
 from ..config import Settings
-from .records import Output, error_record, ok_record, record_key, skipped_record
+from .records import Output, error_record, ok_record, record_key, skipped_record, video_name
 from .sources import ArchiveLimits, Item, expand
 
 log = logging.getLogger("vidgate.batch")
@@ -156,14 +156,14 @@ def run_batch(sources: list[str], out: Path, plan: BatchPlan) -> Summary:
         executor = ThreadPoolExecutor(max_workers=plan.settings.decoders + 1, thread_name_prefix="vidgate-batch")
         limit = max(limit, 2 * (plan.settings.decoders + 1))  # keep every thread busy, with as many queued
         submit = lambda item, key: executor.submit(  # noqa: E731
-            _recognize, str(item.path), plan.options, Path(item.source).name,
+            _recognize, str(item.path), plan.options, video_name(item.source),
             str(plan.artifacts) if plan.artifacts else None, key)
     else:
         threads = max(1, (os.cpu_count() or 1) // plan.workers)
         executor = ProcessPoolExecutor(max_workers=plan.workers, mp_context=get_context("spawn"),
                                        initializer=_init_worker, initargs=(plan.settings, plan.checkpoint, threads))
         submit = lambda item, key: executor.submit(  # noqa: E731
-            _recognize, str(item.path), plan.options, Path(item.source).name,
+            _recognize, str(item.path), plan.options, video_name(item.source),
             str(plan.artifacts) if plan.artifacts else None, key)
     in_flight: dict[Future[dict[str, Any]], tuple[Item, str]] = {}
     items = _todo(expand(sources, plan.archive_limits, follow_symlinks=plan.follow_symlinks), output, model, plan,
@@ -269,7 +269,7 @@ def _remote(plan: BatchPlan, item: Item, key: str) -> dict[str, Any]:
 def _post(client: Any, item: Item, data: dict[str, str], headers: dict[str, str]) -> Any:
     assert item.path is not None
     with item.path.open("rb") as f:
-        return client.post("/v1/jobs", files={"file": (Path(item.source).name, f, "application/octet-stream")},
+        return client.post("/v1/jobs", files={"file": (video_name(item.source), f, "application/octet-stream")},
                            data=data, headers=headers)
 
 
