@@ -20,6 +20,7 @@ SYNTHETIC_MEANING = (
     "The classes are activities of vidgate's synthetic benchmark of moving shapes (vidgate synth): on real "
     "footage the labels mean nothing."
 )
+SYNTHETIC_SHORT = "synthetic classes of a benchmark of moving shapes: meaningless on real footage"
 TRAIN_YOUR_OWN = "Train on your own footage: vidgate train DATA --out model.safetensors (docs/training.md)."
 
 

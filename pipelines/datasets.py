@@ -5,6 +5,7 @@ Format (the public contract, see docs/datasets.md)::
     root/
       annotations.csv   columns video, label, split (other columns are ignored)
       classes.txt       optional: one class per line, fixing the class order
+      dataset.json      optional: how the data set was made (``synthetic``, ``made_by``, ``generator``)
       videos...         any layout; ``video`` is a path relative to root
 
 ``label`` is one class name, or several separated by ``|`` (multi-label). ``split`` is ``train``,
@@ -15,9 +16,11 @@ every problem at once, each with the CSV line a user sees in an editor (the head
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
 
 import av
 
@@ -28,6 +31,7 @@ REQUIRED_COLUMNS = ("video", "label", "split")
 LABEL_SEPARATOR = "|"
 ANNOTATIONS = "annotations.csv"
 CLASSES = "classes.txt"
+ORIGIN = "dataset.json"  # how the data set was made: `vidgate synth` writes it; a model card records it
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class Dataset:
         multi_label: whether any video has more than one label.
         items: the usable videos in file order.
         skipped: problems of rows left out by ``load_dataset(..., skip_bad=True)``.
+        origin: how it was made, from ``dataset.json`` (`read_origin`); empty when the folder does not say.
     """
 
     root: Path
@@ -64,6 +69,7 @@ class Dataset:
     multi_label: bool
     items: tuple[DatasetItem, ...]
     skipped: tuple[str, ...] = ()
+    origin: dict[str, Any] = field(default_factory=dict)
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -82,6 +88,26 @@ class Dataset:
 
 
 Probe = Callable[[Path], "str | None"]
+
+
+def read_origin(root: Path, problems: list[str] | None = None) -> dict[str, Any]:
+    """``dataset.json``: ``synthetic`` (bool), ``made_by`` (how, e.g. the command) and, for generated data,
+    ``generator`` (its parameters). Empty when the file is absent; a malformed one is a problem."""
+    path = root / ORIGIN
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        (problems if problems is not None else []).append(f"{ORIGIN}: not readable JSON ({exc})")
+        return {}
+    if not isinstance(raw, dict) or not isinstance(raw.get("synthetic"), bool) or not isinstance(
+            raw.get("made_by", ""), str) or not isinstance(raw.get("generator") or {}, dict):
+        (problems if problems is not None else []).append(
+            f"{ORIGIN}: needs an object with 'synthetic' (true/false), optional 'made_by' (text) and 'generator' "
+            "(object)")
+        return {}
+    return {k: raw[k] for k in ("synthetic", "made_by", "generator") if k in raw}
 
 
 def probe_video(path: Path) -> str | None:
@@ -235,6 +261,7 @@ def load_dataset(root: str | Path, *, skip_bad: bool = False, probe: bool = True
     if not root.is_dir():
         raise DatasetError([f"{root}: not a folder"])
     fixed_classes = _read_classes(root / CLASSES, problems)
+    origin = read_origin(root, problems)
     rows = _parse_rows(root / ANNOTATIONS, problems)
     if rows is None:
         raise DatasetError(problems)
@@ -278,4 +305,4 @@ def load_dataset(root: str | Path, *, skip_bad: bool = False, probe: bool = True
     classes = fixed_classes if fixed_classes is not None else tuple(sorted({lab for r in good for lab in r.labels}))
     items = tuple(DatasetItem(row.line, root / row.video, row.labels, row.split) for row in good)
     return Dataset(root=root, classes=classes, multi_label=any(len(it.labels) > 1 for it in items), items=items,
-                   skipped=tuple(bad))
+                   skipped=tuple(bad), origin=origin)

@@ -18,7 +18,7 @@ import torch
 
 from models import ModelConfig
 
-from .decoding import Decoder, VideoInfo
+from .decoding import Decoder, VideoInfo, centre_crop
 from .errors import Cancelled
 from .planning import Snippet, light_frames, passed_snippets
 from .transforms import heavy_input
@@ -53,9 +53,14 @@ def cancel_check(should_cancel: Callable[[], bool] | None) -> None:
 
 
 def light_pass_frames(
-    decoder: Decoder, plan: list[Snippet], info: VideoInfo, light_pass: str, c: ModelConfig, *, retain: bool = True
+    decoder: Decoder, plan: list[Snippet], info: VideoInfo, light_pass: str, c: ModelConfig, *, retain: bool = True,
+    whole: bool = False,
 ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """The light frames ``(T, S, S, 3)``, plus the snippet frames worth keeping (see `passed_snippets`).
+
+    ``whole``: the light frames come whole, their shorter side ``S`` (``(T, S, W, 3)``; the network's
+    input is their centre, `centre_crop`), for thumbnails of the whole frame at no extra decoding. The
+    keyframe light pass ignores it (its frames lie outside their snippets: no thumbnails are made of them).
 
     With long keyframe intervals, reaching a centre frame decodes most of the first half of its
     snippet anyway; decoding the rest now (about ``snippet_frames / 2`` frames) is far cheaper than
@@ -68,17 +73,20 @@ def light_pass_frames(
         frames, _ = decoder.keyframe_near([s.centre_frame for s in plan], size=c.light_size)
         return frames, {}
     skip_nonref = light_pass != "exact"
+    crop = {"crop": False} if whole else {}  # asked only when wanted: a backend may not know the option
     if light_pass == "fast":  # inexact pixels: nothing kept for the heavy network
-        return decoder.frames([s.centre_frame for s in plan], size=c.light_size, deblock=False), {}
+        return decoder.frames([s.centre_frame for s in plan], size=c.light_size, deblock=False, **crop), {}
     wanted_light = light_frames(plan, info.keyframes) if light_pass == "aligned" else [s.centre_frame for s in plan]
     passed = passed_snippets(plan, info.keyframes) if retain else []
     if not passed:
-        return decoder.frames(wanted_light, size=c.light_size, skip_nonref=skip_nonref), {}
+        return decoder.frames(wanted_light, size=c.light_size, skip_nonref=skip_nonref, **crop), {}
     wanted = sorted(set(wanted_light) | {f for i in passed for f in plan[i].frame_indices(c.snippet_frames)})
-    frames = decoder.frames(wanted, size=max(c.light_size, c.heavy_size), skip_nonref=skip_nonref)  # (N, S, S, 3)
+    size = max(c.light_size, c.heavy_size)
+    frames = decoder.frames(wanted, size=size, skip_nonref=skip_nonref, **crop)  # (N, S, S or W, 3)
     row = {f: r for r, f in enumerate(wanted)}
     light = frames[[row[f] for f in wanted_light]]
-    kept = {i: frames[[row[f] for f in plan[i].frame_indices(c.snippet_frames)]] for i in passed}
+    square = centre_crop(frames, size, axes=(1, 2)) if whole else frames  # (N, S, S, 3): what the heavy pass takes
+    kept = {i: square[[row[f] for f in plan[i].frame_indices(c.snippet_frames)]] for i in passed}
     return light, kept
 
 
@@ -102,7 +110,8 @@ def heavy_pass_features(
     """Encode the selected snippets chunk by chunk: those the light pass retained first, then the rest,
     decoding chunk i+1 while chunk i is computed. Returns features in the order of ``snippets``.
 
-    Reports ``heavy i/n`` after each chunk; ``centre_frames`` receives each decoded snippet's centre frame."""
+    Reports ``heavy i/n`` after each chunk; ``centre_frames`` receives each decoded snippet's centre frame, whole
+    (its shorter side the heavy input size; the network sees its centre)."""
     order = [s for s in snippets if s.index in retained] + [s for s in snippets if s.index not in retained]
     chunks = [order[i : i + chunk] for i in range(0, len(order), chunk)]
 
@@ -111,7 +120,8 @@ def heavy_pass_features(
             return np.stack([retained[s.index] for s in chunk]), 0.0  # (S, L, H, W, 3), nothing decoded
         start = time.perf_counter()
         indices = [f for s in chunk for f in s.frame_indices(c.snippet_frames)]
-        frames = decoder.frames(indices, size=c.heavy_size)
+        whole = {"crop": False} if centre_frames is not None else {}  # whole frames for thumbnails
+        frames = decoder.frames(indices, size=c.heavy_size, **whole)  # (S·L, H, W, 3)
         return frames.reshape(len(chunk), c.snippet_frames, *frames.shape[1:]), time.perf_counter() - start
 
     autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else nullcontext()
@@ -132,6 +142,8 @@ def heavy_pass_features(
                 if centre_frames is not None:
                     middle = c.snippet_frames // 2
                     centre_frames({s.index: frames[middle] for s, frames in zip(chunks[i], batch, strict=True)})
+                    if batch.shape[2] != batch.shape[3]:  # whole frames: the network sees their centre
+                        batch = centre_crop(batch, c.heavy_size, axes=(2, 3))  # (S, L, H', W', 3)
                 with timer.stage("heavy"), autocast:
                     outputs.append(encode(heavy_input(batch, c).to(device)).float())
                 report(f"heavy {i + 1}/{len(chunks)}", 0.25 + 0.7 * (i + 1) / len(chunks))

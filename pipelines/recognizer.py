@@ -32,7 +32,17 @@ from models.card import ModelCard
 from models.checkpoint import read_card
 
 from .batching import HeavyBatcher
-from .decoding import DecodeCost, Decoder, DecoderPool, IsolatedDecoder, VideoInfo, choose_backend, open_decoder, probe
+from .decoding import (
+    DecodeCost,
+    Decoder,
+    DecoderPool,
+    IsolatedDecoder,
+    VideoInfo,
+    centre_crop,
+    choose_backend,
+    open_decoder,
+    probe,
+)
 from .errors import ModelError, VidgateError
 from .evidence import HeadInput, HeadSink, evidence_terms, head_input
 from .options import LightPass, Options
@@ -43,10 +53,11 @@ from .selection import baseline_mask, gate_rule
 from .transforms import light_input
 
 AUTO_FALLBACK = "fast"  # what ``auto`` runs where it does not align (docs/inference.md: the measured choice)
-# Receives decoded centre frames ``{snippet index: (H, W, 3) uint8}`` as the recognizer meets them: every
-# snippet's from the light pass (what the light network saw), and the selected ones' from the heavy pass
-# when no light pass ran or it saw keyframes (which may lie outside the snippet). For thumbnails that cost
-# no extra decoding; every frame it receives lies inside its snippet.
+# Receives decoded centre frames ``{snippet index: (H, W, 3) uint8}`` as the recognizer meets them, whole (aspect
+# kept, the shorter side the network's input size; the networks see their centre square): every snippet's from
+# the light pass, and the selected ones' from the heavy pass when no light pass ran or it saw keyframes (which may
+# lie outside the snippet). For thumbnails that cost no extra decoding; every frame it receives lies inside its
+# snippet.
 FrameSink = Callable[[dict[int, np.ndarray]], None]
 
 
@@ -71,7 +82,7 @@ class _Video:
     light_pass: str
     decoder: Decoder
     timer: StageTimer
-    light: np.ndarray | None = None  # (T, S, S, 3) light frames, when a gate runs
+    light: np.ndarray | None = None  # (T, S, S or W, 3) light frames, when a gate runs (whole for a FrameSink)
     retained: dict[int, np.ndarray] = field(default_factory=dict)  # snippet index -> (L, S, S, 3)
     frames_light: int = 0
 
@@ -247,7 +258,8 @@ class Recognizer:
         options = options or Options()
         report = progress or (lambda stage, fraction: None)
         with _as_path(video) as path:
-            prepared = self._prepare(path, options, name or _display_name(video), report, should_cancel)
+            prepared = self._prepare(path, options, name or _display_name(video), report, should_cancel,
+                                     whole=centre_frames is not None)
             return self._finish(prepared, report, should_cancel, centre_frames, head)
 
     def explain(self, head: HeadInput, labels: list[str]) -> list[tuple[Label, ...]]:
@@ -296,8 +308,9 @@ class Recognizer:
                         future.result().decoder.close()
 
     def _prepare(self, path: Path, options: Options, name: str, report: Progress,
-                 should_cancel: Callable[[], bool] | None = None) -> _Video:
-        """Probe, plan and decode the light frames (runs ahead of the model in `recognize_many`)."""
+                 should_cancel: Callable[[], bool] | None = None, *, whole: bool = False) -> _Video:
+        """Probe, plan and decode the light frames (runs ahead of the model in `recognize_many`); ``whole``:
+        keep them whole, for a `FrameSink` (the light network sees their centre)."""
         timer = StageTimer(self.device)
         start = time.perf_counter()
         report("probe", 0.0)
@@ -319,7 +332,7 @@ class Recognizer:
                 report("light", 0.05)
                 with timer.stage("decode_light"):
                     video.light, video.retained = light_pass_frames(
-                        decoder, plan, info, light_pass, self.config, retain=self.retain_passed)
+                        decoder, plan, info, light_pass, self.config, retain=self.retain_passed, whole=whole)
                 video.frames_light = decoder.decoded_frames
         except BaseException:
             decoder.close()
@@ -342,7 +355,8 @@ class Recognizer:
                 if centre_frames is not None and light_in_snippet:
                     centre_frames({s.index: video.light[i] for i, s in enumerate(plan)})
                 with timer.stage("light"):
-                    features = self.model.encode_frames(light_input(video.light, c).to(self.device))  # (T, D)
+                    square = centre_crop(video.light, min(video.light.shape[1:3]), axes=(1, 2))  # (T, S, S, 3)
+                    features = self.model.encode_frames(light_input(square, c).to(self.device))  # (T, D)
                 video.light = None
                 report("gate", 0.2)
                 with timer.stage("gate"):

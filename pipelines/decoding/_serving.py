@@ -127,11 +127,12 @@ def _answer(decoder: Decoder, message: tuple[Any, ...]) -> tuple[np.ndarray, Any
     kind, indices, size, *hints = message
     if kind == "keyframes":
         array, extra = decoder.keyframe_near(indices, size=size)
-    elif hints == [True, True]:  # the defaults: third-party backends need not know the hints
+    elif hints == [True, True, True]:  # the defaults: third-party backends need not know the hints
         array, extra = decoder.frames(indices, size=size), None
     else:
-        skip_nonref, deblock = hints
-        array, extra = decoder.frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock), None
+        skip_nonref, deblock, crop = hints
+        whole = {} if crop else {"crop": False}  # asked only of whoever asks for whole frames
+        array, extra = decoder.frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock, **whole), None
     return np.ascontiguousarray(array), extra
 
 

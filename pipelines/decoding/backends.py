@@ -35,13 +35,16 @@ class Decoder(ABC):
 
     @abstractmethod
     def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
-               deblock: bool = True) -> np.ndarray:
+               deblock: bool = True, crop: bool = True) -> np.ndarray:
         """Frames ``indices`` (any order, duplicates allowed) as ``(N, H, W, 3) uint8`` RGB.
 
         Args:
             indices: frame indices in ``[0, num_frames)``.
             size: resize the shorter side to ``size`` and centre-crop to ``size × size``; None keeps
                 the full upright frame.
+            crop: False leaves out the centre crop: the whole frame, its shorter side ``size`` (the
+                crop is then the centre ``size × size`` of it, `centre_crop`: what the recognizer does,
+                keeping the whole frame for thumbnails).
             skip_nonref: on the way to a target, leave out non-reference frames nobody asked for
                 (exact: no other frame depends on them). Backends that cannot ignore it.
             deblock: False lets the backend skip the codec's in-loop deblocking filter: faster, and
@@ -128,32 +131,32 @@ class PyAVDecoder(Decoder):
         return self._own_decoded + (self._undeblocked.decoded_frames if self._undeblocked is not None else 0)
 
     def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
-               deblock: bool = True) -> np.ndarray:
+               deblock: bool = True, crop: bool = True) -> np.ndarray:
         wanted = self._checked(indices)
         if not deblock:
             if self._undeblocked is None:
                 self._undeblocked = PyAVDecoder(self.path, self.info, threads=self._threads, deblock=False)
-            return self._undeblocked.frames(wanted, size=size, skip_nonref=skip_nonref)
+            return self._undeblocked.frames(wanted, size=size, skip_nonref=skip_nonref, crop=crop)
         if len(wanted) > 1 and all(i in self._keyset for i in wanted):
-            return self._keyframes(wanted, size)  # e.g. the aligned light pass: keyframes only
+            return self._keyframes(wanted, size, crop)  # e.g. the aligned light pass: keyframes only
         skippable = None
         reference = self._table.reference
         if skip_nonref and reference.shape[0] == self._table.num_frames:
             skippable = ~reference
             skippable[wanted] = False
-        return self._gather(wanted, size, keyframes_only=False, skippable=skippable)
+        return self._gather(wanted, size, keyframes_only=False, skippable=skippable, crop=crop)
 
     def keyframe_near(self, indices: Sequence[int], *, size: int | None = None) -> tuple[np.ndarray, list[int]]:
         actual = [self._table.keyframe_before(i) for i in self._checked(indices)]
         return self._keyframes(actual, size), actual
 
-    def _keyframes(self, keyframes: list[int], size: int | None) -> np.ndarray:
+    def _keyframes(self, keyframes: list[int], size: int | None, crop: bool = True) -> np.ndarray:
         """Keyframes only, in one forward pass: the codec is handed keyframes and nothing else, back to back
         (no seek, no drain between them: its frame threads stay busy), and drained once at the end."""
         skippable = np.ones(self._table.num_frames, dtype=bool)
         skippable[keyframes] = False  # a keyframe depends on nothing: the ones not asked for are left out too
         try:
-            return self._gather(keyframes, size, keyframes_only=True, skippable=skippable)
+            return self._gather(keyframes, size, keyframes_only=True, skippable=skippable, crop=crop)
         finally:
             self._decoded = None  # keyframes alone are no base for forward decoding
 
@@ -164,8 +167,8 @@ class PyAVDecoder(Decoder):
         self._container.close()
 
     def _gather(self, indices: list[int], size: int | None, *, keyframes_only: bool,
-                skippable: np.ndarray | None) -> np.ndarray:
-        h, w = (size, size) if size else (self.info.height, self.info.width)
+                skippable: np.ndarray | None, crop: bool = True) -> np.ndarray:
+        h, w = (size, size) if size and crop else self._whole(size)
         out = np.empty((len(indices), h, w, 3), dtype=np.uint8)  # (N, H, W, 3)
         targets, rows = np.unique(np.asarray(indices, dtype=np.int64), return_inverse=True)
         self._skippable = skippable
@@ -182,7 +185,7 @@ class PyAVDecoder(Decoder):
                     last_of_run = j + 1 < len(order) and self._table.keyframe_before(order[j + 1]) > target
                 self._drain_at = self._last_packet(target) if last_of_run else None
                 frame = self._frame(target, keyframes_only)
-                out[rows == j] = self._to_array(frame, size)
+                out[rows == j] = self._to_array(frame, size, crop)
         finally:
             self._skippable, self._drain_at = None, None
         return out
@@ -256,14 +259,27 @@ class PyAVDecoder(Decoder):
         except av.error.FFmpegError as exc:
             raise DecodeError(f"{self.path.name}: decoding failed: {exc.strerror}", code="decode_failed") from exc
 
-    def _to_array(self, frame: av.VideoFrame, size: int | None) -> np.ndarray:
+    def _whole(self, size: int | None) -> tuple[int, int]:
+        """Height and width of a whole upright frame, its shorter side ``size`` (None: as displayed)."""
+        if size is None:
+            return self.info.height, self.info.width
+        width, height = _scaled(self.info.width, self.info.height, size)  # (upright)
+        return height, width
+
+    def _to_array(self, frame: av.VideoFrame, size: int | None, crop: bool = True) -> np.ndarray:
         if size is None:
             array = frame.to_ndarray(format="rgb24")  # (h, w, 3)
         else:
             # One swscale pass converts and shrinks; area averaging avoids aliasing on downscale.
-            width, height = _scaled(frame.width, frame.height, size)
+            if crop:
+                width, height = _scaled(frame.width, frame.height, size)
+            else:  # the probed shape (as stored; turned upright below): every frame of a request fits
+                upright_h, upright_w = self._whole(size)
+                turned = self.info.rotation in (90, 270)
+                width, height = (upright_h, upright_w) if turned else (upright_w, upright_h)
             small = frame.reformat(width=width, height=height, format="rgb24", interpolation="AREA")
-            array = _centre_crop(small.to_ndarray(), size)  # (size, size, 3)
+            array = _upright(small.to_ndarray(), self.info.rotation)  # upright first: the crop is the upright centre
+            return _centre_crop(array, size) if crop else array  # (size, size, 3) or whole
         return _upright(array, self.info.rotation)
 
 
@@ -298,14 +314,14 @@ class DecordDecoder(Decoder):
         return self._readers[size]
 
     def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
-               deblock: bool = True) -> np.ndarray:
+               deblock: bool = True, crop: bool = True) -> np.ndarray:
         wanted = self._checked(indices)
         reader = self._reader(size)
         try:
             batch = reader.get_batch(wanted).asnumpy()  # type: ignore[attr-defined]  # (N, h, w, 3)
         except self._decord.DECORDError as exc:
             raise DecodeError(f"{self.path.name}: decord failed: {exc}", code="decode_failed") from exc
-        if size:
+        if size and crop:
             batch = _centre_crop(batch, size, axes=(1, 2))
         return np.ascontiguousarray(batch)
 
@@ -338,13 +354,14 @@ class TorchCodecDecoder(Decoder):
         self._turns_upright = hasattr(self._decoder.metadata, "rotation")
 
     def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
-               deblock: bool = True) -> np.ndarray:
+               deblock: bool = True, crop: bool = True) -> np.ndarray:
         import torch
         import torch.nn.functional as F
 
         wanted = self._checked(indices)
         if not wanted:
-            side = (size, size) if size else (self.info.height, self.info.width)
+            side = (size, size) if size and crop else (self.info.height, self.info.width) if not size else \
+                tuple(reversed(_scaled(self.info.width, self.info.height, size)))
             return np.empty((0, *side, 3), dtype=np.uint8)
         targets, rows = np.unique(np.asarray(wanted, dtype=np.int64), return_inverse=True)
         batch = self._decoder.get_frames_at(indices=targets.tolist()).data  # (U, 3, h, w) uint8
@@ -354,10 +371,10 @@ class TorchCodecDecoder(Decoder):
             batch = F.interpolate(batch.float(), size=(new_h, new_w), mode="bilinear", antialias=True,
                                   align_corners=False).round().clamp(0, 255).to(torch.uint8)
         array = batch.permute(0, 2, 3, 1).cpu().numpy()  # (U, h, w, 3)
-        if size:
-            array = _centre_crop(array, size, axes=(1, 2))
         if not self._turns_upright:
             array = _upright(array, self.info.rotation, axes=(1, 2))
+        if size and crop:  # the upright frame's centre
+            array = _centre_crop(array, size, axes=(1, 2))
         return np.ascontiguousarray(array[rows])
 
     def close(self) -> None:
@@ -424,6 +441,11 @@ def _scaled(width: int, height: int, size: int) -> tuple[int, int]:
     """Output dimensions with the shorter side equal to ``size``, aspect ratio kept."""
     scale = size / min(width, height)
     return max(size, round(width * scale)), max(size, round(height * scale))
+
+
+def centre_crop(array: np.ndarray, size: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """The centre ``size × size`` of frames whose shorter side is ``size`` (what ``crop=True`` returns)."""
+    return np.ascontiguousarray(_centre_crop(array, size, axes))
 
 
 def _centre_crop(array: np.ndarray, size: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:

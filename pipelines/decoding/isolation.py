@@ -194,9 +194,9 @@ class IsolatedDecoder(Decoder):
         return child.process.pid if child is not None and child.alive() else None
 
     def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
-               deblock: bool = True) -> np.ndarray:
+               deblock: bool = True, crop: bool = True) -> np.ndarray:
         with self._lock:
-            array, _ = self._request(("frames", [int(i) for i in indices], size, skip_nonref, deblock))
+            array, _ = self._request(("frames", [int(i) for i in indices], size, skip_nonref, deblock, crop))
         return array
 
     def keyframe_near(self, indices: Sequence[int], *, size: int | None = None) -> tuple[np.ndarray, list[int]]:

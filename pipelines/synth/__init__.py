@@ -39,12 +39,14 @@ drawing its frames, encoding them), this one (planning the data set and writing 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,6 +82,7 @@ __all__ = [
     "design_classes",
     "design_structure_classes",
     "write_synthetic_dataset",
+    "write_videos",
 ]
 
 
@@ -177,7 +180,8 @@ def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None, 
     """Write the benchmark as a vidgate data set folder (see docs/datasets.md).
 
     Writes ``videos/NNNNN.mp4`` (H.264), ``annotations.csv``, ``classes.txt``, ``relevance.json``
-    (the snippet layout and the relevant snippets of every video) and ``README.md``.
+    (the snippet layout and the relevant snippets of every video), ``dataset.json`` (synthetic, and the
+    generator's parameters: what a model card records) and ``README.md``.
 
     Args:
         out: folder to write into (created; existing files of the same names are overwritten).
@@ -233,4 +237,40 @@ def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None, 
     text = json.dumps(sidecar, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     (root / "relevance.json").write_text(text, encoding="utf-8")
     (root / "README.md").write_text(_readme(config, classes), encoding="utf-8")
+    (root / "dataset.json").write_text(json.dumps(origin(config), indent=1) + "\n", encoding="utf-8")
     return root
+
+
+def write_videos(out: str | Path, config: SynthConfig, indices: Sequence[int]) -> dict[str, dict[str, Any]]:
+    """Write only videos ``indices`` of the data set ``config`` describes, as `write_synthetic_dataset` writes
+    them (``out/videos/NNNNN.mp4``); returns each one's label, split and relevance entry (its events), by name."""
+    classes = all_classes(config)
+    plans = _plan_videos(config, classes)
+    (Path(out) / "videos").mkdir(parents=True, exist_ok=True)
+    written: dict[str, dict[str, Any]] = {}
+    for index in indices:
+        plan = plans[index]
+        (name, label, split), entry = _write_one(Path(out), config, tuple(classes[i] for i in plan.labels), plan)
+        written[name] = {"label": label, "split": split, **entry}
+    return written
+
+
+def origin(config: SynthConfig) -> dict[str, object]:
+    """What ``dataset.json`` says of a generated data set (`pipelines.datasets.read_origin`)."""
+    return {"synthetic": True, "made_by": made_by(config), "generator": dataclasses.asdict(config)}
+
+
+def made_by(config: SynthConfig) -> str:
+    """The ``vidgate synth`` command that writes this data set (the options that differ from the defaults)."""
+    defaults = SynthConfig()
+    flags = {"videos": "--videos", "seed": "--seed", "classes": "--classes", "size": "--size", "fps": "--fps",
+             "min_snippets": "--min-snippets", "max_snippets": "--max-snippets", "order_classes": "--order-classes",
+             "count_classes": "--count-classes", "min_gap_s": "--min-gap"}
+    parts = ["vidgate synth OUT", f"--videos {config.videos}", f"--seed {config.seed}"]
+    parts += [f"{flag} {getattr(config, name):g}" for name, flag in flags.items()
+              if name not in ("videos", "seed") and getattr(config, name) != getattr(defaults, name)]
+    if config.multi_label:
+        parts.append("--multi-label")
+    other = [f.name for f in dataclasses.fields(config) if f.name not in flags and f.name != "multi_label"
+             and getattr(config, f.name) != getattr(defaults, f.name)]
+    return " ".join(parts) + (f" (and {', '.join(other)} as in generator)" if other else "")

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.config import Settings, get_settings
 
 from .errors import document_errors, install_error_handlers
-from .routes import classify, dead, health, jobs, models, pages
+from .routes import classify, dead, examples, health, jobs, models, pages
 from .routes.docs import install_docs
 from .services import Services
 
@@ -67,12 +67,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": "classify", "description": "Synchronous convenience call."},
             {"name": "dead letters", "description": "Jobs that failed VIDGATE_MAX_DELIVERIES times: list, requeue, "
              "drop."},
-            {"name": "models", "description": "The model the workers run."},
+            {"name": "examples", "description": "Example videos the served model knows, with their truth: try it "
+             "without an upload."},
+            {"name": "models", "description": "The model the workers run, with its card."},
             {"name": "health", "description": "Liveness, readiness, metrics."},
         ],
     )
     install_error_handlers(app)
-    for router in (jobs.router, classify.router, dead.router, models.router, health.router, pages.router):
+    for router in (jobs.router, classify.router, examples.router, dead.router, models.router, health.router,
+                   pages.router):
         app.include_router(router)
     install_docs(app)
     document_errors(app)

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
 from service.artifacts import CONTEXT_SECONDS, render_artifact
+from service.examples import job_video
 from service.jobs import Job, JobStatus, new_job_id
 from service.storage import artifact_key, input_key
 
@@ -54,7 +55,8 @@ def job_body(job: Job, services: Services, *, with_result: bool = True) -> dict[
         else {"stage": status.value, "fraction": 1.0 if status is JobStatus.SUCCEEDED else 0.0},
         "options": job.options.to_dict(),
         "input": {"filename": job.input.get("filename"), "size": int(job.input.get("size") or 0),
-                  "sha256": job.input.get("sha256")},
+                  "sha256": job.input.get("sha256"), "example": job.input.get("example"),
+                  "truth": job.input.get("truth")},
         "error": {"code": job.error.get("code", "error"), "message": job.error.get("message", "")}
         if job.error else None,
         "attempts": job.attempts,
@@ -140,7 +142,7 @@ async def artifact(services: Services, job: Job, index: int, kind: str, *, conte
         if storage.exists(key):
             cached: bytes = storage.read_bytes(key)
             return cached
-        with storage.local_path(job.input["key"]) as path:
+        with job_video(storage, job.input) as path:  # an upload, or a shipped example
             data = render_artifact(path, snippets[index], kind, context_s=seconds)
         with contextlib.suppress(Exception):  # caching is best effort; the bytes are served either way
             storage.write_bytes(key, data)

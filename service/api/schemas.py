@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pipelines.options import Options
+from service.examples import TrueEvent
 from service.jobs import JobStatus
 
 _RESULT_EXAMPLE: dict[str, Any] = {
@@ -38,10 +39,21 @@ class ProgressBody(BaseModel):
     fraction: float = Field(ge=0.0, le=1.0, examples=[0.55])
 
 
+class Truth(BaseModel):
+    """What an example video really shows (`service.examples`)."""
+
+    label: str = Field(examples=["activity_06"])
+    events: list[TrueEvent] = Field(description="The events that make it that activity: seconds [start, end).")
+
+
 class InputInfo(BaseModel):
     filename: str | None = Field(None, description="The client's file name, for display only.", examples=["a.mp4"])
     size: int = Field(examples=[1048576])
     sha256: str | None = Field(None, examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"])
+    example: str | None = Field(None, description="The shipped example video the job runs (POST /v1/examples/{name}); "
+                                "null for an upload.", examples=[None])
+    truth: Truth | None = Field(None, description="An example's true label and events (the viewer draws them beside "
+                                "the selection); null for an upload.", examples=[None])
 
 
 class JobError(BaseModel):

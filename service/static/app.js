@@ -36,6 +36,46 @@ const vg = {
   pct(x) { return `${(100 * x).toFixed(0)}%`; },
   finished(status) { return ["succeeded", "failed", "cancelled"].includes(status); },
   gateText(s) { return s.gate_score == null ? "no gate ran" : `gate score ${s.gate_score.toFixed(2)}`; },
+
+  // The plain notice a model with synthetic classes gets on every page: what its labels mean, how to train your own.
+  notice() {
+    return vg.el("div", { class: "notice", role: "note", "data-testid": "synthetic-notice" },
+      vg.el("b", {}, "These labels come from a synthetic benchmark. "),
+      "The model was trained on generated videos of moving shapes: its classes (activity_00, activity_01, …) are " +
+      "combinations of those shapes' motions, and on real footage they mean nothing. To recognise your own " +
+      "activities, train a model on your footage: ", vg.el("code", {}, "vidgate train DATA --out model.safetensors"),
+      " (see docs/training.md), then serve it with ", vg.el("code", {}, "VIDGATE_CHECKPOINT=model.safetensors"), ".");
+  },
+
+  // A model card (GET /v1/models) as a few lines a person reads: classes, data, figures, use, limits.
+  modelCard(model) {
+    const card = model.card, d = card.data, fig = (x) => (x == null ? "?" : vg.pct(x));
+    const splits = Object.entries(d.splits || {}).map(([k, v]) => `${v} ${k}`).join(", ");
+    const rows = [
+      ["Classes", `${card.classes.length}${card.multi_label ? " (several per video)" : ""}: ${card.classes.join(", ")}`],
+      ["Trained on", `${d.synthetic ? "synthetic videos" : d.synthetic === false ? "user data" : "not recorded"}` +
+        `${d.made_by && d.made_by !== "unknown" ? ` (${d.made_by})` : ""}${splits ? `; ${splits} videos` : ""}`],
+    ];
+    const v = card.validation;
+    if (v) rows.push(["Validation", `${v.videos ?? "?"} videos: accuracy ${fig(v.threshold_accuracy)} at the learned threshold ` +
+      `on ${fig(v.threshold_selected)} of snippets, ${fig(v.dense_accuracy)} dense`]);
+    const t = card.test && card.test.settings;
+    if (t) rows.push(["Test", `${card.test.videos} videos: accuracy ${fig((t["gated threshold"] || {}).accuracy)} at the learned threshold ` +
+      `on ${fig((t["gated threshold"] || {}).selected_fraction)} of snippets, ${fig((t.dense || {}).accuracy)} dense, ` +
+      `${fig((t["uniform 25%"] || {}).accuracy)} with 25% of snippets evenly spaced`]);
+    else rows.push(["Test", "not evaluated yet (vidgate evaluate MODEL DATA --card)"]);
+    if (card.calibration && card.calibration.rule) rows.push(["Threshold", `${Number(card.calibration.threshold).toFixed(3)}: ${card.calibration.rule}`]);
+    if (card.intended_use) rows.push(["Intended use", card.intended_use]);
+    return vg.el("div", { class: "card", "data-testid": "model-card" },
+      vg.el("p", {}, vg.el("b", {}, model.name), ` ${model.version} · light ${model.light} · heavy ${model.heavy} · head ${model.head}`),
+      vg.el("dl", {}, ...rows.flatMap(([k, x]) => [vg.el("dt", {}, k), vg.el("dd", {}, x)])),
+      card.limits.length ? vg.el("div", {}, vg.el("b", {}, "Limits"), vg.el("ul", {}, ...card.limits.map((l) => vg.el("li", {}, l)))) : "",
+      card.unknown.length ? vg.el("p", { class: "muted" }, `Not recorded in this checkpoint: ${card.unknown.join(", ")}.`) : "");
+  },
+  async model() {
+    if (!vg._model) vg._model = vg.api("/v1/models").then((body) => body.models[0]).catch(() => null);
+    return vg._model;
+  },
 };
 
 // ---------------------------------------------------------------- index page
@@ -62,8 +102,47 @@ async function initIndex() {
       form.querySelector("button").disabled = false;
     }
   });
+  showModel();
+  showExamples(form);
   await refreshJobs();
   setInterval(refreshJobs, 1500);
+}
+
+async function showModel() {
+  const model = await vg.model();
+  if (!model) return;
+  document.getElementById("model-section").hidden = false;
+  if (model.card.data.synthetic) document.getElementById("notice-slot").replaceChildren(vg.notice());
+  document.getElementById("model-card").replaceChildren(vg.modelCard(model));
+}
+
+// One button per example video; a job of one runs with the form's options, like an upload, but sends no file.
+async function showExamples(form) {
+  let list;
+  try { list = (await vg.api("/v1/examples")).examples; } catch (_) { return; }
+  if (!list.length) return;
+  const message = document.getElementById("example-message");
+  document.getElementById("examples-section").hidden = false;
+  document.getElementById("examples").replaceChildren(...list.map((e) => vg.el("button", {
+    type: "button", class: "secondary", "data-testid": "example-button", "data-name": e.name,
+    title: `true events: ${e.events.map((t) => `${t.label} at ${vg.clock(t.start)}`).join(", ")}`,
+    onclick: async (event) => {
+      const button = event.currentTarget, query = new URLSearchParams();
+      for (const name of ["budget", "top_k"]) {
+        const value = new FormData(form).get(name);
+        if (value) query.set(name, value);
+      }
+      button.disabled = true;
+      message.textContent = "Starting…";
+      try {
+        const job = await vg.api(`/v1/examples/${encodeURIComponent(e.name)}?${query}`, { method: "POST" });
+        location.href = job.links.page;
+      } catch (error) {
+        message.textContent = `Refused: ${error.message} (${error.code})`;
+        message.className = "error";
+        button.disabled = false;
+      }
+    } }, vg.el("b", {}, e.label), ` · ${vg.clock(e.duration)} · ${e.events.length} true events`)));
 }
 
 async function refreshJobs() {

@@ -6,17 +6,25 @@ const CONTEXT_SECONDS = 2;  // asked of /v1/jobs/{id}/snippets/{i}/context?secon
 const CHART = { width: 1000, gateTop: 8, gateBottom: 92, markTop: 98, markBottom: 106, evidenceMid: 128, evidenceHalf: 20,
                 height: 150 };
 
-const view = { job: null, result: null, label: null, current: null, page: 0, truth: [], concepts: new Map() };
+const view = { job: null, result: null, label: null, current: null, page: 0, truth: [], truthSource: "", concepts: new Map() };
 
 async function initJob() {
   const id = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
   view.truth = parseTruth(new URLSearchParams(location.search).get("truth"));
+  view.truthSource = "the true event times given in the address (?truth=)";
   let shown = false;
+  const model = vg.model();
+  model.then((m) => {
+    if (!m) return;
+    document.getElementById("model-section").hidden = false;
+    document.getElementById("model-card").replaceChildren(vg.modelCard(m));
+  });
   async function tick() {
     let job;
     try { job = await vg.api(`/v1/jobs/${encodeURIComponent(id)}`); }
     catch (error) { document.getElementById("job-status").textContent = `${error.message} (${error.code})`; return true; }
     renderStatus(job);
+    showNotice(job, await model);
     if (job.result && !shown) { renderResult(job); shown = true; }
     return vg.finished(job.status);
   }
@@ -33,6 +41,13 @@ function parseTruth(text) {
     const [start, end] = range.split("-").map(Number);
     return { start, end, label };
   }).filter((t) => Number.isFinite(t.start) && Number.isFinite(t.end) && t.end > t.start);
+}
+
+// A model with synthetic classes: say so on every job page (the result's own model, else the one being served).
+function showNotice(job, model) {
+  const synthetic = job.result ? job.result.model.synthetic : model && model.card.data.synthetic;
+  const slot = document.getElementById("notice-slot");
+  if (synthetic && slot.hidden) { slot.replaceChildren(vg.notice()); slot.hidden = false; }
 }
 
 function renderStatus(job) {
@@ -70,6 +85,11 @@ function requestText(o, r) {
 function renderResult(job) {
   const r = job.result;
   Object.assign(view, { job, result: r, label: r.labels.length ? r.labels[0].label : null, page: 0 });
+  const truth = job.input && job.input.truth;
+  if (!view.truth.length && truth) {  // an example video carries its true events
+    view.truth = truth.events.map((e) => ({ start: e.start, end: e.end, label: e.label }));
+    view.truthSource = `the true events of this example (its label: ${truth.label})`;
+  }
   document.getElementById("result").hidden = false;
   document.getElementById("model").textContent =
     `${r.model.name} ${r.model.version || ""} · light ${r.model.light} · heavy ${r.model.heavy} · ${r.width}×${r.height}, ${r.fps} fps, ${vg.clock(r.duration)}`;
@@ -239,7 +259,7 @@ function drawChart() {
       `${threshold != null ? `; dashed: the threshold ${threshold.toFixed(2)}` : ""}). ` : "") +
     "Orange ticks: the selected snippets, the only ones the heavy network saw. " +
     (hasEvidence(r) ? `Green above / red below the lower line: evidence for / against “${view.label}”. ` : "") +
-    (view.truth.length ? "Grey bands: the true event times given in the address (?truth=). " : "") +
+    (view.truth.length ? `Grey bands: ${view.truthSource}. ` : "") +
     "Shaded: the snippets in the filmstrip below. Click anywhere to see that moment.";
 }
 
@@ -255,6 +275,21 @@ function pageSize() { return window.innerWidth < 600 ? 12 : 24; }
 
 function thumbUrl(s) { return `/v1/jobs/${view.job.id}/snippets/${s.index}/thumbnail`; }
 
+// The whole frame, at the video's aspect; a dashed box marks the centre square the networks saw (their input is a
+// centre crop), when the frame is not square.
+function thumbnail(s) {
+  const r = view.result, w = Math.max(1, r.width), h = Math.max(1, r.height);
+  const box = vg.el("span", { class: "thumb", style: `aspect-ratio:${w}/${h}` },
+    vg.el("img", { src: thumbUrl(s), alt: `snippet ${s.index}`, loading: "lazy" }));
+  if (w !== h) {
+    const side = Math.min(w, h);
+    box.append(vg.el("span", { class: "crop", "data-testid": "crop-box", style: w > h
+      ? `left:${(50 * (1 - side / w)).toFixed(2)}%;width:${(100 * side / w).toFixed(2)}%;top:0;height:100%`
+      : `top:${(50 * (1 - side / h)).toFixed(2)}%;height:${(100 * side / h).toFixed(2)}%;left:0;width:100%` }));
+  }
+  return box;
+}
+
 function renderFilmstrip() {
   const r = view.result, per = pageSize(), pages = Math.max(1, Math.ceil(r.snippets.length / per));
   view.page = Math.min(Math.max(0, view.page), pages - 1);
@@ -269,13 +304,15 @@ function renderFilmstrip() {
     return vg.el("button", { type: "button", class: `frame${s.selected ? " selected" : ""}${view.current === s.index ? " active" : ""}`,
       "data-testid": "film-frame", "data-index": String(s.index), "data-selected": String(s.selected), onclick: () => select(s),
       title: `snippet ${s.index}: ${vg.clock(s.start)}–${vg.clock(s.end)}, ${vg.gateText(s)}${s.selected ? " (selected)" : ""}` },
-      vg.el("img", { src: thumbUrl(s), alt: `snippet ${s.index}`, loading: "lazy" }),
+      thumbnail(s),
       vg.el("span", { class: "gate", style: `width:${vg.pct(s.gate_score ?? 0)}` }),
       vg.el("span", { class: "caption" }, vg.clock(s.start),
         s.selected && e ? vg.el("b", { class: e > 0 ? "for" : "against" }, e > 0 ? " +" : " −") : ""));
   }));
   document.getElementById("film-legend").textContent =
-    "Every snippet's centre frame, as the light network saw it (selected ones outlined; the bar under each is its gate score). " +
+    "Every snippet's centre frame, whole" + (view.result.width !== view.result.height
+      ? " (dashed: the centre square the light and heavy networks see)" : "") +
+    "; selected ones outlined, the bar under each is its gate score. " +
     "Click one to play the seconds around it.";
 }
 
@@ -354,21 +391,48 @@ function showConcepts(s) {
 }
 
 // ---------------------------------------------------------------- compute
+// Leads with what a user weighs: wall time and frames decoded, against dense (the heavy network on every snippet)
+// and a full decode (every frame once). Only the dense wall time is not measured: it is estimated from this job's
+// own heavy-pass seconds per snippet, and says so. Internal figures sit in "Every figure".
 function renderCompute(r) {
-  const c = r.compute, t = r.timings;
-  const stat = (name, value) => vg.el("div", { class: "stat" }, vg.el("span", { class: "muted" }, name), vg.el("b", {}, value));
+  const c = r.compute, t = r.timings, by = c.gflops_by_stage || {};
+  const stat = (name, value, note = "") => vg.el("div", { class: "stat" }, vg.el("span", { class: "muted" }, name),
+    vg.el("b", {}, value), note ? vg.el("small", {}, note) : "");
+  const sec = (x) => `${(x || 0).toFixed(2)} s`;
+  const heavyDense = Math.max(1e-12, c.gflops_dense - (by.head || 0)), heavy = by.heavy || 0;
+  const snippetFrames = r.snippets.reduce((n, x) => n + (x.frames[1] - x.frames[0]), 0);
+  const perSnippet = c.snippets_selected ? ((t.decode_wait || 0) + (t.heavy || 0)) / c.snippets_selected : null;
+  const dense = r.mode !== "dense" && perSnippet != null
+    ? (t.probe || 0) + perSnippet * c.snippets_total + (t.head || 0) : null;
+  const counted = c.frames_decoded > 0;
+  document.getElementById("compute").replaceChildren(
+    stat("wall time", sec(t.total), r.mode === "dense" ? "measured; this is the dense run"
+      : dense != null ? `measured; dense about ${sec(dense)} (estimated: this job's heavy pass per snippet × ${c.snippets_total})`
+      : "measured"),
+    stat("frames decoded", counted ? String(c.frames_decoded) : "not counted", counted
+      ? `light pass ${c.frames_decoded_light} + heavy pass ${c.frames_decoded - c.frames_decoded_light}; ` +
+        `a full decode: ${c.frames_in_video}; dense: at least ${snippetFrames}`
+      : "this decoder does not count the frames it decodes"),
+    stat("snippets the heavy network saw", `${c.snippets_selected} of ${c.snippets_total}`,
+      `${vg.pct(c.selected_fraction)}; dense: all ${c.snippets_total}`),
+    stat("heavy-network GFLOPs saved", vg.pct(Math.max(0, 1 - heavy / heavyDense)),
+      `${heavy.toFixed(2)} of ${heavyDense.toFixed(2)} GFLOPs dense`));
+  document.getElementById("compute-legend").textContent =
+    "Measured on this job. Dense runs the heavy network on every snippet; a full decode decodes every frame of the " +
+    "video once. Frames decoded counts what both passes handed to the decoder: each seeks from a keyframe, so a frame " +
+    "can be decoded twice, and the total can pass the frames in the video. GFLOPs count the networks, not decoding.";
   const known = new Set(["snippets_total", "snippets_selected", "selected_fraction", "gflops", "gflops_dense",
                          "gflops_saved_fraction", "gflops_by_stage", "frames_in_video", "frames_decoded",
                          "frames_decoded_light", "decoded_fraction", "light_pass", "largest_gap_s"]);
-  const decoding = "frames_decoded" in c ? [
-    stat("frames decoded", `${c.frames_decoded} of ${c.frames_in_video} (${vg.pct(c.decoded_fraction)})`),
-    stat("by the light pass", String(c.frames_decoded_light)), stat("light pass ran", c.light_pass),
-    ...("largest_gap_s" in c ? [stat("largest gap between snippets", `${c.largest_gap_s.toFixed(1)} s`)] : [])] : [];
   const extra = Object.entries(c).filter(([k, v]) => !known.has(k) && typeof v === "number")
     .map(([k, v]) => stat(k.replaceAll("_", " "), Number.isInteger(v) ? String(v) : v.toFixed(3)));
-  document.getElementById("compute").replaceChildren(
-    stat("snippets selected", `${c.snippets_selected} of ${c.snippets_total}`),
-    stat("GFLOPs used", c.gflops.toFixed(2)), stat("GFLOPs dense", c.gflops_dense.toFixed(2)),
-    stat("compute saved", vg.pct(c.gflops_saved_fraction)), ...decoding, ...extra,
-    ...Object.entries(t).filter(([, v]) => typeof v === "number").map(([k, v]) => stat(`${k.replaceAll("_", " ")} time`, `${v.toFixed(2)} s`)));
+  document.getElementById("compute-more").replaceChildren(
+    stat("network GFLOPs, all stages", `${c.gflops.toFixed(2)} of ${c.gflops_dense.toFixed(2)} dense`,
+      `light + gate + heavy + head; ${vg.pct(c.gflops_saved_fraction)} saved`),
+    ...Object.entries(by).map(([k, v]) => stat(`${k} GFLOPs`, v.toFixed(3))),
+    ...(counted ? [stat("frames decoded ÷ frames in the video", `${c.decoded_fraction.toFixed(2)}×`)] : []),
+    stat("light pass ran", c.light_pass),
+    ...("largest_gap_s" in c ? [stat("largest gap between snippets", `${c.largest_gap_s.toFixed(1)} s`)] : []),
+    ...extra,
+    ...Object.entries(t).filter(([, v]) => typeof v === "number").map(([k, v]) => stat(`${k.replaceAll("_", " ")} time`, sec(v))));
 }

@@ -50,10 +50,10 @@ class FileHoggingDecoder(PyAVDecoder):
     kept: ClassVar[list[object]] = []
 
     def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
-               deblock: bool = True) -> np.ndarray:
+               deblock: bool = True, crop: bool = True) -> np.ndarray:
         for _ in range(200):
             self.kept.append(open(self.path, "rb"))  # noqa: SIM115 — kept open on purpose
-        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)
+        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock, crop=crop)
 
 
 class SlowDecoder(PyAVDecoder):
@@ -61,6 +61,6 @@ class SlowDecoder(PyAVDecoder):
     the request in flight ends it with ``Cancelled`` (a test needs no clock to tell)."""
 
     def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
-               deblock: bool = True) -> np.ndarray:
+               deblock: bool = True, crop: bool = True) -> np.ndarray:
         time.sleep(30.0 * len(indices))
-        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)
+        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock, crop=crop)

@@ -26,9 +26,9 @@ class RecordingDecoder(PyAVDecoder):
         RecordingDecoder.instances.append(self)
 
     def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
-               deblock: bool = True) -> np.ndarray:
+               deblock: bool = True, crop: bool = True) -> np.ndarray:
         self.requests.append(([int(i) for i in indices], set()))
-        out = super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)
+        out = super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock, crop=crop)
         time.sleep(self.slow_s)
         self.used_after_close |= self.closed
         return out

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipelines.decoding import BACKENDS, IsolatedDecoder, PyAVDecoder, VideoInfo, open_decoder, probe
+from pipelines.decoding import BACKENDS, IsolatedDecoder, PyAVDecoder, VideoInfo, centre_crop, open_decoder, probe
 from pipelines.errors import DecodeError, LimitError, OptionsError, VideoError
 from pipelines.planning import plan_snippets
 from tests.conftest import VFR_GAPS_MS
@@ -209,6 +209,23 @@ def test_frames_resized_and_centre_cropped(backend: str, video: str, request: py
         error = np.abs(frames[row] - expected).mean()
         # resampling filters differ (swscale vs PIL): near the right frame, far from the next one
         assert error < 20 and error < 0.3 * np.abs(frames[row] - neighbour).mean(), (index, error)
+
+
+@pytest.mark.parametrize("backend", DECODING_BACKENDS)
+@pytest.mark.parametrize("video", ["long_gop_video", "wide_video", "rotated_90_video", "rotated_270_video"])
+def test_whole_frames_keep_the_aspect_and_hold_the_crop_at_their_centre(backend: str, video: str,
+                                                                        request: pytest.FixtureRequest) -> None:
+    path: Path = request.getfixturevalue(video)
+    info = probe(path)
+    indices = [0, 7, 25, 38, 7]
+    with open_decoder(path, backend, info=info) as decoder:
+        square = decoder.frames(indices, size=32)
+        whole = decoder.frames(indices, size=32, crop=False)  # (N, H, W, 3): what thumbnails are made of
+        undeblocked = decoder.frames(indices, size=32, crop=False, deblock=False)
+    short, long = sorted((info.width, info.height))
+    expected = (32, round(32 * long / short)) if info.height <= info.width else (round(32 * long / short), 32)
+    assert whole.shape == undeblocked.shape == (5, *expected, 3)
+    assert np.array_equal(centre_crop(whole, 32, axes=(1, 2)), square)
 
 
 @pytest.mark.parametrize("backend", DECODING_BACKENDS)

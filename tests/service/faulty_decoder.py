@@ -27,7 +27,7 @@ class FaultyDecoder(PyAVDecoder):
     """
 
     def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
-               deblock: bool = True) -> np.ndarray:
+               deblock: bool = True, crop: bool = True) -> np.ndarray:
         if self.info.width == KILLER_WIDTH:
             os.kill(os.getppid(), signal.SIGKILL)
             time.sleep(5)
@@ -38,4 +38,4 @@ class FaultyDecoder(PyAVDecoder):
             if mark:  # tell the test that a slow request is under way (it waits on this file, not on a clock)
                 Path(mark).touch()
             time.sleep(SLOW_S)  # read at import, in the decoding child: tests can set it per server
-        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock)
+        return super().frames(indices, size=size, skip_nonref=skip_nonref, deblock=deblock, crop=crop)

@@ -1,4 +1,5 @@
-"""``GET /v1/models``: the model the workers run; ``GET /v1/models/{name}/concepts/{k}``: what a concept looks like."""
+"""``GET /v1/models``: the model the workers run, with its card; ``GET /v1/models/{name}/concepts/{k}``: what a
+concept looks like."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from models.card import ModelCard
 from pipelines.options import Options
 
 from ..deps import OwnerDep, ServicesDep
@@ -29,6 +31,11 @@ class ModelInfo(BaseModel):
     snippet_frames: int = Field(examples=[8])
     multi_label: bool = False
     threshold: float = Field(description="The gate's learned threshold.", examples=[0.5])
+    synthetic: bool | None = Field(None, description="Its card says the training data was generated: the classes "
+                                   "mean nothing on real footage (null: not known).")
+    card: ModelCard = Field(description="The model card: the classes, the training data (path, videos per split, "
+                            "how it was made), the recipe, validation and test figures, the calibration rule, "
+                            "intended use and limits; `unknown` lists what the checkpoint does not record.")
 
 
 class ModelList(BaseModel):
@@ -44,7 +51,9 @@ def list_models(services: ServicesDep, owner: OwnerDep) -> ModelList:
     info = services.model_info
     if info is None:
         raise ApiError("not_ready", services.model_error or "the model is still loading")
-    return ModelList(models=[ModelInfo(**info)], default_options=Options().to_dict())
+    card = services.model_card
+    assert card is not None  # read with the model's description
+    return ModelList(models=[ModelInfo(**info, card=card)], default_options=Options().to_dict())
 
 
 class ConceptExample(BaseModel):
