@@ -189,7 +189,7 @@ def light_epochs(args: argparse.Namespace) -> str:
     from pipelines.evaluation import load_relevance, relevance_scores
     from pipelines.planning import plan_video
     from pipelines.training.frames import prepare
-    from pipelines.training.light import light_classifier, light_evidence, train_light
+    from pipelines.training.light import light_classifier, light_salience, train_light
     from pipelines.training.trainer import Trainer
 
     data = args.data.resolve()
@@ -223,7 +223,7 @@ def light_epochs(args: argparse.Namespace) -> str:
                 plan = plan_video(info.num_frames, info.fps, snippet_frames=config.snippet_frames,
                                   max_snippets=config.max_snippets)
                 spans = [(s.start_frame, s.end_frame) for s in plan]
-                salient = light_evidence(ctx, net, video, ctx.targets[split][i]).argsort(descending=True)[:k]
+                salient = light_salience(ctx, net, video, ctx.targets[split][i]).argsort(descending=True)[:k]
                 hits.append(relevance_scores([spans[j] for j in salient.tolist()], events)[1])
                 rates.append(relevance_scores(spans, events)[1])
             precision[split], base[split] = statistics.fmean(hits), statistics.fmean(rates)
@@ -278,7 +278,7 @@ def calibration(args: argparse.Namespace) -> str:
     features = []
     for video in videos:
         light, heavy = video_features(model, video, torch.device("cpu"))
-        features.append({"light": light, "heavy": heavy, "evidence": torch.zeros(len(light), mc.num_classes)})
+        features.append({"light": light, "heavy": heavy, "heavy_logits": torch.zeros(len(light), mc.num_classes)})
     targets = torch.zeros(len(items), mc.num_classes)
     for i, it in enumerate(items):
         targets[i, data.label_index(it)] = 1.0

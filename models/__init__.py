@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         save_checkpoint,
     )
     from .concepts import ConceptKernels
+    from .config import VERSION, ModelConfig
     from .flops import ComputeProfile, count_gflops
     from .gate import (
         Budget,
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from .head import HEADS, POOLINGS, Head, PoolHead, TemporalHead, build_head, centre_times
     from .heavy import HEAVY_BACKBONES, HeavyBackbone, build_heavy_backbone
     from .light import LIGHT_ENCODERS, LightEncoder, build_light_encoder
-    from .vidgate import VERSION, ModelConfig, VidGate
+    from .vidgate import VidGate
 
 _SOURCES: dict[str, tuple[str, ...]] = {
     "checkpoint": ("DEMO_CHECKPOINT", "CheckpointError", "load_checkpoint", "load_pretrained", "read_metadata",
@@ -44,7 +45,8 @@ _SOURCES: dict[str, tuple[str, ...]] = {
     "head": ("HEADS", "POOLINGS", "Head", "PoolHead", "TemporalHead", "build_head", "centre_times"),
     "heavy": ("HEAVY_BACKBONES", "HeavyBackbone", "build_heavy_backbone"),
     "light": ("LIGHT_ENCODERS", "LightEncoder", "build_light_encoder"),
-    "vidgate": ("VERSION", "ModelConfig", "VidGate"),
+    "config": ("VERSION", "ModelConfig"),
+    "vidgate": ("VidGate",),
 }
 _MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
 

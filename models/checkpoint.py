@@ -2,7 +2,9 @@
 
 A vidgate checkpoint is one safetensors file: every weight of the model, plus JSON metadata under
 the key ``vidgate`` holding the `ModelConfig` (backbones, input sizes, normalisation, snippet
-length, class names, kernel count, gate threshold, version) and free-form training notes.
+length, class names, kernel count, gate threshold, version) with its ``config_version``, and free-form
+training notes. An older config version is migrated at load by an explicit table
+(`models.config.CONFIG_MIGRATIONS`), never by `ModelConfig`'s defaults.
 
 It may also carry **concept examples**: for every concept kernel, a few small JPEGs of training
 frames that activate it most (what "concept kernel 22" looks like). Their bytes are one ``uint8``
@@ -20,13 +22,15 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError
 
+from .config import CONFIG_VERSION
 from .extras import MissingExtra
 
 if TYPE_CHECKING:  # torch loads only when weights do: reading metadata stays light (the API process)
     import torch
     from torch import nn
 
-    from .vidgate import ModelConfig, VidGate
+    from .config import ModelConfig
+    from .vidgate import VidGate
 
 FORMAT = "vidgate-checkpoint/1"
 EXAMPLES_TENSOR = "concept_examples.jpeg"
@@ -53,7 +57,8 @@ def save_checkpoint(
     ``concept_examples[k]`` are kernel ``k``'s examples, best first (see `read_concept_examples`).
     """
     path = Path(path)
-    meta = {"format": FORMAT, "config": dataclasses.asdict(model.config), "extra": extra or {}}
+    meta: dict[str, Any] = {"format": FORMAT, "config_version": CONFIG_VERSION,
+                            "config": dataclasses.asdict(model.config), "extra": extra or {}}
     arrays = {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
     _write(path, arrays, meta, concept_examples)
     return path
@@ -122,18 +127,19 @@ def read_concept_examples(path: str | Path, kernel: int) -> list[Example] | None
     return out
 
 
-def _config_from_dict(raw: dict[str, Any]) -> ModelConfig:
-    from .vidgate import ModelConfig
+def read_config(path: str | Path) -> ModelConfig:
+    """The checkpoint's `ModelConfig`, migrated from the config version it was written with
+    (`models.config.CONFIG_MIGRATIONS`); never loads torch."""
+    return _config(read_metadata(path), path)
 
-    fields = {f.name for f in dataclasses.fields(ModelConfig)}
-    unknown = set(raw) - fields
-    if unknown:
-        raise CheckpointError(f"checkpoint config has unknown fields {sorted(unknown)} (written by a newer vidgate?)")
-    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+
+def _config(meta: dict[str, Any], path: str | Path) -> ModelConfig:
+    from .config import config_from_dict
+
     try:
-        return ModelConfig(**values)
-    except TypeError as exc:
-        raise CheckpointError(f"checkpoint config is incomplete: {exc}") from None
+        return config_from_dict(meta["config"], int(meta.get("config_version", 1)))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path}: {exc}") from None
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
@@ -166,7 +172,7 @@ def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> 
     from .vidgate import VidGate
 
     meta = read_metadata(path)
-    config = _config_from_dict(meta["config"])
+    config = _config(meta, path)
     try:
         model = VidGate(config)
     except KeyError as exc:

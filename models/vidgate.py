@@ -16,80 +16,17 @@ batch must pass its times).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
 from .concepts import ConceptKernels
+from .config import VERSION, ModelConfig
 from .gate import Budget, ContextGate, GateOutput, gumbel_sigmoid, select_snippets
 from .head import build_head, centre_times
 from .heavy import build_heavy_backbone
 from .light import build_light_encoder
 
-VERSION = "0.1.0"
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything needed to rebuild a model exactly (stored in every checkpoint).
-
-    Attributes:
-        classes: class names, in logit order.
-        multi_label: sigmoid per class instead of softmax.
-        light: light encoder name (``models.light.LIGHT_ENCODERS``).
-        heavy: heavy backbone name (``models.heavy.HEAVY_BACKBONES``).
-        light_size: square input size of centre frames.
-        heavy_size: square input size of snippet frames (heavy network).
-        snippet_frames: frames per snippet.
-        max_snippets: snippets training planned per video (spread uniformly over it); inference plans
-            the same unless told otherwise. Checkpoints without this field were trained with 64.
-        mean: per-channel normalisation mean (RGB in [0, 1]).
-        std: per-channel normalisation std.
-        num_kernels: concept kernel count.
-        kernels_trainable: concept kernels keep learning after initialisation.
-        gate_hidden: gate width.
-        gate_heads: gate attention heads.
-        head: head name (``models.head.HEADS``): ``pool`` (order-blind mean + max; what checkpoints
-            without this field hold) or ``temporal`` (reads the selected snippets as a timed sequence).
-        head_width: internal width of the temporal head.
-        head_events: learned events of the temporal head's events path (``models.head.TemporalHead``);
-            0, what checkpoints without this field hold, means none.
-        head_pooling: how the head averages the bag of selected snippets (``models.head.POOLINGS``):
-            ``mean`` (what checkpoints without this field hold) or ``attention`` (weighted by a
-            learned relevance of each snippet).
-        threshold: learned gate threshold used when no budget is given.
-        threshold_rule: how ``threshold`` was chosen (None: fixed at 0.5, not calibrated).
-        name: model name shown to users.
-        version: vidgate version that wrote the model.
-    """
-
-    classes: tuple[str, ...]
-    multi_label: bool = False
-    light: str = "mobilenet_v3_small"
-    heavy: str = "x3d_xs"
-    light_size: int = 112
-    heavy_size: int = 112
-    snippet_frames: int = 8
-    max_snippets: int = 64
-    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
-    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
-    num_kernels: int = 64
-    kernels_trainable: bool = True
-    gate_hidden: int = 128
-    gate_heads: int = 4
-    head: str = "pool"
-    head_width: int = 64
-    head_events: int = 0
-    head_pooling: str = "mean"
-    threshold: float = 0.5
-    threshold_rule: str | None = None
-    name: str = "vidgate"
-    version: str = field(default=VERSION)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+__all__ = ["VERSION", "ModelConfig", "VidGate"]  # ModelConfig lives in .config (no torch)
 
 
 class VidGate(nn.Module):

@@ -7,6 +7,7 @@ with the reason), 2 bad options or usage, 3 the model could not be loaded.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 import json
@@ -22,6 +23,7 @@ import typer
 
 from pipelines.errors import VidgateError
 from pipelines.options import OPTION_NAMES, Options, parse_options
+from pipelines.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from pipelines.recognizer import Recognizer
@@ -69,6 +71,32 @@ def with_options(command: Callable[..., None]) -> Callable[..., None]:
         except VidgateError as exc:
             raise _fail(exc.message, EXIT_USAGE) from None
         command(options=options, **values)
+
+    wrapper.__signature__ = signature.replace(parameters=[*own, *flags])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = hints
+    return wrapper
+
+
+def with_recipe(command: Callable[..., None]) -> Callable[..., None]:
+    """Give `train` one flag per `TrainConfig` field (default the field's, help and help panel from its metadata);
+    the command receives the ``config``. The recipe is declared once, so a new field needs no edit here."""
+    signature = inspect.signature(command)
+    hints = {k: v for k, v in typing.get_type_hints(command, include_extras=True).items() if k != "config"}
+    own = [p.replace(annotation=hints[p.name]) for p in signature.parameters.values() if p.name != "config"]
+    types = typing.get_type_hints(TrainConfig)
+    flags = []
+    for spec in dataclasses.fields(TrainConfig):
+        option = typer.Option(help=spec.metadata["help"], rich_help_panel=spec.metadata["panel"],
+                              show_default=spec.default is not None)
+        hint: Any = Annotated[types[spec.name], option]  # built at run time from the field
+        flags.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=spec.default,
+                                       annotation=hint))
+        hints[spec.name] = hint
+
+    @functools.wraps(command)
+    def wrapper(**values: Any) -> None:
+        config = TrainConfig(**{spec.name: values.pop(spec.name) for spec in dataclasses.fields(TrainConfig)})
+        command(config=config, **values)
 
     wrapper.__signature__ = signature.replace(parameters=[*own, *flags])  # type: ignore[attr-defined]
     wrapper.__annotations__ = hints
@@ -136,54 +164,21 @@ def synth(
 
 
 @app.command()
+@with_recipe
 def train(
     dataset: Annotated[Path, typer.Argument(help="Data set folder (annotations.csv; see docs/datasets.md).")],
+    config: TrainConfig,
     out: Annotated[Path, typer.Option("--out", help="Checkpoint file to write.")],
     skip_bad: Annotated[bool, typer.Option(help="Train on the good rows and list the bad ones.")] = False,
-    light: str = "tiny2d",
-    heavy: str = "tiny3d",
-    light_size: int = 112,
-    heavy_size: int = 112,
-    max_snippets: Annotated[int, typer.Option(help="Snippets planned per video (recorded in the model: "
-                                                   "inference plans the same).")] = 128,
-    head: Annotated[str, typer.Option(help="Head: temporal (the pool head plus a path that reads the selection "
-                                           "as a timed sequence: order, counts) or pool (order-blind mean + "
-                                           "max).")] = "temporal",
-    head_events: Annotated[int, typer.Option(min=0, help="Learned events of the temporal head's events path "
-                                                         "(which event comes first, how often; 0: none).")] = 0,
-    head_pooling: Annotated[str, typer.Option(help="How the head averages the selected snippets: attention "
-                                                   "(weighted by a learned relevance) or mean.")] = "attention",
-    light_epochs: int = 20,
-    heavy_epochs: int = 25,
-    heavy_warmup: Annotated[int, typer.Option(
-        min=0, help="Heavy epochs after which the heavy network's own evidence picks its training snippets "
-                    "(0: the light stage's picks throughout).")] = 8,
-    heavy_sequence_weight: Annotated[float, typer.Option(
-        min=0.0, help="Weight of the heavy stage's sequence loss: a temporal head reads each video's training "
-                      "snippets in time order, so the heavy network learns what order needs (0: off).")] = 0.0,
-    gate_epochs: Annotated[int, typer.Option(help="Most gate epochs (validation stops earlier).")] = 60,
-    gate_runs: Annotated[int, typer.Option(min=1, help="Train the gate stage this many times from different "
-                                                       "seeds and keep one by validation.")] = 4,
-    gate_gradient: Annotated[str, typer.Option(help="How the task loss reaches the gate through the head: all "
-                                                    "(every snippet's straight-through gradient) or selected "
-                                                    "(the selected snippets' only).")] = "selected",
-    val_fraction: Annotated[float, typer.Option(help="Share of train carved out for validation when the "
-                                                     "data set has no val split.")] = 0.15,
-    target_ratio: Annotated[float, typer.Option(help="Target fraction of snippets the gate selects.")] = 0.2,
-    light_weights: Annotated[str | None, typer.Option(help="Pretrained light trunk weights (local file).")] = None,
-    heavy_weights: Annotated[str | None, typer.Option(help="Pretrained heavy backbone weights (local file).")] = None,
     work: Annotated[Path | None, typer.Option(help="Work folder for caches (default OUT.work).")] = None,
     restart: Annotated[
         bool, typer.Option(help="Start over in the work folder, also one made with other options or data "
                                 "(keeps decoded frames when the frame options match).")
     ] = False,
-    seed: int = 0,
-    device: str = "auto",
     quiet: Annotated[bool, typer.Option(help="No progress bars.")] = False,
 ) -> None:
     """Staged training: light encoder, heavy backbone, feature cache, concept kernels, gate + head."""
     from pipelines.datasets import load_dataset
-    from pipelines.training import TrainConfig
     from pipelines.training import train as run_training
 
     try:
@@ -192,35 +187,12 @@ def train(
         raise _fail(exc.message, EXIT_FAILED_INPUTS) from None
     for problem in getattr(data, "skipped", ()):
         typer.echo(f"skipped: {problem}", err=True)
-    config = TrainConfig(
-        light=light,
-        heavy=heavy,
-        light_size=light_size,
-        heavy_size=heavy_size,
-        max_snippets=max_snippets,
-        head=head,
-        head_events=head_events,
-        head_pooling=head_pooling,
-        val_fraction=val_fraction,
-        light_epochs=light_epochs,
-        heavy_epochs=heavy_epochs,
-        heavy_warmup=heavy_warmup or None,
-        heavy_sequence_weight=heavy_sequence_weight,
-        gate_epochs=gate_epochs,
-        gate_runs=gate_runs,
-        gate_gradient=gate_gradient,
-        target_ratio=target_ratio,
-        light_weights=light_weights,
-        heavy_weights=heavy_weights,
-        seed=seed,
-        device=device,
-    )
     try:
         summary = run_training(
             data, out, config, work=work, restart=restart, show_progress=not quiet,
             log=lambda line: typer.echo(line, err=True),
         )
-    except VidgateError as exc:  # a work folder made with other options or data
+    except VidgateError as exc:  # a recipe the trainer refuses, or a work folder made with other options or data
         raise _fail(exc.message, EXIT_USAGE) from None
     typer.echo(json.dumps({k: v for k, v in summary.items() if k != "config"}, indent=2))
     typer.echo(f"wrote {out}")

@@ -1,97 +1,129 @@
-"""The training recipe: one frozen dataclass, the defaults of ``vidgate train``."""
+"""The training recipe: one frozen dataclass, declared once; ``vidgate train``'s flags derive from it.
+
+Each field carries its help text (``metadata["help"]``) and the help panel its flag goes in
+(``metadata["panel"]``: None for the first page, `STRUCTURE` for the recipe of classes defined by order
+or count, `ADVANCED` for what only the bench ablations vary). The CLI builds one flag per field from
+these, so a new field needs no edit there. This module imports no torch: the CLI reads it to build its
+flags without loading the networks.
+
+The defaults train from scratch on 2 CPU cores within about an hour for a few hundred videos
+(docs/training.md says what each stage does and why each default is what it is).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
-import torch
+from models.config import MODEL_DEFAULTS as _MODEL
+
+if TYPE_CHECKING:
+    import torch
 
 Log = Callable[[str], None]  # one line per event worth telling the user
 GATE_GRADIENTS = ("all", "selected")  # TrainConfig.gate_gradient
 
+STRUCTURE = "Classes defined by order or count (docs/training.md)"  # a data set's recipe: a user's choice
+ADVANCED = "Advanced (research)"  # what the bench ablations vary; the defaults are the tuned recipe
 
-@dataclass(frozen=True)
+_T = TypeVar("_T")
+
+
+def _field(default: _T, help: str, *, panel: str | None = None) -> _T:
+    """A recipe field with its help text and the help panel of its flag."""
+    return dataclasses.field(default=default, metadata={"help": help, "panel": panel})
+
+
+@dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Training recipe. The defaults train from scratch on 2 CPU cores within about an hour for a
-    few hundred videos. ``light_weights`` replaces the light stage by a user's pretrained trunk;
-    ``heavy_weights`` only initialises the heavy backbone, which is still trained on the data set.
+    """Training recipe (the field help says what each does; docs/training.md says why).
 
-    Validation: the data set's ``val`` split, or (without one) ``val_fraction`` of ``train`` carved
-    out stratified by label with ``seed`` (``pipelines.training.validation``). It picks every stage's
-    best epoch, stops a stage after ``patience`` epochs without improvement, and calibrates the gate's
-    threshold: the smallest validation selection ``s`` whose accuracy is within ``threshold_tolerance``
-    of dense at every selection from ``s / threshold_band`` to ``s · threshold_band`` and whose mean
-    over the validation videos is known to ``± threshold_precision`` (95%; None: no such condition;
-    ``pipelines.training.gate.choose_threshold``). ``test`` is never decoded. With ``heavy_warmup``
-    set (default 8; None: off), after that many epochs the heavy stage trains on the snippets where
-    the heavy network itself sees most evidence for the label instead of the light stage's (on the
-    unseen-data bench, where the light stage stays near chance, test dense 0.750 against 0.611 from
-    the same light stage; docs/training.md).
-    ``heavy_sequence_weight`` weighs the heavy stage's sequence loss (a temporal head over each
-    video's training snippets in time order; 0, the default: per-snippet labels only; it helps classes
-    defined by order and hurt bags of events, see docs/training.md). ``head_events`` gives the
-    temporal head an events path with that many learned events (0: none). ``head_pooling`` is how the
-    head averages the selected snippets: ``attention`` (default) weighs each by a learned relevance,
-    ``mean`` alike (``python -m bench.pooling`` compares them on one run's stages; docs/models.md).
-    ``gate_gradient`` is how the task loss reaches the gate through the head's straight-through mask:
-    ``selected`` (default), the selected snippets' only (the gate learns from the task which of its
-    picks to drop, and which to pick from the heavy network's evidence); ``all``, every snippet's (what
-    selecting a left-out one would do). On the unseen-data bench's stages ``all`` left every gate run's
-    calibrated threshold at 91–100% of the snippets, ``selected`` two of four at 7–9% (docs/training.md).
-    ``gate_runs`` trains the gate stage (concept kernels, gate and head, on the cached features) that
-    many times, from seeds ``seed``, ``seed + 1``, …; of the runs within ``gate_run_tolerance`` of the
-    best-scoring run on validation, by score (the stage's own epoch criterion) and by dense accuracy,
-    it keeps the one whose calibrated threshold selects least on validation (0: the best score alone);
-    without validation videos it trains once.
+    Validation: the data set's ``val`` split, or (without one) ``val_fraction`` of ``train`` carved out
+    stratified by label with ``seed`` (``pipelines.training.validation``). It picks every stage's best
+    epoch, stops a stage after ``patience`` epochs without improvement, chooses among ``gate_runs`` gate
+    stages and calibrates the gate's threshold (``pipelines.training.gate.choose_threshold``). ``test`` is
+    never decoded.
     """
 
-    light: str = "tiny2d"
-    heavy: str = "tiny3d"
-    light_size: int = 112
-    heavy_size: int = 112
-    snippet_frames: int = 8
-    max_snippets: int = 128
-    num_kernels: int = 64
-    gate_hidden: int = 128
-    head: str = "temporal"
-    head_width: int = 64
-    head_events: int = 0
-    head_pooling: str = "attention"
-    light_epochs: int = 20
-    heavy_epochs: int = 25
-    heavy_warmup: int | None = 8
-    heavy_sequence_weight: float = 0.0
-    gate_epochs: int = 60
-    gate_gradient: str = "selected"
-    gate_runs: int = 4
-    gate_run_tolerance: float = 0.03
-    patience: int = 12
-    heavy_snippets_per_video: int = 8
-    val_fraction: float = 0.15
-    threshold_tolerance: float = 0.01
-    threshold_band: float = 2.0
-    threshold_precision: float | None = 0.035
-    batch_videos: int = 8
-    lr: float = 2e-3
-    clip_grad: float = 1.0
-    backbone_lr: float = 5e-4
-    weight_decay: float = 1e-3
-    target_ratio: float = 0.2
-    sparsity_weight: float = 4.0
-    shaping_weight: float = 1.0
-    distill_weight: float = 0.5
-    evidence_weight: float = 1.0
-    temperature_start: float = 2.0
-    temperature_end: float = 0.3
-    seed: int = 0
-    device: str = "auto"
-    backend: str = "pyav"
-    light_weights: str | None = None
-    heavy_weights: str | None = None
+    # the model: recorded in the checkpoint's ModelConfig, whose defaults these are
+    light: str = _field(_MODEL["light"], "Light encoder (`vidgate backbones` lists them).")
+    heavy: str = _field(_MODEL["heavy"], "Heavy backbone (`vidgate backbones` lists them).")
+    light_size: int = _field(_MODEL["light_size"], "Square input size of the light encoder's centre frames.")
+    heavy_size: int = _field(_MODEL["heavy_size"], "Square input size of the heavy network's snippet frames.")
+    snippet_frames: int = _field(_MODEL["snippet_frames"], "Frames per snippet.", panel=ADVANCED)
+    max_snippets: int = _field(_MODEL["max_snippets"], "Snippets planned per video (recorded in the model: "
+                               "inference plans the same).")
+    num_kernels: int = _field(_MODEL["num_kernels"], "Concept kernels.", panel=ADVANCED)
+    gate_hidden: int = _field(_MODEL["gate_hidden"], "Width of the gate.", panel=ADVANCED)
+    head: str = _field(_MODEL["head"], "Head: temporal (the pool head plus a path that reads the selection as a "
+                       "timed sequence: order, counts) or pool (order-blind mean + max).")
+    head_width: int = _field(_MODEL["head_width"], "Internal width of the temporal head.", panel=ADVANCED)
+    head_events: int = _field(_MODEL["head_events"], "Learned events of the temporal head's events path (which "
+                              "event comes first, how often; 0: none).", panel=STRUCTURE)
+    head_pooling: str = _field(_MODEL["head_pooling"], "How the head averages the selected snippets: attention "
+                               "(weighted by a learned relevance) or mean.", panel=ADVANCED)
+    light_weights: str | None = _field(None, "Pretrained light trunk weights (local file); replaces the light stage.")
+    heavy_weights: str | None = _field(None, "Pretrained heavy backbone weights (local file); the heavy stage still "
+                                       "trains it on the data set.")
+    # the stages
+    light_epochs: int = _field(20, "Most light-stage epochs (validation keeps the best).")
+    heavy_epochs: int = _field(25, "Heavy-stage epochs (validation keeps the best of the last 4).")
+    heavy_warmup: int = _field(8, "Heavy epochs after which the heavy network's own salience picks its training "
+                               "snippets (0: the light stage's picks throughout).", panel=STRUCTURE)
+    heavy_sequence_weight: float = _field(0.0, "Weight of the heavy stage's sequence loss: a temporal head reads each "
+                                          "video's training snippets in time order, so the heavy network learns "
+                                          "what order needs (0: off).", panel=STRUCTURE)
+    heavy_snippets_per_video: int = _field(8, "Snippets per video per heavy epoch (three quarters the most salient, "
+                                           "the rest at random).", panel=ADVANCED)
+    gate_epochs: int = _field(60, "Gate-stage epochs (validation keeps the best).")
+    gate_gradient: str = _field("selected", "How the task loss reaches the gate through the head's straight-through "
+                                "mask: selected (the selected snippets' gradient only) or all (every snippet's).",
+                                panel=ADVANCED)
+    gate_runs: int = _field(4, "Train the gate stage this many times, from seeds seed, seed + 1, ..., and keep one by "
+                            "validation (one run without validation videos).")
+    gate_run_tolerance: float = _field(0.03, "Of the gate runs within this of the best on validation (by score and by "
+                                       "dense accuracy), keep the one whose threshold selects least (0: the best "
+                                       "score alone).", panel=ADVANCED)
+    patience: int = _field(12, "Stop a stage after this many epochs without a better validation score.",
+                           panel=ADVANCED)
+    # validation and calibration
+    val_fraction: float = _field(0.15, "Share of train carved out for validation when the data set has no val split.")
+    threshold_tolerance: float = _field(0.01, "Calibration: the learned threshold's validation accuracy stays within "
+                                        "this of dense.", panel=ADVANCED)
+    threshold_band: float = _field(2.0, "Calibration: the tolerance holds at every selection from s / band to s · "
+                                   "band around the chosen selection s.", panel=ADVANCED)
+    threshold_precision: float | None = _field(0.035, "Calibration: the chosen selection's mean over the validation "
+                                               "videos is known to ± this (95%; None, from Python: no such "
+                                               "condition).", panel=ADVANCED)
+    # optimisation and the gate's losses
+    batch_videos: int = _field(8, "Videos per batch.")
+    lr: float = _field(2e-3, "Learning rate of the new layers.", panel=ADVANCED)
+    backbone_lr: float = _field(5e-4, "Learning rate of the light and heavy backbones.", panel=ADVANCED)
+    weight_decay: float = _field(1e-3, "AdamW weight decay.", panel=ADVANCED)
+    clip_grad: float = _field(1.0, "Gradient norm clip.", panel=ADVANCED)
+    target_budget: float = _field(0.2, "Budget the gate is trained towards (fraction of snippets): the sparsity and "
+                                  "batch-shaping terms pull its selection there, and validation scores every gate "
+                                  "epoch gated at it. Recognition's default is the learned threshold.")
+    sparsity_weight: float = _field(4.0, "Weight of the term that pulls the mean gate score to the target budget.",
+                                    panel=ADVANCED)
+    shaping_weight: float = _field(1.0, "Weight of the batch-shaping term (gate scores toward a U-shaped Beta prior "
+                                   "with the target budget as mean).", panel=ADVANCED)
+    distill_weight: float = _field(0.5, "Weight of distilling the dense head into the gated one.", panel=ADVANCED)
+    salience_weight: float = _field(1.0, "Weight of the term that pulls the gate toward the snippets most salient to "
+                                    "the heavy network (its per-snippet logits for the video's labels).",
+                                    panel=ADVANCED)
+    temperature_start: float = _field(2.0, "Gumbel-sigmoid temperature of the first gate epoch.", panel=ADVANCED)
+    temperature_end: float = _field(0.3, "Gumbel-sigmoid temperature of the last gate epoch.", panel=ADVANCED)
+    # the run
+    seed: int = _field(0, "Random seed (validation carve-out, initialisation, sampling).")
+    device: str = _field("auto", "Device: auto (cuda when there is one), cpu, cuda, cuda:1, ...")
+    backend: str = _field("pyav", "Decoding backend of the frame cache.", panel=ADVANCED)
 
 
 def resolve_device(name: str) -> torch.device:
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)

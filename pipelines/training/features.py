@@ -32,7 +32,7 @@ def cache_features(ctx: Context) -> None:
                 continue
             light, heavy = video_features(model, video, ctx.device)
             tmp = target.with_suffix(".tmp")
-            torch.save({"light": light.cpu(), "heavy": heavy.cpu(), "evidence": fc(heavy).cpu()}, tmp)
+            torch.save({"light": light.cpu(), "heavy": heavy.cpu(), "heavy_logits": fc(heavy).cpu()}, tmp)
             tmp.replace(target)
 
 

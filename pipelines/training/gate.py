@@ -2,21 +2,21 @@
 
 Gumbel-sigmoid hard decisions with a straight-through gradient and an annealed temperature; the task
 loss on the gated selection and on all snippets; distillation of the dense head into the gated one; a
-sparsity term toward the target ratio; the batch-shaping term; and the heavy network's per-snippet
-evidence as a target for the gate's logits. Light encoder and heavy backbone stay frozen.
+sparsity term toward the target budget; the batch-shaping term; and the snippets most salient to the
+heavy network (its cached per-snippet logits for the video's labels) as a target for the gate's logits.
+Light encoder and heavy backbone stay frozen.
 
-Validation picks the epoch (gated accuracy at the target ratio, then dense accuracy); every epoch
+Validation picks the epoch (gated accuracy at the target budget, then dense accuracy); every epoch
 runs (they are cheap on cached features, and the temperature anneals over all of them). Then
 :func:`calibrate_threshold` chooses the learned threshold on validation by a stated rule, stored with
 the model (``threshold_rule``).
 
 :func:`train_gate` runs the stage ``gate_runs`` times from different seeds (fresh kernels from a
-seeded k-means, fresh gate and head): on the order/count set the seed alone moved test accuracy by 19
-points, and validation ranked the seeds as test did (``python -m bench.gate_seeds``). :func:`keep_run`
-keeps, of the runs within ``gate_run_tolerance`` of the best by the same criterion and by dense accuracy,
-the one whose calibrated threshold selects least: runs that tie on accuracy can differ tenfold in what their
-threshold saves (on the unseen-data bench of 2026-12-04, 9.1% against 91.7% of the snippets, one
-validation video apart; ``python -m bench.gate_seeds --runs``).
+seeded k-means, fresh gate and head): the seed alone moves what the stage learns by several points,
+and validation sees much of it (``python -m bench.ablate --knob gate-runs``). :func:`keep_run` keeps, of
+the runs within ``gate_run_tolerance`` of the best by the same criterion and by dense accuracy, the one
+whose calibrated threshold selects least: runs that tie on accuracy can differ tenfold in what their
+threshold saves (docs/training.md, "gate").
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from .work import Stage
 
 
 def pad_batch(features: Features, indices: list[int]) -> tuple[torch.Tensor, ...]:
-    """Stack videos of different lengths: light (B, T, D), heavy (B, T, F), evidence (B, T, C), valid (B, T)."""
+    """Stack videos of different lengths: light (B, T, D), heavy (B, T, F), heavy logits (B, T, C), valid (B, T)."""
     longest = max(features[i]["light"].shape[0] for i in indices)
 
     def pad(name: str) -> torch.Tensor:
@@ -47,18 +47,19 @@ def pad_batch(features: Features, indices: list[int]) -> tuple[torch.Tensor, ...
         return torch.stack([F.pad(r, (0, 0, 0, longest - r.shape[0])) for r in rows])
 
     valid = torch.stack([torch.arange(longest) < features[i]["light"].shape[0] for i in indices])
-    return pad("light"), pad("heavy"), pad("evidence"), valid
+    return pad("light"), pad("heavy"), pad("heavy_logits"), valid
 
 
-def evidence_targets(evidence: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, ratio: float) -> torch.Tensor:
-    """1 for the snippets where the heavy network sees most evidence for the video's labels, else 0.
+def salience_targets(heavy_logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                     budget: float) -> torch.Tensor:
+    """1 for the snippets most salient to the heavy network (highest logit for the video's labels), else 0.
 
-    Per video the top ``ceil(ratio × snippets)`` snippets by the heavy per-snippet logit of its own
+    Per video the top ``ceil(budget × snippets)`` snippets by the heavy per-snippet logit of its own
     label(s) are marked: this is what the gate should learn to find from the light features alone.
     """
-    own = evidence.masked_fill(~targets.bool().unsqueeze(1), -1e9).max(-1).values  # (B, T)
+    own = heavy_logits.masked_fill(~targets.bool().unsqueeze(1), -1e9).max(-1).values  # (B, T)
     own = own.masked_fill(~valid, -1e9)
-    k = torch.ceil(valid.sum(1).float() * ratio).long().clamp_min(1)  # (B,)
+    k = torch.ceil(valid.sum(1).float() * budget).long().clamp_min(1)  # (B,)
     rank = own.argsort(1, descending=True).argsort(1)
     return ((rank < k.unsqueeze(1)) & valid).float()
 
@@ -77,7 +78,7 @@ def _correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 def validation_score(figures: dict[str, Any]) -> float:
-    """How the gate stage ranks epochs and runs on validation: gated accuracy at the target ratio, then dense."""
+    """How the gate stage ranks epochs and runs on validation: gated accuracy at the target budget, then dense."""
     return float(figures["budget_accuracy"] + 0.5 * figures["dense_accuracy"])
 
 
@@ -93,7 +94,7 @@ class GateTrainer:
         self.model = ctx.model
         self.config = ctx.config
         self.device = ctx.device
-        self.alpha, self.beta = beta_prior(ctx.config.target_ratio)
+        self.alpha, self.beta = beta_prior(ctx.config.target_budget)
         # The trained parts, under the model's own key prefixes (``concepts.``, ``gate.``, ``head.``).
         self.trained = nn.ModuleDict(
             {"concepts": self.model.concepts, "gate": self.model.gate, "head": self.model.head}
@@ -106,7 +107,7 @@ class GateTrainer:
 
     def _step(self, batch: tuple[torch.Tensor, ...], targets: torch.Tensor, epoch: int) -> torch.Tensor:
         c = self.config
-        light, heavy, evidence, valid = (t.to(self.device) for t in batch)
+        light, heavy, heavy_logits, valid = (t.to(self.device) for t in batch)
         out = self.model.select(light, valid, temperature=self._temperature(epoch), sample=True)
         times = centre_times(valid)
         gated = self.model.classify(heavy, task_mask(out.mask, c.gate_gradient), times)
@@ -118,12 +119,12 @@ class GateTrainer:
             student = F.logsigmoid(gated) if multi else F.log_softmax(gated, -1)
             loss = loss + c.distill_weight * F.kl_div(student, teacher, reduction="batchmean")
         shaping_weight = c.shaping_weight * (1 - 0.8 * epoch / max(1, c.gate_epochs - 1))  # annealed
-        loss = loss + c.sparsity_weight * sparsity_loss(out.gate_scores, valid, c.target_ratio)
+        loss = loss + c.sparsity_weight * sparsity_loss(out.gate_scores, valid, c.target_budget)
         loss = loss + shaping_weight * batch_shaping_loss(out.gate_scores, valid, self.alpha, self.beta)
-        if c.evidence_weight:
-            wanted = evidence_targets(evidence, targets, valid, c.target_ratio)
+        if c.salience_weight:
+            wanted = salience_targets(heavy_logits, targets, valid, c.target_budget)
             bce = F.binary_cross_entropy_with_logits(out.logits, wanted, reduction="none")
-            loss = loss + c.evidence_weight * bce[valid].mean()
+            loss = loss + c.salience_weight * bce[valid].mean()
         return loss
 
     @torch.no_grad()
@@ -135,7 +136,7 @@ class GateTrainer:
         light, heavy, _, valid = (t.to(self.device) for t in pad_batch(features, list(range(len(features)))))
         targets, times = targets.to(self.device), centre_times(valid)
         result: dict[str, float] = {}
-        budgets = {"threshold": None, "budget": Budget(fraction=self.config.target_ratio)}
+        budgets = {"threshold": None, "budget": Budget(fraction=self.config.target_budget)}
         for name, budget in budgets.items():
             out = self.model.select(light, valid, budget)
             result[f"{name}_accuracy"] = float(_correct(self.model.classify(heavy, out.mask, times), targets).mean())
@@ -182,7 +183,7 @@ class GateTrainer:
                 stage.save_epoch(self.trained, optimiser, epoch + 1)
                 continue
             metrics = self.evaluate(val, val_targets)
-            # Epoch selection on validation: gated accuracy at the target ratio, then dense accuracy.
+            # Epoch selection on validation: gated accuracy at the target budget, then dense accuracy.
             score = validation_score(metrics)
             bar.set_postfix(acc=f"{metrics['budget_accuracy']:.2f}", dense=f"{metrics['dense_accuracy']:.2f}")
             stage.save_epoch(self.trained, optimiser, epoch + 1, score)

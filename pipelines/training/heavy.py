@@ -1,11 +1,12 @@
 """Stage 3, heavy: the heavy backbone learns from video labels on a few snippets per video (TSN-style).
 
-Per video and epoch it sees ``heavy_snippets_per_video`` snippets: three quarters where the light
-classifier sees most evidence for the video's label, the rest at random. With ``heavy_warmup`` set
-(the default, 8), after that many epochs the heavy network's own evidence chooses instead (every
-training snippet scored once): where the light stage stays near chance (the unseen-data bench) its
-picks are little better than random; where it finds the events (the order/count set) the warm-up made
-the heavy stage worse, and ``heavy_warmup=None`` (``--heavy-warmup 0``) keeps its picks throughout.
+Per video and epoch it sees ``heavy_snippets_per_video`` snippets: three quarters the most salient to
+the light classifier (its log-probability of the video's label per snippet), the rest at random. With
+``heavy_warmup`` (the default, 8), after that many epochs the snippets most salient to the heavy network
+itself choose instead (every training snippet scored once): a light stage that stays near chance picks
+little better than random. Where single frames do point at the events (classes that share their objects,
+as order and count pairs do) the light stage's picks serve better, and ``heavy_warmup=0`` keeps them
+throughout (docs/training.md).
 Validation: the heavy classifier's video accuracy on each validation video's most salient snippets
 (by the light classifier, fixed for the run), averaged over the last 3 epochs, picks among the last 4
 epochs.
@@ -14,9 +15,8 @@ Pretrained ``heavy_weights`` only initialise the backbone; this stage still trai
 Beside the per-snippet loss, ``heavy_sequence_weight`` times a sequence loss: a head of the model's
 kind, built for this stage only, reads each video's training snippets in time order with their times
 and predicts the video's label. Per-snippet labels cannot teach the two events of an order pair apart
-(each carries both classes of the pair equally often); the sequence loss can: on the order/count set
-it took order videos from 0.750 to 1.000, but on the unseen-data set (bags of events) it lowered dense
-accuracy, so it is off by default (docs/training.md).
+(each carries both classes of the pair equally often); the sequence loss can. On classes that are bags
+of events it costs accuracy, so it is off by default (docs/training.md).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from ..cache import CachedVideo, load_snippets
 from ..transforms import heavy_input
 from .context import Context
 from .instances import Instances, MilClassifier, fit_instances, validation_score, video_scores
-from .light import light_classifier, light_evidence
+from .light import light_classifier, light_salience
 from .work import Stage, stage_figures
 
 
@@ -50,12 +50,12 @@ def train_heavy(ctx: Context) -> None:
         return
     light_net = light_classifier(ctx)
     salient = [
-        light_evidence(ctx, light_net, v, ctx.targets["train"][i]).argsort(descending=True)
+        light_salience(ctx, light_net, v, ctx.targets["train"][i]).argsort(descending=True)
         for i, v in enumerate(ctx.videos["train"])
     ]
     k = ctx.config.heavy_snippets_per_video
     val_snippets = [
-        light_evidence(ctx, light_net, v, ctx.targets["val"][i]).argsort(descending=True)[:k].sort().values
+        light_salience(ctx, light_net, v, ctx.targets["val"][i]).argsort(descending=True)[:k].sort().values
         for i, v in enumerate(ctx.videos["val"])
     ]
     ranked_by_heavy = False
@@ -63,12 +63,12 @@ def train_heavy(ctx: Context) -> None:
     def rerank(net: MilClassifier, epoch: int) -> None:
         nonlocal ranked_by_heavy
         warmup = ctx.config.heavy_warmup
-        if ranked_by_heavy or warmup is None or epoch + 1 < warmup:
+        if ranked_by_heavy or not warmup or epoch + 1 < warmup:
             return
-        for i, video in enumerate(ctx.bar(ctx.videos["train"], "heavy evidence")):
-            salient[i] = heavy_evidence(ctx, net, video, ctx.targets["train"][i]).argsort(descending=True)
+        for i, video in enumerate(ctx.bar(ctx.videos["train"], "heavy salience")):
+            salient[i] = heavy_salience(ctx, net, video, ctx.targets["train"][i]).argsort(descending=True)
         ranked_by_heavy = True
-        ctx.log(f"heavy: from epoch {epoch + 2} on, training snippets chosen by the heavy network's own evidence")
+        ctx.log(f"heavy: from epoch {epoch + 2} on, training snippets chosen by their salience to the heavy network")
 
     @torch.no_grad()
     def score(net: MilClassifier) -> float | None:
@@ -85,7 +85,7 @@ def train_heavy(ctx: Context) -> None:
     def snippets_of(i: int, rng: random.Random) -> Instances:
         video = ctx.videos["train"][i]
         order = salient[i].tolist()
-        chosen = order[: (3 * k) // 4]  # where the light encoder sees evidence, plus random ones
+        chosen = order[: (3 * k) // 4]  # the most salient, plus random ones
         rest = order[len(chosen) :]
         chosen = sorted(chosen + rng.sample(rest, min(len(rest), k - len(chosen))))
         times = (torch.tensor(chosen, dtype=torch.float32) + 0.5) / video.snippets
@@ -119,8 +119,8 @@ def train_heavy(ctx: Context) -> None:
 
 
 @torch.no_grad()
-def heavy_evidence(ctx: Context, net: MilClassifier, video: CachedVideo, target: torch.Tensor) -> torch.Tensor:
-    """Per-snippet evidence for the video's own labels from the heavy classifier ``(T,)``."""
+def heavy_salience(ctx: Context, net: MilClassifier, video: CachedVideo, target: torch.Tensor) -> torch.Tensor:
+    """Each snippet's salience to the heavy classifier ``(T,)``: its log-probability of the video's own labels."""
     net.eval()
     snippets = load_snippets(video)
     logits = torch.cat([

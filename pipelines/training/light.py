@@ -64,8 +64,9 @@ def light_classifier(ctx: Context) -> MilClassifier | None:
 
 
 @torch.no_grad()
-def light_evidence(ctx: Context, net: MilClassifier | None, video: CachedVideo, target: torch.Tensor) -> torch.Tensor:
-    """Per-snippet evidence for the video's own labels from the light classifier ``(T,)``."""
+def light_salience(ctx: Context, net: MilClassifier | None, video: CachedVideo, target: torch.Tensor) -> torch.Tensor:
+    """Each snippet's salience to the light classifier ``(T,)``: its centre frame's log-probability of the video's
+    own labels (0 everywhere without the light stage's classifier)."""
     if net is None:
         return torch.zeros(video.snippets)
     net.eval()

@@ -48,8 +48,12 @@ class Trainer:
             raise OptionsError(f"head_events must be 0 or more, got {config.head_events}")
         if config.gate_gradient not in GATE_GRADIENTS:
             raise OptionsError(f"unknown gate gradient {config.gate_gradient!r}; known: {', '.join(GATE_GRADIENTS)}")
-        if config.heavy_warmup is not None and config.heavy_warmup < 1:
-            raise OptionsError(f"heavy_warmup must be at least 1 (None: off), got {config.heavy_warmup}")
+        if config.heavy_warmup < 0:
+            raise OptionsError(f"heavy_warmup must be 0 (off) or more, got {config.heavy_warmup}")
+        if config.heavy_sequence_weight < 0:
+            raise OptionsError(f"heavy_sequence_weight must be 0 or more, got {config.heavy_sequence_weight}")
+        if not 0 < config.target_budget <= 1:
+            raise OptionsError(f"target_budget must be in (0, 1], got {config.target_budget}")
         if config.gate_runs < 1:
             raise OptionsError(f"gate_runs must be at least 1, got {config.gate_runs}")
         if config.gate_run_tolerance < 0:

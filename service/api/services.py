@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sqlite3
 import threading
@@ -202,10 +203,10 @@ UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, 
 
 def checkpoint_info(settings: Settings) -> dict[str, Any]:
     """The model's description from the checkpoint's metadata, without loading weights (Redis-mode API)."""
-    from models.checkpoint import CheckpointError, read_metadata
+    from models.checkpoint import CheckpointError, read_config
 
     try:
-        config = read_metadata(settings.checkpoint)["config"]
+        config = read_config(settings.checkpoint)
     except CheckpointError as exc:
         raise ModelError(str(exc)) from None
-    return model_info(config)
+    return model_info(dataclasses.asdict(config))

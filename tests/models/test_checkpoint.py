@@ -132,24 +132,68 @@ def test_a_temporal_head_round_trips_and_the_checkpoint_names_its_head(tmp_path:
         assert torch.equal(model.classify(features, mask), loaded.classify(features, mask))
 
 
-def test_checkpoints_without_a_head_field_load_with_the_pool_head(tmp_path: Path) -> None:
-    """Checkpoints written before heads were selectable hold a pool head and no calibration rule, and
-    were trained on 64 snippets per video."""
+def _rewrite_metadata(path: Path, change: Any) -> Path:
+    """Rewrite a checkpoint's metadata with ``change(meta)``; the weights stay as they are."""
     import json
 
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    path = save_checkpoint(_model(), tmp_path / "old.safetensors")
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads(f.metadata()["vidgate"])
-    for new in ("head", "head_width", "head_events", "head_pooling", "threshold_rule", "max_snippets"):
-        del meta["config"][new]
+    change(meta)
     save_file(load_file(str(path)), str(path), metadata={"vidgate": json.dumps(meta)})
+    return path
+
+
+def test_a_version_1_checkpoint_is_migrated_by_the_table_not_by_defaults(tmp_path: Path) -> None:
+    """A checkpoint written before the config had a version lacks the fields added since; each gets the value
+    `CONFIG_MIGRATIONS` says version 1 meant (a pool head, 64 snippets, no calibration rule), whatever
+    `ModelConfig`'s defaults are. A field it does hold is kept."""
+    from models.checkpoint import read_config
+    from models.config import CONFIG_MIGRATIONS, CONFIG_VERSION
+
+    assert read_metadata(save_checkpoint(_model(), tmp_path / "new.safetensors"))["config_version"] == CONFIG_VERSION
+    added = ("head", "head_width", "head_events", "head_pooling", "threshold_rule", "max_snippets")
+    assert set(CONFIG_MIGRATIONS[1]) == set(added)
+
+    def version_1(meta: dict[str, Any]) -> None:
+        del meta["config_version"]
+        for name in added:
+            del meta["config"][name]
+
+    old = _model(head="pool", head_pooling="mean", max_snippets=64)  # what version 1 wrote
+    path = _rewrite_metadata(save_checkpoint(old, tmp_path / "old.safetensors"), version_1)
     loaded, _ = load_checkpoint(path)
+    assert loaded.config == read_config(path)
     assert loaded.config.head == "pool" and isinstance(loaded.head, PoolHead) and loaded.config.threshold_rule is None
     assert loaded.config.head_pooling == "mean" and loaded.head.pooling == "mean"
-    assert loaded.config.max_snippets == 64
+    assert loaded.config.max_snippets == 64 and loaded.config.head_events == 0
+    assert {name: getattr(loaded.config, name) for name in added} == CONFIG_MIGRATIONS[1]
+    assert ModelConfig(classes=("a",)).head != "pool"  # the defaults are the recipe's, not what version 1 meant
+
+    def version_1_with_a_temporal_head(meta: dict[str, Any]) -> None:
+        del meta["config_version"], meta["config"]["head_events"], meta["config"]["head_pooling"]
+
+    temporal = _rewrite_metadata(save_checkpoint(_model(head="temporal", head_pooling="mean", max_snippets=24),
+                                                 tmp_path / "between.safetensors"), version_1_with_a_temporal_head)
+    config = read_config(temporal)
+    assert (config.head, config.max_snippets, config.head_events, config.head_pooling) == ("temporal", 24, 0, "mean")
+
+
+def test_a_current_checkpoint_lacking_a_field_or_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = _rewrite_metadata(save_checkpoint(_model(), tmp_path / "m.safetensors"),
+                             lambda meta: meta["config"].pop("head"))
+    with pytest.raises(CheckpointError, match="config of version 2 lacks head"):
+        load_checkpoint(path)
+    newer = _rewrite_metadata(save_checkpoint(_model(), tmp_path / "n.safetensors"),
+                              lambda meta: meta.update(config_version=99))
+    with pytest.raises(CheckpointError, match=r"config version 99 .*newer vidgate"):
+        load_checkpoint(newer)
+    unknown = _rewrite_metadata(save_checkpoint(_model(), tmp_path / "u.safetensors"),
+                                lambda meta: meta["config"].update(head_depth=3))
+    with pytest.raises(CheckpointError, match=r"unknown fields \['head_depth'\]"):
+        load_checkpoint(unknown)
 
 
 def test_a_checkpoint_naming_an_unknown_pooling_is_a_checkpoint_error(tmp_path: Path) -> None:
@@ -170,6 +214,8 @@ def test_a_checkpoint_naming_an_unknown_pooling_is_a_checkpoint_error(tmp_path: 
 def test_the_shipped_demo_model_loads() -> None:
     model, extra = load_checkpoint(DEMO_CHECKPOINT)
     assert model.config.head in ("pool", "temporal") and "training" in extra
+    if "config_version" not in read_metadata(DEMO_CHECKPOINT):  # written before config versions: migrated
+        assert model.config.head_pooling == "mean" and model.config.head_events == 0
     features = torch.randn(1, 12, model.heavy.num_features)
     with torch.no_grad():
         scores = model.scores(model.classify(features, torch.ones(1, 12)))

@@ -28,9 +28,9 @@ from pipelines.training.work import check_work_folder
 
 TINY_SYNTH = SynthConfig(videos=16, classes=2, size=64, min_snippets=15, max_snippets=16, seed=3)
 TINY_TRAIN = TrainConfig(light_size=64, heavy_size=64, num_kernels=8, gate_hidden=32, light_epochs=25,
-                         heavy_epochs=12, gate_epochs=40, batch_videos=4, target_ratio=0.2, seed=0,
+                         heavy_epochs=12, gate_epochs=40, batch_videos=4, target_budget=0.2, seed=0,
                          heavy_sequence_weight=1.0,  # the heavy stage's sequence loss, end to end
-                         heavy_warmup=None)  # light-guided, as this test's margins were measured; the warm-up: below
+                         heavy_warmup=0)  # light-guided, as this test's margins were measured; the warm-up: below
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,15 @@ def test_synth_train_evaluate_scores_every_setting(tiny_benchmark: Path, tmp_pat
     config = read_metadata(checkpoint)["config"]
     assert config["head"] == TINY_TRAIN.head and config["threshold"] == pytest.approx(calibration["threshold"])
     assert config["threshold_rule"] == calibration["rule"] and config["max_snippets"] == TINY_TRAIN.max_snippets
+    from models.checkpoint import read_card
+
+    card = read_card(checkpoint)  # the model card: derived from the data set and the training summary
+    assert card.name == "model" == config["name"] and card.classes == dataset.classes and card.unknown == ()
+    assert card.synthetic and card.data.generator == json.loads(json.dumps(dataclasses.asdict(TINY_SYNTH)))
+    assert card.data.splits == {s: len(dataset.split(s)) for s in ("train", "val", "test") if dataset.split(s)}
+    assert card.recipe == summary["config"] and card.test is None and card.limits
+    assert card.validation is not None and card.validation["dense_accuracy"] == summary["val_dense_accuracy"]
+    assert card.calibration == {"threshold": config["threshold"], "rule": config["threshold_rule"]}
     from models.checkpoint import read_concept_examples
 
     examples = [read_concept_examples(checkpoint, k) or [] for k in range(TINY_TRAIN.num_kernels)]
@@ -133,7 +142,7 @@ def test_interrupted_training_resumes_from_the_work_folder(tiny_benchmark: Path,
     assert resumed.returncode == 0, resumed.stderr
     assert "light: done earlier" in resumed.stderr
     assert "heavy: resuming after epoch" in resumed.stderr
-    assert out.exists() and json.loads((work / "recipe.json").read_text())["heavy_warmup"] is None
+    assert out.exists() and json.loads((work / "recipe.json").read_text())["heavy_warmup"] == 0
     assert (work / "light.pt").stat().st_mtime_ns == light_before
     assert {p: p.stat().st_mtime_ns for p in (work / "frames").glob("*.npy")} == frames_before
     # the same work folder with another recipe is refused, not silently reused
@@ -199,8 +208,8 @@ def test_multi_label_trains_with_the_temporal_head_and_reports_map(tmp_path: Pat
     lines: list[str] = []
     summary = train(dataset, checkpoint, config, show_progress=False, log=lines.append)
     assert summary["config"]["head"] == "temporal" and "threshold" in summary["calibration"]
-    # after one warm-up epoch the heavy network's own evidence (sigmoid, multi-label) picks the snippets
-    assert any("from epoch 2 on, training snippets chosen by the heavy network's own evidence" in line
+    # after one warm-up epoch the snippets' salience to the heavy network (sigmoid, multi-label) picks them
+    assert any("from epoch 2 on, training snippets chosen by their salience to the heavy network" in line
                for line in lines)
     recognizer = Recognizer(checkpoint, isolate=False)
     assert recognizer.config.multi_label and recognizer.config.head == "temporal"
@@ -222,10 +231,11 @@ def test_bad_calibration_rules_are_options_errors(tiny_benchmark: Path, tmp_path
 def test_bad_training_options_are_usage_errors(tiny_benchmark: Path, tmp_path: Path) -> None:
     for flag, value, message in (("--head", "lstm", "unknown head 'lstm'"),
                                  ("--val-fraction", "1.5", "val_fraction must be between 0 and 1"),
-                                 ("--gate-runs", "0", "greater than or equal to 1"),
-                                 ("--heavy-sequence-weight", "-0.5", "greater than or equal to 0"),
-                                 ("--heavy-warmup", "-1", "greater than or equal to 0"),
-                                 ("--head-events", "-1", "greater than or equal to 0"),
+                                 ("--gate-runs", "0", "gate_runs must be at least 1"),
+                                 ("--heavy-sequence-weight", "-0.5", "heavy_sequence_weight must be 0 or more"),
+                                 ("--heavy-warmup", "-1", "heavy_warmup must be 0 (off) or more"),
+                                 ("--head-events", "-1", "head_events must be 0 or more"),
+                                 ("--target-budget", "0", "target_budget must be in (0, 1]"),
                                  ("--head-pooling", "median", "unknown head pooling 'median'"),
                                  ("--gate-gradient", "some", "unknown gate gradient 'some'")):
         proc = subprocess.run([sys.executable, "-m", "service.cli", "train", str(tiny_benchmark), "--out",
@@ -238,8 +248,8 @@ def test_bad_training_options_are_usage_errors(tiny_benchmark: Path, tmp_path: P
         Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, gate_runs=0), tmp_path / "w")
     with pytest.raises(OptionsError, match="unknown head pooling 'median'"):
         Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, head_pooling="median"), tmp_path / "w")
-    with pytest.raises(OptionsError, match="heavy_warmup must be at least 1"):
-        Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, heavy_warmup=0), tmp_path / "w")
+    with pytest.raises(OptionsError, match=r"heavy_warmup must be 0 \(off\) or more"):
+        Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, heavy_warmup=-1), tmp_path / "w")
     with pytest.raises(OptionsError, match="head_events must be 0 or more"):
         Trainer(load_dataset(tiny_benchmark), dataclasses.replace(TINY_TRAIN, head_events=-1), tmp_path / "w")
     with pytest.raises(OptionsError, match="gate_run_tolerance must be 0 or more"):

@@ -74,7 +74,7 @@ def test_calibrated_threshold_is_the_smallest_selection_that_meets_the_rule(
     model = VidGate(ModelConfig(classes=("a", "b", "c"), light="tiny2d", heavy="tiny3d", num_kernels=4,
                                 gate_hidden=16, head="temporal", head_width=16)).eval()
     d, f = model.light.num_features, model.heavy.num_features
-    features = [{"light": torch.randn(n, d), "heavy": torch.randn(n, f), "evidence": torch.zeros(n, 3)}
+    features = [{"light": torch.randn(n, d), "heavy": torch.randn(n, f), "heavy_logits": torch.zeros(n, 3)}
                 for n in (6, 9, 12, 7, 10, 8, 11, 9, 6, 12, 10, 8)]
     targets = torch.eye(3)[torch.randint(0, 3, (len(features),))]
     result = calibrate_threshold(model, features, targets, tolerance, band, precision)

@@ -131,17 +131,61 @@ def test_settings_default_to_the_shipped_model_without_importing_torch() -> None
     assert Path(proc.stdout.strip()) == DEMO_CHECKPOINT
 
 
-def test_train_flags_default_to_the_training_recipe() -> None:
-    """`vidgate train` spells the recipe's defaults again (the CLI module imports no torch): keep them equal."""
+def test_train_flags_are_the_training_recipe_by_construction() -> None:
+    """`vidgate train` has one flag per `TrainConfig` field, with the field's default and help; what only research
+    varies sits in the one advanced panel, off the first page."""
     import dataclasses
-    import inspect
 
-    from pipelines.training import TrainConfig
-    from service.cli import train
+    import typer.main
 
-    recipe = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    flags = {name: p.default for name, p in inspect.signature(train).parameters.items() if name in recipe}
-    named = {"head", "head_events", "head_pooling", "max_snippets", "light_epochs", "heavy_epochs", "heavy_warmup",
-             "gate_runs", "val_fraction"}
-    assert named <= set(flags)
-    assert flags == {name: recipe[name] for name in flags}
+    from pipelines.training.config import ADVANCED, TrainConfig
+    from service.cli import app
+
+    command = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+    params = {p.name: p for p in command.params}
+    recipe = TrainConfig()
+    for spec in dataclasses.fields(TrainConfig):
+        flag = params[spec.name]
+        assert flag.default == getattr(recipe, spec.name), spec.name
+        assert flag.help == spec.metadata["help"] and flag.rich_help_panel == spec.metadata["panel"], spec.name
+        assert flag.opts == ["--" + spec.name.replace("_", "-")]
+    advanced = {name for name, p in params.items() if p.rich_help_panel == ADVANCED}
+    assert {"gate_gradient", "gate_run_tolerance", "threshold_band", "threshold_precision", "head_pooling"} <= advanced
+    assert not advanced & {"light", "heavy", "max_snippets", "head", "gate_runs", "target_budget", "seed", "device"}
+    shown = _run("train", "--help").stdout
+    assert "Advanced (research)" in shown and "--threshold-band" in shown and "[default: 0.035]" in shown
+
+
+def test_an_advanced_train_flag_reaches_the_recipe(files: dict[str, Path], tmp_path: Path) -> None:
+    """An advanced flag's value reaches the trainer's recipe: an out-of-range one is the trainer's usage error
+    (exit 2, nothing written)."""
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    (data / "videos" / "a.mp4").write_bytes(files["good"].read_bytes())
+    (data / "annotations.csv").write_text("video,label,split\nvideos/a.mp4,pour,train\n")
+    out = tmp_path / "m.safetensors"
+    refused = _run("train", str(data), "--out", str(out), "--quiet", "--threshold-band", "0.5")
+    assert refused.returncode == 2 and "threshold_band must be at least 1, got 0.5" in refused.stderr, refused.stderr
+    assert "Traceback" not in refused.stderr and not out.with_name(out.name + ".work").exists()
+
+
+def test_classify_names_the_model_and_example_shows_the_truth(files: dict[str, Path]) -> None:
+    from service.examples import load_examples
+
+    proc = _run("classify", str(files["good"]), "--checkpoint", str(files["checkpoint"]))
+    assert proc.returncode == 0, proc.stderr
+    # a checkpoint written before model cards: named, and what its card cannot say is said
+    assert "model: tiny-test 0.1.0 (its card does not say what it was trained on)" in proc.stdout
+    example = load_examples()[0]
+    proc = _run("example", example.name, "--top-k", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "model: vidgate-demo 0.1.0 (synthetic classes of a benchmark of moving shapes: meaningless on real " \
+           "footage)" in proc.stdout
+    assert f"truth: {example.label} ({example.events[0].label}" in proc.stdout
+    assert f"of {len(example.events)} true events" in proc.stdout
+    listed = _run("example", "--list")
+    assert listed.returncode == 0 and len(listed.stdout.splitlines()) == len(load_examples())
+    unknown = _run("example", "no-such-example")
+    assert unknown.returncode == 2 and "no example 'no-such-example'" in unknown.stderr
+    other = _run("example", example.name, "--checkpoint", str(files["checkpoint"]))
+    assert other.returncode == 2 and "does not know the examples' classes" in other.stderr
