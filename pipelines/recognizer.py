@@ -387,14 +387,12 @@ class Recognizer:
             logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float(), times)
             scores = self.model.scores(logits)[0].float().cpu()
         evidence = None
-        if options.evidence or head is not None:
-            kept = head_input(features_all, mask, times)
-            if options.evidence:
-                report("evidence", 0.98)
-                with timer.stage("evidence"):
-                    evidence = evidence_terms(self.model, kept).tolist()
-            else:
-                head(kept)
+        if options.evidence:
+            report("evidence", 0.98)
+            with timer.stage("evidence"):
+                evidence = evidence_terms(self.model, head_input(features_all, mask, times)).tolist()
+        elif head is not None:  # for `explain`, later
+            head(head_input(features_all, mask, times))
         timer.add("total", time.perf_counter() - start)
         timer.seconds["decode"] = timer.seconds.get("decode_light", 0.0) + timer.seconds.get("decode_heavy", 0.0)
         report("done", 1.0)

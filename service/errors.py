@@ -38,9 +38,12 @@ ERRORS: dict[str, ErrorCode] = {
     "not_found": ErrorCode(404, None, "no such job, snippet, dead letter or route (another owner's job is not "
                           "found either)"),
     "method_not_allowed": ErrorCode(405, None, "the route exists, the method does not"),
-    "conflict": ErrorCode(409, None, "the job changed state while being cancelled; retry"),
+    "conflict": ErrorCode(409, None, "the job changed state while being cancelled (retry), or an upload took the "
+                          "idempotency key of the job's evidence (evidence:{id})"),
     "job_not_finished": ErrorCode(409, None, "artifacts exist once the job has succeeded"),
     "snippet_not_selected": ErrorCode(409, None, "the snippet was not selected, so it has no clip"),
+    "evidence_unavailable": ErrorCode(409, None, "the job kept nothing to compute its evidence from (its files "
+                                      "are gone); submit the video again with the option evidence"),
     "range_not_satisfiable": ErrorCode(416, None, "a media request's byte range starts past the end of the file"),
     # the input file
     "file_missing": ErrorCode(400, EXIT_FAILED_INPUTS, "the file does not exist"),

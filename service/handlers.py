@@ -7,6 +7,11 @@ writes it once the job's outcome is accepted, so a worker that lost its lease wr
 snippet's in gated mode: what the light network saw; the selected ones' otherwise and with the keyframe
 light pass). Clips, context clips and other thumbnails are made lazily by the API on first request, so a
 job decodes nothing for them.
+
+The per-snippet evidence is computed only when asked for: with the option ``evidence`` it is in the
+result; otherwise what the head read is kept (``jobs/{id}/head.npz``), and an evidence job, which the API
+enqueues when the viewer or a client first asks for it, computes it from that (no decoding, a head pass)
+and keeps it beside the result (``jobs/{id}/evidence.json``).
 """
 
 from __future__ import annotations
@@ -17,15 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from .artifacts import thumbnail_jpeg
 from .config import Settings
-from .jobs import Job
+from .jobs import Job, JobKind
 from .metrics import record_result
 from .recognizers import open_recognizer
-from .storage import Storage, artifact_key, result_key
+from .storage import Storage, artifact_key, evidence_key, head_input_key, result_key
 from .worker import Report
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from pipelines.evidence import HeadInput
     from pipelines.recognizer import Recognizer
 
 log = logging.getLogger("vidgate.handlers")
@@ -49,8 +55,11 @@ class RecognizerHandler:
         return self.recognizer.model_info
 
     def __call__(self, job: Job, report: Report) -> dict[str, Any]:
+        if job.kind is JobKind.EVIDENCE:
+            return self.explain(job, report)
         source = job.input
         thumbnails: dict[int, bytes] = {}
+        kept: list[HeadInput] = []  # what the head read, when the evidence was not asked for
 
         def keep(frames: dict[int, np.ndarray]) -> None:
             for index, frame in frames.items():
@@ -68,16 +77,39 @@ class RecognizerHandler:
                 progress=progress,
                 should_cancel=report.should_cancel,
                 centre_frames=keep,
+                head=kept.append,
             ).to_dict()
         report.progress("thumbnails", RECOGNIZE_SHARE)
         for index, data in thumbnails.items():
             report.write(artifact_key(job.id, index, "thumbnail"), data)
+        for head in kept:
+            report.write(head_input_key(job.id), head.to_bytes())
         report.progress("saving", 0.99)
         # Staged: the worker writes them once this delivery's outcome is accepted (fencing), right after the
         # record (which holds the result) is written.
         report.write_json(result_key(job.id), result)
         record_result(result)
         return result
+
+    def explain(self, job: Job, report: Report) -> dict[str, Any]:
+        """An evidence job: the evidence of the recognised job ``job.input["job"]``, from what its head read;
+        staged beside that job's result and returned as this job's result."""
+        from pipelines.errors import VidgateError
+        from pipelines.evidence import HeadInput
+
+        target = str(job.input.get("job", ""))
+        try:
+            result = self.storage.read_json(result_key(target))
+            head = HeadInput.from_bytes(self.storage.read_bytes(head_input_key(target)))
+        except (FileNotFoundError, ValueError):
+            raise VidgateError("the job kept nothing to compute its evidence from; submit the video again with "
+                               "the option evidence", code="evidence_unavailable") from None
+        report.progress("evidence", 0.1)
+        evidence = self.recognizer.explain(head, [label["label"] for label in result["labels"]])
+        body = {"snippets": [{"index": i, "evidence": [{"label": e.label, "score": e.score} for e in terms]}
+                             for i, terms in enumerate(evidence)]}
+        report.write_json(evidence_key(target), body)
+        return body
 
     def close(self) -> None:
         self.recognizer.close()

@@ -23,6 +23,18 @@ class JobStatus(str, Enum):
 FINISHED = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
+class JobKind(str, Enum):
+    """What a job does: recognise a video, or compute a recognised job's per-snippet evidence, which the API
+    asks a worker for when the viewer or a client first requests it (``GET /v1/jobs/{id}/evidence``)."""
+
+    RECOGNIZE = "recognize"
+    EVIDENCE = "evidence"
+
+
+# The idempotency key of a job's evidence job (one per job, whoever asks and however often).
+EVIDENCE_KEY_PREFIX = "evidence:"
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -50,6 +62,9 @@ class Job:
         lease: fencing token of the delivery that may write the outcome (changes at every delivery).
         history: earlier rounds of deliveries, oldest first: each time the job is requeued from the
             dead letters, ``{attempts, error, started_at, finished_at, requeued_at}`` of the round that ended.
+        kind: what the job does; an evidence job's ``input`` is ``{job: the recognised job's id}`` and its
+            result the evidence (kept beside that job's result too). Only the API creates evidence jobs; they
+            do not appear in job listings.
     """
 
     id: str
@@ -68,12 +83,14 @@ class Job:
     cancel_requested: bool = False
     lease: str | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    kind: JobKind = JobKind.RECOGNIZE
 
     @classmethod
     def new(cls, *, id: str | None = None, owner: str = "", options: Options | None = None,
-            input: dict[str, Any] | None = None, idempotency_key: str | None = None) -> Job:
+            input: dict[str, Any] | None = None, idempotency_key: str | None = None,
+            kind: JobKind = JobKind.RECOGNIZE) -> Job:
         return cls(id=id or new_job_id(), owner=owner, options=options or Options(), input=dict(input or {}),
-                   idempotency_key=idempotency_key)
+                   idempotency_key=idempotency_key, kind=kind)
 
     @property
     def finished(self) -> bool:
@@ -82,6 +99,7 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         data["status"] = self.status.value
+        data["kind"] = self.kind.value
         data["options"] = self.options.to_dict()
         return data
 
@@ -90,5 +108,6 @@ class Job:
         names = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
         values["status"] = JobStatus(values.get("status", "queued"))
+        values["kind"] = JobKind(values.get("kind", JobKind.RECOGNIZE.value))
         values["options"] = stored_options(values.get("options"))
         return cls(**values)

@@ -46,6 +46,16 @@ def result_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}result.json"
 
 
+def head_input_key(job_id: str) -> str:
+    """What the head read (`pipelines.evidence.HeadInput`), kept so a worker can compute the evidence on request."""
+    return f"{job_prefix(job_id)}head.npz"
+
+
+def evidence_key(job_id: str) -> str:
+    """The evidence computed on request (``{snippets: [{index, evidence}]}``), kept beside the result."""
+    return f"{job_prefix(job_id)}evidence.json"
+
+
 def artifact_key(job_id: str, index: int, kind: str, variant: str = "") -> str:
     """A snippet's artifact; ``variant`` tells apart versions of one kind (a context clip's window)."""
     name = ARTIFACT_FILES[kind]

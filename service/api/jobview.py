@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from service.artifacts import CONTEXT_SECONDS, render_artifact
 from service.examples import job_video
-from service.jobs import Job, JobStatus, new_job_id
+from service.jobs import Job, JobKind, JobStatus, new_job_id
 from service.storage import artifact_key, input_key
 
 from .errors import ApiError
@@ -20,11 +20,12 @@ from .services import Services
 
 
 async def find_job(services: Services, owner: str, job_id: str) -> Job:
-    """The caller's job, or 404 (also for another owner's job: existence is not revealed)."""
+    """The caller's job, or 404 (also for another owner's job, whose existence is not revealed, and for the
+    API's own evidence jobs)."""
     if len(job_id) > 100:
         raise ApiError("not_found", "no such job")
     job = await run_in_threadpool(services.get_job, job_id)
-    if job is None or job.owner != owner:
+    if job is None or job.owner != owner or job.kind is not JobKind.RECOGNIZE:
         raise ApiError("not_found", "no such job")
     return job
 
@@ -36,6 +37,7 @@ def links(job_id: str, status: JobStatus, result: dict[str, Any] | None) -> dict
         out["thumbnails"] = [f"/v1/jobs/{job_id}/snippets/{i}/thumbnail" for i in selected]
         out["clips"] = [f"/v1/jobs/{job_id}/snippets/{i}/clip" for i in selected]
         out["context_clips"] = [f"/v1/jobs/{job_id}/snippets/{i}/context" for i in selected]
+        out["evidence"] = f"/v1/jobs/{job_id}/evidence"
     return out
 
 

@@ -35,7 +35,7 @@ _RESULT_EXAMPLE: dict[str, Any] = {
 
 class ProgressBody(BaseModel):
     stage: str = Field(description="queued, probe, light, gate, heavy i/n (chunks of the heavy pass), head, "
-                       "thumbnails, saving, done", examples=["heavy 2/4"])
+                       "evidence (with the option evidence), thumbnails, saving, done", examples=["heavy 2/4"])
     fraction: float = Field(ge=0.0, le=1.0, examples=[0.55])
 
 
@@ -101,6 +101,28 @@ class JobBody(JobSummary):
     result: dict[str, Any] | None = Field(
         None, description="The recognition result once succeeded (docs/result.schema.json).", examples=[_RESULT_EXAMPLE]
     )
+
+
+class LabelEvidence(BaseModel):
+    label: str = Field(examples=["stir"])
+    score: float = Field(description="The snippet's term in the label's logit (docs/result.schema.json).",
+                         examples=[0.42])
+
+
+class SnippetEvidence(BaseModel):
+    index: int = Field(examples=[0])
+    evidence: list[LabelEvidence] = Field(description="For each returned label, in the result's order; empty for "
+                                          "snippets the heavy network did not see.")
+
+
+class EvidenceBody(BaseModel):
+    """A job's per-snippet evidence (the result's ``snippets[i].evidence``), asked for after the job ran."""
+
+    status: JobStatus = Field(description="succeeded: the evidence is here; queued or running: a worker is "
+                              "computing it.", examples=["succeeded"])
+    snippets: list[SnippetEvidence] | None = Field(None, description="Every snippet of the result, in order; null "
+                                                   "until the evidence is computed.")
+    links: Links
 
 
 class JobList(BaseModel):

@@ -24,7 +24,7 @@ from pipelines.errors import ModelError, VidgateError
 from pipelines.options import Options
 from pipelines.results import model_info
 from service.config import Settings
-from service.jobs import Job, JobStatus
+from service.jobs import EVIDENCE_KEY_PREFIX, Job, JobKind, JobStatus
 from service.metrics import QueueCollector
 from service.queue import BadCursor, DeadLetter, JobQueue, QueueFull, open_queue
 from service.storage import Storage, job_prefix, result_key
@@ -110,10 +110,24 @@ class Services:
     def list_jobs(self, owner: str, status: JobStatus | None, limit: int,
                   cursor: str | None) -> tuple[list[Job], str | None]:
         try:
-            return self._queue_call(self.queue.list, owner=owner, status=status, limit=limit, cursor=cursor)
+            jobs, after = self._queue_call(self.queue.list, owner=owner, status=status, limit=limit, cursor=cursor)
         except BadCursor:
             raise ApiError("bad_cursor", "the cursor is not one this API handed out; start from the first page "
                            "and follow next_cursor") from None
+        return [job for job in jobs if job.kind is JobKind.RECOGNIZE], after  # evidence jobs are the API's own
+
+    def request_evidence(self, job: Job) -> Job:
+        """The job that computes ``job``'s evidence: the one asked for before, or a new one (one per job: its
+        idempotency key finds it for every later request, in the same transaction as the submit)."""
+        request = Job.new(owner=job.owner, kind=JobKind.EVIDENCE, input={"job": job.id},
+                          idempotency_key=f"{EVIDENCE_KEY_PREFIX}{job.id}")
+        try:
+            found = self._queue_call(self.queue.submit, request)
+        except QueueFull as exc:
+            raise ApiError("queue_full", str(exc) or "the queue is full; retry later") from None
+        if found.kind is not JobKind.EVIDENCE:  # an upload that took the key first
+            raise ApiError("conflict", f"the idempotency key {request.idempotency_key} is taken by another job")
+        return found
 
     def dead_letters(self, owner: str, limit: int, cursor: str | None) -> tuple[list[DeadLetter], str | None]:
         try:

@@ -6,7 +6,8 @@ const CONTEXT_SECONDS = 2;  // asked of /v1/jobs/{id}/snippets/{i}/context?secon
 const CHART = { width: 1000, gateTop: 8, gateBottom: 92, markTop: 98, markBottom: 106, evidenceMid: 128, evidenceHalf: 20,
                 height: 150 };
 
-const view = { job: null, result: null, label: null, current: null, page: 0, truth: [], truthSource: "", concepts: new Map() };
+const view = { job: null, result: null, label: null, current: null, page: 0, truth: [], truthSource: "", concepts: new Map(),
+               evidenceNote: "" };
 
 async function initJob() {
   const id = decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
@@ -99,6 +100,7 @@ function renderResult(job) {
   const first = r.snippets.filter((s) => s.selected).sort((a, b) => evidenceOf(b) - evidenceOf(a))[0] || r.snippets[0];
   chooseLabel(view.label);
   if (first) select(first, false);
+  if (r.snippets.some((s) => s.evidence == null)) loadEvidence();  // not asked for at submission: ask now
 }
 
 function evidenceOf(s, label = view.label) {
@@ -107,6 +109,26 @@ function evidenceOf(s, label = view.label) {
 }
 
 function hasEvidence(r) { return r.snippets.some((s) => s.evidence && s.evidence.length); }
+
+// The evidence is computed when someone looks: the first request has a worker compute it from what the head
+// read (no decoding), later ones are served from the copy kept beside the result.
+async function loadEvidence() {
+  const url = `/v1/jobs/${encodeURIComponent(view.job.id)}/evidence`;
+  view.evidenceNote = "Computing each segment's evidence…";
+  renderEvidence();
+  for (;;) {
+    let body;
+    try { body = await vg.api(url); }
+    catch (error) { view.evidenceNote = `No evidence: ${error.message} (${error.code})`; renderEvidence(); return; }
+    if (body.status === "succeeded") {
+      for (const s of body.snippets) view.result.snippets[s.index].evidence = s.evidence;
+      view.evidenceNote = "";
+      chooseLabel(view.label);  // the panel, the chart and the filmstrip, now with the evidence
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
 
 function chooseLabel(label) {
   view.label = label;
@@ -126,7 +148,8 @@ function renderEvidence() {
   const r = view.result, box = document.getElementById("evidence");
   document.getElementById("evidence-title").textContent = `Why “${view.label}”?`;
   if (!hasEvidence(r)) {
-    box.replaceChildren(vg.el("p", { class: "muted" }, "This result carries no per-segment evidence."));
+    box.replaceChildren(vg.el("p", { class: "muted", "data-testid": "evidence-note" },
+      view.evidenceNote || "This result carries no per-segment evidence."));
     return;
   }
   const selected = r.snippets.filter((s) => s.selected);

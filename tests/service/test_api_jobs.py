@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,77 @@ def test_media_routes_answer_byte_ranges_with_206(client: TestClient, finished: 
 
 def test_artifact_of_unknown_snippet_is_404(client: TestClient, finished: dict[str, Any]) -> None:
     _error(client.get(f"/v1/jobs/{finished['id']}/snippets/999/thumbnail"), 404, "not_found")
+
+
+def _evidence_jobs(client: TestClient, job_id: str) -> list[Any]:
+    """The API's evidence jobs for ``job_id``, straight from the queue (the listing leaves them out)."""
+    from service.jobs import JobKind
+
+    queue = client.app.state.services.queue  # type: ignore[attr-defined]
+    jobs, _ = queue.list(limit=200)
+    return [j for j in jobs if j.kind is JobKind.EVIDENCE and j.input == {"job": job_id}]
+
+
+def _evidence_when_ready(client: TestClient, url: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.get(url)
+        if r.status_code != 202:
+            return r
+        assert r.json()["status"] in ("queued", "running") and r.json()["snippets"] is None
+        assert r.headers["retry-after"] == "1"
+        if time.monotonic() > deadline:
+            raise AssertionError(f"evidence still {r.json()['status']} after {timeout} s")
+        time.sleep(0.1)
+
+
+def test_evidence_is_computed_once_on_request_then_served_from_storage(client: TestClient, files: Files) -> None:
+    """A job submitted without ``evidence`` has none in its result; the first request enqueues one evidence job
+    (however many requests come while it runs), whose worker keeps the evidence beside the result; later
+    requests are served from there. It equals what asking for it at submission gives."""
+    from service.storage import evidence_key, head_input_key
+
+    storage = client.app.state.services.storage  # type: ignore[attr-defined]
+    job = wait_for(client, post_video(client, files.good, budget=0.25, top_k=2).json()["id"])
+    asked = wait_for(client, post_video(client, files.good, budget=0.25, top_k=2, evidence="true").json()["id"])
+    assert job["status"] == asked["status"] == "succeeded"
+    assert all(s["evidence"] is None for s in job["result"]["snippets"])
+    url = job["links"]["evidence"]
+    assert url == f"/v1/jobs/{job['id']}/evidence" and storage.exists(head_input_key(job["id"]))
+    assert not storage.exists(evidence_key(job["id"])) and not storage.exists(head_input_key(asked["id"]))
+
+    first = [client.get(url) for _ in range(3)]  # before any worker can have run it: the same job each time
+    assert [r.status_code for r in first] == [202, 202, 202] and first[0].json()["status"] == "queued"
+    ready = _evidence_when_ready(client, url)
+    assert ready.status_code == 200, ready.text
+    body = ready.json()
+    assert body["status"] == "succeeded" and body["links"]["self"] == url
+    labels = [label["label"] for label in job["result"]["labels"]]
+    for s, e in zip(job["result"]["snippets"], body["snippets"], strict=True):
+        assert e["index"] == s["index"] and [x["label"] for x in e["evidence"]] == (labels if s["selected"] else [])
+    inline = [{"index": s["index"], "evidence": s["evidence"]} for s in asked["result"]["snippets"]]
+    assert body["snippets"] == inline  # the same selection, the same terms
+
+    assert len(_evidence_jobs(client, job["id"])) == 1
+    assert storage.read_json(evidence_key(job["id"]))["snippets"] == body["snippets"]
+    storage.delete_prefix(head_input_key(job["id"]))  # nothing left to compute from: served from the kept copy
+    again = client.get(url)
+    assert again.status_code == 200 and again.json() == body and len(_evidence_jobs(client, job["id"])) == 1
+    from_result = client.get(asked["links"]["evidence"])  # asked for at submission: in the result, no job
+    assert from_result.status_code == 200 and from_result.json()["snippets"] == inline
+    assert _evidence_jobs(client, asked["id"]) == []
+    evidence_job = _evidence_jobs(client, job["id"])[0]
+    assert evidence_job.id not in {j["id"] for j in client.get("/v1/jobs", params={"limit": 200}).json()["jobs"]}
+    _error(client.get(f"/v1/jobs/{evidence_job.id}"), 404, "not_found")  # the API's own, not a client's job
+
+
+def test_evidence_of_a_job_that_kept_nothing_is_409(client: TestClient, files: Files) -> None:
+    from service.storage import head_input_key
+
+    job = wait_for(client, post_video(client, files.good, budget=0.25).json()["id"])
+    client.app.state.services.storage.delete_prefix(head_input_key(job["id"]))  # type: ignore[attr-defined]
+    body = _error(_evidence_when_ready(client, job["links"]["evidence"]), 409, "evidence_unavailable")
+    assert "evidence" in body["error"]["message"]
 
 
 def test_list_filters_by_status_and_paginates(client: TestClient, files: Files, finished: dict[str, Any]) -> None:
@@ -281,6 +353,7 @@ def test_openapi_documents_every_route_and_error_shape(client: TestClient) -> No
     paths = spec["paths"]
     for path in ("/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/snippets/{index}/thumbnail",
                  "/v1/jobs/{job_id}/snippets/{index}/clip", "/v1/jobs/{job_id}/snippets/{index}/context",
+                 "/v1/jobs/{job_id}/evidence",
                  "/v1/classify", "/v1/models", "/v1/models/{name}/concepts/{kernel}", "/healthz", "/readyz",
                  "/metrics"):
         assert path in paths, path

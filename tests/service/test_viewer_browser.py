@@ -126,9 +126,12 @@ def test_job_page_explains_the_decision(site: Site, viewport: dict[str, int]) ->
         expect(page.get_by_test_id("compute")).to_contain_text("frames decoded")
         expect(page.get_by_test_id("label")).to_have_count(3)
 
-        # Evidence: for the chosen label, selected segments argue for (right) or against (left).
+        # Evidence: for the chosen label, selected segments argue for (right) or against (left). The job ran
+        # without it; the page asks for it, and a worker computes it then (GET /v1/jobs/{id}/evidence).
+        assert all(s["evidence"] is None for s in result["snippets"])
         rows = page.get_by_test_id("evidence-row")
-        expect(rows.first).to_be_visible()
+        expect(rows.first).to_be_visible(timeout=30_000)
+        assert any(u.endswith(f"/v1/jobs/{job['id']}/evidence") for u in session.requests)
         bars = page.get_by_test_id("evidence-bar")
         signs = {bars.nth(i).get_attribute("data-sign") for i in range(bars.count())}
         assert signs <= {"for", "against"} and signs

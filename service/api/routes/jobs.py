@@ -13,10 +13,11 @@ from service.jobs import JobStatus
 
 from ..deps import OwnerDep, ServicesDep
 from ..errors import AUTH_ERRORS, error_responses
+from ..evidence import EVIDENCE_RETRY_S, job_evidence
 from ..intake import IDEMPOTENCY, UPLOAD_ERRORS, upload_openapi
 from ..jobview import artifact, cancel_body, find_job, job_body, submit_upload
 from ..media import media_response
-from ..schemas import CancelBody, JobBody, JobList
+from ..schemas import CancelBody, EvidenceBody, JobBody, JobList
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -84,6 +85,27 @@ async def delete_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> Res
     if outcome is None:
         return Response(status_code=204)
     return JSONResponse(cancel_body(outcome))
+
+
+@router.get(
+    "/{job_id}/evidence",
+    response_model=EvidenceBody,
+    summary="Each selected snippet's evidence for the returned labels (computed on the first request, then kept)",
+    description="200 with the evidence once it exists: from the result when the job was submitted with "
+    "`evidence`, else computed by a worker from what the head read (no decoding) on the first request and kept "
+    "beside the result. 202 while a worker computes it: ask again after `Retry-After` seconds.",
+    responses={202: {"description": "a worker is computing it; the body's `status` says where it is",
+                     "headers": {"Retry-After": {"description": "Seconds to wait before asking again.",
+                                                 "schema": {"type": "integer"}}}},
+               **error_responses(*AUTH_ERRORS, "not_found", "job_not_finished", "evidence_unavailable",
+                                 "queue_full", "queue_unavailable", "storage_unavailable")},
+)
+async def evidence(job_id: str, services: ServicesDep, owner: OwnerDep) -> JSONResponse:
+    job = await find_job(services, owner, job_id)
+    body = await run_in_threadpool(job_evidence, services, job)
+    if body["status"] == JobStatus.SUCCEEDED.value:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=202, headers={"Retry-After": str(EVIDENCE_RETRY_S)})
 
 
 MEDIA_ERRORS = error_responses(*AUTH_ERRORS, "not_found", "job_not_finished", "range_not_satisfiable",
