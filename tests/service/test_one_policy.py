@@ -95,15 +95,15 @@ def test_every_entry_point_selects_the_same_snippets(tmp_path: Path) -> None:
     for name, by_entry in found.items():
         assert len(set(map(str, by_entry.values()))) == 1, (name, by_entry)
     # One shape: the same keys with the same types everywhere; batch adds only its bookkeeping.
-    for name, by_entry in lines.items():
+    for name, written in lines.items():
         for entry in ("batch", "batch --server"):
-            record = by_entry[entry]
+            record = written[entry]
             assert set(BOOKKEEPING) <= set(record) and record["status"] == "ok" and record["error"] is None
-            by_entry[entry] = _line(by_entry[entry])
-        shapes = {entry: _shape(line) for entry, line in by_entry.items()}
+            written[entry] = _line(record)
+        shapes = {entry: _shape(line) for entry, line in written.items()}
         assert all(shape == shapes["classify"] for shape in shapes.values()), (name, shapes)
-        assert all(line["video"] == "long.mp4" for line in by_entry.values())
-        for entry, line in by_entry.items():
+        assert all(line["video"] == "long.mp4" for line in written.values())
+        for entry, line in written.items():
             evidence = [s["evidence"] for s in line["snippets"]]
             if name == "evidence":  # asked for: each selected snippet's terms for the returned labels
                 labels = [label["label"] for label in line["labels"]]
