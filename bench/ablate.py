@@ -141,6 +141,8 @@ def gate_runs(args: argparse.Namespace) -> str:
     dataset = load_dataset(args.data)
     checkpoint = args.work.with_name(args.work.name.removesuffix(".work"))
     training = read_metadata(checkpoint)["extra"]["training"]
+    if not training.get("gate_runs"):
+        raise SystemExit(f"{checkpoint} was trained with one gate run: nothing to compare")
     model, _ = load_checkpoint(checkpoint)  # each run's state holds every part the gate stage trains
     groups: list[str] = []
     rows, dense = [], []
@@ -470,7 +472,8 @@ def main() -> None:
     args.scratch = ROOT / "data" / "bench" / f"ablate-{args.knob}-{args.name}"  # checkpoints and reports
     text = run(args)
     write_section(f"{args.knob}-{args.name}" if args.knob != "light-pass" else "light-passes", text,
-                  args.out or (BENCHMARKS if args.knob == "light-pass" else ABLATIONS))
+                  args.out or (BENCHMARKS if args.knob == "light-pass" else ABLATIONS),
+                  header="# Ablations\n\nEach section was written by `python -m bench.ablate`, which it names.\n")
     print(text)
 
 

@@ -52,9 +52,10 @@ def machine() -> str:
     return f"{cpu}, {torch.get_num_threads()} torch threads, {gpu}, torch {torch.__version__}"
 
 
-def write_section(name: str, markdown: str, path: Path = BENCHMARKS) -> None:
-    """Replace (or append) the section ``name`` of a docs page (the benchmarks page by default)."""
-    text = path.read_text() if path.exists() else _HEADER
+def write_section(name: str, markdown: str, path: Path = BENCHMARKS, header: str = _HEADER) -> None:
+    """Replace (or append) the section ``name`` of a page (the benchmarks page by default; ``header`` starts
+    a new one)."""
+    text = path.read_text() if path.exists() else header
     block = f"<!-- {name} -->\n{markdown.strip()}\n<!-- /{name} -->"
     pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
@@ -67,7 +68,8 @@ def gate_runs_note(training: dict[str, Any], subject: str = "The gate stage") ->
     runs = training.get("gate_runs")
     if not runs:
         return ""
-    ratio = 100 * training.get("config", {}).get("target_ratio", float("nan"))
+    config = training.get("config", {})
+    ratio = 100 * config.get("target_budget", config.get("target_ratio", float("nan")))  # older summaries: ratio
     selects = all("val_selected" in r for r in runs)  # a training summary without it kept the best score alone
     figures = "; ".join(f"seed {r['seed']} {r['val_dense_accuracy']:.3f} / {r['val_budget_accuracy']:.3f}"
                         + (f" / {100 * r['val_selected']:.1f}%" if selects else "") for r in runs)

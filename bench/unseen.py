@@ -5,6 +5,7 @@
     python -m bench.unseen --set order-count --train "--head-events 8"   # with training options
     python -m bench.unseen --reuse             # write the section again from the last run (no training)
     python -m bench.unseen --stages WORK       # only the gate stage trains, on an earlier run's other stages
+    python -m bench.unseen --stages WORK --train "--gate-gradient all"   # ... with another gate-stage option
 
 Each set is generated once with ``vidgate synth``'s code and made unlike the demo's, on which the
 defaults were chosen:
@@ -94,7 +95,7 @@ def main() -> None:
 
             from .common import train_run
 
-            seconds["train"] = train_run(data, checkpoint, TrainConfig(), seed_from=args.stages)[1]
+            seconds["train"] = train_run(data, checkpoint, TrainConfig(**_fields(args.train)), seed_from=args.stages)[1]
             seconds["stages"] = shown(args.stages)
         else:
             seconds["train"] = _vidgate("train", str(data), "--out", str(checkpoint), *shlex.split(args.train))
@@ -110,6 +111,19 @@ def main() -> None:
     text = "\n".join(_section(args.name, config, report, summary, seconds))
     write_section(section, text)
     print(text)
+
+
+def _fields(options: str) -> dict[str, Any]:
+    """``--train``'s `vidgate train` options as ``TrainConfig`` fields (``--gate-gradient all`` → gate_gradient)."""
+    from pipelines.training import TrainConfig
+
+    defaults, words, fields = dataclasses.asdict(TrainConfig()), shlex.split(options), {}
+    for flag, value in zip(words[::2], words[1::2], strict=True):
+        name = flag.removeprefix("--").replace("-", "_")
+        if name not in defaults:
+            raise SystemExit(f"--train: {flag} is not a training option")
+        fields[name] = value if defaults[name] is None else type(defaults[name])(value)
+    return fields
 
 
 def _command(args: argparse.Namespace, work: Path) -> str:
@@ -164,7 +178,7 @@ def _section(name: str, config: SynthConfig, report: dict[str, Any], summary: di
     lines += ["", f"Validation: {summary.get('validation', {}).get('videos', '?')} videos "
               f"({summary.get('validation', {}).get('source', '?')}). Learned threshold "
               f"{calibration.get('threshold', float('nan')):.4g}, chosen as the {calibration.get('rule', '?')}. "
-              f"{gate_runs_note(summary)}"]
+              f"{gate_runs_note(summary)}".rstrip()]
     if calibration:
         drift = 100 * (learned["selected_fraction"] - calibration["val_selected"])
         # Both means come from a few dozen videos whose selections spread widely: the drift's 95% interval
