@@ -12,12 +12,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from pipelines.options import parse_options
 from service.examples import Example, UnknownExample, examples_for, find_example, job_input
 from service.jobs import new_job_id
 
 from ..deps import OwnerDep, ServicesDep
 from ..errors import AUTH_ERRORS, ApiError, error_responses
-from ..intake import options_from
 from ..jobview import job_body
 from ..schemas import JobBody
 from ..services import Services
@@ -56,7 +56,7 @@ def list_examples(services: ServicesDep, owner: OwnerDep) -> dict[str, Any]:
 async def run_example(
     name: Annotated[str, Path(max_length=200)], request: Request, services: ServicesDep, owner: OwnerDep
 ) -> JSONResponse:
-    options = options_from(dict(request.query_params))
+    options = parse_options(dict(request.query_params))  # a problem is 400 bad_options
     example = next((e for e in _served(services) if e.name == name), None)
     if example is None:
         try:
