@@ -3,10 +3,10 @@
 The model is loaded once per worker process (`make_recognizer_handler`); each job reads its input from
 storage, reports progress, honours cancellation, and stages the durable record for storage (the worker
 writes it once the job's outcome is accepted, so a worker that lost its lease writes nothing):
-``jobs/{id}/result.json`` and a JPEG thumbnail of every centre frame the recognizer decoded anyway (each
-snippet's in gated mode: what the light network saw; the selected ones' otherwise and with the keyframe
-light pass). Clips, context clips and other thumbnails are made lazily by the API on first request, so a
-job decodes nothing for them.
+``jobs/{id}/result.json`` and a JPEG thumbnail of every centre frame the recognizer decoded anyway, whole
+(each snippet's in gated mode, from the light pass; the selected ones' otherwise and with the keyframe
+light pass), like the thumbnails the API renders later. Clips, context clips and other thumbnails are
+made lazily by the API on first request, so a job decodes nothing for them.
 
 The per-snippet evidence is computed only when asked for: with the option ``evidence`` it is in the
 result; otherwise what the head read is kept (``jobs/{id}/head.npz``), and an evidence job, which the API
@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .artifacts import thumbnail_jpeg
 from .config import Settings
+from .examples import job_video
 from .jobs import Job, JobKind
 from .metrics import record_result
 from .recognizers import open_recognizer
@@ -69,7 +70,7 @@ class RecognizerHandler:
             if stage != "done":  # the job is done once its record is written, not when the recognizer is
                 report.progress(stage, RECOGNIZE_SHARE * fraction)
 
-        with self.storage.local_path(source["key"]) as path:
+        with job_video(self.storage, source) as path:  # an upload, or a shipped example
             result = self.recognizer.recognize(
                 path,
                 job.options,

@@ -16,6 +16,7 @@ from models import HEADS, POOLINGS, ModelConfig, VidGate, save_checkpoint
 
 from ..datasets import Dataset
 from ..errors import OptionsError
+from .card import training_card, training_data
 from .config import GATE_GRADIENTS, Log, TrainConfig, resolve_device
 from .context import Context
 from .examples import concept_examples
@@ -122,7 +123,10 @@ class Trainer:
         summary["config"] = dataclasses.asdict(ctx.config)
         summary["videos"] = {s: len(v) for s, v in ctx.videos.items()}
         examples = concept_examples(ctx)
-        save_checkpoint(ctx.model.cpu(), out, extra={"training": summary}, concept_examples=examples)
+        model = ctx.model.cpu()
+        model.config = dataclasses.replace(model.config, name=out.stem)  # the file a user named is the model's name
+        card = training_card(training_data(ctx.dataset), model.config, summary, summary["config"])
+        save_checkpoint(model, out, extra={"training": summary}, concept_examples=examples, card=card)
         (ctx.work / "summary.json").write_text(json.dumps(summary, indent=2))
         return summary
 

@@ -20,6 +20,7 @@ import redis
 from fastapi.concurrency import run_in_threadpool
 from prometheus_client import CollectorRegistry
 
+from models.card import ModelCard
 from pipelines.errors import ModelError, VidgateError
 from pipelines.options import Options
 from pipelines.results import model_info
@@ -44,6 +45,7 @@ class Services:
         self.storage = Storage(settings.storage_root)
         self.queue: JobQueue = open_queue(settings)
         self.model_info: dict[str, Any] | None = None
+        self.model_card: ModelCard | None = None
         self.model_error: str | None = None
         self.metrics_registry = CollectorRegistry(auto_describe=False)
         self.metrics_registry.register(QueueCollector(self.queue.stats, self.queue.depth))
@@ -70,6 +72,7 @@ class Services:
                 self._start_workers(self._handler)
             else:
                 self.model_info = checkpoint_info(self.settings)
+            self.model_card = checkpoint_card(self.settings)
         except VidgateError as exc:
             self.model_error = exc.message
             log.error("model not loaded: %s", exc.message)
@@ -223,4 +226,14 @@ def checkpoint_info(settings: Settings) -> dict[str, Any]:
         config = read_config(settings.checkpoint)
     except CheckpointError as exc:
         raise ModelError(str(exc)) from None
-    return model_info(dataclasses.asdict(config))
+    return model_info(dataclasses.asdict(config), checkpoint_card(settings))
+
+
+def checkpoint_card(settings: Settings) -> ModelCard:
+    """The model card of the checkpoint the workers run (`models.checkpoint.read_card`; no torch)."""
+    from models.checkpoint import CheckpointError, read_card
+
+    try:
+        return read_card(settings.checkpoint)
+    except CheckpointError as exc:
+        raise ModelError(str(exc)) from None
