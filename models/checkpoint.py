@@ -6,6 +6,10 @@ length, class names, kernel count, gate threshold, version) with its ``config_ve
 training notes. An older config version is migrated at load by an explicit table
 (`models.config.CONFIG_MIGRATIONS`), never by `ModelConfig`'s defaults.
 
+It carries a **model card** under ``card`` (`models.card.ModelCard`: training data, recipe, figures,
+intended use, limits; the name, classes and calibration stay in the config). `read_card` returns it,
+derived from the training notes for a checkpoint written before cards.
+
 It may also carry **concept examples**: for every concept kernel, a few small JPEGs of training
 frames that activate it most (what "concept kernel 22" looks like). Their bytes are one ``uint8``
 tensor, ``concept_examples.jpeg``, outside the model's weights; the metadata's ``concept_examples``
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from safetensors import SafetensorError
 
+from .card import ModelCard, card_from_metadata, stored_fields
 from .config import CONFIG_VERSION
 from .extras import MissingExtra
 
@@ -51,14 +56,19 @@ def save_checkpoint(
     *,
     extra: dict[str, Any] | None = None,
     concept_examples: list[list[Example]] | None = None,
+    card: ModelCard | None = None,
 ) -> Path:
-    """Write weights, config, ``extra`` notes and (optionally) concept examples to ``path`` atomically.
+    """Write weights, config, ``extra`` notes, the model card and (optionally) concept examples to ``path``
+    atomically.
 
-    ``concept_examples[k]`` are kernel ``k``'s examples, best first (see `read_concept_examples`).
+    ``concept_examples[k]`` are kernel ``k``'s examples, best first (see `read_concept_examples`). ``card``
+    must name the model's own name and classes.
     """
     path = Path(path)
     meta: dict[str, Any] = {"format": FORMAT, "config_version": CONFIG_VERSION,
                             "config": dataclasses.asdict(model.config), "extra": extra or {}}
+    if card is not None:
+        meta["card"] = _card_metadata(card, meta["config"])
     arrays = {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
     _write(path, arrays, meta, concept_examples)
     return path
@@ -76,6 +86,47 @@ def add_concept_examples(path: str | Path, examples: list[list[Example]]) -> Pat
     arrays = {k: v for k, v in load_file(str(path)).items() if k != EXAMPLES_TENSOR}
     _write(path, arrays, {k: v for k, v in meta.items() if k != "concept_examples"}, examples)
     return path
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """The checkpoint's model card (derived from its config and training notes when it stores none);
+    never loads torch."""
+    return card_from_metadata(read_metadata(path))
+
+
+def write_card(path: str | Path, card: ModelCard, *, rename: bool = False) -> Path:
+    """Store (or replace) the model card of an existing checkpoint; the weights are untouched (bit-identical).
+
+    ``rename`` also gives the model the card's name (the config's ``name``, which results and URLs show).
+    """
+    from safetensors.numpy import load_file
+
+    path = Path(path)
+    meta = read_metadata(path)
+    if rename:
+        meta["config"] = {**meta["config"], "name": card.name}
+    stored = _card_metadata(card, meta["config"])
+    examples = read_all_concept_examples(path)
+    arrays = {k: v for k, v in load_file(str(path)).items() if k != EXAMPLES_TENSOR}
+    rest = {k: v for k, v in meta.items() if k not in ("card", "concept_examples")}
+    _write(path, arrays, {**rest, "card": stored}, examples)
+    return path
+
+
+def _card_metadata(card: ModelCard, config: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint stores of ``card``; refuses a card of another model (name or classes differ)."""
+    if card.name != config.get("name") or list(card.classes) != list(config["classes"]):
+        raise CheckpointError(f"the model card describes {card.name!r} with classes {list(card.classes)}, "
+                              f"the checkpoint holds {config.get('name')!r} with {list(config['classes'])}")
+    return stored_fields(card)
+
+
+def read_all_concept_examples(path: str | Path) -> list[list[Example]] | None:
+    """Every kernel's concept examples (None when the checkpoint carries none)."""
+    stored = read_metadata(path).get("concept_examples")
+    if stored is None:
+        return None
+    return [read_concept_examples(path, k) or [] for k in range(len(stored["kernels"]))]
 
 
 def _write(path: Path, arrays: dict[str, Any], meta: dict[str, Any], examples: list[list[Example]] | None) -> None:
