@@ -208,6 +208,8 @@ def evaluate(
     isolate: Annotated[bool, typer.Option(help="Decode in a child process (for untrusted files).")] = False,
     light_passes: Annotated[str, typer.Option(help="Light passes to compare at gated 25%, comma-separated "
                                                    "(exact,nonref,fast,keyframe,aligned,auto).")] = "",
+    card: Annotated[bool, typer.Option("--card", help="Write the test figures into the checkpoint's model card "
+                                                      "(the weights stay as they are).")] = False,
 ) -> None:
     """Dense, uniform-k, random-k and gated settings on one split, in one run: accuracy vs compute."""
     from tqdm.auto import tqdm
@@ -220,16 +222,18 @@ def evaluate(
     recognizer = _recognizer(checkpoint, isolate=isolate)
     try:
         data = load_dataset(dataset)
-        fractions = tuple(float(b) for b in budgets.split(","))
+        values = tuple(float(b) for b in budgets.split(","))
     except VidgateError as exc:
         raise _fail(exc.message, EXIT_FAILED_INPUTS) from None
     except ValueError:
         raise _fail(f"--budgets must be comma-separated numbers, got {budgets!r}", EXIT_USAGE) from None
     if not data.split(split):
         raise _fail(f"the data set has no {split!r} videos", EXIT_FAILED_INPUTS)
+    if card and split != "test":
+        raise _fail("--card records test figures: evaluate the 'test' split", EXIT_USAGE)
     ladder = tuple(p for p in light_passes.split(",") if p)
     try:
-        settings = settings_for(fractions, ladder)
+        settings = settings_for(values, ladder)
     except VidgateError as exc:
         raise _fail(exc.message, EXIT_USAGE) from None
     bar = tqdm(desc="evaluate", unit="video", total=len(data.split(split)) * len(settings))
@@ -239,7 +243,7 @@ def evaluate(
         bar.update(1)
 
     try:
-        report = run_evaluation(recognizer, data, split=split, budgets=fractions, light_passes=ladder, on_step=step)
+        report = run_evaluation(recognizer, data, split=split, budgets=values, light_passes=ladder, on_step=step)
     except VidgateError as exc:
         raise _fail(exc.message, EXIT_USAGE) from None
     finally:
@@ -248,6 +252,15 @@ def evaluate(
     paths = write_report(report, out, log=lambda line: typer.echo(line, err=True))
     typer.echo(report_markdown(report))
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+    if card:
+        from models.checkpoint import CheckpointError, read_card, write_card
+        from pipelines.training.card import with_test_figures
+
+        try:
+            write_card(checkpoint, with_test_figures(read_card(checkpoint), report))
+        except (CheckpointError, OSError) as exc:
+            raise _fail(f"the model card of {checkpoint} could not be written: {exc}", EXIT_MODEL) from None
+        typer.echo(f"wrote the test figures into the model card of {checkpoint}")
 
 
 def _recognizer(checkpoint: Path | None, *, debug: bool = False, isolate: bool = True) -> Recognizer:
@@ -303,6 +316,47 @@ def _input_error(video: Path, exc: Exception) -> dict[str, str]:
     for prefix in (f"{video}: ", f"{video.name}: "):
         message = message.removeprefix(prefix)
     return {"code": exc.code, "message": message}
+
+
+@app.command()
+@with_options
+def example(
+    options: Options,
+    name: Annotated[str | None, typer.Argument(help="An example's name (default: every one; --list names them).")]
+    = None,
+    checkpoint: Annotated[Path | None, typer.Option(help="Checkpoint (default: the shipped demo model).")] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="List the examples and their truth; classify none.")]
+    = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per example: its truth and result.")]
+    = False,
+) -> None:
+    """Classify a shipped example video (from the demo model's benchmark) and show the result beside its truth."""
+    from .examples import EXAMPLES_DIR, examples_for, find_example, load_examples
+    from .render import example_table, truth_text
+
+    try:
+        chosen = [find_example(name)] if name else list(load_examples())
+    except VidgateError as exc:
+        raise _fail(exc.message, EXIT_USAGE) from None
+    if not chosen:
+        raise _fail("no example videos are installed", EXIT_USAGE)
+    if list_only:
+        for e in chosen:
+            typer.echo(f"{e.name}  ({e.duration:g} s)  {truth_text(e)}")
+        return
+    recognizer = _recognizer(checkpoint)
+    try:
+        known = {e.name for e in examples_for(recognizer.config.classes)}
+        runnable = [e for e in chosen if e.name in known]
+        if not runnable:
+            raise _fail(f"the model {recognizer.config.name!r} does not know the examples' classes (they are the "
+                        "demo model's)", EXIT_USAGE)
+        for e in runnable:
+            result = recognizer.recognize(EXAMPLES_DIR / e.file, options)
+            typer.echo(json.dumps({"example": e.name, "truth": e.truth(), "result": result.to_dict()}) if as_json
+                       else example_table(result, e))
+    finally:
+        recognizer.close()
 
 
 @app.command()
