@@ -167,7 +167,8 @@ def write_results(
         + ", ".join(f"{k} {v:.3f}" for k, v in summary.items() if isinstance(v, float))
         + f". Head: {summary['config']['head']}; learned threshold "
         + f"{summary.get('calibration', {}).get('threshold', 0.5):.4g}, chosen as the "
-        + f"{summary.get('calibration', {}).get('rule', 'fixed 0.5 (no validation)')}. {gate_runs_note(summary)}".rstrip(),
+        + f"{summary.get('calibration', {}).get('rule', 'fixed 0.5 (no validation)')}."
+        + (f" {gate_runs_note(summary)}" if summary.get("gate_runs") else ""),
         "",
         "The evaluation is `vidgate evaluate`'s own code (`pipelines.evaluation`); "
         "`vidgate evaluate data/demo/demo.safetensors data/demo/synth --out docs/results` gives the same accuracies "
