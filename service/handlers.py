@@ -16,7 +16,9 @@ and keeps it beside the result (``jobs/{id}/evidence.json``).
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vidgate.handlers")
 RECOGNIZE_SHARE = 0.95  # of a job's progress; writing thumbnails and the record is the rest
+FILES_WAIT_S = 10.0  # how long an evidence job waits for the files of a job that has just succeeded
 
 
 class RecognizerHandler:
@@ -111,6 +114,39 @@ class RecognizerHandler:
                              for i, terms in enumerate(evidence)]}
         report.write_json(evidence_key(target), body)
         return body
+
+    def explain(self, job: Job, report: Report) -> dict[str, Any]:
+        """An evidence job: the evidence of the recognised job ``job.input["job"]``, from what its head read;
+        staged beside that job's result and returned as this job's result."""
+        from pipelines.errors import VidgateError
+        from pipelines.evidence import HeadInput
+
+        target = str(job.input.get("job", ""))
+        try:
+            result = json.loads(self._stored(result_key(target), report))
+            head = HeadInput.from_bytes(self._stored(head_input_key(target), report))
+        except (FileNotFoundError, ValueError):
+            raise VidgateError("the job kept nothing to compute its evidence from; submit the video again with "
+                               "the option evidence", code="evidence_unavailable") from None
+        report.progress("evidence", 0.1)
+        evidence = self.recognizer.explain(head, [label["label"] for label in result["labels"]])
+        body = {"snippets": [{"index": i, "evidence": [{"label": e.label, "score": e.score} for e in terms]}
+                             for i, terms in enumerate(evidence)]}
+        report.write_json(evidence_key(target), body)
+        return body
+
+    def _stored(self, key: str, report: Report) -> bytes:
+        """A recognised job's file. Its worker writes the files right after the job's outcome is recorded, so an
+        evidence job asked for in between (another worker) waits for them, at most `FILES_WAIT_S`."""
+        deadline = time.monotonic() + FILES_WAIT_S
+        while True:
+            try:
+                data: bytes = self.storage.read_bytes(key)
+                return data
+            except FileNotFoundError:
+                if time.monotonic() > deadline or report.should_cancel():
+                    raise
+            time.sleep(0.1)
 
     def close(self) -> None:
         self.recognizer.close()
