@@ -103,26 +103,6 @@ class RecognizerHandler:
 
         target = str(job.input.get("job", ""))
         try:
-            result = self.storage.read_json(result_key(target))
-            head = HeadInput.from_bytes(self.storage.read_bytes(head_input_key(target)))
-        except (FileNotFoundError, ValueError):
-            raise VidgateError("the job kept nothing to compute its evidence from; submit the video again with "
-                               "the option evidence", code="evidence_unavailable") from None
-        report.progress("evidence", 0.1)
-        evidence = self.recognizer.explain(head, [label["label"] for label in result["labels"]])
-        body = {"snippets": [{"index": i, "evidence": [{"label": e.label, "score": e.score} for e in terms]}
-                             for i, terms in enumerate(evidence)]}
-        report.write_json(evidence_key(target), body)
-        return body
-
-    def explain(self, job: Job, report: Report) -> dict[str, Any]:
-        """An evidence job: the evidence of the recognised job ``job.input["job"]``, from what its head read;
-        staged beside that job's result and returned as this job's result."""
-        from pipelines.errors import VidgateError
-        from pipelines.evidence import HeadInput
-
-        target = str(job.input.get("job", ""))
-        try:
             result = json.loads(self._stored(result_key(target), report))
             head = HeadInput.from_bytes(self._stored(head_input_key(target), report))
         except (FileNotFoundError, ValueError):
