@@ -2,16 +2,23 @@
 
     python -m bench.decoders                 # 5-minute 640×360 30 fps H.264 video, GOP 300, B-frames
     python -m bench.decoders --seconds 60    # a quicker run on a 1-minute video
+    python -m bench.decoders --children      # where an isolated decoder's child comes from (docs/decoding.md)
 
 The access pattern is the recognizer's: 64 centre frames spread over the whole video (ascending),
 then 8 selected 8-frame snippets, all at size 112. Each backend runs it ``--repeats`` times,
 interleaved with the others. Exactness is the fraction of the pattern's frames (full resolution)
 equal to a plain sequential PyAV decode; a full sequential decode is timed for scale.
+
+``--children`` compares the three ways an isolated decoder gets its child: forked from the warm fork
+server, a started child of a `DecoderPool`, a freshly spawned interpreter; for a probe and for the access
+pattern, the latency and the CPU of the caller, the child and the fork server together. It writes the
+"children" section of docs/decoding.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -21,12 +28,12 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipelines.decoding import BACKENDS, IsolatedDecoder, VideoInfo, open_decoder, probe
+from pipelines.decoding import BACKENDS, DecoderPool, IsolatedDecoder, VideoInfo, isolation, open_decoder, probe
 from pipelines.decoding.backends import Decoder
 from pipelines.encoding import write_video
 from pipelines.planning import plan_snippets
 
-from .common import machine, write_section
+from .common import ROOT, machine, write_section
 
 
 def bench_frames(count: int, height: int, width: int) -> Iterator[np.ndarray]:
@@ -80,6 +87,76 @@ def sequential_reference(path: Path, wanted: set[int]) -> tuple[dict[int, np.nda
     return frames, time.perf_counter() - start, count
 
 
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+CHILDREN = ("fork server", "pool", "spawn")
+
+
+def _cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, TypeError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * _TICK_S
+
+
+def child_session(source: str, path: Path, pool: DecoderPool, request: Callable[[Decoder], object],
+                  probe_only: bool) -> tuple[float, float]:
+    """One isolated session (a probe, or the access pattern) with its child taken from ``source``: latency
+    and CPU seconds of the caller, the child (until it answered) and the fork server together."""
+    server = isolation._ZYGOTE._server
+    server_pid = server.pid if server is not None else None
+    child_before = _cpu_s(pool._idle[0].process.pid) if source == "pool" and pool._idle else 0.0
+    server_before, caller_before, start = _cpu_s(server_pid), time.process_time(), time.perf_counter()
+    decoder = IsolatedDecoder(path, "pyav", timeout_s=600, fork=source == "fork server",
+                              pool=pool if source == "pool" else None, _probe_only=probe_only)
+    request(decoder)
+    latency = time.perf_counter() - start
+    cpu = time.process_time() - caller_before + _cpu_s(decoder.pid) - child_before + _cpu_s(server_pid) - server_before
+    decoder.close()
+    return latency, cpu
+
+
+def children(path: Path, info: VideoInfo, size: int, repeats: int) -> str:
+    """The "children" section: a probe and the access pattern through each source of children."""
+    centres, snippets = access_pattern(info.num_frames, info.fps)
+
+    def pattern(decoder: Decoder) -> None:
+        decoder.frames(centres, size=size)
+        decoder.frames(snippets, size=size)
+
+    probe_isolated_warm = IsolatedDecoder(path, "pyav", fork=True, _probe_only=True)  # starts the fork server
+    probe_isolated_warm.info  # noqa: B018
+    probe_isolated_warm.close()
+    results: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    with DecoderPool(1) as pool:
+        for _ in range(repeats):  # interleaved: drift on a shared machine hits every source alike
+            for source in CHILDREN:
+                for name, request, probe_only in (("probe", lambda d: d.info, True), ("pattern", pattern, False)):
+                    deadline = time.monotonic() + 30
+                    while source == "pool" and not pool._idle and time.monotonic() < deadline:
+                        time.sleep(0.05)  # the pool refills off the critical path: measure a started child
+                    results.setdefault((name, source), []).append(
+                        child_session(source, path, pool, request, probe_only))
+    lines = [
+        f"`python -m bench.decoders --children --seconds {info.duration:.0f} --repeats {repeats}` — "
+        f"{info.num_frames} frames "
+        f"{info.width}×{info.height}; a probe (`probe_isolated`'s request) and the access pattern above "
+        f"({len(centres)} centre frames, then {len(snippets) // 8} snippets × 8 frames at size {size}) through a "
+        f"child from each source, {repeats} interleaved repeats. Latency: median (min). CPU: mean seconds of the "
+        "caller, the child until it answered and the fork server, together (10 ms ticks, so a mean).",
+        "",
+        "| session | child from | latency median (s) | min (s) | CPU mean (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for (name, source), values in results.items():
+        latencies, cpus = [v[0] for v in values], [v[1] for v in values]
+        lines.append(f"| {name} | {source} | {statistics.median(latencies):.3f} | {min(latencies):.3f} | "
+                     f"{statistics.fmean(cpus):.3f} |")
+    lines += ["", f"Machine: {machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}."]
+    return "\n".join(lines)
+
+
 def _opener(path: Path, name: str, info: VideoInfo) -> Callable[[], Decoder]:
     return lambda: open_decoder(path, name, info=info)
 
@@ -96,6 +173,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--video", type=Path, default=None, help="benchmark this file instead of a generated one")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser.add_argument("--children", action="store_true", help="compare where isolated decoders' children come "
+                        "from (fork server, pool, spawn); writes docs/decoding.md's section")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="vidgate-bench-") as tmp:
@@ -110,6 +189,12 @@ def main() -> None:
             )
             encode_s = time.perf_counter() - start
         info = probe(path)
+        if args.children:
+            markdown = children(path, info, args.size, max(args.repeats, 10))
+            print(markdown)
+            if not args.no_write:
+                write_section("children", markdown, ROOT / "docs" / "decoding.md")
+            return
         centres, snippets = access_pattern(info.num_frames, info.fps)
         reference, sequential_s, decoded = sequential_reference(path, set(centres) | set(snippets))
         assert decoded == info.num_frames, (decoded, info.num_frames)

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from .config import VERSION, ModelConfig
     from .flops import ComputeProfile, count_gflops
     from .gate import (
-        Budget,
         ContextGate,
         GateOutput,
+        SelectionRule,
         batch_shaping_loss,
         beta_prior,
         select_snippets,
@@ -40,7 +40,7 @@ _SOURCES: dict[str, tuple[str, ...]] = {
                    "save_checkpoint"),
     "concepts": ("ConceptKernels",),
     "flops": ("ComputeProfile", "count_gflops"),
-    "gate": ("Budget", "ContextGate", "GateOutput", "batch_shaping_loss", "beta_prior", "select_snippets",
+    "gate": ("ContextGate", "GateOutput", "SelectionRule", "batch_shaping_loss", "beta_prior", "select_snippets",
              "sparsity_loss"),
     "head": ("HEADS", "POOLINGS", "Head", "PoolHead", "TemporalHead", "build_head", "centre_times"),
     "heavy": ("HEAVY_BACKBONES", "HeavyBackbone", "build_heavy_backbone"),
@@ -57,7 +57,6 @@ __all__ = [
     "LIGHT_ENCODERS",
     "POOLINGS",
     "VERSION",
-    "Budget",
     "CheckpointError",
     "ComputeProfile",
     "ConceptKernels",
@@ -68,6 +67,7 @@ __all__ = [
     "LightEncoder",
     "ModelConfig",
     "PoolHead",
+    "SelectionRule",
     "TemporalHead",
     "VidGate",
     "batch_shaping_loss",

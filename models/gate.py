@@ -24,20 +24,20 @@ from torch import nn
 
 
 @dataclass(frozen=True)
-class Budget:
-    """How many snippets may be selected.
+class SelectionRule:
+    """Which snippets the gate selects, by the same names as the recognition options.
 
     Attributes:
-        fraction: at most ``ceil(fraction × snippets)`` snippets.
+        budget: the fraction of snippets the heavy network may see: at most ``ceil(budget × snippets)``.
         max_selected: at most this many snippets.
-        threshold: select snippets whose gate score ≥ threshold. Without a threshold, a fraction or
+        threshold: select snippets whose gate score ≥ threshold. Without a threshold, a budget or
             count selects exactly the top-scoring snippets it allows; with one, at most that many.
         dense: select every snippet (the comparison baseline).
 
     Values are validated where they enter vidgate (`pipelines.options.Options`), not again here.
     """
 
-    fraction: float | None = None
+    budget: float | None = None
     max_selected: int | None = None
     threshold: float | None = None
     dense: bool = False
@@ -105,28 +105,28 @@ def gumbel_sigmoid(logits: torch.Tensor, temperature: float, *, noise: bool = Tr
     return hard - soft.detach() + soft
 
 
-def select_snippets(gate_scores: torch.Tensor, valid: torch.Tensor, budget: Budget) -> torch.Tensor:
-    """Deterministic selection within a budget; returns a bool mask ``(B, T)``.
+def select_snippets(gate_scores: torch.Tensor, valid: torch.Tensor, rule: SelectionRule) -> torch.Tensor:
+    """Deterministic selection by ``rule``; returns a bool mask ``(B, T)``.
 
-    A larger fraction or count never selects fewer snippets; at least one valid snippet is always
+    A larger budget or count never selects fewer snippets; at least one valid snippet is always
     selected; padding never is.
     """
-    if budget.dense:
+    if rule.dense:
         return valid.clone()
     scores = gate_scores.masked_fill(~valid, -1.0)  # (B, T)
     counts = valid.sum(1)  # (B,)
     cap = counts.clone()
-    if budget.fraction is not None:
-        cap = torch.minimum(cap, torch.ceil(counts.to(torch.float64) * budget.fraction).long())
-    if budget.max_selected is not None:
-        cap = cap.clamp_max(budget.max_selected)
+    if rule.budget is not None:
+        cap = torch.minimum(cap, torch.ceil(counts.to(torch.float64) * rule.budget).long())
+    if rule.max_selected is not None:
+        cap = cap.clamp_max(rule.max_selected)
     cap = cap.clamp_min(1)
     order = scores.argsort(dim=1, descending=True, stable=True)  # (B, T)
     rank = torch.empty_like(order)
     rank.scatter_(1, order, torch.arange(order.shape[1], device=order.device).expand_as(order))
     mask = (rank < cap.unsqueeze(1)) & valid
-    if budget.threshold is not None:
-        mask &= gate_scores >= budget.threshold
+    if rule.threshold is not None:
+        mask &= gate_scores >= rule.threshold
     mask |= (rank == 0) & valid  # never select nothing
     return mask
 

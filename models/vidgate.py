@@ -21,7 +21,7 @@ from torch import nn
 
 from .concepts import ConceptKernels
 from .config import VERSION, ModelConfig
-from .gate import Budget, ContextGate, GateOutput, gumbel_sigmoid, select_snippets
+from .gate import ContextGate, GateOutput, SelectionRule, gumbel_sigmoid, select_snippets
 from .head import build_head, centre_times
 from .heavy import build_heavy_backbone
 from .light import build_light_encoder
@@ -58,7 +58,7 @@ class VidGate(nn.Module):
         self,
         light_features: torch.Tensor,
         valid: torch.Tensor | None = None,
-        budget: Budget | None = None,
+        rule: SelectionRule | None = None,
         *,
         temperature: float = 1.0,
         sample: bool | None = None,
@@ -68,7 +68,7 @@ class VidGate(nn.Module):
         Args:
             light_features: ``(B, T, D)``; padded snippets are ignored via ``valid``.
             valid: ``(B, T)`` bool, False for padding; default all valid.
-            budget: deterministic selection rule; default the learned threshold. Ignored when sampling.
+            rule: deterministic selection rule; default the learned threshold. Ignored when sampling.
             temperature: Gumbel-sigmoid temperature when sampling.
             sample: draw hard decisions with Gumbel noise and a straight-through gradient
                 (default: in training mode).
@@ -79,7 +79,7 @@ class VidGate(nn.Module):
         logits = self.gate(light_features, activations, valid)  # (B, T)
         gate_scores = torch.sigmoid(logits) * valid
         sample = self.training if sample is None else sample
-        if sample and not (budget is not None and budget.dense):
+        if sample and not (rule is not None and rule.dense):
             mask = gumbel_sigmoid(logits, temperature) * valid  # (B, T)
             never_empty = (
                 (mask.detach().sum(1, keepdim=True) == 0)
@@ -88,7 +88,7 @@ class VidGate(nn.Module):
             )
             mask = mask + never_empty.to(mask.dtype) * (1 - mask)
         else:
-            rule = budget or Budget(threshold=self.config.threshold)
+            rule = rule or SelectionRule(threshold=self.config.threshold)
             mask = select_snippets(gate_scores, valid, rule).to(light_features.dtype)
         return GateOutput(gate_scores=gate_scores, mask=mask, concept_activations=activations, logits=logits)
 

@@ -42,15 +42,15 @@ LIGHT_PASS_LADDER = ("exact", "nonref", "fast", "keyframe", "aligned", "auto")
 
 
 def settings_for(budgets: Sequence[float], light_passes: Sequence[str] = (),
-                 ladder_budget: float = 0.25) -> list[Setting]:
-    """Dense, the baselines and gated at each budget; then gated at ``ladder_budget`` with each light pass."""
+                 light_pass_budget: float = 0.25) -> list[Setting]:
+    """Dense, the baselines and gated at each budget; then gated at ``light_pass_budget`` with each light pass."""
     out = [Setting("dense", Options(mode=Mode.DENSE))]
     for mode in (Mode.UNIFORM, Mode.RANDOM):
         out += [Setting(f"{mode.value} {b:.0%}", Options(mode=mode, budget=b)) for b in budgets]
     out += [Setting(f"gated {b:.0%}", Options(budget=b)) for b in budgets]
     out.append(Setting("gated threshold", Options()))
-    out += [Setting(f"gated {ladder_budget:.0%}, light {p}", parse_options({"budget": ladder_budget, "light_pass": p}))
-            for p in light_passes]
+    out += [Setting(f"gated {light_pass_budget:.0%}, light {p}",
+                    parse_options({"budget": light_pass_budget, "light_pass": p})) for p in light_passes]
     return out
 
 

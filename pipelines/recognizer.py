@@ -360,7 +360,7 @@ class Recognizer:
                 video.light = None
                 report("gate", 0.2)
                 with timer.stage("gate"):
-                    out = self.model.select(features.unsqueeze(0), budget=gate_rule(options))
+                    out = self.model.select(features.unsqueeze(0), rule=gate_rule(options))
                     mask = out.mask[0].bool().cpu()  # (T,): the gate's selection is the one the heavy pass reads
                     gate_scores = out.gate_scores[0].float().cpu()
                     activations = out.concept_activations[0].float().cpu()  # (T, K)

@@ -15,19 +15,19 @@ import random
 
 import torch
 
-from models import Budget
+from models import SelectionRule
 
 from .options import Mode, Options
 
 MODES = tuple(m.value for m in Mode)
 
 
-def gate_rule(options: Options) -> Budget | None:
+def gate_rule(options: Options) -> SelectionRule | None:
     """The gate's selection rule for the options' policy; None when none is given: the model's learned
     threshold decides (`VidGate.select`'s default, the one place that default lives)."""
     if options.budget is None and options.max_selected is None and options.threshold is None:
         return None
-    return Budget(fraction=options.budget, max_selected=options.max_selected, threshold=options.threshold)
+    return SelectionRule(budget=options.budget, max_selected=options.max_selected, threshold=options.threshold)
 
 
 def baseline_count(n: int, budget: float | None, max_selected: int | None) -> int:

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from models import HEAVY_BACKBONES, LIGHT_ENCODERS, Budget, ComputeProfile, ModelConfig, VidGate
+from models import HEAVY_BACKBONES, LIGHT_ENCODERS, ComputeProfile, ModelConfig, SelectionRule, VidGate
 
 
 def registered_backbones() -> dict[str, list[str]]:
@@ -20,7 +20,7 @@ def smoke_run(*, light: str, heavy: str, snippets: int, size: int = 112) -> dict
     config = ModelConfig(classes=("a", "b", "c"), light=light, heavy=heavy, light_size=size, heavy_size=size)
     model = VidGate(config).eval()
     frames = torch.randn(snippets, 3, size, size)
-    gate = model.select(model.encode_frames(frames).unsqueeze(0), budget=Budget(fraction=0.25))
+    gate = model.select(model.encode_frames(frames).unsqueeze(0), rule=SelectionRule(budget=0.25))
     chosen = gate.mask[0].nonzero().flatten()
     selected = torch.randn(len(chosen), 3, config.snippet_frames, size, size)
     features = torch.zeros(1, snippets, model.heavy.num_features)

@@ -3,10 +3,9 @@
 Every read of an untrusted file goes through here — the probe included (`probe_isolated`, and an
 `IsolatedDecoder` without ``info`` probes in its child), so the caller's process never opens the container.
 
-The child is a fresh interpreter (``python -m pipelines.decoding._child``, about 0.4 s to start: it
-imports only numpy, PyAV and this package — multiprocessing's spawn/forkserver would re-import the
-caller's ``__main__``, which for the CLI or service means torch, seconds per video); probes are forked
-from a warm fork server instead (`_zygote`, milliseconds). Before it touches a file the child limits
+The child runs ``python -m pipelines.decoding._child``: it imports only numpy, PyAV and this package
+(multiprocessing's spawn/forkserver would re-import the caller's ``__main__``, which for the CLI or service
+means torch, seconds per video). Before it touches a file the child limits
 itself: address space (``RLIMIT_AS``), open files (``RLIMIT_NOFILE``), no core files. It probes the video
 with the caller's limits (unless given ``info``), opens the backend and serves requests over a socket.
 Frames come back as raw bytes received straight into the caller's output array. Each request has a
@@ -15,9 +14,13 @@ fails the request with ``decoder_crashed`` (signal, abort) or ``decoder_out_of_m
 waits, the caller's ``should_cancel`` is polled every 0.2 s: a cancel kills the child and raises
 `Cancelled`. The next request starts a new child, so the caller decides whether to retry.
 
-Without a pool a child serves one video and exits. A :class:`DecoderPool` keeps children started
-ahead of time and hands a healthy one to the next video after a clean close (at most ``max_uses``
-videos each): no start-up on the critical path, and several videos decode at once.
+Where the child comes from, by the kind of session (docs/decoding.md, "Where a child comes from", has the
+measurements): short sessions on untrusted files (``fork=True``: `probe_isolated`, thumbnails and clips)
+take a fresh fork of the warm fork server (`_zygote`), so the API process pays a fork, not an interpreter
+start, and no child serves a second untrusted file. Decoding sessions take a started interpreter from a
+:class:`DecoderPool`, handed to the next video after a clean close (at most ``max_uses`` videos each): no
+start-up on the critical path, several videos decode at once, and a crash names its signal (a forked
+child's exit status belongs to the fork server). Without either, a new interpreter serves one video.
 """
 
 from __future__ import annotations

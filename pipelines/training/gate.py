@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import Budget, VidGate, batch_shaping_loss, beta_prior, centre_times, select_snippets, sparsity_loss
+from models import SelectionRule, VidGate, batch_shaping_loss, beta_prior, centre_times, select_snippets, sparsity_loss
 
 from .context import Context
 from .features import Features, init_kernels, load_features
@@ -136,9 +136,9 @@ class GateTrainer:
         light, heavy, _, valid = (t.to(self.device) for t in pad_batch(features, list(range(len(features)))))
         targets, times = targets.to(self.device), centre_times(valid)
         result: dict[str, float] = {}
-        budgets = {"threshold": None, "budget": Budget(fraction=self.config.target_budget)}
-        for name, budget in budgets.items():
-            out = self.model.select(light, valid, budget)
+        rules = {"threshold": None, "budget": SelectionRule(budget=self.config.target_budget)}
+        for name, rule in rules.items():
+            out = self.model.select(light, valid, rule)
             result[f"{name}_accuracy"] = float(_correct(self.model.classify(heavy, out.mask, times), targets).mean())
             result[f"{name}_selected"] = float((out.mask.sum(1) / valid.sum(1)).mean())
         dense = self.model.classify(heavy, valid.float(), times)
@@ -304,7 +304,7 @@ def selection_curve(
     light, heavy, _, valid = (t.to(device) for t in pad_batch(features, list(range(len(features)))))
     targets, times = targets.to(device), centre_times(valid)
     dense = _correct(model.classify(heavy, valid.float(), times), targets)
-    scores = model.select(light, valid, Budget(fraction=1.0)).gate_scores
+    scores = model.select(light, valid, SelectionRule(budget=1.0)).gate_scores
     values = scores[valid].float()
     grid = values.sort(descending=True).values
     if grid.numel() > candidates:
@@ -312,7 +312,7 @@ def selection_curve(
     thresholds = list(dict.fromkeys(grid.tolist()))  # distinct, high → low
     selected, correct = [], []
     for threshold in thresholds:
-        mask = select_snippets(scores, valid, Budget(threshold=threshold)).to(heavy.dtype)
+        mask = select_snippets(scores, valid, SelectionRule(threshold=threshold)).to(heavy.dtype)
         selected.append(mask.sum(1) / valid.sum(1))
         correct.append(_correct(model.classify(heavy, mask, times), targets))
     return SelectionCurve(torch.tensor(thresholds), torch.stack(selected).cpu(), torch.stack(correct).cpu(),

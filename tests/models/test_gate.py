@@ -1,8 +1,8 @@
 import torch
 
 from models import (
-    Budget,
     ModelConfig,
+    SelectionRule,
     VidGate,
     batch_shaping_loss,
     beta_prior,
@@ -46,28 +46,28 @@ def test_larger_budget_never_selects_fewer_and_never_padding() -> None:
     valid[1, 5:] = False
     valid[2, 1:] = False
     previous = torch.zeros(4)
-    for fraction in (0.05, 0.1, 0.25, 0.5, 0.75, 1.0):
-        mask = select_snippets(gate_scores, valid, Budget(fraction=fraction))
+    for budget in (0.05, 0.1, 0.25, 0.5, 0.75, 1.0):
+        mask = select_snippets(gate_scores, valid, SelectionRule(budget=budget))
         counts = mask.sum(1)
         assert (counts >= previous).all()
         assert (counts >= 1).all()
         assert not (mask & ~valid).any()
         previous = counts
     for count in (1, 2, 5, 30):
-        mask = select_snippets(gate_scores, valid, Budget(max_selected=count))
+        mask = select_snippets(gate_scores, valid, SelectionRule(max_selected=count))
         assert (mask.sum(1) == torch.minimum(valid.sum(1), torch.tensor(count))).all()
 
 
 def test_budget_keeps_top_scores_and_threshold_never_empty() -> None:
     gate_scores = torch.tensor([[0.1, 0.9, 0.3, 0.8, 0.2]])
     valid = torch.ones(1, 5, dtype=torch.bool)
-    mask = select_snippets(gate_scores, valid, Budget(max_selected=2))
+    mask = select_snippets(gate_scores, valid, SelectionRule(max_selected=2))
     assert mask[0].nonzero().flatten().tolist() == [1, 3]
-    mask = select_snippets(gate_scores, valid, Budget(threshold=0.95))
+    mask = select_snippets(gate_scores, valid, SelectionRule(threshold=0.95))
     assert mask[0].nonzero().flatten().tolist() == [1]  # at least one: the best
-    mask = select_snippets(gate_scores, valid, Budget(threshold=0.25, max_selected=2))
+    mask = select_snippets(gate_scores, valid, SelectionRule(threshold=0.25, max_selected=2))
     assert mask[0].nonzero().flatten().tolist() == [1, 3]
-    assert select_snippets(gate_scores, valid, Budget(dense=True)).all()
+    assert select_snippets(gate_scores, valid, SelectionRule(dense=True)).all()
 
 
 def test_padding_is_never_selected_by_the_model() -> None:
@@ -75,8 +75,8 @@ def test_padding_is_never_selected_by_the_model() -> None:
     features = torch.randn(2, 8, model.light.num_features)
     valid = torch.ones(2, 8, dtype=torch.bool)
     valid[0, 3:] = False
-    for budget in (None, Budget(fraction=1.0), Budget(threshold=0.0)):
-        out = model.select(features, valid, budget)
+    for rule in (None, SelectionRule(budget=1.0), SelectionRule(threshold=0.0)):
+        out = model.select(features, valid, rule)
         assert out.mask[0, 3:].sum() == 0
         assert (out.gate_scores[0, 3:] == 0).all()
     train_out = _model().train().select(features, valid)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import torch
 
-from models import Budget, ModelConfig, VidGate, centre_times, select_snippets
+from models import ModelConfig, SelectionRule, VidGate, centre_times, select_snippets
 from pipelines.datasets import Dataset, DatasetItem
 from pipelines.training.gate import (
     SelectionCurve,
@@ -83,10 +83,10 @@ def test_calibrated_threshold_is_the_smallest_selection_that_meets_the_rule(
     times = centre_times(valid)
     rows = []  # (threshold, selected, accuracy, half-width) of every distinct selection, brute force
     with torch.no_grad():
-        scores = model.select(light, valid, Budget(fraction=1.0)).gate_scores
+        scores = model.select(light, valid, SelectionRule(budget=1.0)).gate_scores
         dense = float(_correct(model.classify(heavy, valid.float(), times), targets).mean())
         for threshold in torch.unique(scores[valid]).tolist():
-            mask = select_snippets(scores, valid, Budget(threshold=threshold)).float()
+            mask = select_snippets(scores, valid, SelectionRule(threshold=threshold)).float()
             per_video = (mask.sum(1) / valid.sum(1)).tolist()
             accuracy = float(_correct(model.classify(heavy, mask, times), targets).mean())
             rows.append((threshold, statistics.fmean(per_video), accuracy,
