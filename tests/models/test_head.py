@@ -276,10 +276,9 @@ def test_attention_pooling_reads_a_few_relevant_snippets_among_many_as_well_as_a
 
 @pytest.mark.parametrize("name", ["pool+attention", "temporal", "temporal+attention"])
 def test_attention_stays_finite_when_snippets_left_out_score_far_above_the_selected(name: str) -> None:
-    # Seen in training (the order/count set, gate epoch 48): relevance and attention scores grow, a
-    # snippet the gate left out scores ~100 above every selected one and the sink, the softmax's shift
-    # by the largest score of all made every term of its denominator underflow, and the weights came
-    # out 0/0: a NaN gradient ruined the gate stage for good.
+    # In training, relevance and attention scores can grow until a snippet the gate left out scores ~100
+    # above every selected one and the sink; a softmax shifted by the largest score of all then has every
+    # term of its denominator underflow, the weights come out 0/0, and one NaN gradient ruins the gate stage.
     head = _head(name).train()
     with torch.no_grad():
         for module_name, module in head.named_modules():
