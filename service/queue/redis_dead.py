@@ -27,7 +27,7 @@ from ..jobs import Job, JobStatus
 from .base import BadCursor, DeadLetter, QueueFull, decode_cursor, encode_cursor, iso_time, revive, unix_time
 
 if TYPE_CHECKING:
-    from .redis_streams import Keys
+    from .redis_keys import Keys
 
 DEAD_LETTER_MAXLEN = 10_000
 PAGE = 500  # entries read per round trip

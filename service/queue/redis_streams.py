@@ -49,6 +49,7 @@ from .base import (
     unix_time,
 )
 from .redis_dead import DeadLetters
+from .redis_keys import Keys
 
 log = logging.getLogger("vidgate.queue")
 
@@ -93,34 +94,6 @@ if #pending == 0 or pending[1][2] ~= ARGV[3] then return 0 end
 redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID')
 return 1
 """
-
-
-class Keys:
-    """Every Redis key vidgate uses, in one place."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.stream = f"{prefix}stream"
-        self.dead = f"{prefix}dead"
-        self.all = f"{prefix}jobs"  # sorted set: job id by creation time
-        self.finished = f"{prefix}finished"  # sorted set: finished job id by finish time (expiry)
-        self.workers = f"{prefix}workers"  # sorted set: worker name by last heartbeat
-        self.job_prefix = f"{prefix}job:"
-
-    def job(self, job_id: str) -> str:
-        return f"{self.job_prefix}{job_id}"
-
-    def owner(self, owner: str) -> str:
-        return f"{self.prefix}owner:{owner}"
-
-    def status(self, status: JobStatus, owner: str | None = None) -> str:
-        """Sorted set of job ids by creation time: every job in ``status``, or only ``owner``'s."""
-        if owner is None:
-            return f"{self.prefix}by-status:{status.value}"
-        return f"{self.prefix}owner-status:{status.value}:{owner}"  # status values hold no ':'
-
-    def idempotency(self, owner: str, key: str) -> str:
-        return f"{self.prefix}idem:{owner}:{key}"
 
 
 class RedisQueue(JobQueue):
