@@ -1,7 +1,7 @@
 """Do the training defaults work on data they were not tuned on? Timed, through the real CLI.
 
     python -m bench.unseen                     # 240 videos of 30–89 s, 144×144 at 25 fps, 12 classes
-    python -m bench.unseen --set order-count   # 420 videos, 14 classes defined by order, count and direction
+    python -m bench.unseen --set order-count   # 300 videos of 60–150 s, 14 classes: order, count and direction
     python -m bench.unseen --set order-count --train "--head-events 8"   # with training options
     python -m bench.unseen --reuse             # write the section again from the last run (no training)
     python -m bench.unseen --stages WORK       # only the gate stage trains, on an earlier run's other stages
@@ -44,12 +44,13 @@ from .common import ROOT, gate_runs_note, machine, shown, write_section
 SETS = {
     "unseen": SynthConfig(videos=240, seed=11, classes=12, size=144, fps=25.0, snippet_frames=24, min_snippets=31,
                           max_snippets=93, max_distractors=6, noise=1.0, crf=30),
-    # Order pairs: two events at least 20 s apart; 60–64 snippets of 8 frames at 12 fps (40–43 s), so no
-    # more snippets than training plans and every event lies whole in a planned snippet.
-    "order-count": SynthConfig(videos=420, seed=22, classes=6, order_classes=4, count_classes=4, min_gap_s=20.0,
-                               min_snippets=60, max_snippets=64),
+    # 300 videos of 60–150 s (the size of data a training should finish on within the hour on 2 cores):
+    # events of 24 frames (1.6 s at 15 fps), longer than the gaps a 128-snippet plan leaves, so every event
+    # overlaps a planned snippet; order pairs two events at least 20 s apart.
+    "order-count": SynthConfig(videos=300, seed=33, classes=6, order_classes=4, count_classes=4, min_gap_s=20.0,
+                               size=128, fps=15.0, snippet_frames=24, min_snippets=37, max_snippets=93),
 }
-SETTINGS = ("dense", "uniform 25%", "gated 10%", "gated 25%", "gated threshold")
+SETTINGS = ("dense", "uniform 25%", "gated 10%", "gated 25%", "gated 50%", "gated threshold")
 
 
 def _describe(c: SynthConfig) -> str:
