@@ -138,9 +138,11 @@ def document_errors(app: FastAPI) -> None:
                 takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
                 common = COMMON_ERRORS if takes_input else ("internal_error",)
                 for status, entry in error_responses(*common).items():
-                    current = responses.get(str(status), {}).get("content", {}).get("application/json", {})
-                    if "HTTPValidationError" in str(current.get("schema", "")) or str(status) not in responses:
+                    current = responses.get(str(status))
+                    if current is None or "HTTPValidationError" in str(current.get("content")):
                         responses[str(status)] = _as_openapi(entry)
+                    elif entry["description"] not in current.get("description", ""):  # the route's own codes first
+                        current["description"] = f"{current.get('description')}; {entry['description']}"
         if "HTTPValidationError" not in str(schema.get("paths")):
             components.pop("HTTPValidationError", None)
             components.pop("ValidationError", None)

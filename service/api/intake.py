@@ -1,4 +1,4 @@
-"""Taking in an upload: stream it to storage, check it is a video by its content, build the job's options.
+"""Taking in an upload: stream it to storage and check it is a video by its content (the form: `.form`).
 
 Shared by ``POST /v1/jobs`` and ``POST /v1/classify``. The request body goes from the socket to storage in
 chunks: bytes are gathered in the event loop and written 1 MiB at a time by a short thread-pool call, so
@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from fastapi import Request
@@ -23,7 +22,6 @@ from fastapi.concurrency import run_in_threadpool
 
 from pipelines.decoding import probe_isolated
 from pipelines.errors import VidgateError
-from pipelines.options import Options, parse_options
 from service.storage import Storage, StreamWriter
 
 from .errors import AUTH_ERRORS, ApiError, vidgate_status
@@ -125,30 +123,3 @@ async def check_video(storage: Storage, key: str, settings: Any, display_name: s
         # Messages name the stored file; show the client's name instead (never the server path).
         message = exc.message.replace(f"{key.rsplit('/', 1)[-1]}:", f"{display_name}:")
         raise ApiError(exc.code, message, status=vidgate_status(exc)) from None
-
-
-def options_from(values: Mapping[str, str]) -> Options:
-    """Options from form fields and query strings; a problem is `OptionsError` (400 ``bad_options``)."""
-    return parse_options(dict(values))
-
-
-def upload_openapi() -> dict[str, Any]:
-    """The multipart body of an upload in OpenAPI, generated from `Options`: one field per option, the
-    option rules (`Options` refuses unknown fields, and the baselines need a count), and a non-empty file."""
-    schema = Options.model_json_schema()
-    definitions = schema.get("$defs", {})
-    properties: dict[str, Any] = {
-        "file": {"type": "string", "format": "binary", "minLength": 1,
-                 "description": "The video (any container vidgate accepts; decided by its content, not its name)."},
-    }
-    for name, prop in schema["properties"].items():
-        prop = dict(prop)
-        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
-        prop = {**(branches[0] if branches else {}), **prop}
-        if "$ref" in prop:
-            prop = {**definitions[prop.pop("$ref").rsplit("/", 1)[-1]], **prop}
-        properties[name] = {k: v for k, v in prop.items() if k != "title" and not (k == "default" and v is None)}
-    rules = {k: v for k, v in schema.items() if k in ("if", "then", "else", "allOf", "anyOf", "oneOf")}
-    body = {"type": "object", "required": ["file"], "properties": properties,
-            "additionalProperties": schema.get("additionalProperties", True), **rules}
-    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": body}}}}

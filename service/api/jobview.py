@@ -15,7 +15,8 @@ from service.jobs import Job, JobKind, JobStatus, new_job_id
 from service.storage import artifact_key, input_key
 
 from .errors import ApiError
-from .intake import check_video, options_from, receive_video
+from .form import options_from
+from .intake import check_video, receive_video
 from .services import Services
 
 

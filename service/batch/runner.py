@@ -246,7 +246,8 @@ def _remote(plan: BatchPlan, item: Item, key: str) -> dict[str, Any]:
 
     assert plan.server is not None and item.path is not None
     headers = {"Idempotency-Key": key, **({"X-API-Key": plan.api_key} if plan.api_key else {})}
-    data = {k: str(v) for k, v in plan.options.to_dict().items() if v is not None}
+    # Form fields as the API reads them: text, or JSON's spelling of a typed value (true, 0.25).
+    data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in plan.options.to_dict().items() if v is not None}
     with httpx.Client(base_url=plan.server, timeout=60) as client:
         response = _with_retries(lambda: _post(client, item, data, headers))
         if response.status_code >= 400:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -102,7 +103,8 @@ def post_video(client: Any, path: Path, url: str = "/v1/jobs", *, headers: dict[
                **fields: Any) -> Any:
     with path.open("rb") as f:
         return client.post(url, files={"file": (path.name, f, "video/mp4")},
-                           data={k: str(v) for k, v in fields.items()}, headers=headers or {})
+                           data={k: v if isinstance(v, str) else json.dumps(v) for k, v in fields.items()},
+                           headers=headers or {})
 
 
 def wait_for(client: Any, job_id: str, *, timeout: float = 60.0, headers: dict[str, str] | None = None,

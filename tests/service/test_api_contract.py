@@ -155,3 +155,40 @@ def test_a_deleted_job_is_gone(client: TestClient, files: Files) -> None:
     for url in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/snippets/0/thumbnail"):
         _refused(client.get(url), 404, "not_found")
     _refused(client.delete(f"/v1/jobs/{job_id}"), 404, "not_found")
+
+
+@pytest.mark.parametrize("seconds", ["1e-233", "0.5000000001", "0.25", "10.5", "-0.5"])
+def test_a_context_length_off_the_half_second_steps_is_refused(
+        client: TestClient, spec: dict[str, Any], seconds: str) -> None:
+    path = "/v1/jobs/{job_id}/snippets/{index}/context"
+    parameter = next(p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == "seconds")
+    assert parameter["schema"]["multipleOf"] == 0.5
+    _documents(spec, "get", path, 422, "validation_error")
+    _refused(client.get(_concrete(path), params={"seconds": seconds}), 422, "validation_error")
+
+
+@pytest.mark.parametrize(("field", "value"), [("budget", " 0.5"), ("mode", " "), ("top_k", "5 ")])
+def test_a_form_value_with_spaces_around_it_is_refused(client: TestClient, files: Files, field: str,
+                                                       value: str) -> None:
+    fields: dict[str, Any] = {field: value}
+    r = post_video(client, files.good, **fields)
+    _refused(r, 400, "bad_options")
+    assert field in r.json()["error"]["message"]
+
+
+def test_an_empty_form_value_means_not_given_as_documented(client: TestClient, spec: dict[str, Any],
+                                                           files: Files) -> None:
+    properties = _form(spec, "/v1/jobs")["properties"]
+    assert "" in properties["mode"]["enum"] and properties["budget"]["maxLength"] == 0
+    r = post_video(client, files.good, budget="", mode="", top_k="")
+    assert r.status_code == 202, r.text
+    assert r.json()["options"]["mode"] == "gated" and r.json()["options"]["budget"] is None
+
+
+@pytest.mark.parametrize(("field", "value"), [("evidence", "0"), ("evidence", "yes"), ("budget", ".5"),
+                                              ("top_k", "1_0"), ("top_k", "5.0"), ("budget", "NaN")])
+def test_a_form_value_is_read_as_json_writes_it(client: TestClient, files: Files, field: str, value: str) -> None:
+    fields: dict[str, Any] = {field: value}
+    r = post_video(client, files.good, **fields)
+    _refused(r, 400, "bad_options")
+    assert field in r.json()["error"]["message"]

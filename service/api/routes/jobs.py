@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from pydantic import AfterValidator
 
 from service.artifacts import CONTEXT_SECONDS, MAX_CONTEXT_SECONDS
 from service.jobs import JobStatus
@@ -14,7 +15,8 @@ from service.jobs import JobStatus
 from ..deps import OwnerDep, ServicesDep
 from ..errors import AUTH_ERRORS, error_responses
 from ..evidence import EVIDENCE_RETRY_S, job_evidence
-from ..intake import IDEMPOTENCY, UPLOAD_ERRORS, upload_openapi
+from ..form import upload_openapi
+from ..intake import IDEMPOTENCY, UPLOAD_ERRORS
 from ..jobview import artifact, cancel_body, find_job, job_body, submit_upload
 from ..media import media_response
 from ..schemas import CancelBody, EvidenceBody, JobBody, JobList
@@ -87,6 +89,13 @@ async def delete_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> Res
     return JSONResponse(cancel_body(outcome))
 
 
+def _half_steps(seconds: float) -> float:
+    """Exactly a multiple of 0.5, as the schema says (pydantic's ``multiple_of`` lets 1e-9 pass)."""
+    if not (seconds * 2).is_integer():
+        raise ValueError(f"Input should be a multiple of 0.5, got {seconds!r}")
+    return seconds
+
+
 @router.get(
     "/{job_id}/evidence",
     response_model=EvidenceBody,
@@ -152,7 +161,8 @@ async def context_clip(
     services: ServicesDep,
     owner: OwnerDep,
     seconds: Annotated[float, Query(ge=0.0, le=MAX_CONTEXT_SECONDS, multiple_of=0.5,
-                                    description="Seconds before and after the snippet.")] = CONTEXT_SECONDS,
+                                    description="Seconds before and after the snippet."),
+                       AfterValidator(_half_steps)] = CONTEXT_SECONDS,
 ) -> Response:
     job = await find_job(services, owner, job_id)
     return media_response(request, await artifact(services, job, index, "context", context_s=seconds), "video/mp4")
