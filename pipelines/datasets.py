@@ -6,17 +6,22 @@ Format (the public contract, see docs/datasets.md)::
       annotations.csv   columns video, label, split (other columns are ignored)
       classes.txt       optional: one class per line, fixing the class order
       dataset.json      optional: how the data set was made (``synthetic``, ``made_by``, ``generator``)
+      segments.csv      optional: when things happen, columns video, label, start, end (seconds)
       videos...         any layout; ``video`` is a path relative to root
 
 ``label`` is one class name, or several separated by ``|`` (multi-label). ``split`` is ``train``,
-``val`` or ``test``. :func:`load_dataset` checks everything before anything else runs and reports
-every problem at once, each with the CSV line a user sees in an editor (the header is line 1).
+``val`` or ``test``. A ``segments.csv`` row says that ``label`` (any name: an activity, or one of its
+steps) happens in ``video`` from ``start`` to ``end`` seconds; training learns where events are from
+them and evaluation scores the selection against them. :func:`load_dataset` checks everything before
+anything else runs and reports every problem at once, each with the CSV line a user sees in an editor
+(the header is line 1).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -31,6 +36,8 @@ REQUIRED_COLUMNS = ("video", "label", "split")
 LABEL_SEPARATOR = "|"
 ANNOTATIONS = "annotations.csv"
 CLASSES = "classes.txt"
+SEGMENTS = "segments.csv"
+SEGMENT_COLUMNS = ("video", "label", "start", "end")
 ORIGIN = "dataset.json"  # how the data set was made: `vidgate synth` writes it; a model card records it
 
 
@@ -52,6 +59,15 @@ class DatasetItem:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A timed annotation: ``label`` happens from ``start`` to ``end`` seconds into the video."""
+
+    label: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class Dataset:
     """A validated data set.
 
@@ -62,6 +78,7 @@ class Dataset:
         items: the usable videos in file order.
         skipped: problems of rows left out by ``load_dataset(..., skip_bad=True)``.
         origin: how it was made, from ``dataset.json`` (`read_origin`); empty when the folder does not say.
+        segments: timed annotations per video path, from ``segments.csv`` (empty without one).
     """
 
     root: Path
@@ -70,6 +87,7 @@ class Dataset:
     items: tuple[DatasetItem, ...]
     skipped: tuple[str, ...] = ()
     origin: dict[str, Any] = field(default_factory=dict)
+    segments: dict[Path, tuple[Segment, ...]] = field(default_factory=dict)
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -235,6 +253,53 @@ def _parse_rows(path: Path, problems: list[str]) -> list[_Row] | None:
     return rows
 
 
+def _video_key(video: str) -> str:
+    """One spelling of a row's video path (``a\\b.mp4`` and ``a/b.mp4`` are one video)."""
+    return PurePosixPath(video.replace("\\", "/")).as_posix()
+
+
+def _read_segments(path: Path, videos: dict[str, int], problems: list[str]) -> dict[str, list[Segment]]:
+    """Rows of segments.csv by the video's key (its posix path relative to root); each bad row is a problem."""
+    out: dict[str, list[Segment]] = {}
+    if not path.is_file():
+        return out
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{SEGMENTS} is not UTF-8 text ({exc.reason} at byte {exc.start})")
+        return out
+    reader = csv.reader(text.splitlines(keepends=True))
+    header = [h.strip().lower() for h in next(reader, [])]
+    missing = [c for c in SEGMENT_COLUMNS if c not in header]
+    if missing:
+        problems.append(f"{SEGMENTS} line 1: missing column(s) {', '.join(missing)} (expected: "
+                        f"{','.join(SEGMENT_COLUMNS)})")
+        return out
+    at = {c: header.index(c) for c in SEGMENT_COLUMNS}
+    first_line = reader.line_num + 1
+    for values in reader:
+        line, first_line = first_line, reader.line_num + 1
+        if not any(v.strip() for v in values):
+            continue
+        cell = {c: (values[i].strip() if i < len(values) else "") for c, i in at.items()}
+        key = _video_key(cell["video"])
+        where = f"{SEGMENTS} line {line}: {cell['video'] or '(no video)'}"
+        try:
+            start, end = float(cell["start"]), float(cell["end"])
+        except ValueError:
+            problems.append(f"{where}: start and end must be seconds, got {cell['start']!r} and {cell['end']!r}")
+            continue
+        if key not in videos:
+            problems.append(f"{where}: not a video of {ANNOTATIONS}")
+        elif not cell["label"]:
+            problems.append(f"{where}: empty label")
+        elif not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end <= start:
+            problems.append(f"{where}: needs 0 ≤ start < end, got {start:g} to {end:g}")
+        else:
+            out.setdefault(key, []).append(Segment(cell["label"], start, end))
+    return out
+
+
 def load_dataset(root: str | Path, *, skip_bad: bool = False, probe: bool = True,
                  prober: Probe | None = None) -> Dataset:
     """Read and validate a data set folder.
@@ -272,7 +337,7 @@ def load_dataset(root: str | Path, *, skip_bad: bool = False, probe: bool = True
     for row in rows:
         if row.problems:
             continue
-        key = PurePosixPath(row.video.replace("\\", "/")).as_posix()
+        key = _video_key(row.video)
         if key in first_seen:
             row.problems.append(f"duplicate of line {first_seen[key]} (each video may be listed once)")
             continue
@@ -290,6 +355,8 @@ def load_dataset(root: str | Path, *, skip_bad: bool = False, probe: bool = True
             reason = check(path)
             if reason:
                 row.problems.append(reason)
+    keys = {_video_key(row.video): row.line for row in rows}
+    segments = _read_segments(root / SEGMENTS, keys, problems)
     bad = [f"{ANNOTATIONS} line {row.line}: {row.video or '(no video)'}: {p}" for row in rows for p in row.problems]
     good = [row for row in rows if not row.problems]
     if not skip_bad:
@@ -304,5 +371,7 @@ def load_dataset(root: str | Path, *, skip_bad: bool = False, probe: bool = True
         raise DatasetError(problems)
     classes = fixed_classes if fixed_classes is not None else tuple(sorted({lab for r in good for lab in r.labels}))
     items = tuple(DatasetItem(row.line, root / row.video, row.labels, row.split) for row in good)
+    timed = {root / row.video: tuple(sorted(segments[key], key=lambda seg: seg.start)) for row in good
+             if (key := _video_key(row.video)) in segments}
     return Dataset(root=root, classes=classes, multi_label=any(len(it.labels) > 1 for it in items), items=items,
-                   skipped=tuple(bad), origin=origin)
+                   skipped=tuple(bad), origin=origin, segments=timed)

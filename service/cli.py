@@ -133,6 +133,8 @@ def synth(
     count_classes: Annotated[int, typer.Option(help="Classes defined by an event's repetitions (even).")] = 0,
     min_gap: Annotated[float, typer.Option(help="Seconds between the events of an order class, at least.")] = 10.0,
     multi_label: Annotated[bool, typer.Option(help="About half of the videos show two classes.")] = False,
+    segments: Annotated[bool, typer.Option(help="Write segments.csv: when each event happens (timed annotations "
+                                                "training learns from).")] = True,
     workers: Annotated[int, typer.Option(help="Encoding processes.")] = 2,
 ) -> None:
     """Write the synthetic long-range activity benchmark (annotations.csv, videos, relevance.json)."""
@@ -153,6 +155,7 @@ def synth(
             count_classes=count_classes,
             min_gap_s=min_gap,
             multi_label=multi_label,
+            segments=segments,
         )
     except (ValueError, TypeError) as exc:
         raise _fail(str(exc), EXIT_USAGE) from None

@@ -141,9 +141,10 @@ def _readme(config: SynthConfig, classes: tuple[ActivityClass, ...]) -> str:
           if config.order_classes or config.count_classes else []),
         *(["Multi-label: about half of the videos also show the events of a second class that shares no event "
            "with the first (label `a|b`).", ""] if config.multi_label else []),
-        "`relevance.json` lists, per video, the snippets that hold an event (for gate evaluation only, "
-        "never for training). Snippet i is frames [i·snippet_frames, (i+1)·snippet_frames); a video is "
-        "exactly num_snippets × snippet_frames frames long.",
+        "`relevance.json` lists, per video, the snippets that hold an event (for gate evaluation). Snippet i is "
+        "frames [i·snippet_frames, (i+1)·snippet_frames); a video is exactly num_snippets × snippet_frames frames "
+        "long." + (" `segments.csv` says when each event happens (video, label, start, end in seconds): the timed "
+                   "annotations training may learn from." if config.segments else ""),
         "",
         "| class | group | events | partner |",
         "|---|---|---|---|",
@@ -222,6 +223,18 @@ def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None, 
     writer.writerows(rows)
     (root / "annotations.csv").write_text(buffer.getvalue(), encoding="utf-8")
     (root / "classes.txt").write_text("".join(c.name + "\n" for c in classes), encoding="utf-8")
+    timed = root / "segments.csv"
+    if config.segments:  # each event, labelled with the activity it belongs to
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(("video", "label", "start", "end"))
+        for row, entry in results:
+            events = entry["events"]
+            assert isinstance(events, list)
+            writer.writerows((row[0], e["class"], e["seconds"][0], e["seconds"][1]) for e in events)
+        timed.write_text(buffer.getvalue(), encoding="utf-8")
+    else:
+        timed.unlink(missing_ok=True)
     sidecar = {
         "format": "vidgate-relevance/1",
         "snippet_frames": config.snippet_frames,
@@ -229,7 +242,7 @@ def write_synthetic_dataset(out: str | Path, config: SynthConfig | None = None, 
         "layout": ("num_snippets consecutive non-overlapping snippets of snippet_frames frames cover the whole "
                    "video exactly (frames = num_snippets × snippet_frames); snippet i is frames "
                    "[i·snippet_frames, (i+1)·snippet_frames)"),
-        "use": "gate evaluation only; never train on it",
+        "use": "gate evaluation (training learns from segments.csv, the same events in seconds)",
         "classes": {c.name: {"events": [e.name for e in c.events], "partner": c.partner, "group": c.group,
                              "ordered": c.ordered} for c in classes},
         "videos": relevance,
@@ -271,6 +284,9 @@ def made_by(config: SynthConfig) -> str:
               if name not in ("videos", "seed") and getattr(config, name) != getattr(defaults, name)]
     if config.multi_label:
         parts.append("--multi-label")
-    other = [f.name for f in dataclasses.fields(config) if f.name not in flags and f.name != "multi_label"
+    if not config.segments:
+        parts.append("--no-segments")
+    other = [f.name for f in dataclasses.fields(config) if f.name not in flags and f.name not in ("multi_label",
+                                                                                                  "segments")
              and getattr(config, f.name) != getattr(defaults, f.name)]
     return " ".join(parts) + (f" (and {', '.join(other)} as in generator)" if other else "")

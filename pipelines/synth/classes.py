@@ -85,6 +85,8 @@ class SynthConfig:
         count_classes: classes defined by how often one event happens (pairs: once, three times).
         min_gap_s: least time between the starts of the events of an order class, in seconds.
         multi_label: half of the videos show a second class (one that shares no event with the first).
+        segments: write ``segments.csv``, when each event happens (timed annotations, as real data sets have
+            them; training learns where events are from them).
     """
 
     videos: int = 300
@@ -103,6 +105,7 @@ class SynthConfig:
     count_classes: int = 0
     min_gap_s: float = 10.0
     multi_label: bool = False
+    segments: bool = True
 
     @property
     def total_classes(self) -> int:

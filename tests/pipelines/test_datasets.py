@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipelines.datasets import Dataset, load_dataset, probe_video
+from pipelines.datasets import Dataset, Segment, load_dataset, probe_video
 from pipelines.encoding import write_video
 from pipelines.errors import DatasetError
 
@@ -51,6 +51,26 @@ def test_single_label_dataset(tmp_path: Path, clip: Path) -> None:
     assert [it.path for it in data.split("train")] == [root.resolve() / "v/a.mp4"]
     assert data.label_index(data.split("val")[0]) == [0]
     assert data.skipped == ()
+
+
+def test_segments_are_read_per_video_and_every_bad_row_is_reported(tmp_path: Path, clip: Path) -> None:
+    root = make(tmp_path / "good", "video,label,split\nv/a.mp4,stir,train\nv/b.mp4,pour,val\n", clip,
+                ("v/a.mp4", "v/b.mp4"))
+    (root / "segments.csv").write_text("video,label,start,end\nv/a.mp4,crack egg,2.5,4\nv/a.mp4,stir,0.5,1.0\n")
+    data = load_dataset(root)
+    assert data.segments == {root.resolve() / "v/a.mp4": (Segment("stir", 0.5, 1.0), Segment("crack egg", 2.5, 4.0))}
+    (root / "segments.csv").write_text("video,label,start,end\nv/c.mp4,stir,1,2\nv/a.mp4,,1,2\n"
+                                       "v/a.mp4,stir,3,2\nv/b.mp4,pour,one,2\nv/b.mp4,pour,-1,2\n")
+    problems = problems_of(root)
+    assert problems == [
+        "segments.csv line 2: v/c.mp4: not a video of annotations.csv",
+        "segments.csv line 3: v/a.mp4: empty label",
+        "segments.csv line 4: v/a.mp4: needs 0 ≤ start < end, got 3 to 2",
+        "segments.csv line 5: v/b.mp4: start and end must be seconds, got 'one' and '2'",
+        "segments.csv line 6: v/b.mp4: needs 0 ≤ start < end, got -1 to 2",
+    ], problems
+    (root / "segments.csv").write_text("video,label,begin\n")
+    assert problems_of(root) == ["segments.csv line 1: missing column(s) start, end (expected: video,label,start,end)"]
 
 
 def test_multi_label_and_classes_txt_order(tmp_path: Path, clip: Path) -> None:

@@ -64,6 +64,18 @@ def test_annotations_load_as_a_dataset(tiny: tuple[Path, float, list[tuple[int, 
     assert all(c.name in readme for c in design_classes(4))
 
 
+def test_segments_say_when_each_event_happens(tiny: tuple[Path, float, list[tuple[int, int]]]) -> None:
+    root = tiny[0]
+    data = load_dataset(root)
+    sidecar = json.loads((root / "relevance.json").read_text())
+    for item in data.items:
+        entry = sidecar["videos"][str(item.path.relative_to(data.root))]
+        segments = data.segments[item.path]
+        assert [(s.label, s.start, s.end) for s in segments] == [
+            (e["class"], e["seconds"][0], e["seconds"][1]) for e in entry["events"]]
+        assert all(s.label in item.labels for s in segments)  # each event belongs to the video's activity
+
+
 def test_relevance_sidecar_matches_the_videos(tiny: tuple[Path, float, list[tuple[int, int]]]) -> None:
     root = tiny[0]
     sidecar = json.loads((root / "relevance.json").read_text())
