@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from .checkpoint import (
         DEMO_CHECKPOINT,
         CheckpointError,
+        PretrainedLoad,
+        WeightsMismatch,
         load_checkpoint,
         load_pretrained,
         read_metadata,
@@ -36,8 +38,8 @@ if TYPE_CHECKING:
     from .vidgate import VidGate
 
 _SOURCES: dict[str, tuple[str, ...]] = {
-    "checkpoint": ("DEMO_CHECKPOINT", "CheckpointError", "load_checkpoint", "load_pretrained", "read_metadata",
-                   "save_checkpoint"),
+    "checkpoint": ("DEMO_CHECKPOINT", "CheckpointError", "PretrainedLoad", "WeightsMismatch", "load_checkpoint",
+                   "load_pretrained", "read_metadata", "save_checkpoint"),
     "concepts": ("ConceptKernels",),
     "flops": ("ComputeProfile", "count_gflops"),
     "gate": ("ContextGate", "GateOutput", "SelectionRule", "batch_shaping_loss", "beta_prior", "select_snippets",
@@ -67,9 +69,11 @@ __all__ = [
     "LightEncoder",
     "ModelConfig",
     "PoolHead",
+    "PretrainedLoad",
     "SelectionRule",
     "TemporalHead",
     "VidGate",
+    "WeightsMismatch",
     "batch_shaping_loss",
     "beta_prior",
     "build_head",

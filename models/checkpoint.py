@@ -15,6 +15,10 @@ frames that activate it most (what "concept kernel 22" looks like). Their bytes 
 tensor, ``concept_examples.jpeg``, outside the model's weights; the metadata's ``concept_examples``
 says where each one is and what it shows. All of them together stay within
 `CONCEPT_EXAMPLES_MAX_BYTES`.
+
+**Pretrained weights** (`load_pretrained`) load into a light trunk or heavy network exactly or not at all:
+the publisher's classifier is dropped on purpose (`models.published`), every other key must match by name
+and shape, and under `PARTIAL_MINIMUM` of the trunk's tensors is refused unless a partial load is asked for.
 """
 
 from __future__ import annotations
@@ -253,42 +257,197 @@ def _load_exact(model: nn.Module, tensors: dict[str, torch.Tensor], source: str)
     model.load_state_dict(tensors)
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+PARTIAL_MINIMUM = 0.95  # under this share of a trunk's tensors loaded, `load_pretrained` refuses
+_SHOWN = 5  # keys named in a message, of each kind
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedLoad:
+    """What `load_pretrained` loaded into a trunk.
+
+    Attributes:
+        source: the weight file.
+        backbone: the registered backbone it was loaded into.
+        layout: the layout recognised (``torchvision state dict``, ``pytorchvideo checkpoint (model_state)``,
+            ``vidgate checkpoint``...), with the ``module.`` prefix when it was there.
+        loaded: tensors of the trunk that came from the file.
+        trunk: tensors the trunk has (parameters and buffers).
+        dropped: keys of the file left out on purpose: the publisher's classifier, or the rest of a vidgate model.
+        unmatched: keys of the file that fit no tensor of the trunk, each with why (``key (not in the trunk)``,
+            ``key (shape [..] in the file, [..] in the trunk)``).
+        missing: tensors of the trunk the file did not give; they keep their initial values.
+    """
+
+    source: str
+    backbone: str
+    layout: str
+    loaded: int
+    trunk: int
+    dropped: tuple[str, ...]
+    unmatched: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    @property
+    def fraction(self) -> float:
+        """The share of the trunk's tensors that came from the file."""
+        return self.loaded / self.trunk if self.trunk else 0.0
+
+    @property
+    def exact(self) -> bool:
+        """Every tensor of the trunk loaded, and every key of the file loaded or was dropped on purpose."""
+        return not self.missing and not self.unmatched
+
+    def summary(self) -> str:
+        """One line for a log: what loaded, from what, and what did not."""
+        if self.exact:
+            line = f"{self.backbone}: loaded all {self.trunk} trunk tensors from {self.source} ({self.layout})"
+        else:
+            line = (f"{self.backbone}: loaded {self.loaded} of {self.trunk} trunk tensors ({self.fraction:.0%}) "
+                    f"from {self.source} ({self.layout})")
+        if self.dropped:
+            line += f"; dropped {len(self.dropped)} tensor(s) that are not the trunk: {_some(self.dropped)}"
+        if self.missing:
+            line += (f"; {len(self.missing)} trunk tensor(s) not in the file keep their initial values: "
+                     f"{_some(self.missing)}")
+        if self.unmatched:
+            line += f"; {len(self.unmatched)} key(s) of the file fit nothing: {_some(self.unmatched)}"
+        return line
+
+
+class WeightsMismatch(CheckpointError):
+    """A weight file that does not fit the trunk (under `PARTIAL_MINIMUM` of its tensors); ``load`` says what
+    would have loaded."""
+
+    def __init__(self, message: str, load: PretrainedLoad) -> None:
+        super().__init__(message)
+        self.load = load
+
+
+def _some(keys: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(keys[:_SHOWN]) + (f", … ({len(keys) - _SHOWN} more)" if len(keys) > _SHOWN else "")
+
+
+def _read_state_dict(path: Path) -> tuple[dict[str, torch.Tensor], str]:
+    """The tensors of a weight file and the layout they came in; refuses what holds no state dict."""
     import torch
+    from safetensors import safe_open
     from safetensors.torch import load_file
 
     if not path.is_file():
         raise CheckpointError(f"weight file {path} does not exist")
     try:
         if path.suffix == ".safetensors":
-            return load_file(str(path))
+            with safe_open(str(path), framework="pt") as f:
+                vidgate = "vidgate" in (f.metadata() or {})
+            state = load_file(str(path))
+            if vidgate:
+                state.pop(EXAMPLES_TENSOR, None)
+                return state, "vidgate checkpoint"
+            return state, "safetensors state dict"
         raw = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many types for a bad file
-        raise CheckpointError(f"weight file {path} cannot be read: {exc}") from None
-    for key in ("state_dict", "model_state", "model"):
+        raise CheckpointError(f"weight file {path} cannot be read (tensors, numbers, text and containers of them "
+                              f"only: weights_only): {exc}") from None
+    layout = "state dict"
+    for key, name in (("model_state", "pytorchvideo checkpoint (model_state)"), ("state_dict", "{'state_dict': ...}"),
+                      ("model", "{'model': ...}")):
         if isinstance(raw, dict) and isinstance(raw.get(key), dict):
-            raw = raw[key]
-    if not isinstance(raw, dict) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+            raw, layout = raw[key], name
+    if not isinstance(raw, dict) or not raw or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise CheckpointError(f"weight file {path} does not hold a state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in raw.items()}
+    prefixed = all(k.startswith("module.") for k in raw)
+    while all(k.startswith("module.") for k in raw):
+        raw = {k.removeprefix("module."): v for k, v in raw.items()}
+    return dict(raw), layout + (", DataParallel `module.` prefix" if prefixed else "")
 
 
-def load_pretrained(module: nn.Module, path: str | Path) -> dict[str, list[str]]:
-    """Load torchvision / pytorchvideo weights a user downloaded into a light trunk or heavy net.
+def _namings(state: dict[str, Any], backbone: str, vidgate: bool) -> list[tuple[str, dict[str, str], list[str]]]:
+    """Each way the file's keys may name the trunk's: (layout note, {file key: trunk key}, keys dropped on purpose).
 
-    ``module`` is ``model.light.trunk`` or ``model.heavy.net``. Classifier weights and any tensor
-    whose shape does not fit are skipped (the classifier is replaced by the head). Returns the keys
-    that were loaded and skipped; raises `CheckpointError` when nothing fits.
+    A vidgate checkpoint holds the light trunk under ``light.trunk.`` and the heavy one under ``heavy.net.``;
+    a publisher's file holds the whole network (its classifier dropped), with or without the prefix that
+    vidgate's trunk adds (`models.published.Published.prefix`).
     """
-    state = _read_state_dict(Path(path))
+    from .published import PUBLISHED
+
+    if vidgate:
+        out = []
+        for role in ("light.trunk.", "heavy.net."):
+            names = {k: k.removeprefix(role) for k in state if k.startswith(role)}
+            out.append((f", its {role[:-1]}", names, sorted(k for k in state if k not in names)))
+        return out
+    published = PUBLISHED.get(backbone)
+    head = published.head if published else ()
+    dropped = sorted(k for k in state if k.startswith(head))
+    body = [k for k in state if not k.startswith(head)]
+    out = [("", {k: k for k in body}, dropped)]
+    if published and published.prefix:
+        out.append(("", {k: published.prefix + k for k in body}, dropped))
+    return out
+
+
+def load_pretrained(module: nn.Module, path: str | Path, *, backbone: str,
+                    allow_partial: bool = False) -> PretrainedLoad:
+    """Load weights a user downloaded (torchvision, pytorchvideo, or a vidgate checkpoint's trunk) into a trunk.
+
+    ``module`` is ``model.light.trunk`` or ``model.heavy.net``; ``backbone`` its registered name, which says
+    which keys are the publisher's classifier (`models.published.PUBLISHED`; dropped on purpose: vidgate's
+    head replaces it). Every other key must match a trunk tensor by name and shape. Accepted files: a state
+    dict (``.pth``, ``.pt``, ``.safetensors``), one nested under ``model_state`` (pytorchvideo's ``.pyth``),
+    ``state_dict`` or ``model``, keys with DataParallel's ``module.`` prefix, and vidgate checkpoints. Files
+    without BatchNorm's ``num_batches_tracked`` counters get 0 for them, as torch gives older files.
+
+    Returns:
+        What loaded (`PretrainedLoad`; its ``summary()`` is a line for the log).
+
+    Raises:
+        WeightsMismatch: under `PARTIAL_MINIMUM` of the trunk's tensors would load (``allow_partial`` loads them
+            anyway, unless none fits); the message names the unmatched keys.
+        CheckpointError: a file that is missing, unreadable or holds no state dict.
+    """
+    import torch
+
+    path = Path(path)
+    state, layout = _read_state_dict(path)
     expected = module.state_dict()
-    # pytorchvideo trunks are wrapped once more (``net.blocks...``): accept keys with or without it.
-    if not set(state) & set(expected):
-        state = {f"net.{k}": v for k, v in state.items()}
-    fits = {k: v for k, v in state.items() if k in expected and expected[k].shape == v.shape}
-    skipped = sorted(set(state) - set(fits))
-    if not fits:
-        raise CheckpointError(f"no tensor in {path} fits this network (first keys: {', '.join(list(state)[:3])})")
-    module.load_state_dict(fits, strict=False)
-    missing = sorted(set(expected) - set(fits))
-    return {"loaded": sorted(fits), "skipped": skipped, "missing": missing}
+    best: tuple[int, str, dict[str, str], list[str]] | None = None
+    for note, names, dropped in _namings(state, backbone, layout == "vidgate checkpoint"):
+        fits = sum(1 for k, t in names.items() if t in expected and expected[t].shape == state[k].shape)
+        if best is None or fits > best[0]:
+            best = (fits, note, names, dropped)
+    assert best is not None
+    _, note, names, dropped = best
+    loaded = {t: state[k] for k, t in names.items() if t in expected and expected[t].shape == state[k].shape}
+    unmatched = [f"{k} (not in the trunk)" if t not in expected else
+                 f"{k} (shape {list(state[k].shape)} in the file, {list(expected[t].shape)} in the trunk)"
+                 for k, t in names.items() if t not in loaded]
+    counter = "num_batches_tracked"  # BatchNorm's step count: older files lack it, torch then starts it at 0
+    if not any(k.endswith(counter) for k in state):
+        for key in expected:
+            if key.endswith(counter) and key.removesuffix(counter) + "running_mean" in loaded:
+                loaded[key] = torch.zeros_like(expected[key])
+    report = PretrainedLoad(source=str(path), backbone=backbone, layout=layout + note, loaded=len(loaded),
+                            trunk=len(expected), dropped=tuple(dropped), unmatched=tuple(unmatched),
+                            missing=tuple(sorted(set(expected) - set(loaded))))
+    if not loaded or (report.fraction < PARTIAL_MINIMUM and not allow_partial):
+        raise WeightsMismatch(_mismatch(report, allow_partial), report)
+    module.load_state_dict(loaded, strict=False)
+    return report
+
+
+def _mismatch(report: PretrainedLoad, allow_partial: bool) -> str:
+    from .published import PUBLISHED
+
+    published = PUBLISHED.get(report.backbone)
+    message = (f"weight file {report.source} ({report.layout}) does not fit backbone {report.backbone!r}: "
+               f"{report.loaded} of its {report.trunk} tensors match by name and shape ({report.fraction:.0%}, under "
+               f"{PARTIAL_MINIMUM:.0%})")
+    if report.unmatched:
+        message += f"; {len(report.unmatched)} key(s) of the file fit nothing: {_some(report.unmatched)}"
+    if report.missing:
+        message += f"; {len(report.missing)} trunk tensor(s) are not in the file: {_some(report.missing)}"
+    if published:
+        message += f". Its published weights: {', '.join(published.files)} (docs/models.md, 'Pretrained weights')"
+    if not allow_partial and report.loaded:
+        message += "; a deliberate partial load needs allow_partial"
+    return message

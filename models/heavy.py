@@ -158,9 +158,10 @@ def x3d_m() -> HeavyBackbone:
 
 @HEAVY_BACKBONES.register("slow_r50")
 def slow_r50() -> HeavyBackbone:
-    net = _pytorchvideo("resnet", "slow_r50").create_resnet(
+    net = _pytorchvideo("resnet", "slow_r50").create_resnet(  # as pytorchvideo's hub builds it for its weights
         input_channel=3,
         model_depth=50,
+        stem_conv_kernel_size=(1, 7, 7),
         model_num_class=400,
         dropout_rate=0.5,
         norm=nn.BatchNorm3d,

@@ -72,6 +72,9 @@ ERRORS: dict[str, ErrorCode] = {
     # models, data sets, training
     "bad_checkpoint": ErrorCode(None, EXIT_MODEL, "the checkpoint is missing, corrupt or does not fit its model"),
     "bad_dataset": ErrorCode(None, EXIT_FAILED_INPUTS, "a data set folder with problems (all are listed)"),
+    "bad_weights": ErrorCode(None, EXIT_USAGE, "a pretrained weight file (--light-weights, --heavy-weights) that is "
+                             "missing, unreadable or does not fit its backbone: under 95% of the trunk's tensors "
+                             "match (the unmatched keys are named); --allow-partial-weights loads it anyway"),
     "work_folder_in_use": ErrorCode(None, EXIT_USAGE, "the training work folder holds another recipe or data "
                                     "(--restart starts over)"),
     # jobs, capacity and dependencies

@@ -66,6 +66,9 @@ class TrainConfig:
     light_weights: str | None = _field(None, "Pretrained light trunk weights (local file); replaces the light stage.")
     heavy_weights: str | None = _field(None, "Pretrained heavy backbone weights (local file); the heavy stage still "
                                        "trains it on the data set.")
+    allow_partial_weights: bool = _field(False, "Load --light-weights / --heavy-weights even when under 95% of the "
+                                         "trunk's tensors match (the rest keep their initial values; the log names "
+                                         "them). Without it such a file is refused.", panel=ADVANCED)
     # the stages
     light_epochs: int = _field(20, "Most light-stage epochs (validation keeps the best).")
     heavy_epochs: int = _field(25, "Heavy-stage epochs (validation keeps the best of the last 4).")

@@ -10,7 +10,8 @@ throughout (docs/training.md).
 Validation: the heavy classifier's video accuracy on each validation video's most salient snippets
 (by the light classifier, fixed for the run), averaged over the last 3 epochs, picks among the last 4
 epochs.
-Pretrained ``heavy_weights`` only initialise the backbone; this stage still trains it on the data set.
+Pretrained ``heavy_weights`` (loaded when the run is set up) only initialise the backbone; this stage still
+trains it on the data set.
 
 Beside the per-snippet loss, ``heavy_sequence_weight`` times a sequence loss: a head of the model's
 kind, built for this stage only, reads each video's training snippets in time order with their times
@@ -26,7 +27,7 @@ import random
 import torch
 import torch.nn.functional as F
 
-from models import build_head, load_pretrained
+from models import build_head
 
 from ..cache import CachedVideo, load_snippets
 from ..transforms import heavy_input
@@ -39,9 +40,6 @@ from .work import Stage, stage_figures
 def train_heavy(ctx: Context) -> None:
     stage = Stage(ctx.work, "heavy")
     model = ctx.model
-    if ctx.config.heavy_weights:
-        load_pretrained(model.heavy.net, ctx.config.heavy_weights)
-        ctx.log(f"heavy backbone: pretrained weights from {ctx.config.heavy_weights}")
     if stage.done():
         state = stage.load()
         model.heavy.load_state_dict(state["heavy"])

@@ -11,8 +11,6 @@ import random
 import torch
 import torch.nn.functional as F
 
-from models import load_pretrained
-
 from ..cache import CachedVideo, centre_frames
 from ..transforms import light_input
 from .context import Context
@@ -23,9 +21,8 @@ from .work import Stage, stage_figures
 def train_light(ctx: Context) -> None:
     stage = Stage(ctx.work, "light")
     model = ctx.model
-    if ctx.config.light_weights:
-        load_pretrained(model.light.trunk, ctx.config.light_weights)
-        ctx.log(f"light encoder: pretrained weights from {ctx.config.light_weights}")
+    if ctx.config.light_weights:  # loaded when the run was set up (`weights.load_trunk_weights`)
+        ctx.log("light: pretrained weights, no light stage")
         return
     if stage.done():
         state = stage.load()

@@ -25,6 +25,7 @@ from .frames import prepare
 from .gate import train_gate
 from .heavy import train_heavy
 from .light import train_light
+from .weights import load_trunk_weights
 from .work import NOT_RECIPE, check_work_folder, dataset_fingerprint
 
 
@@ -66,7 +67,6 @@ class Trainer:
         if not 0 < config.val_fraction < 1:
             raise OptionsError(f"val_fraction must be between 0 and 1, got {config.val_fraction}")
         recipe = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_RECIPE}
-        check_work_folder(work, {**recipe, "dataset": dataset_fingerprint(dataset)}, restart, log)
         model_config = ModelConfig(
             classes=dataset.classes,
             multi_label=dataset.multi_label,
@@ -95,6 +95,9 @@ class Trainer:
             show_progress=show_progress,
             log=log,
         )
+        # Before the work folder is touched: a wrong file stops the run here, and the corrected run starts afresh.
+        self.pretrained = load_trunk_weights(self.ctx)
+        check_work_folder(work, {**recipe, "dataset": dataset_fingerprint(dataset)}, restart, log)
 
     @property
     def model(self) -> VidGate:
@@ -122,6 +125,7 @@ class Trainer:
         summary["validation"] = {"source": ctx.validation_source, "videos": len(ctx.videos["val"]), **ctx.figures}
         summary["config"] = dataclasses.asdict(ctx.config)
         summary["videos"] = {s: len(v) for s, v in ctx.videos.items()}
+        summary["pretrained"] = self.pretrained
         examples = concept_examples(ctx)
         model = ctx.model.cpu()
         model.config = dataclasses.replace(model.config, name=out.stem)  # the file a user named is the model's name

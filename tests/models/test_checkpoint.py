@@ -11,7 +11,6 @@ from models import (
     PoolHead,
     VidGate,
     load_checkpoint,
-    load_pretrained,
     read_metadata,
     save_checkpoint,
 )
@@ -73,21 +72,6 @@ def test_mismatched_weights_name_the_problem(tmp_path: Path) -> None:
     save_file(tensors, str(path), metadata=metadata)
     with pytest.raises(CheckpointError, match=r"missing.*gate\.score\.2\.bias.*wrong shape.*head\.fc\.weight"):
         load_checkpoint(path)
-
-
-def test_pretrained_weights_from_local_file(tmp_path: Path) -> None:
-    source = _model()
-    torch.save(
-        {"state_dict": {f"module.{k}": v for k, v in source.heavy.net.state_dict().items()}}, tmp_path / "heavy.pth"
-    )
-    target = VidGate(ModelConfig(classes=("x",), light="tiny2d", heavy="tiny3d", num_kernels=4))
-    report = load_pretrained(target.heavy.net, tmp_path / "heavy.pth")
-    assert report["loaded"] and not report["missing"]
-    for k, v in source.heavy.net.state_dict().items():
-        assert torch.equal(target.heavy.net.state_dict()[k], v)
-    torch.save({"unrelated.weight": torch.zeros(3)}, tmp_path / "other.pth")
-    with pytest.raises(CheckpointError, match="no tensor"):
-        load_pretrained(target.heavy.net, tmp_path / "other.pth")
 
 
 def _examples(kernels: int, per_kernel: int, nbytes: int = 100) -> list[list[dict[str, Any]]]:
