@@ -10,8 +10,8 @@ schemathesis makes a negative case by breaking one keyword, and inside an ``anyO
 form's rule "another mode, a budget or a count" has three): a case that breaks one branch and meets another is
 valid, and the API rightly accepts it; and schemathesis reads a file part as an empty string, so its own check of
 the form as sent fails on the file's ``minLength``. An "accepted negative data" failure is dropped only when the
-form as sent (each field as its text or as JSON reads it, the file as its bytes) validates against the operation's
-body schema; every other failure stands.
+form the request carried (each field as its text or as JSON reads it, the file as its bytes) validates against
+the operation's body schema; every other failure stands.
 
 schemathesis loads this file through ``SCHEMATHESIS_HOOKS``.
 """
@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from email.parser import BytesParser
+from email.policy import HTTP
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,6 @@ import schemathesis
 from hypothesis import strategies as st
 from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.core.parameters import ParameterLocation
-from schemathesis.transport.serialization import Binary
 
 VIDEOS = [Path(p).read_bytes() for p in os.environ["VIDGATE_SCHEMATHESIS_VIDEOS"].split(os.pathsep) if p]
 
@@ -39,28 +40,44 @@ schemathesis.openapi.format("binary", st.sampled_from(VIDEOS))
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
     """Keep a failure unless it says a valid request was accepted as if it were invalid."""
-    if not isinstance(failure, AcceptedNegativeData) or case.meta is None or not isinstance(case.body, dict):
+    if not isinstance(failure, AcceptedNegativeData) or case.meta is None:
         return True
     if any(info.mode.is_negative for location, info in case.meta.components.items()
            if location is not ParameterLocation.BODY):
         return True  # a query, path or header value was broken too: the case is negative whatever its body
     body = case.operation.get_body_for_media_type(case.media_type)
-    if body is None or not case.media_type.startswith("multipart/form-data"):
+    sent = _sent_form(response)
+    if body is None or sent is None:
         return True
     schema = body.definition["schema"]
     properties = schema.get("properties", {})
-    instance = {name: _as_sent(value, properties.get(name, {})) for name, value in case.body.items()}
+    instance = {name: _reading(value, properties.get(name, {})) for name, value in sent.items()}
     return not jsonschema.Draft202012Validator(schema).is_valid(instance)
 
 
-def _as_sent(value: Any, schema: dict[str, Any]) -> Any:
-    """A form part as the server reads it: a file as a string of its length (``Binary`` itself reads as ``""``);
-    a field as its text or as JSON reads that text, whichever the field's schema accepts (how the API reads it)."""
-    data = value.data if isinstance(value, Binary) else value
-    if isinstance(data, bytes):
-        return "x" * len(data)
-    text = value if isinstance(value, str) else json.dumps(value)
-    readings: list[Any] = [text]
+def _sent_form(response: Any) -> dict[str, str | bytes] | None:
+    """The multipart form the request carried, as the API reads it: each field's last value (text), each file's
+    bytes; None for any other body."""
+    content, content_type = response.request.body, response.request.headers.get("Content-Type", "")
+    content = content.encode() if isinstance(content, str) else content
+    if not isinstance(content, bytes) or not content_type.startswith("multipart/form-data"):
+        return None
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + content)
+    form: dict[str, str | bytes] = {}
+    for part in message.iter_parts():
+        payload = part.get_payload(decode=True)
+        payload = payload if isinstance(payload, bytes) else b""
+        name = str(part.get_param("name", header="content-disposition"))
+        form[name] = payload if part.get_filename() is not None else payload.decode(errors="replace")
+    return form
+
+
+def _reading(value: str | bytes, schema: dict[str, Any]) -> Any:
+    """A file as JSON Schema sees it (a string of its length); a field as its text or as JSON reads that text,
+    whichever the field's schema accepts (how the API reads it)."""
+    if isinstance(value, bytes):
+        return "x" * len(value)
+    readings: list[Any] = [value]
     with contextlib.suppress(ValueError):
-        readings.append(json.loads(text))
-    return next((r for r in readings if jsonschema.Draft202012Validator(schema).is_valid(r)), text)
+        readings.append(json.loads(value))
+    return next((r for r in readings if jsonschema.Draft202012Validator(schema).is_valid(r)), value)
