@@ -132,17 +132,18 @@ def _group_figures(
     return out
 
 
-def _shows(snippet: tuple[int, int], event: tuple[int, int]) -> bool:
+def shows(snippet: tuple[float, float], event: tuple[float, float]) -> bool:
     """A snippet shows an event when they share at least half of the shorter of the two."""
     overlap = min(snippet[1], event[1]) - max(snippet[0], event[0])
     return overlap * 2 >= min(snippet[1] - snippet[0], event[1] - event[0])
 
 
-def relevance_scores(selected: Sequence[tuple[int, int]], events: Events) -> tuple[float, float]:
+def relevance_scores(selected: Sequence[tuple[float, float]],
+                     events: Sequence[tuple[float, float]]) -> tuple[float, float]:
     """The gate's recall (events shown by at least one selected snippet) and precision (selected
-    snippets that show an event), matching frame ranges so that any snippet plan can be scored."""
-    found = sum(any(_shows(s, e) for s in selected) for e in events)
-    useful = sum(any(_shows(s, e) for e in events) for s in selected)
+    snippets that show an event), matching ranges (frames, or seconds) so that any snippet plan can be scored."""
+    found = sum(any(shows(s, e) for s in selected) for e in events)
+    useful = sum(any(shows(s, e) for e in events) for s in selected)
     return found / max(1, len(events)), useful / max(1, len(selected))
 
 
@@ -194,13 +195,19 @@ def _summarise(
     }
     if groups:
         row["groups"] = _group_figures(dataset, results, groups, classes)
-    if relevance:
+    if relevance or dataset.segments:
         recalls, precisions = [], []
         for item, r in results:
-            events = relevance.get(_relative(dataset, item.path))
+            if dataset.segments:  # timed annotations, in seconds, against the snippets' seconds
+                events: Sequence[tuple[float, float]] = [(seg.start, seg.end) for seg in
+                                                         dataset.segments.get(item.path, ())]
+                spans = [(s.start, s.end) for s in r.snippets if s.selected]
+            else:
+                events = relevance.get(_relative(dataset, item.path)) or []
+                spans = [s.frames for s in r.snippets if s.selected]
             if not events:
                 continue
-            recall, precision = relevance_scores([s.frames for s in r.snippets if s.selected], events)
+            recall, precision = relevance_scores(spans, events)
             recalls.append(recall)
             precisions.append(precision)
         if recalls:

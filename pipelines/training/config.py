@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 Log = Callable[[str], None]  # one line per event worth telling the user
 GATE_GRADIENTS = ("all", "selected")  # TrainConfig.gate_gradient
+SEGMENT_TARGETS = ("segments", "both", "heavy")  # TrainConfig.segment_targets
 
 STRUCTURE = "Classes defined by order or count (docs/training.md)"  # a data set's recipe: a user's choice
 ADVANCED = "Advanced (research)"  # what the bench ablations vary; the defaults are the tuned recipe
@@ -116,6 +117,9 @@ class TrainConfig:
     salience_weight: float = _field(1.0, "Weight of the term that pulls the gate toward the snippets most salient to "
                                     "the heavy network (its per-snippet logits for the video's labels).",
                                     panel=ADVANCED)
+    segment_targets: str = _field("both", "With segments.csv, what the gate's salience term pulls toward: the "
+                                  "snippets segments cover (segments), those or the heavy network's most salient "
+                                  "(both), or the heavy network's alone (heavy).", panel=ADVANCED)
     temperature_start: float = _field(2.0, "Gumbel-sigmoid temperature of the first gate epoch.", panel=ADVANCED)
     temperature_end: float = _field(0.3, "Gumbel-sigmoid temperature of the last gate epoch.", panel=ADVANCED)
     # the run

@@ -34,6 +34,8 @@ class Context:
         targets: multi-hot labels per split, ``(N, C)`` in the order of ``videos``.
         validation_source: where ``val`` came from (``"val split"`` or ``"carved from train"``).
         figures: validation figures per stage (``light``, ``heavy``, ``gate``), for the summary.
+        coverage: per split, each video's share of every snippet covered by an annotated segment
+            (`pipelines.training.segments`; filled on first use).
     """
 
     dataset: Dataset
@@ -47,6 +49,7 @@ class Context:
     targets: dict[str, torch.Tensor] = field(default_factory=dict)
     validation_source: str = ""
     figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    coverage: dict[str, list[torch.Tensor]] = field(default_factory=dict)
 
     @property
     def model_config(self) -> ModelConfig:

@@ -35,6 +35,7 @@ from models import SelectionRule, VidGate, batch_shaping_loss, beta_prior, centr
 from .context import Context
 from .features import Features, init_kernels, load_features
 from .instances import video_loss
+from .segments import snippet_coverage
 from .work import Stage
 
 
@@ -50,18 +51,31 @@ def pad_batch(features: Features, indices: list[int]) -> tuple[torch.Tensor, ...
     return pad("light"), pad("heavy"), pad("heavy_logits"), valid
 
 
-def salience_targets(heavy_logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
-                     budget: float) -> torch.Tensor:
-    """1 for the snippets most salient to the heavy network (highest logit for the video's labels), else 0.
+def pad_rows(rows: list[torch.Tensor]) -> torch.Tensor:
+    """Per-snippet values of videos of different lengths ``(T_i,)`` stacked with zeros after each ``(B, T)``."""
+    longest = max(r.shape[0] for r in rows)
+    return torch.stack([F.pad(r, (0, longest - r.shape[0])) for r in rows])
 
-    Per video the top ``ceil(budget × snippets)`` snippets by the heavy per-snippet logit of its own
-    label(s) are marked: this is what the gate should learn to find from the light features alone.
+
+def salience_targets(heavy_logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, budget: float,
+                     annotated: torch.Tensor | None = None, mode: str = "heavy") -> torch.Tensor:
+    """1 for the snippets the gate should learn to find from the light features alone, else 0 ``(B, T)``.
+
+    The heavy network's: per video the top ``ceil(budget × snippets)`` snippets by its per-snippet logit of
+    the video's own label(s). With ``annotated`` (1 where a snippet shows an event of segments.csv,
+    ``(B, T)``), ``mode`` ``segments`` marks those instead and ``both`` marks either; a video without
+    annotated snippets keeps the heavy network's.
     """
     own = heavy_logits.masked_fill(~targets.bool().unsqueeze(1), -1e9).max(-1).values  # (B, T)
     own = own.masked_fill(~valid, -1e9)
     k = torch.ceil(valid.sum(1).float() * budget).long().clamp_min(1)  # (B,)
     rank = own.argsort(1, descending=True).argsort(1)
-    return ((rank < k.unsqueeze(1)) & valid).float()
+    wanted = ((rank < k.unsqueeze(1)) & valid).float()
+    if annotated is None or mode == "heavy":
+        return wanted
+    truth = (annotated > 0).float() * valid  # (B, T)
+    marked = truth if mode == "segments" else torch.maximum(truth, wanted)
+    return torch.where(truth.sum(1, keepdim=True) > 0, marked, wanted)
 
 
 def task_mask(mask: torch.Tensor, gradient: str) -> torch.Tensor:
@@ -105,7 +119,8 @@ class GateTrainer:
         progress = epoch / max(1, c.gate_epochs - 1)
         return float(c.temperature_start * (c.temperature_end / c.temperature_start) ** progress)
 
-    def _step(self, batch: tuple[torch.Tensor, ...], targets: torch.Tensor, epoch: int) -> torch.Tensor:
+    def _step(self, batch: tuple[torch.Tensor, ...], targets: torch.Tensor, epoch: int,
+              covered: torch.Tensor | None = None) -> torch.Tensor:
         c = self.config
         light, heavy, heavy_logits, valid = (t.to(self.device) for t in batch)
         out = self.model.select(light, valid, temperature=self._temperature(epoch), sample=True)
@@ -122,7 +137,8 @@ class GateTrainer:
         loss = loss + c.sparsity_weight * sparsity_loss(out.gate_scores, valid, c.target_budget)
         loss = loss + shaping_weight * batch_shaping_loss(out.gate_scores, valid, self.alpha, self.beta)
         if c.salience_weight:
-            wanted = salience_targets(heavy_logits, targets, valid, c.target_budget)
+            wanted = salience_targets(heavy_logits, targets, valid, c.target_budget,
+                                      None if covered is None else covered.to(self.device), c.segment_targets)
             bce = F.binary_cross_entropy_with_logits(out.logits, wanted, reduction="none")
             loss = loss + c.salience_weight * bce[valid].mean()
         return loss
@@ -166,6 +182,7 @@ class GateTrainer:
         if start:
             ctx.log(f"gate: resuming after epoch {start}")
         train, train_targets = features["train"], ctx.targets["train"]
+        coverage = snippet_coverage(ctx, "train")
         val, val_targets = features.get("val", []), ctx.targets.get("val")
         bar = ctx.bar(range(start, self.config.gate_epochs), "gate", self.config.gate_epochs - start)
         for epoch in bar:
@@ -174,7 +191,8 @@ class GateTrainer:
             random.Random(self.config.seed + epoch).shuffle(order)
             for i in range(0, len(order), self.config.batch_videos):
                 idx = order[i : i + self.config.batch_videos]
-                loss = self._step(pad_batch(train, idx), train_targets[idx].to(self.device), epoch)
+                covered = None if coverage is None else pad_rows([coverage[j] for j in idx])
+                loss = self._step(pad_batch(train, idx), train_targets[idx].to(self.device), epoch, covered)
                 optimiser.zero_grad()
                 torch.autograd.backward(loss)
                 torch.nn.utils.clip_grad_norm_(self.trained.parameters(), self.config.clip_grad)

@@ -34,6 +34,7 @@ from ..transforms import heavy_input
 from .context import Context
 from .instances import Instances, MilClassifier, fit_instances, validation_score, video_scores
 from .light import light_classifier, light_salience
+from .segments import snippet_coverage
 from .work import Stage, stage_figures
 
 
@@ -47,13 +48,16 @@ def train_heavy(ctx: Context) -> None:
         ctx.log("heavy: done earlier, loaded from the work folder")
         return
     light_net = light_classifier(ctx)
+    covered = {split: snippet_coverage(ctx, split) for split in ("train", "val")}
+    if covered["train"] is not None:
+        ctx.log("heavy: training snippets chosen where segments.csv says events are, then by the light stage")
     salient = [
-        light_salience(ctx, light_net, v, ctx.targets["train"][i]).argsort(descending=True)
+        ranked(light_salience(ctx, light_net, v, ctx.targets["train"][i]), covered["train"], i)
         for i, v in enumerate(ctx.videos["train"])
     ]
     k = ctx.config.heavy_snippets_per_video
     val_snippets = [
-        light_salience(ctx, light_net, v, ctx.targets["val"][i]).argsort(descending=True)[:k].sort().values
+        ranked(light_salience(ctx, light_net, v, ctx.targets["val"][i]), covered["val"], i)[:k].sort().values
         for i, v in enumerate(ctx.videos["val"])
     ]
     ranked_by_heavy = False
@@ -61,8 +65,8 @@ def train_heavy(ctx: Context) -> None:
     def rerank(net: MilClassifier, epoch: int) -> None:
         nonlocal ranked_by_heavy
         warmup = ctx.config.heavy_warmup
-        if ranked_by_heavy or not warmup or epoch + 1 < warmup:
-            return
+        if ranked_by_heavy or not warmup or epoch + 1 < warmup or covered["train"] is not None:
+            return  # annotated segments say where the events are: the heavy network's own picks do not replace them
         for i, video in enumerate(ctx.bar(ctx.videos["train"], "heavy salience")):
             salient[i] = heavy_salience(ctx, net, video, ctx.targets["train"][i]).argsort(descending=True)
         ranked_by_heavy = True
@@ -114,6 +118,15 @@ def train_heavy(ctx: Context) -> None:
     torch.save(net.fc.state_dict(), ctx.work / "heavy_fc.pt")
     ctx.figures["heavy"] = stage_figures(stage, "val_snippet_accuracy")
     stage.finish({"heavy": model.heavy.state_dict(), "validation": ctx.figures["heavy"]})
+
+
+def ranked(salience: torch.Tensor, coverage: list[torch.Tensor] | None, video: int) -> torch.Tensor:
+    """Snippet indices, most salient first ``(T,)``: with annotated segments, the snippets they cover most come
+    first, ties (the uncovered ones among them) in order of ``salience``."""
+    order = salience.argsort(descending=True)
+    if coverage is None:
+        return order
+    return order[coverage[video][order].argsort(descending=True, stable=True)]
 
 
 @torch.no_grad()

@@ -17,7 +17,7 @@ from models import HEADS, POOLINGS, ModelConfig, VidGate, save_checkpoint
 from ..datasets import Dataset
 from ..errors import OptionsError
 from .card import training_card, training_data
-from .config import GATE_GRADIENTS, Log, TrainConfig, resolve_device
+from .config import GATE_GRADIENTS, SEGMENT_TARGETS, Log, TrainConfig, resolve_device
 from .context import Context
 from .examples import concept_examples
 from .features import cache_features
@@ -50,6 +50,9 @@ class Trainer:
             raise OptionsError(f"head_events must be 0 or more, got {config.head_events}")
         if config.gate_gradient not in GATE_GRADIENTS:
             raise OptionsError(f"unknown gate gradient {config.gate_gradient!r}; known: {', '.join(GATE_GRADIENTS)}")
+        if config.segment_targets not in SEGMENT_TARGETS:
+            raise OptionsError(f"unknown segment targets {config.segment_targets!r}; known: "
+                               f"{', '.join(SEGMENT_TARGETS)}")
         if config.heavy_warmup < 0:
             raise OptionsError(f"heavy_warmup must be 0 (off) or more, got {config.heavy_warmup}")
         if config.heavy_sequence_weight < 0:
