@@ -492,6 +492,58 @@ def dead_drop(job_id: Annotated[str, typer.Argument(help="A job id from `vidgate
     typer.echo(f"dropped {job_id}")
 
 
+data = typer.Typer(help="Data sets: import one from the formats public data sets come in (docs/datasets.md).",
+                   no_args_is_help=True)
+app.add_typer(data, name="data")
+
+
+@data.command("import")
+def data_import(
+    data_format: Annotated[str, typer.Argument(metavar="FORMAT", help="folders, activitynet, charades, kinetics or "
+                                                                       "breakfast (docs/datasets.md).")],
+    src: Annotated[Path, typer.Argument(help="The source: a folder, or its annotation file.")],
+    out: Annotated[Path, typer.Argument(help="The data set folder to write (new or empty).")],
+    videos: Annotated[Path | None, typer.Option(help="Where the videos are (default: SRC, or the folder of SRC's "
+                                                     "file).")] = None,
+    classes: Annotated[Path | None, typer.Option(help="charades: the class list (default: Charades_v1_classes.txt "
+                                                      "beside the CSVs).")] = None,
+    copy: Annotated[bool, typer.Option("--copy", help="Copy the videos into OUT (default: symbolic links to them).")]
+    = False,
+    skip_bad: Annotated[bool, typer.Option(help="Leave out the videos with problems and list them.")] = False,
+    probe: Annotated[bool, typer.Option(help="Decode each video's first frame (--no-probe: faster; bad files then "
+                                             "fail in training).")] = True,
+    test_fraction: Annotated[float, typer.Option(help="folders without train/val/test folders: the share of each "
+                                                      "class put in test.")] = 0.2,
+    seed: Annotated[int, typer.Option(help="folders: the seed of the test choice.")] = 0,
+    test_fold: Annotated[int, typer.Option(help="breakfast: the person split that is test (1: P03-P15, 2: P16-P28, "
+                                                "3: P29-P41, 4: P42-P54).")] = 1,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+) -> None:
+    """Write a vidgate data set folder (annotations.csv, segments.csv, videos/) from another format; every problem
+    of the source is listed at once, and nothing is written unless all is well."""
+    from tqdm.auto import tqdm
+
+    from pipelines.errors import DatasetError
+    from pipelines.importers import ImportOptions, import_dataset
+
+    options = ImportOptions(videos=videos, classes=classes, copy=copy, skip_bad=skip_bad, probe=probe,
+                            test_fraction=test_fraction, seed=seed, test_fold=test_fold)
+    with tqdm(desc="check", unit="video", disable=quiet) as bar:
+
+        def step(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        try:
+            report = import_dataset(data_format, src, out, options, progress=step)
+        except DatasetError as exc:
+            raise _fail(exc.message, EXIT_FAILED_INPUTS) from None
+        except VidgateError as exc:
+            raise _fail(exc.message, EXIT_USAGE) from None
+    for line in report.lines():
+        typer.echo(line)
+
+
 @app.command()
 @with_options
 def batch(

@@ -189,3 +189,43 @@ def test_classify_names_the_model_and_example_shows_the_truth(files: dict[str, P
     assert unknown.returncode == 2 and "no example 'no-such-example'" in unknown.stderr
     other = _run("example", example.name, "--checkpoint", str(files["checkpoint"]))
     assert other.returncode == 2 and "does not know the examples' classes" in other.stderr
+
+
+def test_train_refuses_weights_of_another_architecture_before_any_work(files: dict[str, Path], tmp_path: Path) -> None:
+    """A wrong pretrained file is a usage error naming what did not match (exit 2), before the work folder."""
+    import torch
+    from torchvision import models as tvm
+
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    (data / "videos" / "a.mp4").write_bytes(files["good"].read_bytes())
+    (data / "annotations.csv").write_text("video,label,split\nvideos/a.mp4,pour,train\n")
+    weights = tmp_path / "large.pth"
+    torch.save(tvm.mobilenet_v3_large(weights=None).state_dict(), weights)
+    out = tmp_path / "m.safetensors"
+    refused = _run("train", str(data), "--out", str(out), "--quiet", "--light", "mobilenet_v3_small",
+                   "--light-weights", str(weights))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert "59 of its 240 tensors match" in refused.stderr and "(--allow-partial-weights)" in refused.stderr
+    assert not out.with_name(out.name + ".work").exists()
+
+
+def test_data_import_writes_a_data_set_or_names_every_problem(files: dict[str, Path], tmp_path: Path) -> None:
+    src = tmp_path / "clips"
+    for name in ("pour/a.mp4", "pour/b.mp4", "stir/c.mp4"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(files["good"].read_bytes())
+    done = _run("data", "import", "folders", str(src), str(tmp_path / "data"), "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote {tmp_path / 'data'}: 3 videos (train 2, test 1), 2 classes")
+    assert (tmp_path / "data" / "annotations.csv").read_text().count("\n") == 4
+
+    (src / "stir" / "d.mp4").write_text("not a video\n" * 20)
+    (src / "a|b").mkdir()
+    (src / "a|b" / "e.mp4").write_bytes(files["good"].read_bytes())
+    failed = _run("data", "import", "folders", str(src), str(tmp_path / "more"), "--quiet")
+    assert failed.returncode == 1 and "Traceback" not in failed.stderr, failed.stderr
+    assert "2 problem(s) in data set" in failed.stderr and "a|b/e.mp4: label 'a|b' contains '|'" in failed.stderr
+    assert "stir/d.mp4: " in failed.stderr and not (tmp_path / "more").exists()
+    unknown = _run("data", "import", "ucf101", str(src), str(tmp_path / "other"))
+    assert unknown.returncode == 2 and "unknown format 'ucf101'" in unknown.stderr
