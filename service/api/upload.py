@@ -65,8 +65,8 @@ async def receive_upload(
 
     Raises:
         ApiError: ``unsupported_media_type`` (not multipart), ``bad_request`` (malformed body, missing file,
-            repeated file, a file under another field name, oversized field), ``file_too_large``,
-            ``upload_timeout`` (the client went quiet).
+            repeated file, a file under another field name, a part without a name, oversized field),
+            ``file_too_large``, ``upload_timeout`` (the client went quiet).
         UploadAborted: the client disconnected.
     """
     ctype, params = parse_options_header(request.headers.get("content-type"))
@@ -130,6 +130,8 @@ async def receive_upload(
                 part.name = disposition.get(b"name", b"").decode("utf-8", "replace")
                 raw_filename = disposition.get(b"filename")
                 part.filename = raw_filename.decode("utf-8", "replace") if raw_filename is not None else None
+                if not part.name:  # a field no one can name is a field no one reads: refused, not dropped
+                    raise ApiError("bad_request", "a form part has no name (Content-Disposition: form-data; name=...)")
                 if part.name == file_field:
                     if seen_file:
                         raise ApiError("bad_request", f"send exactly one '{file_field}' part")

@@ -192,3 +192,14 @@ def test_a_form_value_is_read_as_json_writes_it(client: TestClient, files: Files
     r = post_video(client, files.good, **fields)
     _refused(r, 400, "bad_options")
     assert field in r.json()["error"]["message"]
+
+
+def test_a_form_part_without_a_name_is_refused(client: TestClient, spec: dict[str, Any], files: Files) -> None:
+    """The form admits no field outside its properties, and a part named "" is such a field."""
+    boundary = "contract"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name=""\r\n\r\nnull\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="v.mp4"\r\n\r\n').encode()
+    body += files.good.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    _documents(spec, "post", "/v1/jobs", 400, "bad_request")
+    r = client.post("/v1/jobs", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    _refused(r, 400, "bad_request")
