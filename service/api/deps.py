@@ -1,4 +1,5 @@
-"""Request dependencies as ``Annotated[..., Depends()]`` aliases: the app's services and the caller's identity.
+"""Request dependencies as ``Annotated[..., Depends()]`` aliases: the app's services and the caller's identity;
+`find_job`, the caller's own job.
 
 Auth: when ``VIDGATE_API_KEYS`` is set, every ``/v1`` and page route needs a key, sent as ``X-API-Key``,
 ``Authorization: Bearer <key>`` or (set by the page after ``?key=``) the ``vidgate_key`` cookie.
@@ -12,8 +13,10 @@ import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from service.config import Settings
+from service.jobs import Job, JobKind
 
 from .errors import ApiError
 from .services import Services
@@ -79,3 +82,14 @@ def require_owner(request: Request, settings: SettingsDep) -> str:
 
 
 OwnerDep = Annotated[str, Depends(require_owner)]
+
+
+async def find_job(services: Services, owner: str, job_id: str) -> Job:
+    """The caller's job, or 404 (also for another owner's job, whose existence is not revealed, and for the
+    API's own evidence jobs)."""
+    if len(job_id) > 100:
+        raise ApiError("not_found", "no such job")
+    job = await run_in_threadpool(services.get_job, job_id)
+    if job is None or job.owner != owner or job.kind is not JobKind.RECOGNIZE:
+        raise ApiError("not_found", "no such job")
+    return job

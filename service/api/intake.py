@@ -1,10 +1,12 @@
-"""Taking in an upload: stream it to storage and check it is a video by its content (the form: `.form`).
+"""Taking in an upload: stream it to storage, check it is a video by its content, and enqueue its job (the
+form's fields: `.form`). ``POST /v1/jobs`` and ``POST /v1/classify`` go route → `submit_upload` → the queue
+(`Services.submit`); `.jobview` renders the job they answer with.
 
-Shared by ``POST /v1/jobs`` and ``POST /v1/classify``. The request body goes from the socket to storage in
-chunks: bytes are gathered in the event loop and written 1 MiB at a time by a short thread-pool call, so
-no thread waits on a slow client (a trickling upload costs a coroutine, not a thread) and a 2 GB upload
-holds about 1 MiB in memory. A client that sends nothing for ``VIDGATE_UPLOAD_IDLE_TIMEOUT_S`` gets 408;
-one that disconnects is logged as an aborted upload (a client error), and nothing of it is kept.
+The request body goes from the socket to storage in chunks: bytes are gathered in the event loop and written
+1 MiB at a time by a short thread-pool call, so no thread waits on a slow client (a trickling upload costs a
+coroutine, not a thread) and a 2 GB upload holds about 1 MiB in memory. A client that sends nothing for
+``VIDGATE_UPLOAD_IDLE_TIMEOUT_S`` gets 408; one that disconnects is logged as an aborted upload (a client
+error), and nothing of it is kept.
 
 The stored upload is probed in a limited child process (`pipelines.decoding.probe_isolated`: time,
 memory and open-file limits, allow-listed demuxers); the API process never opens the container.
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import unicodedata
 from typing import Any
 
 from fastapi import Request
@@ -22,9 +25,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from pipelines.decoding import probe_isolated
 from pipelines.errors import VidgateError
-from service.storage import Storage, StreamWriter
+from service.jobs import Job, new_job_id
+from service.storage import Storage, StreamWriter, input_key
 
 from .errors import AUTH_ERRORS, ApiError, vidgate_status
+from .form import options_from
+from .services import Services
 from .upload import Upload, UploadAborted, receive_upload
 
 log = logging.getLogger("vidgate.api")
@@ -123,3 +129,55 @@ async def check_video(storage: Storage, key: str, settings: Any, display_name: s
         # Messages name the stored file; show the client's name instead (never the server path).
         message = exc.message.replace(f"{key.rsplit('/', 1)[-1]}:", f"{display_name}:")
         raise ApiError(exc.code, message, status=vidgate_status(exc)) from None
+
+
+async def submit_upload(request: Request, services: Services, owner: str, idempotency_key: str | None) -> Job:
+    """Stream the upload to storage, check it, and enqueue a job; returns the job record.
+
+    A repeat of an ``Idempotency-Key`` is a request like any other until its body has been read: a malformed
+    or empty upload, or bad options, are refused as the first request would be; a valid repeat returns the
+    first job (whatever its body held) and keeps nothing of its own upload.
+    """
+    settings = services.settings
+    query = dict(request.query_params)
+    query.pop("timeout", None)  # classify's own parameter
+    options_from(query)  # refuse bad options before reading a byte of the body
+    existing = await run_in_threadpool(services.find_idempotent, owner, idempotency_key) if idempotency_key else None
+    if existing is None:
+        await run_in_threadpool(services.check_capacity)
+    job_id = new_job_id()
+    key = input_key(job_id)
+    upload, sha256 = await receive_video(request, services.storage, key, max_bytes=settings.max_upload_bytes,
+                                         idle_timeout_s=settings.upload_idle_timeout_s or None)
+    display = _display_name(upload.filename)
+    try:
+        options = options_from({**query, **upload.fields})
+        if upload.size == 0:
+            raise ApiError("empty_file", f"{display}: the file is empty (0 bytes)")
+        if existing is not None:
+            await run_in_threadpool(services.remove_files, job_id)
+            return existing
+        video = await check_video(services.storage, key, settings, display, services.probe_slots)
+        job = await run_in_threadpool(
+            services.submit,
+            job_id=job_id,
+            owner=owner,
+            options=options,
+            source={"filename": display, "size": upload.size, "key": key, "sha256": sha256,
+                    "duration": video["duration"]},  # the worker's time limit scales with it
+            idempotency_key=idempotency_key,
+        )
+    except BaseException:
+        await run_in_threadpool(services.remove_files, job_id)
+        raise
+    if job.id != job_id:  # an idempotent repeat raced us: keep the first job, drop this upload
+        await run_in_threadpool(services.remove_files, job_id)
+    return job
+
+
+def _display_name(filename: str | None) -> str:
+    """The client's file name, for display only: last path component, no control characters, bounded."""
+    name = unicodedata.normalize("NFC", filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
+    # No control, format (bidi overrides) or unpaired-surrogate characters: any script and emoji stay.
+    name = "".join(ch for ch in name if ch.isprintable() and unicodedata.category(ch) not in ("Cf", "Cs"))[:200]
+    return name or "upload"

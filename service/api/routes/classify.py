@@ -15,8 +15,8 @@ from service.jobs import JobStatus
 
 from ..deps import OwnerDep, ServicesDep
 from ..errors import STATUS_BY_CODE, ErrorBody, error_responses
-from ..intake import IDEMPOTENCY, UPLOAD_ERRORS
-from ..jobview import job_body, submit_upload
+from ..intake import IDEMPOTENCY, UPLOAD_ERRORS, submit_upload
+from ..jobview import job_body
 from ..schemas import JobBody
 from .jobs import UPLOAD_BODY
 

@@ -12,13 +12,13 @@ from pydantic import AfterValidator
 from service.artifacts import CONTEXT_SECONDS, MAX_CONTEXT_SECONDS
 from service.jobs import JobStatus
 
-from ..deps import OwnerDep, ServicesDep
+from ..deps import OwnerDep, ServicesDep, find_job
 from ..errors import AUTH_ERRORS, error_responses
 from ..evidence import EVIDENCE_RETRY_S, job_evidence
 from ..form import upload_openapi
-from ..intake import IDEMPOTENCY, UPLOAD_ERRORS
-from ..jobview import artifact, cancel_body, find_job, job_body, submit_upload
-from ..media import media_response
+from ..intake import IDEMPOTENCY, UPLOAD_ERRORS, submit_upload
+from ..jobview import cancel_body, job_body
+from ..media import artifact, media_response
 from ..schemas import CancelBody, EvidenceBody, JobBody, JobList
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
