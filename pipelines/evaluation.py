@@ -217,10 +217,14 @@ def _summarise(
 
 
 def _relative(dataset: Dataset, path: Path) -> str:
-    try:
-        return str(Path(path).resolve().relative_to(Path(dataset.root).resolve()))
-    except ValueError:
-        return str(path)
+    """The video's path inside the data set as its annotations spell it (an imported data set's videos are
+    symbolic links: the link's path, not its target's)."""
+    for inside, root in ((Path(path), Path(dataset.root)), (Path(path).resolve(), Path(dataset.root).resolve())):
+        try:
+            return str(inside.relative_to(root))
+        except ValueError:
+            continue
+    return str(path)
 
 
 def evaluate(
