@@ -245,8 +245,9 @@ def schemathesis(bench: Bench, server: Server) -> dict[str, Any]:
            SCHEMATHESIS_LEFT_OUT, *budget, "--seed", "14",
            "--no-color", "--workers", "2", "-H", f"X-API-Key: {KEY}", "--report", "json",
            "--report-json-path", str(report), "--request-timeout", "60"]
+    dropped = report.parent / "dropped.jsonl"  # valid requests schemathesis took for invalid ones (hooks)
     env = {**server.env, "SCHEMATHESIS_HOOKS": str(SCHEMATHESIS_HOOKS),
-           "VIDGATE_SCHEMATHESIS_VIDEOS": str(bench.files.good)}
+           "VIDGATE_SCHEMATHESIS_VIDEOS": str(bench.files.good), "VIDGATE_SCHEMATHESIS_DROPPED": str(dropped)}
     start = time.monotonic()
     done = run(cmd, env, timeout=3600, cwd=report.parent)  # its example cache stays in the scratch folder
     seconds = time.monotonic() - start
@@ -262,6 +263,7 @@ def schemathesis(bench: Bench, server: Server) -> dict[str, Any]:
             "server_errors": sum(f["count"] for f in failures if f["code"] == SERVER_ERROR),
             "contract_failures": sum(f["count"] for f in failures if f["code"] != SERVER_ERROR),
             "failures": failures, "errors": len(data["errors"]), "seconds": round(seconds, 1),
+            "valid_requests_not_counted": data.get("filtered", 0),
             "exit_code": done.returncode, "healthy_after": _healthy(bench, server)}
 
 

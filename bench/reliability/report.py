@@ -79,7 +79,8 @@ def markdown(figures: dict[str, Any], *, command: str, machine: str, quick: bool
                         for x in s["failures"])
         out.append(f"| `schemathesis run`, checks: {s['checks']}, with an API key, {s['budget']}, seed {s['seed']} | "
                    f"{s['cases']} cases, {s['server_errors']} server errors, {s['contract_failures']} contract "
-                   f"failures{found}, {s['seconds']} s; healthy after: {_yes(s['healthy_after'])} |")
+                   f"failures{found} ({s['valid_requests_not_counted']} valid requests schemathesis sent as invalid "
+                   f"not counted), {s['seconds']} s; healthy after: {_yes(s['healthy_after'])} |")
     ld = f.get("load")
     if ld:
         b, base, dur = ld["burst"], ld["baseline"], ld["during"]

@@ -11,7 +11,7 @@ form's rule "another mode, a budget or a count" has three): a case that breaks o
 valid, and the API rightly accepts it; and schemathesis reads a file part as an empty string, so its own check of
 the form as sent fails on the file's ``minLength``. An "accepted negative data" failure is dropped only when the
 form the request carried (each field as its text or as JSON reads it, the file as its bytes) validates against
-the operation's body schema; every other failure stands.
+the operation's body schema (each one is listed in ``VIDGATE_SCHEMATHESIS_DROPPED``); every other failure stands.
 
 schemathesis loads this file through ``SCHEMATHESIS_HOOKS``.
 """
@@ -34,6 +34,8 @@ from schemathesis.core.parameters import ParameterLocation
 
 VIDEOS = [Path(p).read_bytes() for p in os.environ["VIDGATE_SCHEMATHESIS_VIDEOS"].split(os.pathsep) if p]
 
+DROPPED = os.environ.get("VIDGATE_SCHEMATHESIS_DROPPED")  # a file that lists the dropped failures
+
 schemathesis.openapi.format("binary", st.sampled_from(VIDEOS))
 
 
@@ -52,7 +54,13 @@ def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool
     schema = body.definition["schema"]
     properties = schema.get("properties", {})
     instance = {name: _reading(value, properties.get(name, {})) for name, value in sent.items()}
-    return not jsonschema.Draft202012Validator(schema).is_valid(instance)
+    if not jsonschema.Draft202012Validator(schema).is_valid(instance):
+        return True
+    if DROPPED:  # each dropped failure, for the record: the operation and the form as the API read it
+        shown = {name: f"<{len(value)} bytes>" if isinstance(value, bytes) else value for name, value in sent.items()}
+        with open(DROPPED, "a") as log:
+            log.write(json.dumps({"operation": case.operation.label, "form": shown}) + "\n")
+    return False
 
 
 def _sent_form(response: Any) -> dict[str, str | bytes] | None:
