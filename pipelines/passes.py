@@ -8,30 +8,41 @@ decodes the selected snippets chunk by chunk, the next chunk while the current o
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import Any
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from models import ModelConfig
 
-from .decoding import Decoder, VideoInfo, centre_crop
+from .decoding import Decoder, TorchCodecDecoder, VideoInfo, centre_crop
 from .errors import Cancelled
 from .planning import Snippet, light_frames, passed_snippets
-from .transforms import heavy_input
+
+if TYPE_CHECKING:
+    from .device_loop import DeviceLoop
 
 Progress = Callable[[str, float], None]  # (stage, fraction done) as a video moves through the stages
+# What a pass of the device loop took: seconds (CPU), or the CUDA events around it, read once they have passed.
+DeviceSpan = float | tuple[torch.cuda.Event, torch.cuda.Event]
+Frames = np.ndarray | torch.Tensor  # (..., H, W, 3) uint8: on the host, or on a GPU decoder's device
 
 
 class StageTimer:
-    """Wall time per stage; on a GPU each stage waits for its kernels, so the time lands where it is spent."""
+    """Seconds per stage of one video.
 
-    def __init__(self, device: torch.device) -> None:
+    Host stages (probe, decoding, waiting for a decode) are wall time. The networks' stages (light, gate, heavy,
+    head, evidence) are the time of the device loop's passes that carried the video (`add_pass`): CUDA events
+    on a GPU, read in `resolve` once the video is done, so timing never synchronises the device; perf_counter
+    around the pass on the CPU. A pass shared by several videos counts in full for each of them.
+    """
+
+    def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
-        self.cuda = device.type == "cuda"
+        self._events: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -39,12 +50,44 @@ class StageTimer:
         try:
             yield
         finally:
-            if self.cuda:
-                torch.cuda.synchronize()
             self.add(name, time.perf_counter() - start)
 
     def add(self, name: str, seconds: float) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+
+    def add_pass(self, name: str, span: DeviceSpan) -> None:
+        if isinstance(span, tuple):
+            self._events.append((name, *span))
+        else:
+            self.add(name, span)
+
+    def resolve(self) -> dict[str, float]:
+        """The seconds, the device passes' included (waits for each pass's own end event, which a video's last
+        result has already passed)."""
+        for name, begin, end in self._events:
+            end.synchronize()
+            self.add(name, begin.elapsed_time(end) / 1000.0)
+        self._events.clear()
+        return self.seconds
+
+
+def host_frames(frames: Frames) -> np.ndarray:
+    """Frames as a host array (for a `FrameSink`: frames a GPU decoder made come back for thumbnails only)."""
+    return frames.cpu().numpy() if isinstance(frames, torch.Tensor) else frames
+
+
+def decode(decoder: Decoder, indices: Sequence[int], **options: Any) -> Frames:
+    """``decoder.frames(indices, **options)``, left where the decoder made them: a GPU decoder's frames stay on
+    its device (`TorchCodecDecoder.tensors`), every other decoder's come as host arrays."""
+    if isinstance(decoder, TorchCodecDecoder) and decoder.on_device:
+        return decoder.tensors(indices, size=options.get("size"), crop=options.get("crop", True))
+    return decoder.frames(indices, **options)
+
+
+def _stack(clips: list[Frames]) -> Frames:
+    if clips and isinstance(clips[0], torch.Tensor):
+        return torch.stack(clips)  # type: ignore[arg-type]
+    return np.stack(clips)
 
 
 def cancel_check(should_cancel: Callable[[], bool] | None) -> None:
@@ -55,7 +98,7 @@ def cancel_check(should_cancel: Callable[[], bool] | None) -> None:
 def light_pass_frames(
     decoder: Decoder, plan: list[Snippet], info: VideoInfo, light_pass: str, c: ModelConfig, *, retain: bool = True,
     whole: bool = False,
-) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+) -> tuple[Frames, dict[int, Frames]]:
     """The light frames ``(T, S, S, 3)``, plus the snippet frames worth keeping (see `passed_snippets`).
 
     ``whole``: the light frames come whole, their shorter side ``S`` (``(T, S, W, 3)``; the network's
@@ -67,22 +110,22 @@ def light_pass_frames(
     seeking back after the gate. Kept snippet frames are at the model's input size and at most
     ``max_snippets`` of them exist, whatever the video's length; the heavy pass uses those of
     selected snippets and decodes nothing twice. Unselected kept snippet frames are dropped without reaching
-    the heavy network.
+    the heavy network. Frames stay where the decoder made them (`decode`).
     """
     if light_pass == "keyframe":
-        frames, _ = decoder.keyframe_near([s.centre_frame for s in plan], size=c.light_size)
-        return frames, {}
+        keyframes, _ = decoder.keyframe_near([s.centre_frame for s in plan], size=c.light_size)
+        return keyframes, {}
     skip_nonref = light_pass != "exact"
     crop = {"crop": False} if whole else {}  # asked only when wanted: a backend may not know the option
     if light_pass == "fast":  # inexact pixels: nothing kept for the heavy network
-        return decoder.frames([s.centre_frame for s in plan], size=c.light_size, deblock=False, **crop), {}
+        return decode(decoder, [s.centre_frame for s in plan], size=c.light_size, deblock=False, **crop), {}
     wanted_light = light_frames(plan, info.keyframes) if light_pass == "aligned" else [s.centre_frame for s in plan]
     passed = passed_snippets(plan, info.keyframes) if retain else []
     if not passed:
-        return decoder.frames(wanted_light, size=c.light_size, skip_nonref=skip_nonref, **crop), {}
+        return decode(decoder, wanted_light, size=c.light_size, skip_nonref=skip_nonref, **crop), {}
     wanted = sorted(set(wanted_light) | {f for i in passed for f in plan[i].frame_indices(c.snippet_frames)})
     size = max(c.light_size, c.heavy_size)
-    frames = decoder.frames(wanted, size=size, skip_nonref=skip_nonref, **crop)  # (N, S, S or W, 3)
+    frames = decode(decoder, wanted, size=size, skip_nonref=skip_nonref, **crop)  # (N, S, S or W, 3)
     row = {f: r for r, f in enumerate(wanted)}
     light = frames[[row[f] for f in wanted_light]]
     square = centre_crop(frames, size, axes=(1, 2)) if whole else frames  # (N, S, S, 3): what the heavy pass takes
@@ -93,67 +136,59 @@ def light_pass_frames(
 def heavy_pass_features(
     decoder: Decoder,
     snippets: list[Snippet],
-    retained: dict[int, np.ndarray],
+    retained: dict[int, Frames],
     c: ModelConfig,
     *,
     chunk: int,
-    encode: Callable[[torch.Tensor], torch.Tensor],
-    batcher: AbstractContextManager[Any] | None,
+    loop: DeviceLoop,
     executor: Executor,
-    device: torch.device,
     timer: StageTimer,
     report: Progress,
     should_cancel: Callable[[], bool] | None,
-    num_features: int,
     centre_frames: Callable[[dict[int, np.ndarray]], None] | None = None,
-) -> torch.Tensor:
-    """Encode the selected snippets chunk by chunk: those the light pass retained first, then the rest,
-    decoding chunk i+1 while chunk i is computed. Returns features in the order of ``snippets``.
+) -> tuple[list[torch.Tensor], list[int]]:
+    """Encode the selected snippets chunk by chunk through the device loop: those the light pass retained
+    first, then the rest, decoding chunk i+1 while chunk i is computed. Returns each chunk's features
+    ``(S_i, F)``, on the loop's device (for the loop's passes only: they are ordered on its stream), and the
+    snippet indices they belong to, in the same order.
 
     Reports ``heavy i/n`` after each chunk; ``centre_frames`` receives each decoded snippet's centre frame, whole
     (its shorter side the heavy input size; the network sees its centre)."""
     order = [s for s in snippets if s.index in retained] + [s for s in snippets if s.index not in retained]
     chunks = [order[i : i + chunk] for i in range(0, len(order), chunk)]
 
-    def decode(chunk: list[Snippet]) -> tuple[np.ndarray, float]:
+    def decode_chunk(chunk: list[Snippet]) -> tuple[Frames, float]:
         if all(s.index in retained for s in chunk):
-            return np.stack([retained[s.index] for s in chunk]), 0.0  # (S, L, H, W, 3), nothing decoded
+            return _stack([retained[s.index] for s in chunk]), 0.0  # (S, L, H, W, 3), nothing decoded
         start = time.perf_counter()
         indices = [f for s in chunk for f in s.frame_indices(c.snippet_frames)]
         whole = {"crop": False} if centre_frames is not None else {}  # whole frames for thumbnails
-        frames = decoder.frames(indices, size=c.heavy_size, **whole)  # (S·L, H, W, 3)
+        frames = decode(decoder, indices, size=c.heavy_size, **whole)  # (S·L, H, W, 3)
         return frames.reshape(len(chunk), c.snippet_frames, *frames.shape[1:]), time.perf_counter() - start
 
-    autocast = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else nullcontext()
     outputs = []
-    pending = executor.submit(decode, chunks[0]) if chunks else None
+    pending = executor.submit(decode_chunk, chunks[0]) if chunks else None
     report(f"heavy 0/{len(chunks)}", 0.25)
     try:
-        with batcher if batcher is not None else nullcontext():
-            for i in range(len(chunks)):
-                assert pending is not None
-                with timer.stage("decode_wait"):
-                    batch, seconds = pending.result()
-                pending = None
-                timer.add("decode_heavy", seconds)
-                if i + 1 < len(chunks):
-                    pending = executor.submit(decode, chunks[i + 1])
-                cancel_check(should_cancel)
-                if centre_frames is not None:
-                    middle = c.snippet_frames // 2
-                    centre_frames({s.index: frames[middle] for s, frames in zip(chunks[i], batch, strict=True)})
-                    if batch.shape[2] != batch.shape[3]:  # whole frames: the network sees their centre
-                        batch = centre_crop(batch, c.heavy_size, axes=(2, 3))  # (S, L, H', W', 3)
-                with timer.stage("heavy"), autocast:
-                    outputs.append(encode(heavy_input(batch, c).to(device)).float())
-                report(f"heavy {i + 1}/{len(chunks)}", 0.25 + 0.7 * (i + 1) / len(chunks))
+        for i in range(len(chunks)):
+            assert pending is not None
+            with timer.stage("decode_wait"):
+                batch, seconds = pending.result()
+            pending = None
+            timer.add("decode_heavy", seconds)
+            if i + 1 < len(chunks):
+                pending = executor.submit(decode_chunk, chunks[i + 1])
+            cancel_check(should_cancel)
+            if centre_frames is not None:
+                middle = c.snippet_frames // 2
+                centre_frames({s.index: host_frames(clip[middle]) for s, clip in zip(chunks[i], batch, strict=True)})
+                if batch.shape[2] != batch.shape[3]:  # whole frames: the network sees their centre
+                    batch = centre_crop(batch, c.heavy_size, axes=(2, 3))  # (S, L, H', W', 3)
+            outputs.append(loop.heavy(batch, timer=timer))
+            report(f"heavy {i + 1}/{len(chunks)}", 0.25 + 0.7 * (i + 1) / len(chunks))
     finally:
         if pending is not None:  # never leave a decode running on a decoder that is about to close
             pending.cancel()
             if not pending.cancelled():
                 pending.exception()
-    if not outputs:
-        return torch.zeros(0, num_features, device=device)
-    features = torch.cat(outputs)  # (S, F) in ``order``
-    position = {s.index: row for row, s in enumerate(order)}
-    return features[[position[s.index] for s in snippets]]
+    return outputs, [s.index for s in order]

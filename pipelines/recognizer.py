@@ -7,7 +7,9 @@ to the heavy network. The gate selects once: its mask, under the caller's policy
 reads (`pipelines.selection`). The per-snippet evidence is computed only when asked for
 (`pipelines.evidence`). Decoding runs in isolated child processes (a small pool, reused across videos)
 with a time and memory limit; the heavy pass decodes the next chunk of snippets while the current one
-is computed, and `recognize_many` decodes the next video while the model works on this one.
+is computed. The networks run in the recognizer's device loop (`pipelines.device_loop`): every video in
+flight (concurrent `recognize` calls, or the videos `recognize_many` keeps going) hands its light frames and
+snippets to one thread that owns the model and batches them across videos.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -31,26 +35,27 @@ from models import CheckpointError, ComputeProfile, VidGate, load_checkpoint
 from models.card import ModelCard
 from models.checkpoint import read_card
 
-from .batching import HeavyBatcher
 from .decoding import (
     DecodeCost,
     Decoder,
     DecoderPool,
     IsolatedDecoder,
+    TorchCodecDecoder,
     VideoInfo,
     centre_crop,
     choose_backend,
     open_decoder,
     probe,
+    probe_isolated,
 )
+from .device_loop import DeviceLoop
 from .errors import ModelError, VidgateError
-from .evidence import HeadInput, HeadSink, evidence_terms, head_input
+from .evidence import HeadInput, HeadSink, evidence_terms
 from .options import LightPass, Options
-from .passes import Progress, StageTimer, cancel_check, heavy_pass_features, light_pass_frames
+from .passes import Frames, Progress, StageTimer, cancel_check, heavy_pass_features, host_frames, light_pass_frames
 from .planning import Snippet, align_to_keyframes, light_frames, plan_snippets, plan_video, relative_times
 from .results import Decoding, Label, RecognitionResult, assemble, model_info, snippet_evidence
 from .selection import baseline_mask, gate_rule
-from .transforms import light_input
 
 AUTO_FALLBACK = "fast"  # what ``auto`` runs where it does not align (docs/inference.md: the measured choice)
 # Receives decoded centre frames ``{snippet index: (H, W, 3) uint8}`` as the recognizer meets them, whole (aspect
@@ -82,8 +87,8 @@ class _Video:
     light_pass: str
     decoder: Decoder
     timer: StageTimer
-    light: np.ndarray | None = None  # (T, S, S or W, 3) light frames, when a gate runs (whole for a FrameSink)
-    retained: dict[int, np.ndarray] = field(default_factory=dict)  # snippet index -> (L, S, S, 3)
+    light: Frames | None = None  # (T, S, S or W, 3) light frames, when a gate runs (whole for a FrameSink)
+    retained: dict[int, Frames] = field(default_factory=dict)  # snippet index -> (L, S, S, 3)
     frames_light: int = 0
 
 
@@ -95,7 +100,8 @@ class Recognizer:
         model: a checkpoint path, or a model already in memory.
         device: ``auto``, ``cpu`` or ``cuda[:N]``.
         backend: decoder backend (see ``pipelines.decoding.BACKENDS``); ``auto``: GPU decoding
-            (``torchcodec-cuda``) when the model runs on CUDA and it works, else ``pyav``.
+            (``torchcodec-cuda``) when the model runs on CUDA and it works, else ``pyav``. GPU decoding on the
+            model's device keeps the frames there: it decodes in this process, after an isolated probe.
         isolate: decode in child processes with a time and memory limit (recommended for untrusted input).
         decode_timeout_s: per-request decode time limit when isolated.
         decode_memory_bytes: address-space limit of each decoding child.
@@ -103,13 +109,12 @@ class Recognizer:
         max_snippets: snippets planned per video (spread uniformly over the video); default: the
             model's own, what training planned (``ModelConfig.max_snippets``).
         seconds_per_snippet: plan one snippet per this many seconds instead (capped at ``max_snippets``).
-        heavy_batch: snippets per heavy forward pass.
+        heavy_batch: snippets per heavy chunk (a video's request to the device loop; a pass takes up to four
+            chunks, of any videos).
         threads: CPU threads for torch (0: leave torch's default).
         retain_passed: keep the frames of snippets the light pass decodes anyway (see `passed_snippets`).
         decoders: decoding children kept started and reused across videos when isolated (0: a fresh
-            child per video). `recognize_many` decodes up to this many videos ahead.
-        heavy_batching: run the heavy chunks of videos in flight at the same time through one forward
-            pass (`HeavyBatcher`); None: on CUDA only.
+            child per video). `recognize_many` keeps this many videos in flight (at least two).
     """
 
     def __init__(
@@ -128,7 +133,6 @@ class Recognizer:
         threads: int = 0,
         retain_passed: bool = True,
         decoders: int = 1,
-        heavy_batching: bool | None = None,
     ) -> None:
         if threads:
             torch.set_num_threads(threads)
@@ -157,11 +161,9 @@ class Recognizer:
         self.retain_passed = retain_passed
         self.decoders = decoders
         self._pool = DecoderPool(decoders, memory_limit_bytes=decode_memory_bytes) if isolate and decoders else None
-        # Threads that wait on decoding children: one per video `recognize_many` prepares ahead, or per
-        # concurrent `recognize` call (a local batch runs decoders + 1), plus the current heavy chunk's.
+        # Threads that decode a video's next heavy chunk while its current one is in the device loop.
         self._prefetch = ThreadPoolExecutor(max_workers=max(4, decoders + 2), thread_name_prefix="vidgate-decode")
-        batching = self.device.type == "cuda" if heavy_batching is None else heavy_batching
-        self.batcher = HeavyBatcher(self.model.encode_snippets, max_snippets=4 * heavy_batch) if batching else None
+        self.loop = DeviceLoop(self.model, self.device, max_snippets=4 * heavy_batch)
         self._closed = False
 
     def __enter__(self) -> Recognizer:
@@ -172,11 +174,12 @@ class Recognizer:
         self.close()
 
     def close(self) -> None:
-        """Wait for decoding threads to finish and stop the decoding children."""
+        """Wait for decoding threads to finish, stop the device loop and the decoding children."""
         if self._closed:
             return
         self._closed = True
         self._prefetch.shutdown(wait=True, cancel_futures=True)
+        self.loop.close()
         if self._pool is not None:
             self._pool.close()
 
@@ -228,9 +231,19 @@ class Recognizer:
 
     def _decoder(self, path: Path, should_cancel: Callable[[], bool] | None) -> Decoder:
         """The video's decoder. Isolated, its child probes the file with the limits (this process never opens
-        the container) and every request stops promptly when ``should_cancel`` turns True."""
+        the container) and every request stops promptly when ``should_cancel`` turns True.
+
+        GPU decoding on the model's device (``torchcodec-cuda``) keeps the frames on the device, so it cannot
+        run in a child: the file is probed first (isolated: in a limited child, the same probe every upload
+        gets), and only a file that passes reaches the GPU decoder, in this process. The trade-off: a file
+        that parses cleanly but breaks the decoder later can take this process down, and a request has no
+        time limit (docs/decoding.md, "GPU decoding")."""
         limits: dict[str, Any] = {"max_file_bytes": self.limits.max_file_bytes,
                                    "max_duration": self.limits.max_duration_s, "max_pixels": self.limits.max_pixels}
+        if self.backend == "torchcodec-cuda" and self.device.type == "cuda":
+            info = (probe_isolated(path, timeout_s=self.decode_timeout_s, memory_limit_bytes=self.decode_memory_bytes,
+                                   **limits) if self.isolate else probe(path, **limits))
+            return TorchCodecDecoder(path, info, device=str(self.device), on_device=True)
         if self.isolate:
             return IsolatedDecoder(path, self.backend, timeout_s=self.decode_timeout_s,
                                    memory_limit_bytes=self.decode_memory_bytes, pool=self._pool, limits=limits,
@@ -266,52 +279,56 @@ class Recognizer:
         """Each snippet's evidence for ``labels`` (a result's returned labels), from what the head read
         (`HeadInput`, kept by ``recognize(..., head=...)``): what ``Options(evidence=True)`` would have
         reported, without decoding the video again."""
-        terms = evidence_terms(self.model, head)  # (T, C)
+        terms = self.loop.call(lambda: evidence_terms(self.model, head))  # (T, C)
         selected = [False] * head.times.shape[0]
         for i in head.selected.tolist():
             selected[i] = True
         return snippet_evidence(terms.tolist(), selected, self.config.classes, labels)
 
     def recognize_many(
-        self, videos: Iterable[str | Path], options: Options | None = None
+        self, videos: Iterable[str | Path], options: Options | None = None, *, in_flight: int | None = None
     ) -> Iterator[tuple[Path, RecognitionResult | VidgateError]]:
-        """Recognise videos in order, decoding the next ones while the model works on this one.
+        """Recognise videos, several at once, and yield their results in order.
 
-        Yields ``(path, result)``, or ``(path, error)`` for a video that is bad input; up to
-        ``decoders`` videos are probed and light-decoded ahead (each in its own decoding child).
+        Yields ``(path, result)``, or ``(path, error)`` for a video that is bad input. ``in_flight`` videos
+        (default: ``decoders``, at least two) go at once, each on its own thread: while some decode, the device
+        loop batches the others' passes. A caller that stops early cancels the videos still in flight.
         """
         options = options or Options()
-        ahead = max(1, self.decoders)
-        report: Progress = lambda stage, fraction: None  # noqa: E731
-        pending: list[tuple[Path, Future[_Video]]] = []
+        width = max(2, self.decoders) if in_flight is None else max(1, in_flight)
+        stop = threading.Event()
+        pending: deque[tuple[Path, Future[RecognitionResult]]] = deque()
         paths = iter(Path(v) for v in videos)
-        try:
-            while True:
-                while len(pending) < ahead + 1:
-                    path = next(paths, None)
-                    if path is None:
-                        break
-                    pending.append((path, self._prefetch.submit(self._prepare, path, options, path.name, report)))
-                if not pending:
-                    return
-                path, future = pending.pop(0)
-                try:
-                    with torch.no_grad():
-                        yield path, self._finish(future.result(), report, None)
-                except VidgateError as exc:
-                    yield path, exc
-        finally:
-            for _, future in pending:  # a caller that stops early: close what was prepared
-                future.cancel()
-                if not future.cancelled():
-                    with suppress(VidgateError):
-                        future.result().decoder.close()
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="vidgate-video") as threads:
+            try:
+                while True:
+                    while len(pending) < width:
+                        path = next(paths, None)
+                        if path is None:
+                            break
+                        pending.append((path, threads.submit(self._recognize_path, path, options, stop.is_set)))
+                    if not pending:
+                        return
+                    path, future = pending.popleft()
+                    try:
+                        yield path, future.result()
+                    except VidgateError as exc:
+                        yield path, exc
+            finally:
+                stop.set()  # a caller that stops early: the videos in flight stop at their next check
+                for _, future in pending:
+                    future.cancel()
+
+    @torch.no_grad()
+    def _recognize_path(self, path: Path, options: Options, should_cancel: Callable[[], bool]) -> RecognitionResult:
+        report: Progress = lambda stage, fraction: None  # noqa: E731
+        return self._finish(self._prepare(path, options, path.name, report, should_cancel), report, should_cancel)
 
     def _prepare(self, path: Path, options: Options, name: str, report: Progress,
                  should_cancel: Callable[[], bool] | None = None, *, whole: bool = False) -> _Video:
         """Probe, plan and decode the light frames (runs ahead of the model in `recognize_many`); ``whole``:
         keep them whole, for a `FrameSink` (the light network sees their centre)."""
-        timer = StageTimer(self.device)
+        timer = StageTimer()
         start = time.perf_counter()
         report("probe", 0.0)
         with timer.stage("probe"):
@@ -342,59 +359,58 @@ class Recognizer:
 
     def _finish(self, video: _Video, report: Progress, should_cancel: Callable[[], bool] | None,
                 centre_frames: FrameSink | None = None, head: HeadSink | None = None) -> RecognitionResult:
-        """Light network, gate (which selects), heavy pass and head for a prepared video."""
+        """Light network, gate (which selects), heavy pass and head for a prepared video, through the device loop."""
         c, timer, options, plan = self.config, video.timer, video.options, video.plan
         start = time.perf_counter()
         gated = options.gated
         light_in_snippet = gated and video.light_pass != "keyframe"  # the light frames lie inside their snippets
         gate_scores = torch.zeros(len(plan))
         concepts: list[list[tuple[int, float]]] | None = None
-        with video.decoder as decoder:
+        with self.loop.video(), video.decoder as decoder:
             if gated:
                 assert video.light is not None
                 if centre_frames is not None and light_in_snippet:
-                    centre_frames({s.index: video.light[i] for i, s in enumerate(plan)})
-                with timer.stage("light"):
-                    square = centre_crop(video.light, min(video.light.shape[1:3]), axes=(1, 2))  # (T, S, S, 3)
-                    features = self.model.encode_frames(light_input(square, c).to(self.device))  # (T, D)
+                    centre_frames({s.index: host_frames(video.light[i]) for i, s in enumerate(plan)})
+                square = centre_crop(video.light, min(video.light.shape[1:3]), axes=(1, 2))  # (T, S, S, 3)
                 video.light = None
+                selection = self.loop.light(square, gate_rule(options), timer=timer)
                 report("gate", 0.2)
-                with timer.stage("gate"):
-                    out = self.model.select(features.unsqueeze(0), rule=gate_rule(options))
-                    mask = out.mask[0].bool().cpu()  # (T,): the gate's selection is the one the heavy pass reads
-                    gate_scores = out.gate_scores[0].float().cpu()
-                    activations = out.concept_activations[0].float().cpu()  # (T, K)
-                    top = activations.topk(min(3, activations.shape[1]), dim=1)
-                    concepts = [list(zip(i.tolist(), v.tolist(), strict=True)) for v, i in zip(*top, strict=True)]
+                mask = selection.mask  # (T,): the gate's selection is the one the heavy pass reads
+                gate_scores = selection.gate_scores
+                activations = selection.concept_activations  # (T, K)
+                top = activations.topk(min(3, activations.shape[1]), dim=1)
+                concepts = [list(zip(i.tolist(), v.tolist(), strict=True)) for v, i in zip(*top, strict=True)]
             else:
                 mask = baseline_mask(len(plan), options)
             cancel_check(should_cancel)
             chosen = mask.nonzero().flatten().tolist()
             retained = {i: frames for i, frames in video.retained.items() if i in set(chosen)}
             video.retained = {}
-            heavy = heavy_pass_features(
-                decoder, [plan[i] for i in chosen], retained, self.config, chunk=self.heavy_batch,
-                encode=self.batcher.encode if self.batcher is not None else self.model.encode_snippets,
-                batcher=self.batcher, executor=self._prefetch, device=self.device, timer=timer, report=report,
-                should_cancel=should_cancel, num_features=self.model.heavy.num_features,
+            chunks, order = heavy_pass_features(
+                decoder, [plan[i] for i in chosen], retained, self.config, chunk=self.heavy_batch, loop=self.loop,
+                executor=self._prefetch, timer=timer, report=report, should_cancel=should_cancel,
                 centre_frames=None if light_in_snippet else centre_frames)
             frames_total = decoder.decoded_frames
         report("head", 0.97)
-        with timer.stage("head"):
-            features_all = torch.zeros(1, len(plan), self.model.heavy.num_features, device=self.device)
-            features_all[0, chosen] = heavy
-            times = torch.tensor([relative_times(plan, video.info.num_frames)], device=self.device)  # (1, T)
-            logits = self.model.classify(features_all, mask.unsqueeze(0).to(self.device).float(), times)
-            scores = self.model.scores(logits)[0].float().cpu()
+        times = relative_times(plan, video.info.num_frames)
+        keep = options.evidence or head is not None
+        scores, *kept = self.loop.fetch(lambda: self._head(chunks, order, mask, times, keep=keep), stage="head",
+                                        timer=timer)
+        head_in = HeadInput(features=kept[0].numpy(), selected=np.asarray(chosen, dtype=np.int64),
+                            times=np.asarray(times, dtype=np.float32)) if keep else None
         evidence = None
         if options.evidence:
+            assert head_in is not None
             report("evidence", 0.98)
-            with timer.stage("evidence"):
-                evidence = evidence_terms(self.model, head_input(features_all, mask, times)).tolist()
+            evidence = self.loop.call(lambda: evidence_terms(self.model, head_in).tolist(), stage="evidence",
+                                      timer=timer)
         elif head is not None:  # for `explain`, later
-            head(head_input(features_all, mask, times))
+            assert head_in is not None
+            head(head_in)
+        flops = self.loop.call(lambda: self.profile.video(len(plan), len(chosen), gated=gated))
         timer.add("total", time.perf_counter() - start)
-        timer.seconds["decode"] = timer.seconds.get("decode_light", 0.0) + timer.seconds.get("decode_heavy", 0.0)
+        seconds = timer.resolve()
+        seconds["decode"] = seconds.get("decode_light", 0.0) + seconds.get("decode_heavy", 0.0)
         report("done", 1.0)
         return assemble(
             name=video.name,
@@ -408,13 +424,28 @@ class Recognizer:
             concepts=concepts,
             selected=mask.tolist(),
             evidence=evidence,
-            flops=self.profile.video(len(plan), len(chosen), gated=gated),
+            flops=flops,
             decoding=Decoding(light_pass=video.light_pass if gated or video.light_pass == "aligned" else "none",
                               frames_light=video.frames_light, frames_total=frames_total),
-            seconds=timer.seconds,
+            seconds=seconds,
             model=self.model_info,
             options=options.to_dict(),
         )
+
+    def _head(self, chunks: list[torch.Tensor], order: list[int], mask: torch.Tensor, times: list[float], *,
+              keep: bool) -> tuple[torch.Tensor, ...]:
+        """On the loop thread: the class scores ``(C,)`` from the heavy features of the selected snippets
+        (``chunks``, of snippets ``order``), and with ``keep`` those features ``(S, F)`` in snippet order."""
+        loop, t = self.loop, mask.shape[0]
+        features = torch.zeros(t, self.model.heavy.num_features, device=self.device)  # (T, F)
+        if chunks:
+            features.index_copy_(0, loop.to_device(torch.tensor(order)), torch.cat(chunks))
+        on_device = loop.to_device(torch.tensor([times]))  # (1, T)
+        logits = self.model.classify(features.unsqueeze(0), loop.to_device(mask).unsqueeze(0).float(), on_device)
+        scores = self.model.scores(logits)[0].float()  # (C,)
+        if not keep:
+            return (scores,)
+        return scores, features[loop.to_device(mask.nonzero().flatten())]  # (S, F)
 
 
 def _display_name(video: str | Path | IO[bytes]) -> str:

@@ -1,6 +1,14 @@
-"""Frames (uint8 HWC arrays from the decoders) to normalised model inputs, and training augmentation."""
+"""Frames (uint8 HWC arrays or tensors) to normalised model inputs, and training augmentation.
+
+The same functions serve training and inference, on whatever device the frames are: the recognizer's
+device loop hands them ``uint8`` tensors already on the model's device, so the float conversion, resize
+and normalisation run there (a quarter of the bytes cross the bus); training hands them host arrays and
+computes on the CPU, as it always has (the same operations in the same order: the same numbers).
+"""
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -10,15 +18,21 @@ from models import ModelConfig
 
 
 def to_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """``(..., H, W, 3) uint8`` → ``(..., 3, H, W) float`` in [0, 1]."""
+    """``(..., H, W, 3) uint8`` → ``(..., 3, H, W) float`` in [0, 1], on the frames' device."""
     t = torch.as_tensor(np.array(frames, copy=True)) if isinstance(frames, np.ndarray) else frames
     return t.movedim(-1, -3).float().div_(255.0)
 
 
+@lru_cache(maxsize=16)
+def _statistics(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The mean and std as ``(3, 1, 1)`` tensors on ``device``, made once: a fresh host-to-device copy per call
+    would wait for the device's queue (pageable memory)."""
+    return (torch.tensor(mean, device=device).view(3, 1, 1), torch.tensor(std, device=device).view(3, 1, 1))
+
+
 def normalise(x: torch.Tensor, config: ModelConfig) -> torch.Tensor:
     """Normalise ``(..., 3, H, W)`` floats in [0, 1] with the model's mean and std."""
-    mean = torch.tensor(config.mean, device=x.device).view(3, 1, 1)
-    std = torch.tensor(config.std, device=x.device).view(3, 1, 1)
+    mean, std = _statistics(tuple(config.mean), tuple(config.std), x.device)
     return (x - mean) / std
 
 

@@ -13,7 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast, overload
 
 import av
 import av.error
@@ -22,7 +22,11 @@ import numpy as np
 from ..errors import DecodeError, OptionsError
 from .probe import FrameTable, VideoInfo, frame_table, keyframe_before, open_container, probe
 
+if TYPE_CHECKING:  # the decoding children import this module without torch
+    import torch
+
 _D = TypeVar("_D", bound="Decoder")
+_F = TypeVar("_F", bound="np.ndarray | torch.Tensor")
 
 
 class Decoder(ABC):
@@ -334,11 +338,19 @@ class TorchCodecDecoder(Decoder):
 
     torchcodec releases that report ``metadata.rotation`` turn frames upright themselves; older ones
     return them as stored, and this class applies the probed rotation. ``device="cuda"`` decodes on
-    the GPU (NVDEC) and resizes there; frames come back to the host as ``uint8`` arrays like every
-    backend's.
+    the GPU (NVDEC) and resizes and crops there. `frames` brings them to the host as ``uint8`` arrays like
+    every backend's; `tensors` leaves them on the device, and ``on_device=True`` tells the recognizer to
+    ask for those (`pipelines.passes.decode`), so they reach the model without a round trip through the host.
+
+    Args:
+        path: the video file.
+        info: the result of :func:`probe` if already known.
+        device: where torchcodec decodes (``cpu``, ``cuda[:N]``).
+        on_device: the recognizer keeps this decoder's frames on ``device`` (a CUDA device only).
     """
 
-    def __init__(self, path: str | Path, info: VideoInfo | None = None, *, device: str = "cpu") -> None:
+    def __init__(self, path: str | Path, info: VideoInfo | None = None, *, device: str = "cpu",
+                 on_device: bool = False) -> None:
         try:
             from torchcodec.decoders import VideoDecoder
         except (ImportError, OSError, RuntimeError) as exc:  # installed, but FFmpeg's libraries are missing
@@ -352,9 +364,17 @@ class TorchCodecDecoder(Decoder):
         except RuntimeError as exc:  # no GPU, or this FFmpeg build has no NVDEC
             raise OptionsError(f"decoder backend 'torchcodec' cannot decode on {device}: {exc}") from exc
         self._turns_upright = hasattr(self._decoder.metadata, "rotation")
+        self.device = device
+        self.on_device = on_device and device.startswith("cuda")
 
     def frames(self, indices: Sequence[int], *, size: int | None = None, skip_nonref: bool = True,
                deblock: bool = True, crop: bool = True) -> np.ndarray:
+        return np.ascontiguousarray(self.tensors(indices, size=size, crop=crop).cpu().numpy())
+
+    def tensors(self, indices: Sequence[int], *, size: int | None = None, crop: bool = True) -> torch.Tensor:
+        """As `frames`, a ``(N, H, W, 3) uint8`` tensor left on the decoder's device, made on the calling
+        thread's current CUDA stream (torchcodec converts its frames there): the device loop orders its reads
+        after that stream's work, never the host."""
         import torch
         import torch.nn.functional as F
 
@@ -362,7 +382,7 @@ class TorchCodecDecoder(Decoder):
         if not wanted:
             side = (size, size) if size and crop else (self.info.height, self.info.width) if not size else \
                 tuple(reversed(_scaled(self.info.width, self.info.height, size)))
-            return np.empty((0, *side, 3), dtype=np.uint8)
+            return torch.empty((0, *side, 3), dtype=torch.uint8, device=self.device)
         targets, rows = np.unique(np.asarray(wanted, dtype=np.int64), return_inverse=True)
         batch = self._decoder.get_frames_at(indices=targets.tolist()).data  # (U, 3, h, w) uint8
         if size:
@@ -370,12 +390,15 @@ class TorchCodecDecoder(Decoder):
             new_w, new_h = _scaled(width, height, size)
             batch = F.interpolate(batch.float(), size=(new_h, new_w), mode="bilinear", antialias=True,
                                   align_corners=False).round().clamp(0, 255).to(torch.uint8)
-        array = batch.permute(0, 2, 3, 1).cpu().numpy()  # (U, h, w, 3)
-        if not self._turns_upright:
-            array = _upright(array, self.info.rotation, axes=(1, 2))
+        frames = batch.permute(0, 2, 3, 1)  # (U, h, w, 3)
+        if not self._turns_upright and self.info.rotation:  # np.rot90's turn, as `_upright`
+            frames = torch.rot90(frames, k=-(self.info.rotation // 90), dims=(1, 2))
         if size and crop:  # the upright frame's centre
-            array = _centre_crop(array, size, axes=(1, 2))
-        return np.ascontiguousarray(array[rows])
+            frames = _centre_crop(frames, size, axes=(1, 2))
+        if len(targets) != len(wanted) or (rows != np.arange(len(rows))).any():
+            frames = frames[torch.as_tensor(rows, device=frames.device)]
+        out: torch.Tensor = frames.contiguous()
+        return out
 
     def close(self) -> None:
         del self._decoder
@@ -443,18 +466,28 @@ def _scaled(width: int, height: int, size: int) -> tuple[int, int]:
     return max(size, round(width * scale)), max(size, round(height * scale))
 
 
-def centre_crop(array: np.ndarray, size: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
-    """The centre ``size × size`` of frames whose shorter side is ``size`` (what ``crop=True`` returns)."""
-    return np.ascontiguousarray(_centre_crop(array, size, axes))
+@overload
+def centre_crop(array: np.ndarray, size: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray: ...
+@overload
+def centre_crop(array: torch.Tensor, size: int, axes: tuple[int, int] = (0, 1)) -> torch.Tensor: ...
+@overload
+def centre_crop(array: np.ndarray | torch.Tensor, size: int, axes: tuple[int, int] = (0, 1)
+                ) -> np.ndarray | torch.Tensor: ...
+def centre_crop(array: np.ndarray | torch.Tensor, size: int, axes: tuple[int, int] = (0, 1)
+                ) -> np.ndarray | torch.Tensor:
+    """The centre ``size × size`` of frames whose shorter side is ``size`` (what ``crop=True`` returns); host
+    arrays and device tensors alike."""
+    cropped = _centre_crop(array, size, axes)
+    return np.ascontiguousarray(cropped) if isinstance(cropped, np.ndarray) else cropped.contiguous()
 
 
-def _centre_crop(array: np.ndarray, size: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+def _centre_crop(array: _F, size: int, axes: tuple[int, int] = (0, 1)) -> _F:
     h, w = array.shape[axes[0]], array.shape[axes[1]]
     top, left = (h - size) // 2, (w - size) // 2
     index = [slice(None)] * array.ndim
     index[axes[0]] = slice(top, top + size)
     index[axes[1]] = slice(left, left + size)
-    return array[tuple(index)]
+    return cast(_F, array[tuple(index)])
 
 
 def _upright(array: np.ndarray, rotation: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:

@@ -418,21 +418,3 @@ def test_cancelled_heavy_pass_waits_for_its_prefetched_decode(many_gops: Path, t
         RecordingDecoder.slow_s = 0.0
     decoder = RecordingDecoder.instances[-1]
     assert decoder.closed and not decoder.used_after_close
-
-
-def test_heavy_batching_across_videos_gives_the_same_answers(video: Path, many_gops: Path, tmp_path: Path) -> None:
-    from concurrent.futures import ThreadPoolExecutor
-
-    path = tiny_checkpoint(tmp_path / "tiny.safetensors")
-    options = Options(mode="dense")
-    with Recognizer(path, isolate=False) as plain:
-        expected = [plain.recognize(v, options) for v in (video, many_gops)]
-    with Recognizer(path, isolate=False, heavy_batching=True, heavy_batch=8) as batched:
-        assert batched.batcher is not None
-        batched.batcher.wait_s = 0.05
-        with ThreadPoolExecutor(4) as pool:
-            results = list(pool.map(lambda v: batched.recognize(v, options), [video, many_gops] * 2))
-        assert batched.batcher.passes < batched.batcher.requests  # chunks of different videos shared passes
-    for result, reference in zip(results, expected * 2, strict=True):
-        assert [lab.label for lab in result.labels] == [lab.label for lab in reference.labels]
-        assert [lab.score for lab in result.labels] == pytest.approx([lab.score for lab in reference.labels], abs=1e-4)
