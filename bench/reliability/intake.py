@@ -264,6 +264,7 @@ def schemathesis(bench: Bench, server: Server) -> dict[str, Any]:
             "contract_failures": sum(f["count"] for f in failures if f["code"] != SERVER_ERROR),
             "failures": failures, "errors": len(data["errors"]), "seconds": round(seconds, 1),
             "valid_requests_not_counted": data.get("filtered", 0),
+            "not_counted": [json.loads(line) for line in dropped.read_text().splitlines()] if dropped.exists() else [],
             "exit_code": done.returncode, "healthy_after": _healthy(bench, server)}
 
 

@@ -129,6 +129,18 @@ def markdown(figures: dict[str, Any], *, command: str, machine: str, quick: bool
                           (f"ordinary, next to {ld['tricklers']} tricklers", ld["during"])):
             out.append(f"| {name} | {row['n']} | {row['accepted']} | {row['5xx']} | {row['no_answer']} | "
                        f"{row['p50_s']} s | {row['p95_s']} s |")
+    if s:
+        out += ["", "## Contract", "",
+                f"`schemathesis run` with checks {s['checks']}, every phase, an API key and seed {s['seed']}, "
+                f"against the live API's `/openapi.json` for {s['budget']}. Valid uploads are the test suite's real "
+                "videos (`bench/reliability/schemathesis_hooks.py`: no schema can say which bytes are a video). A "
+                "well-formed cursor the API did not hand out is answered `400 bad_cursor`, accepted for valid data as "
+                "a 404 is for an unknown id (`schemathesis.toml`); use_after_free is left out because DELETE on an "
+                "unfinished job cancels it and the job stays readable (`intake.py`). A failure reported as accepted "
+                "invalid data whose request, as sent, validates against the schema is not counted (schemathesis "
+                "breaks one branch of an `anyOf`, and reads a file part as empty): "
+                f"{s['valid_requests_not_counted']} in this run, each with its form in the raw figures "
+                "(`schemathesis.not_counted`)."]
     out += ["", "## Reproduce", "", "```", "make reliability            # the full run: this page and "
             "docs/results/reliability.json", "python -m bench.reliability --quick --out /tmp/r.md   # the short "
             "version CI runs (tests/test_reliability.py)", "```", ""]
