@@ -148,8 +148,10 @@ class DeviceLoop:
     def __init__(self, model: VidGate, device: torch.device, *, max_frames: int = 512, max_snippets: int = 64,
                  wait_s: float | None = None) -> None:
         self.model = model
-        self.device = device
         self.cuda = device.type == "cuda"
+        if self.cuda and device.index is None:  # "cuda": the current device, named (streams and threads need its index)
+            device = torch.device("cuda", torch.cuda.current_device())
+        self.device = device
         self._queue = _Queue(wait_s if wait_s is not None else 0.005 if self.cuda else 0.0, max_frames, max_snippets)
         self._stream = _new_stream(device) if self.cuda else None  # every pass runs on it
         self._copy = _new_stream(device) if self.cuda else None  # uploads from pinned memory
@@ -240,7 +242,7 @@ class DeviceLoop:
         if not self.cuda:
             return frames, None
         ready = _event()
-        if frames.device == self.device:  # made on the device (GPU decoding), on this thread's current stream
+        if frames.is_cuda:  # made on the device (GPU decoding), on this thread's current stream
             ready.record(torch.cuda.current_stream(self.device))
             return frames, ready
         assert self._copy is not None

@@ -562,8 +562,9 @@ def batch(
     follow_symlinks: Annotated[bool, typer.Option(help="Follow symbolic links in folders when they stay inside the "
                                                        "folder given (otherwise each is skipped and named).")] = False,
     artifacts: Annotated[Path | None, typer.Option(help="Save thumbnails and clips of selected snippets here.")] = None,
-    decoders: Annotated[int | None, typer.Option(help="Decoding children per worker (default VIDGATE_DECODERS); "
-                                                      "with one worker, that many videos decode ahead.")] = None,
+    decoders: Annotated[int | None, typer.Option(help="Decoding children per worker (default VIDGATE_DECODERS: one "
+                                                      "per core); with one worker, that many videos in flight "
+                                                      "(VIDGATE_WORKERS overrides).")] = None,
 ) -> None:
     """Process many videos; resumable (re-run to continue), one bad file never stops the batch."""
     from .batch.runner import BatchPlan, run_batch

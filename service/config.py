@@ -12,6 +12,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.checkpoint import DEMO_CHECKPOINT
 
+GPU_DECODING_IN_FLIGHT = 16  # videos in flight per process when the GPU decodes them (Settings.in_flight)
+
+
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
 
 class Settings(BaseSettings):
     """vidgate service settings; every field can be set as ``VIDGATE_<FIELD>``."""
@@ -28,13 +35,16 @@ class Settings(BaseSettings):
     decoder: str = Field("pyav", description="Decoder backend: pyav, decord or torchcodec.")
     decode_timeout_s: float = 120.0
     decode_memory_bytes: int = 4 * 1024**3
-    workers: int = Field(1, description="In-process workers (embedded mode).")
+    workers: int | None = Field(
+        None, description="Videos one process recognises at once: the embedded worker threads, `vidgate worker`'s "
+        "consumers, a one-process `vidgate batch`. Default: sized to the device (Settings.in_flight)."
+    )
     max_snippets: int | None = Field(None, ge=1, le=4096, description="Most snippets planned per video (a job's "
                                      "seconds_per_snippet spreads up to this many over a long video); default: "
                                      "the model's, what it was trained with.")
     decoders: int = Field(
-        max(1, (os.cpu_count() or 2) - 1),
-        description="Decoding children per process, started ahead and reused across videos (one per spare core).",
+        default_factory=cores,
+        description="Decoding children per process, started ahead and reused across videos (one per core).",
     )
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Comma-separated API keys; empty: no auth."
@@ -64,6 +74,27 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    def in_flight(self, device: str | None, backend: str | None = None) -> int:
+        """How many videos one process recognises at once: ``workers`` when set, else sized to where the model
+        runs (``device``: ``cpu`` or ``cuda``; None: a job handler that runs no model, which gets one) and
+        which decoder it uses (``backend``, as resolved):
+
+        * decoding on the CPU (``pyav``, ``decord``; the model on the CPU or on CUDA): one video per decoding
+          child, ``decoders``, by default one per core. Each video in flight holds one child from its probe to
+          its result; on the CPU the model's passes share the cores with them, on CUDA decoding is the
+          bottleneck and the device loop batches the passes of the videos whose decoding is done. More videos
+          than children would start extra children for them.
+        * decoding on the GPU (``torchcodec-cuda`` with the model on CUDA): `GPU_DECODING_IN_FLIGHT`, enough to
+          keep an H100's seven NVDEC engines and the device loop busy at once (a choice, not yet measured).
+        """
+        if self.workers is not None:
+            return max(1, self.workers)
+        if device is None:
+            return 1
+        if device.startswith("cuda") and backend == "torchcodec-cuda":
+            return GPU_DECODING_IN_FLIGHT
+        return max(1, self.decoders)
 
     @property
     def storage_root(self) -> str:

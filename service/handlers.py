@@ -58,6 +58,16 @@ class RecognizerHandler:
     def model_info(self) -> dict[str, Any]:
         return self.recognizer.model_info
 
+    @property
+    def device(self) -> str:
+        """Where the model runs (``cpu``, ``cuda``): with `backend`, what `Settings.in_flight` sizes by."""
+        return self.recognizer.device.type
+
+    @property
+    def backend(self) -> str:
+        """The decoder backend, resolved (``auto`` chosen)."""
+        return self.recognizer.backend
+
     def __call__(self, job: Job, report: Report) -> dict[str, Any]:
         if job.kind is JobKind.EVIDENCE:
             return self.explain(job, report)

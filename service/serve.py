@@ -50,7 +50,8 @@ def hold_server_lock(data_dir: Path) -> IO[str]:
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
-    """Run the API. Embedded mode also runs ``settings.workers`` worker threads in this process.
+    """Run the API. Embedded mode also runs worker threads in this process, as many as videos in flight
+    (`Settings.in_flight`: ``VIDGATE_WORKERS``, or sized to the device).
 
     One uvicorn process: embedded workers share the loaded model and the SQLite store; scale out with
     Redis mode (more ``vidgate worker`` processes) rather than more API processes. In embedded mode the
@@ -123,12 +124,14 @@ def run_redis_worker(settings: Settings, *, name: str | None = None, metrics_por
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
     consumer = name or f"{socket.gethostname()}-{os.getpid()}"
-    # ``settings.workers`` consumers share the loaded model: while one job is in the networks, the next
-    # one probes and decodes in its own decoding child (and on a GPU their heavy passes share batches).
+    # As many consumers as videos in flight (`Settings.in_flight`) share the loaded model: while some jobs
+    # probe and decode in their own decoding children, the recognizer's device loop batches the others' passes.
+    in_flight = settings.in_flight(getattr(job_handler, "device", None), getattr(job_handler, "backend", None))
+    log.info("%d consumers (videos in flight)", in_flight)
     threads = [threading.Thread(target=run_worker, args=(queue, job_handler),
                                 kwargs={"stop": stop, "name": f"{consumer}-{i}", "settings": settings},
                                 name=f"vidgate-consumer-{i}", daemon=True)
-               for i in range(1, max(1, settings.workers))]
+               for i in range(1, in_flight)]
     for thread in threads:
         thread.start()
     print("worker ready", flush=True)

@@ -80,7 +80,8 @@ class Services:
     def _start_workers(self, handler: Any) -> None:
         from service.worker import run_worker
 
-        for i in range(max(1, self.settings.workers)):
+        in_flight = self.settings.in_flight(getattr(handler, "device", None), getattr(handler, "backend", None))
+        for i in range(in_flight):
             thread = threading.Thread(
                 target=run_worker,
                 args=(self.queue, handler),

@@ -150,11 +150,12 @@ def run_batch(sources: list[str], out: Path, plan: BatchPlan) -> Summary:
         submit: Callable[[Item, str], Future[dict[str, Any]]] = lambda item, key: executor.submit(  # noqa: E731
             _remote, plan, item, key)
     elif plan.workers == 1:
-        # One model in this process, ``decoders + 1`` videos in flight: while the model works on one
-        # video, the next ones probe and decode in their own decoding children.
+        # One model in this process, as many videos in flight as a worker keeps (`Settings.in_flight`): while
+        # some probe and decode in their own decoding children, the device loop batches the others' passes.
         _init_worker(plan.settings, plan.checkpoint, plan.settings.threads)
-        executor = ThreadPoolExecutor(max_workers=plan.settings.decoders + 1, thread_name_prefix="vidgate-batch")
-        limit = max(limit, 2 * (plan.settings.decoders + 1))  # keep every thread busy, with as many queued
+        videos = plan.settings.in_flight(_RECOGNIZER.device.type, _RECOGNIZER.backend)
+        executor = ThreadPoolExecutor(max_workers=videos, thread_name_prefix="vidgate-batch")
+        limit = max(limit, 2 * videos)  # keep every thread busy, with as many queued
         submit = lambda item, key: executor.submit(  # noqa: E731
             _recognize, str(item.path), plan.options, video_name(item.source),
             str(plan.artifacts) if plan.artifacts else None, key)
