@@ -126,9 +126,12 @@ def _toy(kind: str, n: int, t: int, generator: torch.Generator) -> tuple[torch.T
     return features, labels, where
 
 
-def _fit(head: torch.nn.Module, kind: str, t: int = 12) -> tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Train ``head`` on a toy task with every snippet selected; returns held-out accuracy and the held-out set."""
-    g = torch.Generator().manual_seed(1)
+def _fit(head: torch.nn.Module, kind: str, t: int = 12,
+         seed: int = 0) -> tuple[float, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Train ``head`` on a toy task with every snippet selected; returns held-out accuracy and the held-out set.
+
+    ``seed`` draws other training and held-out sets (bench/reliability/margins.py runs several)."""
+    g = torch.Generator().manual_seed(1 + 10 * seed)
     features, labels, _ = _toy(kind, 512, t, g)
     optimiser = torch.optim.AdamW(head.parameters(), lr=3e-3)
     head.train()
@@ -138,7 +141,7 @@ def _fit(head: torch.nn.Module, kind: str, t: int = 12) -> tuple[float, torch.Te
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    g.manual_seed(2)
+    g.manual_seed(2 + 10 * seed)
     test, test_labels, where = _toy(kind, 256, t, g)
     head.eval()
     with torch.no_grad():
@@ -146,37 +149,54 @@ def _fit(head: torch.nn.Module, kind: str, t: int = 12) -> tuple[float, torch.Te
     return accuracy, test, test_labels, where
 
 
+# The toy trainings below learn: each assertion's margin is measured over seeds and thread counts by
+# `python -m bench.reliability --only margins` (docs/reliability.md, "Learned-figure margins").
+# Each ``*_figures`` function is what that bench runs; the test runs seed 0.
+
+
+def order_count_figures(name: str, kind: str, seed: int = 0) -> dict[str, float]:
+    """Held-out accuracy of ``name`` on the order or count toy task (and the pool head's on order: chance)."""
+    figures = {"accuracy": _fit(_head(name, classes=2, seed=seed), kind, seed=seed)[0]}
+    if kind == "order":
+        figures["pool_accuracy"] = _fit(_head("pool", classes=2, seed=seed), kind, seed=seed)[0]
+    return figures
+
+
 @pytest.mark.parametrize("name", ["temporal", "temporal+events"])
 @pytest.mark.parametrize("kind", ["order", "count"])
 def test_temporal_head_reads_order_and_counts_where_pooling_cannot_tell_order(name: str, kind: str) -> None:
-    accuracy, *_ = _fit(_head(name, classes=2), kind)
-    assert accuracy >= 0.9, (kind, accuracy)
+    figures = order_count_figures(name, kind)
+    assert figures["accuracy"] >= 0.9, (kind, figures)
     if kind == "order":
-        pool_accuracy, *_ = _fit(_head("pool", classes=2), kind)
-        assert pool_accuracy < 0.65, pool_accuracy  # the same events in either order: chance
+        assert figures["pool_accuracy"] < 0.65, figures  # the same events in either order: chance
 
 
-@pytest.mark.parametrize(("name", "kind"), [("pool", "marker"), ("temporal", "marker"), ("temporal", "order"),
-                                            ("temporal+events", "order")])
-def test_evidence_lands_on_the_snippets_that_decide(name: str, kind: str) -> None:
-    """Where the answer is known (the snippets holding the events), the evidence for the true class is there.
-
-    Averaged over three initialisations: one training run of a toy head can land anywhere near the bar
-    (the temporal head on the marker task: the strongest term is an event's in 0.89 of videos with
-    seed 0, 0.996 and 1.0 with seeds 1 and 2)."""
-    on_event, ratio = [], []
-    for seed in range(3):
-        head = _head(name, classes=C if kind == "marker" else 2, seed=seed)
-        accuracy, test, labels, where = _fit(head, kind)
-        assert accuracy >= 0.9
+def evidence_figures(name: str, kind: str, seed: int = 0) -> dict[str, float]:
+    """Where the evidence for the true class lands, averaged over three initialisations (one toy training can
+    land anywhere near the bar): ``on_event``, the share of videos whose strongest term is an event's, and
+    ``ratio``, an event's mean term over the others' mean magnitude; ``accuracy``, the worst of the three."""
+    on_event, ratio, accuracies = [], [], []
+    for init in range(3 * seed, 3 * seed + 3):
+        head = _head(name, classes=C if kind == "marker" else 2, seed=init)
+        accuracy, test, labels, where = _fit(head, kind, seed=seed)
+        accuracies.append(accuracy)
         with torch.no_grad():
             evidence = head.evidence(test, torch.ones(test.shape[:2]), _times(*test.shape[:2]))  # (N, T, C)
         own = evidence.gather(2, labels.view(-1, 1, 1).expand(-1, test.shape[1], 1)).squeeze(2)  # (N, T)
         top = own.argmax(1)
         on_event.append(float(where[torch.arange(len(top)), top].float().mean()))  # the strongest term is an event's
         ratio.append(float((own * where).sum() / where.sum()) / float((own * ~where).sum().abs() / (~where).sum()))
-    assert sum(on_event) / 3 >= 0.9, on_event
-    assert sum(ratio) / 3 > 5, ratio  # an event's term outweighs the others' by far
+    return {"accuracy": min(accuracies), "on_event": sum(on_event) / 3, "ratio": sum(ratio) / 3}
+
+
+@pytest.mark.parametrize(("name", "kind"), [("pool", "marker"), ("temporal", "marker"), ("temporal", "order"),
+                                            ("temporal+events", "order")])
+def test_evidence_lands_on_the_snippets_that_decide(name: str, kind: str) -> None:
+    """Where the answer is known (the snippets holding the events), the evidence for the true class is there."""
+    figures = evidence_figures(name, kind)
+    assert figures["accuracy"] >= 0.9, figures
+    assert figures["on_event"] >= 0.85, figures
+    assert figures["ratio"] > 5, figures  # an event's term outweighs the others' by far
 
 
 def test_temporal_head_costs_little_next_to_one_heavy_snippet() -> None:
@@ -244,14 +264,13 @@ def _needle(n: int, t: int, generator: torch.Generator) -> tuple[torch.Tensor, t
     return features, labels
 
 
-def test_attention_pooling_reads_a_few_relevant_snippets_among_many_as_well_as_alone() -> None:
-    """The dense reading of a long video: the head trained on selections of every size, then read one event
-    among 8 snippets and among 96. The plain mean averages the event with every other snippet and loses
-    it among many; the learned relevance weights keep it."""
+def pooling_figures(seed: int = 0) -> dict[str, float]:
+    """Accuracy of mean and attention pooling reading one event among 8 and among 96 snippets
+    (``attention_8``, ``attention_96``, ``mean_8``, ``mean_96``)."""
     accuracy: dict[str, dict[int, float]] = {}
     for pooling in ("mean", "attention"):
-        head = _head("pool" if pooling == "mean" else "pool+attention")
-        g = torch.Generator().manual_seed(1)
+        head = _head("pool" if pooling == "mean" else "pool+attention", seed=seed)
+        g = torch.Generator().manual_seed(1 + 10 * seed)
         optimiser = torch.optim.AdamW(head.parameters(), lr=3e-3)
         head.train()
         for step in range(600):
@@ -264,14 +283,21 @@ def test_attention_pooling_reads_a_few_relevant_snippets_among_many_as_well_as_a
         head.eval()
         accuracy[pooling] = {}
         for t in (8, 96):
-            features, labels = _needle(512, t, g.manual_seed(2))
+            features, labels = _needle(512, t, g.manual_seed(2 + 10 * seed))
             with torch.no_grad():
                 logits = head(features, torch.ones(512, t), _times(512, t))
             accuracy[pooling][t] = float((logits.argmax(1) == labels).float().mean())
-    # measured: attention 0.965 among 8, 0.922 among 96; mean 0.689 and 0.490
-    assert accuracy["attention"][96] >= 0.85, accuracy
-    assert accuracy["attention"][8] - accuracy["attention"][96] < 0.1, accuracy
-    assert accuracy["mean"][96] < accuracy["attention"][96] - 0.2, accuracy  # what the mean loses among many
+    return {f"{pooling}_{t}": value for pooling, by_t in accuracy.items() for t, value in by_t.items()}
+
+
+def test_attention_pooling_reads_a_few_relevant_snippets_among_many_as_well_as_alone() -> None:
+    """The dense reading of a long video: the head trained on selections of every size, then read one event
+    among 8 snippets and among 96. The plain mean averages the event with every other snippet and loses
+    it among many; the learned relevance weights keep it."""
+    figures = pooling_figures()
+    assert figures["attention_96"] >= 0.75, figures
+    assert figures["attention_8"] - figures["attention_96"] < 0.15, figures
+    assert figures["mean_96"] < figures["attention_96"] - 0.2, figures  # what the mean loses among many
 
 
 @pytest.mark.parametrize("name", ["pool+attention", "temporal", "temporal+attention"])
