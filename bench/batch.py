@@ -1,11 +1,17 @@
-"""Batch throughput: videos per minute with 1 vs 2 local worker processes, and local vs server mode.
+"""Batch throughput: videos per hour on realistic files, gated vs dense, on the device named; and videos per
+minute with 1 vs 2 local worker processes, and local vs server mode.
 
-    python -m bench.batch --videos 100
-    python -m bench.batch --footage --videos 20    # 5-minute real-footage files: gated vs dense videos/hour
-    python -m bench.batch --footage --videos 60 --gop 250 --heavy x3d_m --size 224 --frames 16 --device cuda
+    python -m bench.batch --device cuda --videos 60 --gop 250 --heavy x3d_m --size 224 --frames 16
+    python -m bench.batch --device cuda --videos 60 --gop 250 --heavy x3d_m --decoder torchcodec-cuda
+    python -m bench.batch --footage --videos 20              # the CPU (device auto), the demo model
+    python -m bench.batch --device cpu --videos 4 --no-write  # a quick check of the bench itself
+    python -m bench.batch --videos 100                        # small synthetic videos: workers, server mode
 
-Generates N small synthetic videos once (data/bench/batch/), then runs `run_batch` three ways side by
-side in one run, each into a fresh output file, and writes the "batch" section of docs/benchmarks.md.
+``--device`` (or ``--footage``): 5-minute 640×360 files, `vidgate batch` local mode dense, gated at 25% and at
+the learned threshold, each video's stage times (median and slowest), and on CUDA the GPU's utilisation and
+the full-decode ceiling on the GPU (`nvdec_ceiling`); ``--device cuda`` without a CUDA device stops with a
+message. Without it: N small synthetic videos (data/bench/batch/) run three ways. Each writes its section of
+docs/benchmarks.md (``--no-write``: print it only).
 """
 
 from __future__ import annotations
@@ -13,17 +19,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import av
 import httpx
+import torch
 
 from models import DEMO_CHECKPOINT
 from pipelines.options import Options, parse_options
@@ -71,30 +81,121 @@ def _remux(source: Path, target: Path, *, title: str) -> None:
     tmp.rename(target)
 
 
+STAGES = ("decode", "decode_wait", "light", "gate", "heavy", "head", "total")
+
+
 def stage_line(stages: dict[str, dict[str, dict[str, float]]]) -> str:
     """Each video's own stage seconds, median and slowest video per setting: where a batch's time went."""
     cells = "; ".join(
-        f"{label}: " + ", ".join(f"{k} {t[k]['median']:.2f} / {t[k]['max']:.2f}" for k in ("decode", "light", "heavy")
-                                 if k in t)
+        f"{label}: " + ", ".join(f"{k} {t[k]['median']:.2f} / {t[k]['max']:.2f}" for k in STAGES if k in t)
         for label, t in stages.items())
-    return f"Each video's own stage seconds (the recognizer's timings), median / slowest video: {cells}."
+    return (f"Each video's own stage seconds (the recognizer's timings: decode and decode_wait on the host, the "
+            f"networks' passes as the device timed them), median / slowest video: {cells}.")
+
+
+class GpuSampler:
+    """The GPU's utilisation while a run goes on: NVML's percentage of time a kernel was running, sampled every
+    0.2 s (through torch with nvidia-ml-py installed, else ``nvidia-smi``); ``mean`` is None where neither answers."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.index = device.index if device.index is not None else torch.cuda.current_device()
+        self.samples: list[float] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._smi: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> GpuSampler:
+        try:
+            torch.cuda.utilization(self.index)
+        except Exception:  # no NVML bindings (nvidia-ml-py): ask nvidia-smi
+            if shutil.which("nvidia-smi") is None:
+                return self
+            self._smi = subprocess.Popen(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits",
+                                          f"--id={self.index}", "-lms", "200"], stdout=subprocess.PIPE, text=True)
+            self._thread = threading.Thread(target=self._read_smi, daemon=True)
+        else:
+            self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._smi is not None:
+            self._smi.terminate()
+            self._smi.wait(10)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.samples) if self.samples else None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            self.samples.append(float(torch.cuda.utilization(self.index)))
+
+    def _read_smi(self) -> None:
+        assert self._smi is not None and self._smi.stdout is not None
+        for line in self._smi.stdout:
+            if line.strip().isdigit():
+                self.samples.append(float(line))
+
+
+def nvdec_ceiling(files: list[Path], device: torch.device, streams: tuple[int, ...]
+                  ) -> tuple[list[tuple[int, int, float, int]], str | None]:
+    """Videos per hour when every frame of the files is decoded on the GPU (torchcodec on CUDA: NVDEC), with
+    ``k`` files decoding at once for each ``k`` of ``streams`` (each on ``max(2, k)`` files): rows of
+    (k, files, seconds, frames), or no rows and why not."""
+    try:
+        from torchcodec.decoders import VideoDecoder
+    except (ImportError, OSError, RuntimeError) as exc:
+        return [], f"torchcodec cannot load here ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+
+    def decode_all(path: Path) -> int:
+        decoder = VideoDecoder(str(path), device=str(device))
+        total = decoder.metadata.num_frames or 0
+        for first in range(0, total, 240):
+            decoder.get_frames_in_range(first, min(total, first + 240))  # (≤240, 3, H, W) on the device, dropped
+        torch.cuda.current_stream(device).synchronize()  # this thread's decoding is done (the bench's clock only)
+        return int(total)
+
+    try:
+        decode_all(files[0])  # warm: NVDEC's and torchcodec's first use in the process
+    except RuntimeError as exc:
+        return [], f"torchcodec cannot decode on {device} here ({str(exc).splitlines()[0]})"
+    rows = []
+    for k in streams:
+        chosen = [files[i % len(files)] for i in range(max(2, k))]
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=k) as pool:
+            frames = sum(pool.map(decode_all, chosen))
+        rows.append((k, len(chosen), time.perf_counter() - start, frames))
+    return rows, None
 
 
 def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str | None = None, size: int = 224,
-                  frames: int = 16, device: str = "auto", decoders: int | None = None,
-                  threads: int | None = None) -> None:
-    """Gated vs dense videos per hour on 5-minute 640×360 files, one model process with its decoding children.
+                  frames: int = 16, device: str = "auto", decoders: int | None = None, threads: int | None = None,
+                  decoder: str | None = None, streams: tuple[int, ...] = (1, 4, 8, 16), write: bool = True) -> None:
+    """Videos per hour on 5-minute 640×360 files, dense, gated at 25% and at the learned threshold, one model
+    process (`vidgate batch` local mode) with the videos in flight its settings give (`Settings.in_flight`).
 
-    ``heavy`` swaps the demo model for a full-size heavy backbone with random weights (`bench.e2e.random_model`),
-    written to a temporary checkpoint: the batch runner loads it as it loads any model. ``device`` and
-    ``decoders`` and ``threads`` are the `Settings` fields of those names (default: theirs).
+    On CUDA also: the GPU's utilisation during each run, and the ceiling of any reader that looks at every
+    frame: the same files decoded whole on the GPU (`nvdec_ceiling`). ``heavy`` swaps the demo model for a
+    full-size heavy backbone with random weights (`bench.e2e.random_model`), written to a temporary checkpoint:
+    the batch runner loads it as it loads any model. ``device``, ``decoders``, ``threads`` and ``decoder``
+    are the `Settings` fields of those names (default: theirs). ``write`` False prints the section only.
     """
     from models import save_checkpoint
+    from pipelines.decoding import choose_backend
     from pipelines.training import resolve_device
 
     from .common import make_footage
     from .e2e import random_model
 
+    resolved = resolve_device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {device}: no CUDA device here (torch.cuda.is_available() is False); "
+                         "run with --device cpu for a check of the bench on the CPU")
     sources = [make_footage(300, gop) for gop in gops]
     folder = ROOT / "data" / "bench" / f"batch-footage-{videos}-g{'-'.join(map(str, gops))}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -103,90 +204,119 @@ def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str 
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         list(pool.map(lambda i: _remux(sources[i % len(sources)], copies[i], title=f"bench copy {i}"),
                       [i for i, copy in enumerate(copies) if not copy.exists()]))
-    settings = Settings(device=device)
-    if decoders is not None:  # as `vidgate batch --decoders` does
-        settings = settings.model_copy(update={"decoders": decoders})
-    if threads is not None:
-        settings = settings.model_copy(update={"threads": threads})
-    resolved = resolve_device(device).type
-    section = "-".join(["batch-footage", *([resolved] if resolved != "cpu" else []), *([heavy] if heavy else []),
+    updates = {"device": device, **{k: v for k, v in (("decoders", decoders), ("threads", threads),
+                                                       ("decoder", decoder)) if v is not None}}
+    settings = Settings().model_copy(update=updates)
+    cuda = resolved.type == "cuda"
+    section = "-".join(["batch-footage", *([resolved.type] if cuda else []), *([heavy] if heavy else []),
+                        *([settings.decoder] if settings.decoder != "pyav" else []),
                         *([f"threads{threads}"] if threads is not None else [])])
-    rows: list[tuple[str, int, int, float]] = []
+    rows: list[tuple[str, int, int, float, float | None]] = []
     choices: dict[str, dict[str, Any]] = {
-        "dense, uniform plan": {"mode": "dense", "light_pass": "nonref"},
         "dense": {"mode": "dense"},
         "gated 25%": {"budget": 0.25},
+        "gated, learned threshold": {},
     }
+    stages: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint, model = DEMO_CHECKPOINT, "the demo model (tiny2d + tiny3d at 112²)"
         if heavy:
             network, model = random_model(heavy, size, frames)
             checkpoint = save_checkpoint(network, Path(tmp) / f"random-{heavy}.safetensors")
+            model += " (its gate's threshold is the config's default, not learned)"
         plans = {label: BatchPlan(options=parse_options(options), settings=settings, checkpoint=checkpoint)
                  for label, options in choices.items()}
-        warm = resolved == "cuda"
-        if warm:  # CUDA's first use in a process (context, kernels, cuDNN plans): not what a batch pays per video
+        if cuda:  # CUDA's first use in a process (context, kernels, cuDNN plans): not what a batch pays per video
             for label, plan in plans.items():
-                run_batch([str(c) for c in copies[:2]], Path(tmp) / f"warm-{len(rows)}-{label}.jsonl", plan)
-        stages: dict[str, dict[str, dict[str, float]]] = {}
+                run_batch([str(c) for c in copies[:2]], Path(tmp) / f"warm-{label}.jsonl", plan)
         for label, plan in plans.items():
             results = Path(tmp) / f"{len(rows)}.jsonl"
-            summary = run_batch([str(folder)], results, plan)
-            rows.append((label, summary.total, summary.ok, summary.seconds))
-            timings = [r["timings"] for r in map(json.loads, results.read_text().splitlines()) if r["timings"]]
+            with GpuSampler(resolved) if cuda else nullcontext() as sampler:
+                summary = run_batch([str(folder)], results, plan)
+            rows.append((label, summary.total, summary.ok, summary.seconds, sampler.mean if sampler else None))
+            timings = [r["timings"] for r in map(json.loads, results.read_text().splitlines()) if r.get("timings")]
             stages[label] = {k: {"median": statistics.median(t.get(k, 0.0) for t in timings),
                                  "max": max(t.get(k, 0.0) for t in timings)}
-                             for k in sorted({k for t in timings for k in t})}
-    per_hour = {label: 3600 * n / seconds for label, n, _, seconds in rows}
+                             for k in STAGES if timings}
+    ceiling, why_not = nvdec_ceiling(copies, resolved, streams) if cuda else ([], "it needs a CUDA device")
+    in_flight = settings.in_flight(resolved.type, choose_backend(settings.decoder, device=resolved.type))
+    per_hour = {label: 3600 * n / seconds for label, n, _, seconds, _ in rows}
     intervals = " and ".join(map(str, gops))
     lines = [
-        f"## Batch throughput on 5-minute videos{f' with {heavy} on {resolved.upper()}' if heavy else ''}: "
+        f"## Batch throughput on 5-minute videos{f' with {heavy}' if heavy else ''} on {resolved.type.upper()}: "
         "gated vs dense",
         "",
         f"`python -m bench.batch {' '.join(sys.argv[1:])}` on {machine()}: {videos} files of 5 minutes, 640×360 "
         f"30 fps (looped real footage, x264 veryfast, keyframe interval{'s' if len(gops) > 1 else ''} {intervals}"
         f"{' alternating' if len(gops) > 1 else ''}: copies of "
         f"{'the encodings' if len(gops) > 1 else 'one file'} remuxed with a distinct title each, so that no file is "
-        f"a duplicate of another), {model}, run on {resolved}; "
+        f"a duplicate of another), {model}, run on {resolved}; decoder {settings.decoder}; "
         f"`vidgate batch` local mode: one model process"
         f"{f' with {settings.threads} torch CPU thread(s)' if settings.threads else ''}, "
-        f"{settings.decoders} decoding child(ren), "
-        f"{settings.decoders + 1} videos in flight, side by side in one run"
+        f"{settings.decoders} decoding child(ren), {in_flight} videos in flight (their passes batched by the "
+        f"device loop), the settings side by side in one run"
         + (" (before the timed runs, each setting ran once on 2 of the files, untimed: CUDA's first use in a "
-           "process)." if warm else "."),
+           "process)." if cuda else "."),
         "",
-        "| setting | videos | ok | seconds | videos per hour | vs dense |",
-        "|---|---|---|---|---|---|",
+        "| setting | videos | ok | seconds | videos per hour | vs dense | GPU utilisation |",
+        "|---|---|---|---|---|---|---|",
         *[f"| {label} | {n} | {ok} | {seconds:.1f} | {per_hour[label]:.0f} | "
-          f"{per_hour[label] / per_hour['dense']:.2f}× |" for label, n, ok, seconds in rows],
+          f"{per_hour[label] / per_hour['dense']:.2f}× | {'—' if gpu is None else f'{gpu:.0f}%'} |"
+          for label, n, ok, seconds, gpu in rows],
         "",
         stage_line(stages),
+        "",
     ]
-    write_section(section, "\n".join(lines))
-    print("\n".join(lines))
+    if ceiling:
+        best = max(3600 * n / seconds for _, n, seconds, _ in ceiling)
+        lines += [
+            "The ceiling of any reader that looks at every frame: the same files decoded whole on the GPU "
+            "(torchcodec on CUDA, NVDEC), k files at once:",
+            "",
+            "| files at once | files | seconds | frames per second | videos per hour |",
+            "|---|---|---|---|---|",
+            *[f"| {k} | {n} | {seconds:.1f} | {frames / seconds:.0f} | {3600 * n / seconds:.0f} |"
+              for k, n, seconds, frames in ceiling],
+            "",
+            f"Gated 25% against the best of them ({best:.0f} videos per hour): {per_hour['gated 25%'] / best:.2f}×.",
+        ]
+    else:
+        lines.append(f"The full-decode ceiling on the GPU was not measured: {why_not}.")
+    text = "\n".join(lines)
+    if write:
+        write_section(section, text)
+    print(text)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--videos", type=int, default=100)
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--footage", action="store_true", help="5-minute real-footage files, gated vs dense")
+    parser.add_argument("--footage", action="store_true", help="5-minute real-footage files, gated vs dense "
+                        "(implied by --device)")
     parser.add_argument("--gop", type=int, nargs="+", default=[250, 60],
                         help="keyframe intervals of the footage files, alternating (with --footage)")
     parser.add_argument("--heavy", help="a full-size heavy backbone instead of the demo model, random weights "
                         "(with --footage)")
     parser.add_argument("--size", type=int, default=224, help="heavy input size with --heavy")
     parser.add_argument("--frames", type=int, default=16, help="snippet frames with --heavy")
-    parser.add_argument("--device", default=Settings.model_fields["device"].default,
-                        help="Settings.device (VIDGATE_DEVICE): auto, cpu or cuda[:N] (with --footage)")
-    parser.add_argument("--decoders", type=int, help="Settings.decoders (default VIDGATE_DECODERS: one per spare "
-                        "core) (with --footage)")
+    parser.add_argument("--device", help="Settings.device (VIDGATE_DEVICE): auto, cpu or cuda[:N]; implies --footage "
+                        "(default auto)")
+    parser.add_argument("--decoder", help="Settings.decoder (VIDGATE_DECODER): pyav, torchcodec-cuda... "
+                        "(with --footage)")
+    parser.add_argument("--decoders", type=int, help="Settings.decoders (default VIDGATE_DECODERS: one per core) "
+                        "(with --footage)")
     parser.add_argument("--threads", type=int, help="Settings.threads (default VIDGATE_THREADS: torch's own) "
                         "(with --footage)")
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 4, 8, 16],
+                        help="files decoding at once for the GPU's full-decode ceiling (CUDA only)")
+    parser.add_argument("--no-write", dest="write", action="store_false",
+                        help="print the section, leave docs/benchmarks.md as it is")
     args = parser.parse_args()
-    if args.footage:
+    if args.footage or args.device is not None:
         footage_batch(args.videos, gops=tuple(args.gop), heavy=args.heavy, size=args.size, frames=args.frames,
-                      device=args.device, decoders=args.decoders, threads=args.threads)
+                      device=args.device or "auto", decoders=args.decoders, threads=args.threads, decoder=args.decoder,
+                      streams=tuple(args.streams), write=args.write)
         return
     data = ROOT / "data" / "bench" / f"batch-{args.videos}"
     if not (data / "annotations.csv").exists():
@@ -223,7 +353,8 @@ def main() -> None:
         "Each local worker process imports torch and loads the model once (a few seconds, included above). "
         "With 2 cores, 2 processes share them: the gain is bounded by the cores, not by the batch runner.",
     ]
-    write_section("batch", "\n".join(lines))
+    if args.write:
+        write_section("batch", "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -142,7 +142,7 @@ def assemble(
         evidence: per snippet, its term in every class logit (`EVIDENCE_DESCRIPTION`); reported for the
             selected snippets and the returned labels. None: not asked for (every snippet's is None).
         flops: ``ComputeProfile.video`` of this run.
-        seconds: wall seconds per stage.
+        seconds: seconds per stage (`pipelines.passes.StageTimer`).
     """
     order = sorted(range(len(scores)), key=lambda i: -scores[i])[: min(top_k, len(scores))]
     spans = snippet_times(plan, info)
@@ -364,8 +364,10 @@ RESULT_SCHEMA: dict[str, Any] = {
         },
         "timings": {
             "type": "object",
-            "description": "wall seconds per stage (decode = decode_light + decode_heavy; evidence: 0 unless "
-                           "evidence was asked for)",
+            "description": "seconds per stage: wall time for probe, the decoding stages and total (decode = "
+                           "decode_light + decode_heavy); for the networks' stages (light, gate, heavy, head, "
+                           "evidence) the time of the device passes that carried the video, a pass shared by "
+                           "several videos counted for each (evidence: 0 unless evidence was asked for)",
             "required": ["probe", "decode", "decode_light", "decode_heavy", "light", "gate", "heavy", "head", "total"],
             "additionalProperties": _NUMBER,
         },
