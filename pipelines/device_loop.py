@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager, nullcontext
@@ -142,7 +143,8 @@ class DeviceLoop:
     Attributes:
         passes: forward passes run, by kind (``light`` counts the light network and the gate once).
         requests: requests served, by kind.
-        batch_sizes: the number of requests each light and heavy pass carried, in order (for tests and benches).
+        batch_sizes: how many requests each of the last 4096 light and heavy passes carried, in order (for tests
+            and benches).
     """
 
     def __init__(self, model: VidGate, device: torch.device, *, max_frames: int = 512, max_snippets: int = 64,
@@ -157,7 +159,7 @@ class DeviceLoop:
         self._copy = _new_stream(device) if self.cuda else None  # uploads from pinned memory
         self.passes: dict[str, int] = {"light": 0, "heavy": 0, "call": 0}
         self.requests: dict[str, int] = {"light": 0, "heavy": 0, "call": 0}
-        self.batch_sizes: list[tuple[str, int]] = []
+        self.batch_sizes: deque[tuple[str, int]] = deque(maxlen=4096)
         self._thread = threading.Thread(target=_serve, args=(weakref.ref(self), self._queue), daemon=True,
                                         name="vidgate-device-loop")
         self._thread.start()
