@@ -160,7 +160,10 @@ class Recognizer:
         self.heavy_batch = heavy_batch
         self.retain_passed = retain_passed
         self.decoders = decoders
-        self._pool = DecoderPool(decoders, memory_limit_bytes=decode_memory_bytes) if isolate and decoders else None
+        # GPU decoding on the model's device decodes in this process: no decoding children to keep.
+        self.decodes_on_device = self.backend == "torchcodec-cuda" and self.device.type == "cuda"
+        pooled = isolate and decoders and not self.decodes_on_device
+        self._pool = DecoderPool(decoders, memory_limit_bytes=decode_memory_bytes) if pooled else None
         # Threads that decode a video's next heavy chunk while its current one is in the device loop.
         self._prefetch = ThreadPoolExecutor(max_workers=max(4, decoders + 2), thread_name_prefix="vidgate-decode")
         self.loop = DeviceLoop(self.model, self.device, max_snippets=4 * heavy_batch)
@@ -240,7 +243,7 @@ class Recognizer:
         time limit (docs/decoding.md, "GPU decoding")."""
         limits: dict[str, Any] = {"max_file_bytes": self.limits.max_file_bytes,
                                    "max_duration": self.limits.max_duration_s, "max_pixels": self.limits.max_pixels}
-        if self.backend == "torchcodec-cuda" and self.device.type == "cuda":
+        if self.decodes_on_device:
             info = (probe_isolated(path, timeout_s=self.decode_timeout_s, memory_limit_bytes=self.decode_memory_bytes,
                                    **limits) if self.isolate else probe(path, **limits))
             return TorchCodecDecoder(path, info, device=str(self.device), on_device=True)
