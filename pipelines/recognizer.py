@@ -110,7 +110,7 @@ class Recognizer:
             model's own, what training planned (``ModelConfig.max_snippets``).
         seconds_per_snippet: plan one snippet per this many seconds instead (capped at ``max_snippets``).
         heavy_batch: snippets per heavy chunk (a video's request to the device loop; a pass takes up to four
-            chunks, of any videos).
+            times as many snippets, of any videos).
         threads: CPU threads for torch (0: leave torch's default).
         retain_passed: keep the frames of snippets the light pass decodes anyway (see `passed_snippets`).
         decoders: decoding children kept started and reused across videos when isolated (0: a fresh
