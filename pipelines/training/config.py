@@ -72,6 +72,9 @@ class TrainConfig:
                                          "them). Without it such a file is refused.", panel=ADVANCED)
     # the stages
     light_epochs: int = _field(20, "Most light-stage epochs (validation keeps the best).")
+    light_frames_per_video: int = _field(32, "Centre frames of each video the light stage trains on per epoch "
+                                         "(spread over the video, a new draw each epoch; 0: every snippet's).",
+                                         panel=ADVANCED)
     heavy_epochs: int = _field(25, "Heavy-stage epochs (validation keeps the best of the last 4).")
     heavy_warmup: int = _field(8, "Heavy epochs after which the heavy network's own salience picks its training "
                                "snippets (0: the light stage's picks throughout).", panel=STRUCTURE)

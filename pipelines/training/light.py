@@ -6,6 +6,7 @@ happens; its per-frame classifier (``light_fc.pt``) later guides which snippets 
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import torch
@@ -33,8 +34,9 @@ def train_light(ctx: Context) -> None:
 
     def centre_frames_of(i: int, rng: random.Random) -> Instances:
         video = ctx.videos["train"][i]
-        times = (torch.arange(video.snippets) + 0.5) / video.snippets
-        return light_input(centre_frames(video), ctx.model_config), times
+        chosen = spread(video.snippets, ctx.config.light_frames_per_video, rng)
+        times = (torch.tensor(chosen, dtype=torch.float32) + 0.5) / video.snippets
+        return light_input(centre_frames(video)[chosen], ctx.model_config), times
 
     net = fit_instances(
         ctx,
@@ -49,6 +51,16 @@ def train_light(ctx: Context) -> None:
     torch.save(net.fc.state_dict(), ctx.work / "light_fc.pt")
     ctx.figures["light"] = stage_figures(stage, "val_frame_accuracy")
     stage.finish({"light": model.light.state_dict(), "validation": ctx.figures["light"]})
+
+
+def spread(snippets: int, most: int, rng: random.Random) -> list[int]:
+    """At most ``most`` snippet indices of ``snippets``, one drawn at random from each of ``most`` equal stretches
+    of the video (all of them when ``most`` is 0 or the video has no more): every part of a long video is seen
+    each epoch, at a cost that does not grow with its length."""
+    if not most or snippets <= most:
+        return list(range(snippets))
+    bounds = [round(k * snippets / most) for k in range(most + 1)]
+    return [rng.randrange(a, b) for a, b in itertools.pairwise(bounds)]
 
 
 def light_classifier(ctx: Context) -> MilClassifier | None:

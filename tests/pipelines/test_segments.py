@@ -59,3 +59,15 @@ def test_the_gate_learns_toward_the_annotated_snippets_alone_or_with_the_heavy_n
     annotated = torch.tensor([[0.0, 1, 0, 0], [0, 0, 0, 0]])  # the second video has no segments
     for mode, first in (("segments", [0, 1, 0, 0]), ("both", [1, 1, 0, 0]), ("heavy", [1, 0, 0, 0])):
         assert salience_targets(logits, targets, valid, 0.25, annotated, mode).tolist() == [first, [1, 0, 0, 0]]
+
+
+def test_the_light_stage_draws_one_frame_from_each_stretch_of_a_long_video() -> None:
+    import random
+
+    from pipelines.training.light import spread
+
+    rng = random.Random(0)
+    assert spread(20, 32, rng) == list(range(20)) and spread(50, 0, rng) == list(range(50))
+    chosen = spread(128, 32, rng)
+    assert len(chosen) == 32 and all(4 * k <= c < 4 * (k + 1) for k, c in enumerate(chosen))
+    assert spread(128, 32, random.Random(1)) != chosen  # a new draw each epoch
