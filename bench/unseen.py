@@ -136,6 +136,12 @@ def _command(args: argparse.Namespace, work: Path) -> str:
     return " ".join(parts)
 
 
+def _stages(summary: dict[str, Any]) -> str:
+    """The training summary's seconds per stage, as the section's reader needs them (empty when not recorded)."""
+    stages = {k: v for k, v in summary.get("seconds", {}).items() if k != "total"}
+    return (" (" + ", ".join(f"{name} {value / 60:.1f}" for name, value in stages.items()) + " min)") if stages else ""
+
+
 def _section(name: str, config: SynthConfig, report: dict[str, Any], summary: dict[str, Any],
              seconds: dict[str, Any]) -> list[str]:
     s = report["settings"]
@@ -149,7 +155,7 @@ def _section(name: str, config: SynthConfig, report: dict[str, Any], summary: di
         f"{config.max_distractors} distractors, seed {config.seed} (the demo's: {_describe(SynthConfig())}). "
         f"Training: `vidgate train DATA --out CK{' ' + train_options if train_options else ''}`"
         + (f", the gate stage only, on the other stages of {stages}" if stages else "")
-        + f", {seconds['train'] / 60:.1f} min"
+        + f", {seconds['train'] / 60:.1f} min" + _stages(summary)
         + (f"; evaluation {seconds['evaluate'] / 60:.1f} min. " if "evaluate" in seconds else ". ")
         + f"Test split: {report['videos']} videos" + (f"; chance is {chance:.3f}." if metric == "accuracy" else "."),
         "",
