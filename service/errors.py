@@ -41,6 +41,8 @@ ERRORS: dict[str, ErrorCode] = {
     "conflict": ErrorCode(409, None, "the job changed state while being cancelled (retry), or an upload took the "
                           "idempotency key of the job's evidence (evidence:{id})"),
     "job_not_finished": ErrorCode(409, None, "artifacts exist once the job has succeeded"),
+    "job_finished": ErrorCode(409, None, "a cancel of a job that has already finished (succeeded, failed or "
+                              "cancelled): there is nothing to stop; DELETE removes it"),
     "snippet_not_selected": ErrorCode(409, None, "the snippet was not selected, so it has no clip"),
     "evidence_unavailable": ErrorCode(409, None, "the job kept nothing to compute its evidence from (its files "
                                       "are gone); submit the video again with the option evidence"),

@@ -44,6 +44,20 @@ def expire(queue: JobQueue, storage: Storage, *, retention_s: float, now: float 
     return removed
 
 
+def drop_if_deleted(queue: JobQueue, storage: Storage, job_id: str) -> bool:
+    """Remove the files of ``job_id`` if its record is gone; returns whether it was.
+
+    Whoever writes a job's files without holding the job (a worker whose outcome was accepted just before a
+    DELETE, the API caching a clip) calls it after writing: a DELETE removes the record before the files, so
+    either the writer sees the record gone and removes what it wrote, or the DELETE's removal comes after
+    the write.
+    """
+    if queue.get(job_id) is not None:
+        return False
+    storage.delete_prefix(job_prefix(job_id))
+    return True
+
+
 def orphans(queue: JobQueue, storage: Storage, *, grace_s: float = ORPHAN_GRACE_S,
             now: float | None = None) -> list[str]:
     """Job ids that have files in storage but no job record, untouched for ``grace_s`` seconds."""

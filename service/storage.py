@@ -38,6 +38,13 @@ def job_prefix(job_id: str) -> str:
     return f"jobs/{job_id}/"
 
 
+def job_of_key(key: str) -> str | None:
+    """The job whose folder holds ``key`` (None for a key outside every job's folder)."""
+    top, _, rest = key.partition("/")
+    job_id, _, name = rest.partition("/")
+    return job_id if top == "jobs" and job_id and name else None
+
+
 def input_key(job_id: str) -> str:
     return f"{job_prefix(job_id)}input"
 

@@ -14,6 +14,9 @@ Faults the loop survives:
   handler is asked to stop, and the queue refuses its outcome; files the handler staged with
   ``report.write`` are written only after the outcome was accepted, so a stale worker never overwrites
   the record of the worker that took the job over;
+* the job is cancelled or deleted under it: the handler stops at its next cancel check (a job that is gone
+  reads as cancelled); whatever the handler raised then, the job is not retried; the writes of a deleted
+  job find no record and change nothing, and files written just as a DELETE came are removed again;
 * a job runs past its time limit (``VIDGATE_JOB_TIME_LIMIT_S`` + ``VIDGATE_JOB_TIME_PER_VIDEO_S`` × the
   video's duration): it stops at the next cancel check and fails with ``job_timeout``.
 """
@@ -99,6 +102,19 @@ class Report:
                 pass
         return self.reason is not None
 
+    def cancel_asked(self) -> bool:
+        """Whether the job's cancel was asked for (or the job deleted), checked now (not throttled); False while
+        the queue cannot be reached."""
+        if self.reason == "cancelled":
+            return True
+        try:
+            asked = self.queue.cancel_requested(self.job.id)
+        except TRANSIENT:
+            return False
+        if asked and self.reason is None:
+            self.reason = "cancelled"
+        return asked
+
     def lease_lost(self) -> None:
         if self.reason is None:
             self.reason = "lease_lost"
@@ -174,7 +190,8 @@ def process(queue: JobQueue, delivery: Delivery, handler: Handler, *, storage: S
         result = handler(job, report)
     except Cancelled:
         if report.reason == "lease_lost":
-            log.warning("job %s: stopped: another worker holds it now", job.id)
+            log.warning("job %s: stopped: this worker no longer holds it (another worker does, or it was deleted)",
+                        job.id)
             return None
         if report.reason == "time_limit":
             status, error = JobStatus.FAILED, {
@@ -184,11 +201,14 @@ def process(queue: JobQueue, delivery: Delivery, handler: Handler, *, storage: S
     except VidgateError as exc:
         status, error = JobStatus.FAILED, exc.to_dict()
     except Exception as exc:
-        log.error("job %s: %s", job.id, traceback.format_exc())
-        failure = {"code": "worker_error", "message": f"{type(exc).__name__}: {exc}"}
-        _persist(lambda: queue.release(delivery, failure), f"job {job.id}", stop)
-        JOBS_FINISHED.labels(status="retried").inc()
-        return JobStatus.QUEUED
+        if report.cancel_asked():  # cancelled or deleted under the handler: stopped, whatever broke, not retried
+            status, error = JobStatus.CANCELLED, {"code": "cancelled", "message": "cancelled on request"}
+        else:
+            log.error("job %s: %s", job.id, traceback.format_exc())
+            failure = {"code": "worker_error", "message": f"{type(exc).__name__}: {exc}"}
+            _persist(lambda: queue.release(delivery, failure), f"job {job.id}", stop)
+            JOBS_FINISHED.labels(status="retried").inc()
+            return JobStatus.QUEUED
     finally:
         if pulse is not None:
             pulse.report = None
@@ -199,12 +219,27 @@ def process(queue: JobQueue, delivery: Delivery, handler: Handler, *, storage: S
         return None
     JOBS_FINISHED.labels(status=status.value).inc()
     if report.files and storage is not None:
-        for key, data in report.files.items():
-            try:
-                storage.write_bytes(key, data)
-            except Exception:  # the job record holds the result; files are its durable copy
-                log.warning("job %s: could not write %s", job.id, key, exc_info=True)
+        _write_files(queue, storage, job, report.files)
     return status
+
+
+def _write_files(queue: JobQueue, storage: Storage, job: Job, files: dict[str, bytes]) -> None:
+    """Write the files a handler staged, then remove them again from any job deleted meanwhile (a DELETE that
+    came between the accepted outcome and the writes: `service.retention.drop_if_deleted`)."""
+    from .retention import drop_if_deleted
+    from .storage import job_of_key
+
+    for key, data in files.items():
+        try:
+            storage.write_bytes(key, data)
+        except Exception:  # the job record holds the result; files are its durable copy
+            log.warning("job %s: could not write %s", job.id, key, exc_info=True)
+    for owner in sorted({job_id for job_id in map(job_of_key, files) if job_id is not None}):
+        try:
+            if drop_if_deleted(queue, storage, owner):
+                log.warning("job %s: job %s was deleted while its files were written; removed them", job.id, owner)
+        except Exception:  # `vidgate gc` removes files no job points to
+            log.warning("job %s: could not check job %s after writing its files", job.id, owner, exc_info=True)
 
 
 class _Backoff:

@@ -62,6 +62,7 @@ _EXAMPLES: dict[str, str] = {
     "forbidden": "the API key is not valid",
     "not_found": "no such job",
     "job_not_finished": "the job is running; artifacts exist once it has succeeded",
+    "job_finished": "the job is succeeded; there is nothing to cancel (DELETE removes it)",
     "file_too_large": "the upload exceeds the limit of 2147483648 bytes",
     "not_a_video": "upload.bin: not a video file (Invalid data found when processing input)",
     "range_not_satisfiable": "the requested range is outside the 48213 bytes",

@@ -1,4 +1,4 @@
-"""How a job looks to its client: its JSON body, its links, the answer to a cancel (the one place jobs are rendered)."""
+"""How a job looks to its client: its JSON body and its links (the one place jobs are rendered)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,3 @@ def job_body(job: Job, services: Services, *, with_result: bool = True) -> dict[
         body["result"] = result
     return body
 
-
-def cancel_body(job: Job) -> dict[str, Any]:
-    """The answer to a DELETE that cancelled (`schemas.CancelBody`)."""
-    return {"id": job.id, "status": job.status.value, "links": links(job.id, job.status, None)}

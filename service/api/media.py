@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from service.artifacts import CONTEXT_SECONDS, render_artifact
 from service.examples import job_video
 from service.jobs import Job, JobStatus
+from service.retention import drop_if_deleted
 from service.storage import artifact_key
 
 from .errors import ApiError
@@ -88,6 +89,7 @@ async def artifact(services: Services, job: Job, index: int, kind: str, *, conte
             data = render_artifact(path, snippets[index], kind, context_s=seconds)
         with contextlib.suppress(Exception):  # caching is best effort; the bytes are served either way
             storage.write_bytes(key, data)
+            drop_if_deleted(services.queue, storage, job.id)  # deleted while it was made: no file outlives it
         return data
 
     return await services.run_artifact(load_or_make)

@@ -130,14 +130,6 @@ class JobList(BaseModel):
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last page.")
 
 
-class CancelBody(BaseModel):
-    """A job after a DELETE that cancelled it (or asked its worker to stop)."""
-
-    id: str
-    status: JobStatus = Field(examples=["cancelled"])
-    links: Links
-
-
 class DeadLetterBody(BaseModel):
     """A job that failed VIDGATE_MAX_DELIVERIES times and waits for an operator."""
 

@@ -170,20 +170,38 @@ class Services:
         except QueueFull as exc:
             raise ApiError("queue_full", str(exc) or "the queue is full; retry later") from None
 
-    def cancel_or_delete(self, job: Job) -> Job | None:
-        """Cancel a queued/running job (returns it as it is now) or delete a finished one (returns None)."""
-        if job.finished:
-            self._queue_call(self.queue.delete, job.id)
-            self.remove_files(job.id)
-            return None
-        cancelled = self._queue_call(self.queue.cancel, job.id)
+    def cancel(self, job: Job) -> Job:
+        """Stop a queued job at once, or ask a running job's worker to stop; returns the job as it is now.
+
+        404 when it was deleted meanwhile; 409 ``job_finished`` when it has finished (nothing to stop), or
+        ``conflict`` when it was finished and then requeued under the cancel (retry).
+        """
+        cancelled = not job.finished and self._queue_call(self.queue.cancel, job.id)
         current = self.get_job(job.id)
-        if current is None:  # deleted meanwhile: as good as cancelled
-            current = job
-            current.status = JobStatus.CANCELLED
-        if not cancelled and not current.finished:
-            raise ApiError("conflict", f"the job is {current.status.value} and could not be cancelled; retry")
-        return current
+        if current is None:
+            raise ApiError("not_found", "no such job")
+        if cancelled:
+            return current
+        if current.finished:
+            raise ApiError("job_finished", f"the job is {current.status.value}; there is nothing to cancel "
+                           "(DELETE removes it)")
+        raise ApiError("conflict", f"the job is {current.status.value} and could not be cancelled; retry")
+
+    def delete_job(self, job: Job) -> None:
+        """Remove a job, its files and the job that computes its evidence.
+
+        An unfinished job is stopped first: its cancel is requested, and its worker, which reads a job that is
+        gone as cancelled, stops at its next cancel check; every write it makes afterwards finds no job and
+        changes nothing. The record goes before the files: a writer that checks for the record after writing
+        (`service.retention.drop_if_deleted`) then never leaves files behind.
+        """
+        evidence = self._queue_call(self.queue.find_idempotent, job.owner, f"{EVIDENCE_KEY_PREFIX}{job.id}")
+        doomed = [job] if evidence is None or evidence.kind is not JobKind.EVIDENCE else [job, evidence]
+        for each in doomed:
+            if not each.finished:
+                self._queue_call(self.queue.cancel, each.id)
+            self._queue_call(self.queue.delete, each.id)
+            self.remove_files(each.id)
 
     def remove_files(self, job_id: str) -> None:
         with contextlib.suppress(Exception):

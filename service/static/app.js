@@ -156,10 +156,17 @@ async function refreshJobs() {
       ? vg.el("span", {}, vg.el("span", { class: "progress" }, vg.el("div", { style: `width:${vg.pct(job.progress.fraction || 0)}` })),
               ` ${job.progress.stage}`)
       : "";
+    // An unfinished job is cancelled (it stays in the list, cancelled); a finished one is deleted with its files.
+    const finished = vg.finished(job.status);
     const action = vg.el("button", {
-      class: "secondary", "data-testid": "job-delete",
-      onclick: async () => { await vg.api(`/v1/jobs/${job.id}`, { method: "DELETE" }).catch(() => {}); refreshJobs(); },
-    }, vg.finished(job.status) ? "Delete" : "Cancel");
+      class: "secondary", "data-testid": finished ? "job-delete" : "job-cancel",
+      onclick: async () => {
+        const request = finished ? vg.api(`/v1/jobs/${job.id}`, { method: "DELETE" })
+          : vg.api(`/v1/jobs/${job.id}/cancel`, { method: "POST" });
+        await request.catch(() => {});
+        refreshJobs();
+      },
+    }, finished ? "Delete" : "Cancel");
     return vg.el("tr", { "data-testid": "job-row", "data-status": job.status },
       vg.el("td", {}, vg.el("a", { href: job.links.page }, (job.input && job.input.filename) || job.id)),
       vg.el("td", {}, vg.el("span", { class: `status ${job.status}` }, job.status), " ", progress),

@@ -33,7 +33,7 @@ BOB = {"Authorization": "Bearer bob-key"}
 
 def test_missing_key_is_401_and_wrong_key_is_403(client: TestClient, files: Files) -> None:
     for method, url in (("GET", "/v1/jobs"), ("GET", "/v1/models"), ("GET", "/v1/jobs/x"), ("DELETE", "/v1/jobs/x"),
-                        ("GET", "/v1/jobs/x/snippets/0/clip")):
+                        ("POST", "/v1/jobs/x/cancel"), ("GET", "/v1/jobs/x/snippets/0/clip")):
         r = client.request(method, url)
         assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", (url, r.text)
         r = client.request(method, url, headers={"X-API-Key": "mallory"})
@@ -52,6 +52,8 @@ def test_a_key_sees_only_its_own_jobs(client: TestClient, files: Files) -> None:
         r = client.get(url, headers=BOB)
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
     assert client.delete(f"/v1/jobs/{alice_job}", headers=BOB).status_code == 404
+    assert client.post(f"/v1/jobs/{alice_job}/cancel", headers=BOB).status_code == 404
+    assert client.get(f"/v1/jobs/{alice_job}", headers=ALICE).status_code == 200  # still there
     listed = {j["id"] for j in client.get("/v1/jobs", headers=BOB).json()["jobs"]}
     assert bob_job in listed and alice_job not in listed
     # The same idempotency key used by two owners makes two jobs.

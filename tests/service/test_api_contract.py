@@ -147,14 +147,30 @@ def test_every_error_status_is_documented_with_the_error_body(spec: dict[str, An
     assert "HTTPValidationError" not in spec["components"]["schemas"]
 
 
-def test_a_deleted_job_is_gone(client: TestClient, files: Files) -> None:
-    """DELETE on a finished job removes it (on an unfinished one it cancels: tests/service/test_api_states.py)."""
+def test_a_deleted_job_is_gone(client: TestClient, spec: dict[str, Any], files: Files) -> None:
+    """DELETE removes a job, finished or not (an unfinished one: tests/service/test_api_faults.py); every later
+    request for it is 404, as documented."""
     job_id = post_video(client, files.good).json()["id"]
     assert wait_for(client, job_id)["status"] == "succeeded"
+    assert set(spec["paths"]["/v1/jobs/{job_id}"]["delete"]["responses"]) >= {"204", "404"}
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
-    for url in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/snippets/0/thumbnail"):
+    for url in (f"/v1/jobs/{job_id}", f"/v1/jobs/{job_id}/snippets/0/thumbnail", f"/v1/jobs/{job_id}/evidence"):
         _refused(client.get(url), 404, "not_found")
     _refused(client.delete(f"/v1/jobs/{job_id}"), 404, "not_found")
+    _refused(client.post(f"/v1/jobs/{job_id}/cancel"), 404, "not_found")
+
+
+def test_a_finished_job_has_nothing_to_cancel_as_documented(client: TestClient, spec: dict[str, Any],
+                                                           files: Files) -> None:
+    path = "/v1/jobs/{job_id}/cancel"
+    assert "202" in spec["paths"][path]["post"]["responses"]
+    _documents(spec, "post", path, 404, "not_found")
+    _documents(spec, "post", path, 409, "job_finished")
+    job_id = post_video(client, files.good).json()["id"]
+    assert wait_for(client, job_id)["status"] == "succeeded"
+    _refused(client.post(f"/v1/jobs/{job_id}/cancel"), 409, "job_finished")
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "succeeded"  # unchanged
+    _refused(client.post("/v1/jobs/no-such-job/cancel"), 404, "not_found")
 
 
 @pytest.mark.parametrize("seconds", ["1e-233", "0.5000000001", "0.25", "10.5", "-0.5"])

@@ -1,5 +1,5 @@
-"""The API under faults: hostile names and cursors, a queue that is down, a prompt cancel, a time limit,
-intake that never opens a container in the API process, trickling and aborted uploads."""
+"""The API under faults: hostile names and cursors, a queue that is down, a prompt cancel, a delete of a running
+job, a time limit, intake that never opens a container in the API process, trickling and aborted uploads."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.queue.redis_streams import RedisQueue
+from service.storage import job_prefix
 from tests.helpers import wait_until
 
 from .api_support import Files, make_files, post_video, server, settings_for, wait_for
@@ -83,13 +84,39 @@ def test_a_cancel_stops_a_decoder_request_in_flight_and_is_not_a_failure(files: 
         before = c.get("/metrics").text
         job_id = post_video(c, files.slow, mode="dense").json()["id"]
         wait_until(mark.exists, timeout=60, what="a decoder request on the slow video")
-        assert c.delete(f"/v1/jobs/{job_id}").status_code == 200
+        assert c.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
         done = wait_for(c, job_id, timeout=60)  # only a cancel that kills the request can end it this soon
         assert done["status"] == "cancelled", done
         after = c.get("/metrics").text
     name = "vidgate_jobs_finished_total"
     assert _metric(after, name, "cancelled") == _metric(before, name, "cancelled") + 1
     assert _metric(after, name, "failed") == _metric(before, name, "failed")
+
+
+def test_deleting_a_running_job_stops_its_worker_and_leaves_nothing(files: Files, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIDGATE_TEST_SLOW_S", "3600")  # a decoder request on the slow video never ends by itself
+    mark = tmp_path / "slow-request-started"
+    monkeypatch.setenv("VIDGATE_TEST_SLOW_MARK", str(mark))
+    settings = settings_for(tmp_path / "data", files)  # one worker: the next job runs only once it stopped
+    with TestClient(create_app(settings)) as c:
+        storage = c.app.state.services.storage  # type: ignore[attr-defined]
+        before = c.get("/metrics").text
+        job_id = post_video(c, files.slow, mode="dense").json()["id"]
+        wait_until(mark.exists, timeout=60, what="a decoder request on the slow video")
+        r = c.delete(f"/v1/jobs/{job_id}")
+        assert r.status_code == 204 and r.content == b"", r.text
+        for r in (c.get(f"/v1/jobs/{job_id}"), c.post(f"/v1/jobs/{job_id}/cancel"), c.delete(f"/v1/jobs/{job_id}")):
+            assert r.status_code == 404 and _code(r) == "not_found", r.text
+        assert storage.list_prefix(job_prefix(job_id)) == []
+        following = post_video(c, files.good).json()["id"]
+        assert wait_for(c, following, timeout=60)["status"] == "succeeded"  # the worker let the deleted job go
+        assert c.get(f"/v1/jobs/{job_id}").status_code == 404  # its worker's last writes recreated nothing
+        assert storage.list_prefix(job_prefix(job_id)) == []
+        after = c.get("/metrics").text
+    name = "vidgate_jobs_finished_total"
+    for status in ("cancelled", "failed", "retried"):  # a deleted job has no outcome to count
+        assert _metric(after, name, status) == _metric(before, name, status), status
 
 
 def test_a_job_past_its_time_limit_fails_with_job_timeout(files: Files, tmp_path: Path,

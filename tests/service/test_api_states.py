@@ -1,4 +1,4 @@
-"""Job states and failure modes: cancel, 409, 429, 503 (model, queue, storage down), a crashing decoder."""
+"""Job states and failure modes: cancel, delete, 409, 429, 503 (model, queue, storage down), a crashing decoder."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.api.app import create_app
+from service.storage import job_prefix
 
 from .api_support import Files, make_files, post_video, settings_for, wait_for
 
@@ -57,11 +58,16 @@ def test_cancel_a_running_job(client: TestClient, files: Files) -> None:
     wait_for(client, job_id, until=("running",), timeout=30)
     r = client.get(f"/v1/jobs/{job_id}/snippets/0/thumbnail")
     assert r.status_code == 409 and _code(r) == "job_not_finished"
-    r = client.delete(f"/v1/jobs/{job_id}")
-    assert r.status_code == 200, r.text
+    r = client.post(f"/v1/jobs/{job_id}/cancel")
+    assert r.status_code == 202 and r.json()["id"] == job_id, r.text
+    assert r.json()["status"] in ("running", "cancelled")  # running until its worker's next cancel check
     done = wait_for(client, job_id)
-    assert done["status"] == "cancelled", done
+    assert done["status"] == "cancelled" and done["error"]["code"] == "cancelled", done
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"  # it stays readable
+    r = client.post(f"/v1/jobs/{job_id}/cancel")
+    assert r.status_code == 409 and _code(r) == "job_finished", r.text
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 204  # a finished (cancelled) job is deleted
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 404
 
 
 def test_queued_jobs_can_be_cancelled_and_have_no_artifacts(idle: TestClient, files: Files) -> None:
@@ -69,9 +75,21 @@ def test_queued_jobs_can_be_cancelled_and_have_no_artifacts(idle: TestClient, fi
     assert job["status"] == "queued"
     r = idle.get(f"/v1/jobs/{job['id']}/snippets/0/clip")
     assert r.status_code == 409 and _code(r) == "job_not_finished"
-    r = idle.delete(f"/v1/jobs/{job['id']}")
-    assert r.status_code == 200 and r.json()["status"] == "cancelled", r.text
+    r = idle.post(f"/v1/jobs/{job['id']}/cancel")
+    assert r.status_code == 202 and r.json()["status"] == "cancelled", r.text  # at once: no worker had it
     assert idle.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+    assert _code(idle.post(f"/v1/jobs/{job['id']}/cancel")) == "job_finished"
+
+
+def test_a_queued_job_deleted_is_gone_with_its_upload(idle: TestClient, files: Files) -> None:
+    job = post_video(idle, files.good).json()
+    storage = idle.app.state.services.storage  # type: ignore[attr-defined]
+    assert storage.list_prefix(job_prefix(job["id"]))  # its upload
+    assert idle.delete(f"/v1/jobs/{job['id']}").status_code == 204
+    for r in (idle.get(f"/v1/jobs/{job['id']}"), idle.delete(f"/v1/jobs/{job['id']}"),
+              idle.post(f"/v1/jobs/{job['id']}/cancel")):
+        assert r.status_code == 404 and _code(r) == "not_found", r.text
+    assert storage.list_prefix(job_prefix(job["id"])) == [] and idle.get("/v1/jobs").json()["jobs"] == []
 
 
 def test_full_queue_is_429_with_retry_after(idle: TestClient, files: Files) -> None:

@@ -1,4 +1,4 @@
-"""``/v1/jobs``: submit a video, follow the job, fetch its result and artifacts, cancel or delete it."""
+"""``/v1/jobs``: submit a video, follow the job, fetch its result and artifacts, cancel it, delete it."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from ..errors import AUTH_ERRORS, error_responses
 from ..evidence import EVIDENCE_RETRY_S, job_evidence
 from ..form import upload_openapi
 from ..intake import IDEMPOTENCY, UPLOAD_ERRORS, submit_upload
-from ..jobview import cancel_body, job_body
+from ..jobview import job_body
 from ..media import artifact, media_response
-from ..schemas import CancelBody, EvidenceBody, JobBody, JobList
+from ..schemas import EvidenceBody, JobBody, JobList
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -73,20 +73,36 @@ async def get_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> dict[s
     return await run_in_threadpool(job_body, job, services, with_result=True)
 
 
+@router.post(
+    "/{job_id}/cancel",
+    status_code=202,
+    response_model=JobBody,
+    summary="Stop a queued or running job; it stays readable, cancelled once stopped",
+    description="A queued job is cancelled at once; a running job's worker is asked to stop and stops at its next "
+    "cancel check (within about a second), then the job reads `cancelled`. The answer is the job as it is now: "
+    "`cancelled`, or `running` until its worker stops. A finished job has nothing to stop (409 `job_finished`).",
+    responses=error_responses(*AUTH_ERRORS, "not_found", "job_finished", "conflict", "queue_unavailable"),
+)
+async def cancel_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> JSONResponse:
+    job = await find_job(services, owner, job_id)
+    current = await run_in_threadpool(services.cancel, job)
+    return JSONResponse(await run_in_threadpool(job_body, current, services), status_code=202)
+
+
 @router.delete(
     "/{job_id}",
-    summary="Cancel a queued/running job, or delete a finished one with its artifacts",
-    status_code=200,
-    response_model=CancelBody,
-    responses={204: {"description": "deleted"},
-               **error_responses(*AUTH_ERRORS, "not_found", "conflict", "queue_unavailable")},
+    status_code=204,
+    response_class=Response,
+    summary="Delete a job and its files; an unfinished job is stopped first",
+    description="The job, its upload, its result and artifacts are removed, and every later request for it is "
+    "404. A queued or running job is cancelled first (its worker stops at its next cancel check and records "
+    "nothing); to stop a job and keep it, use `POST /v1/jobs/{id}/cancel`.",
+    responses={204: {"description": "deleted"}, **error_responses(*AUTH_ERRORS, "not_found", "queue_unavailable")},
 )
 async def delete_job(job_id: str, services: ServicesDep, owner: OwnerDep) -> Response:
     job = await find_job(services, owner, job_id)
-    outcome = await run_in_threadpool(services.cancel_or_delete, job)
-    if outcome is None:
-        return Response(status_code=204)
-    return JSONResponse(cancel_body(outcome))
+    await run_in_threadpool(services.delete_job, job)
+    return Response(status_code=204)
 
 
 def _half_steps(seconds: float) -> float:
