@@ -190,8 +190,7 @@ def process(queue: JobQueue, delivery: Delivery, handler: Handler, *, storage: S
         result = handler(job, report)
     except Cancelled:
         if report.reason == "lease_lost":
-            log.warning("job %s: stopped: this worker no longer holds it (another worker does, or it was deleted)",
-                        job.id)
+            log.warning("job %s: stopped: another worker holds it now, or it was deleted", job.id)
             return None
         if report.reason == "time_limit":
             status, error = JobStatus.FAILED, {

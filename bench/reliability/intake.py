@@ -225,24 +225,18 @@ SCHEMATHESIS_EXAMPLES = 10  # the short run: cases per operation and phase
 SCHEMATHESIS_CONFIG = Path(__file__).with_name("schemathesis.toml")
 SCHEMATHESIS_HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 SERVER_ERROR = "ST101"  # schemathesis's code for a 5xx answer; every other failure is a break of the contract
-# DELETE on a job that has not finished cancels it (200, the job as it is now), and the job stays readable with its
-# new status (tests/service/test_api_states.py); only DELETE on a finished job removes it (204, then 404:
-# tests/service/test_api_contract.py).
-# schemathesis's use_after_free reads any 2xx DELETE as a removal, so it is the one check left out.
-SCHEMATHESIS_LEFT_OUT = "use_after_free"
 
 
 def schemathesis(bench: Bench, server: Server) -> dict[str, Any]:
     """``schemathesis run --checks all`` against the live app's /openapi.json with an API key and a fixed seed:
     all four phases (examples, coverage, fuzzing, stateful), 300 s in the full run, a few cases per operation in the
     short one. Valid uploads are real videos (`schemathesis_hooks`); a cursor may be refused as a job id may be
-    (``schemathesis.toml``), and use_after_free is left out (`SCHEMATHESIS_LEFT_OUT`)."""
+    (``schemathesis.toml``)."""
     report = bench.folder("schemathesis") / "report.json"
     budget = (["--max-examples", str(SCHEMATHESIS_EXAMPLES)] if bench.quick
               else ["--max-time", str(SCHEMATHESIS_SECONDS)])
     cmd = [str(Path(sys.executable).parent / "schemathesis"), "--config-file", str(SCHEMATHESIS_CONFIG), "run",
-           f"http://127.0.0.1:{server.port}/openapi.json", "--checks", "all", "--exclude-checks",
-           SCHEMATHESIS_LEFT_OUT, *budget, "--seed", "14",
+           f"http://127.0.0.1:{server.port}/openapi.json", "--checks", "all", *budget, "--seed", "14",
            "--no-color", "--workers", "2", "-H", f"X-API-Key: {KEY}", "--report", "json",
            "--report-json-path", str(report), "--request-timeout", "60"]
     dropped = report.parent / "dropped.jsonl"  # valid requests schemathesis took for invalid ones (hooks)
@@ -258,7 +252,7 @@ def schemathesis(bench: Bench, server: Server) -> dict[str, Any]:
     failures = [{"code": f["code"], "title": f["title"], "count": f["count"], "operations": f["operations"]}
                 for f in data["failures"]]
     budget_text = f"{SCHEMATHESIS_EXAMPLES} examples per operation" if bench.quick else f"{SCHEMATHESIS_SECONDS} s"
-    return {"checks": f"all but {SCHEMATHESIS_LEFT_OUT}", "budget": budget_text, "seed": 14,
+    return {"checks": "all", "budget": budget_text, "seed": 14,
             "cases": data["test_cases"]["generated"],
             "server_errors": sum(f["count"] for f in failures if f["code"] == SERVER_ERROR),
             "contract_failures": sum(f["count"] for f in failures if f["code"] != SERVER_ERROR),
