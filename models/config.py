@@ -3,8 +3,9 @@
 The defaults are the training recipe's (``pipelines.training.TrainConfig`` takes its model fields'
 defaults from here), so a model built from defaults is the model ``vidgate train`` builds. They are
 never used to fill a field a checkpoint lacks: a checkpoint records its config version, and a field an
-older version did not have gets the value that version meant, from `CONFIG_MIGRATIONS`. This module
-imports no torch (the CLI and the API process read it).
+older version did not have gets the value that version meant, from `CONFIG_MIGRATIONS`: a value, or
+`Was` an older field's, which that field's newer names replace. This module imports no torch (the CLI and
+the API process read it).
 """
 
 from __future__ import annotations
@@ -13,12 +14,23 @@ import dataclasses
 from typing import Any
 
 VERSION = "0.1.0"
+PIXEL_MEAN = (0.45, 0.45, 0.45)  # a trunk vidgate trains from scratch learns on inputs normalised with these
+PIXEL_STD = (0.225, 0.225, 0.225)
+
+
+@dataclasses.dataclass(frozen=True)
+class Was:
+    """A migrated field whose value is what the older config held under ``field`` (renamed or split)."""
+
+    field: str
+
 
 # The version of ModelConfig's fields this vidgate writes (checkpoint metadata ``config_version``).
-CONFIG_VERSION = 2
-# What a config of version N meant by each field it lacks (N → {field: value}); applied at load from a
-# checkpoint's version up to `CONFIG_VERSION`. Version 1 (metadata without ``config_version``) came
-# before these fields; a field such a checkpoint does hold is kept.
+CONFIG_VERSION = 3
+# What a config of version N meant by each field it lacks (N → {field: value or `Was`}); applied at load
+# from a checkpoint's version up to `CONFIG_VERSION`. Version 1 (metadata without ``config_version``) came
+# before these fields; a field such a checkpoint does hold is kept. An older field a `Was` names is gone
+# from the newer versions.
 CONFIG_MIGRATIONS: dict[int, dict[str, Any]] = {
     1: {
         "max_snippets": 64,  # training planned 64 snippets per video
@@ -27,6 +39,12 @@ CONFIG_MIGRATIONS: dict[int, dict[str, Any]] = {
         "head_events": 0,  # no events path
         "head_pooling": "mean",  # the bag of selected snippets was averaged alike
         "threshold_rule": None,  # the threshold was fixed at 0.5, not calibrated
+    },
+    2: {  # one normalisation (``mean``, ``std``) served both networks
+        "light_mean": Was("mean"),
+        "light_std": Was("std"),
+        "heavy_mean": Was("mean"),
+        "heavy_std": Was("std"),
     },
 }
 
@@ -45,8 +63,11 @@ class ModelConfig:
         snippet_frames: frames per snippet.
         max_snippets: snippets training planned per video (spread uniformly over it); inference plans
             the same unless told otherwise.
-        mean: per-channel normalisation mean (RGB in [0, 1]).
-        std: per-channel normalisation std.
+        light_mean: per-channel normalisation mean of the light encoder's input (RGB in [0, 1]): its weights'
+            publisher's (`models.published`) when it started from published weights, else `PIXEL_MEAN`.
+        light_std: per-channel normalisation std of the light encoder's input.
+        heavy_mean: per-channel normalisation mean of the heavy network's input.
+        heavy_std: per-channel normalisation std of the heavy network's input.
         num_kernels: concept kernel count.
         kernels_trainable: concept kernels keep learning after initialisation.
         gate_hidden: gate width.
@@ -72,8 +93,10 @@ class ModelConfig:
     heavy_size: int = 112
     snippet_frames: int = 8
     max_snippets: int = 128
-    mean: tuple[float, float, float] = (0.45, 0.45, 0.45)
-    std: tuple[float, float, float] = (0.225, 0.225, 0.225)
+    light_mean: tuple[float, float, float] = PIXEL_MEAN
+    light_std: tuple[float, float, float] = PIXEL_STD
+    heavy_mean: tuple[float, float, float] = PIXEL_MEAN
+    heavy_std: tuple[float, float, float] = PIXEL_STD
     num_kernels: int = 64
     kernels_trainable: bool = True
     gate_hidden: int = 128
@@ -108,13 +131,20 @@ def config_from_dict(raw: dict[str, Any], version: int) -> ModelConfig:
         raise ValueError(f"config version {version} is not one this vidgate reads (1 to {CONFIG_VERSION}; "
                          "written by a newer vidgate?)")
     names = [f.name for f in dataclasses.fields(ModelConfig)]
-    unknown = set(raw) - set(names)
+    steps = [CONFIG_MIGRATIONS[older] for older in range(version, CONFIG_VERSION)]
+    renamed = {meant.field for step in steps for meant in step.values() if isinstance(meant, Was)}
+    unknown = set(raw) - set(names) - renamed
     if unknown:
         raise ValueError(f"config has unknown fields {sorted(unknown)} (written by a newer vidgate?)")
     values = dict(raw)
-    for older in range(version, CONFIG_VERSION):
-        for name, meant in CONFIG_MIGRATIONS[older].items():
-            values.setdefault(name, meant)
+    for step in steps:
+        for name, meant in step.items():
+            if not isinstance(meant, Was):
+                values.setdefault(name, meant)
+            elif meant.field in values:
+                values.setdefault(name, values[meant.field])
+        for gone in {meant.field for meant in step.values() if isinstance(meant, Was)}:
+            values.pop(gone, None)
     missing = [name for name in names if name not in values]
     if missing:
         raise ValueError(f"config of version {version} lacks {', '.join(missing)}")

@@ -30,10 +30,11 @@ def _statistics(mean: tuple[float, ...], std: tuple[float, ...], device: torch.d
     return (torch.tensor(mean, device=device).view(3, 1, 1), torch.tensor(std, device=device).view(3, 1, 1))
 
 
-def normalise(x: torch.Tensor, config: ModelConfig) -> torch.Tensor:
-    """Normalise ``(..., 3, H, W)`` floats in [0, 1] with the model's mean and std."""
-    mean, std = _statistics(tuple(config.mean), tuple(config.std), x.device)
-    return (x - mean) / std
+def normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """Normalise ``(..., 3, H, W)`` floats in [0, 1] with a network's per-channel ``mean`` and ``std`` (each network
+    its own: its weights' publisher's, `ModelConfig.light_mean` / ``heavy_mean``)."""
+    m, s = _statistics(tuple(mean), tuple(std), x.device)
+    return (x - m) / s
 
 
 def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -45,7 +46,7 @@ def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def light_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
     """Centre frames ``(N, H, W, 3) uint8`` → light encoder input ``(N, 3, S, S)``."""
-    return normalise(resize_square(to_tensor(frames), config.light_size), config)
+    return normalise(resize_square(to_tensor(frames), config.light_size), config.light_mean, config.light_std)
 
 
 def heavy_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
@@ -54,7 +55,7 @@ def heavy_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch
     s, length = x.shape[:2]
     x = resize_square(x.flatten(0, 1), config.heavy_size)
     x = x.reshape(s, length, *x.shape[1:])  # (S, L, 3, S', S')
-    return normalise(x, config).transpose(1, 2)  # (S, 3, L, H, W)
+    return normalise(x, config.heavy_mean, config.heavy_std).transpose(1, 2)  # (S, 3, L, H, W)
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, *, max_shift: float = 0.1) -> torch.Tensor:

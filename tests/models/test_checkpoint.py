@@ -165,10 +165,38 @@ def test_a_version_1_checkpoint_is_migrated_by_the_table_not_by_defaults(tmp_pat
     assert (config.head, config.max_snippets, config.head_events, config.head_pooling) == ("temporal", 24, 0, "mean")
 
 
+def test_a_version_2_checkpoint_normalises_both_networks_with_its_one_mean_and_std(tmp_path: Path) -> None:
+    """Version 2 held one ``mean`` and ``std`` for both networks; each network's own fields get them, whatever
+    they were, and the old names are gone."""
+    from models.checkpoint import read_config
+    from models.config import CONFIG_MIGRATIONS
+
+    assert set(CONFIG_MIGRATIONS[2]) == {"light_mean", "light_std", "heavy_mean", "heavy_std"}
+    mean, std = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+
+    def version_2(meta: dict[str, Any]) -> None:
+        meta["config_version"] = 2
+        for name in ("light_mean", "light_std", "heavy_mean", "heavy_std"):
+            del meta["config"][name]
+        meta["config"].update(mean=mean, std=std)
+
+    path = _rewrite_metadata(save_checkpoint(_model(), tmp_path / "v2.safetensors"), version_2)
+    config = read_config(path)
+    assert config.light_mean == config.heavy_mean == tuple(mean)
+    assert config.light_std == config.heavy_std == tuple(std)
+    assert load_checkpoint(path)[0].config == config
+    current = _rewrite_metadata(save_checkpoint(_model(), tmp_path / "v3.safetensors"),
+                                lambda meta: meta["config"].update(mean=mean))
+    with pytest.raises(CheckpointError, match=r"unknown fields \['mean'\]"):  # a current config has no `mean`
+        load_checkpoint(current)
+
+
 def test_a_current_checkpoint_lacking_a_field_or_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    from models.config import CONFIG_VERSION
+
     path = _rewrite_metadata(save_checkpoint(_model(), tmp_path / "m.safetensors"),
                              lambda meta: meta["config"].pop("head"))
-    with pytest.raises(CheckpointError, match="config of version 2 lacks head"):
+    with pytest.raises(CheckpointError, match=f"config of version {CONFIG_VERSION} lacks head"):
         load_checkpoint(path)
     newer = _rewrite_metadata(save_checkpoint(_model(), tmp_path / "n.safetensors"),
                               lambda meta: meta.update(config_version=99))
