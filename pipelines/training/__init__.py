@@ -9,6 +9,10 @@
                (``heavy.py``); pretrained ``heavy_weights`` initialise it, the stage still runs.
 4.  features — light features of every centre frame and heavy features + per-snippet class logits
                of every snippet are cached on disk (``features.py``).
+
+With ``freeze_trunks`` (both weight files given) stages 2 and 3 leave the trunks as published: features
+are cached right after the frames, and stage 3 trains only the heavy network's per-snippet classifier on
+them (``heavy.train_heavy_classifier``); kernels and gate follow as above.
 5.  kernels  — k-means over cached light features initialises the concept kernels (``features.py``).
 6.  gate     — gate + head train end to end on cached features (``gate.py``).
 

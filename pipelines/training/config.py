@@ -66,7 +66,11 @@ class TrainConfig:
                                "(weighted by a learned relevance) or mean.", panel=ADVANCED)
     light_weights: str | None = _field(None, "Pretrained light trunk weights (local file); replaces the light stage.")
     heavy_weights: str | None = _field(None, "Pretrained heavy backbone weights (local file); the heavy stage still "
-                                       "trains it on the data set.")
+                                       "trains it on the data set (unless --freeze-trunks).")
+    freeze_trunks: bool = _field(False, "The small-data recipe: keep both pretrained trunks (--light-weights and "
+                                 "--heavy-weights, both required) as published; no light or heavy stage trains them, "
+                                 "only the concept kernels, the gate and the head learn, on their cached features "
+                                 "(docs/own-footage.md says when to use it).")
     allow_partial_weights: bool = _field(False, "Load --light-weights / --heavy-weights even when under 95% of the "
                                          "trunk's tensors match (the rest keep their initial values; the log names "
                                          "them). Without it such a file is refused.", panel=ADVANCED)

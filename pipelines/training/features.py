@@ -1,6 +1,12 @@
-"""Stages 4 and 5: cache every snippet's light and heavy features, then initialise the concept kernels."""
+"""Stages 4 and 5: cache every snippet's light and heavy features, then initialise the concept kernels.
+
+With frozen trunks the features are cached before the heavy classifier trains (it learns on them), and
+:func:`add_heavy_logits` adds its per-snippet logits afterwards.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -17,12 +23,11 @@ Features = list[dict[str, torch.Tensor]]
 
 @torch.no_grad()
 def cache_features(ctx: Context) -> None:
-    """Light features, heavy features and heavy per-snippet class logits of every snippet."""
-    model, mc = ctx.model, ctx.model_config
-    fc = nn.Linear(model.heavy.num_features, mc.num_classes)
-    fc.load_state_dict(torch.load(ctx.work / "heavy_fc.pt", weights_only=True))
+    """Light features, heavy features and heavy per-snippet class logits of every snippet (the logits once the
+    heavy classifier has trained: before it with frozen trunks)."""
+    model = ctx.model
+    fc = heavy_classifier(ctx)
     model.to(ctx.device).eval()
-    fc.to(ctx.device)
     folder = ctx.work / "features"
     folder.mkdir(exist_ok=True)
     for split, videos in ctx.videos.items():
@@ -31,9 +36,40 @@ def cache_features(ctx: Context) -> None:
             if target.exists():
                 continue
             light, heavy = video_features(model, video, ctx.device)
-            tmp = target.with_suffix(".tmp")
-            torch.save({"light": light.cpu(), "heavy": heavy.cpu(), "heavy_logits": fc(heavy).cpu()}, tmp)
-            tmp.replace(target)
+            cached = {"light": light.cpu(), "heavy": heavy.cpu()}
+            if fc is not None:
+                cached["heavy_logits"] = fc(heavy).cpu()
+            _save(cached, target)
+
+
+def heavy_classifier(ctx: Context) -> nn.Linear | None:
+    """The heavy stage's per-snippet classifier (``heavy_fc.pt``) on the training device; None before it trained."""
+    path = ctx.work / "heavy_fc.pt"
+    if not path.exists():
+        return None
+    fc = nn.Linear(ctx.model.heavy.num_features, ctx.model_config.num_classes)
+    fc.load_state_dict(torch.load(path, weights_only=True))
+    return fc.to(ctx.device)
+
+
+@torch.no_grad()
+def add_heavy_logits(ctx: Context) -> None:
+    """Add the heavy classifier's per-snippet logits to every cached video that lacks them (resumable)."""
+    fc = heavy_classifier(ctx)
+    assert fc is not None, "the heavy classifier trains before its logits are added"
+    folder = ctx.work / "features"
+    for videos in ctx.videos.values():
+        for video in videos:
+            target = folder / f"{video.frames_file.stem}.pt"
+            cached = torch.load(target, weights_only=True)
+            if "heavy_logits" not in cached:
+                _save({**cached, "heavy_logits": fc(cached["heavy"].to(ctx.device)).cpu()}, target)
+
+
+def _save(cached: dict[str, torch.Tensor], target: Path) -> None:
+    tmp = target.with_suffix(".tmp")
+    torch.save(cached, tmp)
+    tmp.replace(target)
 
 
 @torch.no_grad()

@@ -11,7 +11,8 @@ Validation: the heavy classifier's video accuracy on each validation video's mos
 (by the light classifier, fixed for the run), averaged over the last 3 epochs, picks among the last 4
 epochs.
 Pretrained ``heavy_weights`` (loaded when the run is set up) only initialise the backbone; this stage still
-trains it on the data set.
+trains it on the data set. With ``freeze_trunks`` :func:`train_heavy_classifier` replaces this stage: the
+backbone stays as published and only its per-snippet classifier learns, on the cached features.
 
 Beside the per-snippet loss, ``heavy_sequence_weight`` times a sequence loss: a head of the model's
 kind, built for this stage only, reads each video's training snippets in time order with their times
@@ -26,13 +27,15 @@ import random
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from models import build_head
 
 from ..cache import CachedVideo, load_snippets
 from ..transforms import heavy_input
 from .context import Context
-from .instances import Instances, MilClassifier, fit_instances, validation_score, video_scores
+from .features import add_heavy_logits, load_features
+from .instances import Instances, MilClassifier, fit_instances, instance_loss, validation_score, video_scores
 from .light import light_classifier, light_salience
 from .segments import snippet_coverage
 from .work import Stage, stage_figures
@@ -118,6 +121,58 @@ def train_heavy(ctx: Context) -> None:
     torch.save(net.fc.state_dict(), ctx.work / "heavy_fc.pt")
     ctx.figures["heavy"] = stage_figures(stage, "val_snippet_accuracy")
     stage.finish({"heavy": model.heavy.state_dict(), "validation": ctx.figures["heavy"]})
+
+
+def train_heavy_classifier(ctx: Context) -> None:
+    """Stage 3 with frozen trunks: the heavy network stays as published; its per-snippet classifier
+    (``heavy_fc.pt``) learns on the cached heavy features of every training snippet, each its video's label.
+
+    The gate stage needs no more of the heavy stage than that: the classifier's per-snippet logits (added to
+    the cached features) mark the snippets most salient to the heavy network, the targets of the gate's
+    salience term. Epochs, validation, patience and resumption as the heavy stage's; an epoch costs
+    milliseconds per video.
+    """
+    stage = Stage(ctx.work, "heavy")
+    if stage.done():
+        ctx.figures["heavy"] = stage.load().get("validation", {})
+        ctx.log("heavy: classifier on the frozen backbone's features done earlier, loaded from the work folder")
+        add_heavy_logits(ctx)
+        return
+    c, device, multi = ctx.config, ctx.device, ctx.model_config.multi_label
+    heavy = {split: [f["heavy"] for f in load_features(ctx, split)] for split in ("train", "val")}  # (T_i, F) each
+    torch.manual_seed(c.seed + 100)
+    fc = nn.Linear(ctx.model.heavy.num_features, ctx.model_config.num_classes).to(device)
+    optimiser = torch.optim.AdamW(fc.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+    start = stage.resume(fc, optimiser)
+
+    @torch.no_grad()
+    def score() -> float | None:
+        if not heavy["val"]:
+            return None
+        scores = [video_scores(fc(x.to(device)), multi).cpu() for x in heavy["val"]]
+        return validation_score(torch.stack(scores), ctx.targets["val"])
+
+    for epoch in ctx.bar(range(start, c.heavy_epochs), "heavy classifier", c.heavy_epochs - start):
+        for batch in ctx.batches("train", True, epoch):
+            x = torch.cat([heavy["train"][i] for i in batch]).to(device)  # (ΣT, F)
+            bags = [heavy["train"][i].shape[0] for i in batch]
+            loss = instance_loss(fc(x), ctx.targets["train"][batch].to(device), bags, multi)
+            optimiser.zero_grad()
+            torch.autograd.backward(loss)
+            optimiser.step()
+        value = score()
+        if value is not None:
+            stage.last = (epoch + 1, value)
+        stage.save_epoch(fc, optimiser, epoch + 1, value)
+        if value is not None and epoch + 1 - stage.best_epoch >= c.patience:
+            break
+    stage.restore_best(fc)
+    torch.save(fc.state_dict(), ctx.work / "heavy_fc.pt")
+    ctx.figures["heavy"] = stage_figures(stage, "val_snippet_accuracy")
+    ctx.log("heavy: backbone frozen; its per-snippet classifier trained on the cached features"
+            + (f", kept epoch {stage.best_epoch} (validation {stage.best_score:.3f})" if stage.best_epoch else ""))
+    stage.finish({"validation": ctx.figures["heavy"]})
+    add_heavy_logits(ctx)
 
 
 def ranked(salience: torch.Tensor, coverage: list[torch.Tensor] | None, video: int) -> torch.Tensor:

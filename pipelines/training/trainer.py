@@ -23,7 +23,7 @@ from .examples import concept_examples
 from .features import cache_features
 from .frames import prepare
 from .gate import train_gate
-from .heavy import train_heavy
+from .heavy import train_heavy, train_heavy_classifier
 from .light import train_light
 from .weights import load_trunk_weights
 from .work import NOT_RECIPE, check_work_folder, dataset_fingerprint
@@ -69,6 +69,16 @@ class Trainer:
             raise OptionsError(f"threshold_precision must be 0 or more, got {config.threshold_precision}")
         if not 0 < config.val_fraction < 1:
             raise OptionsError(f"val_fraction must be between 0 and 1, got {config.val_fraction}")
+        if config.freeze_trunks:
+            missing = [flag for flag, path in (("--light-weights", config.light_weights),
+                                               ("--heavy-weights", config.heavy_weights)) if not path]
+            if missing:
+                raise OptionsError(f"--freeze-trunks keeps both pretrained trunks as published: it needs "
+                                   f"--light-weights and --heavy-weights (missing: {' and '.join(missing)}); "
+                                   "without published weights, train the trunks (leave out --freeze-trunks)")
+            if config.heavy_sequence_weight:
+                raise OptionsError("--heavy-sequence-weight trains the heavy backbone; with --freeze-trunks it stays "
+                                   "as published (leave out one of them)")
         recipe = {k: v for k, v in dataclasses.asdict(config).items() if k not in NOT_RECIPE}
         model_config = ModelConfig(
             classes=dataset.classes,
@@ -118,9 +128,13 @@ class Trainer:
             return value
 
         timed("frames", prepare)
-        timed("light", train_light)
-        timed("heavy", train_heavy)
-        timed("features", cache_features)
+        if ctx.config.freeze_trunks:  # features first: the heavy classifier learns on them
+            timed("features", cache_features)
+            timed("heavy", train_heavy_classifier)
+        else:
+            timed("light", train_light)
+            timed("heavy", train_heavy)
+            timed("features", cache_features)
         summary: dict[str, Any] = timed("gate", train_gate)
         summary["seconds"] = {**seconds, "total": round(sum(seconds.values()), 1)}
         ctx.log("seconds per stage (this run; a stage done earlier counts ~0): "

@@ -43,8 +43,13 @@ def test_an_exact_load_is_logged_and_kept_for_the_summary(dataset: Dataset, weig
     lines: list[str] = []
     trainer = _trainer(dataset, tmp_path / "work", lines, light_weights=str(weights["small"]))
     assert trainer.pretrained == {"light": {"file": str(weights["small"]), "backbone": "mobilenet_v3_small",
-                                            "layout": "state dict", "loaded": 240, "trunk": 240, "exact": True}}
+                                            "layout": "state dict", "loaded": 240, "trunk": 240, "exact": True,
+                                            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}}
     assert any(line.startswith("light pretrained: mobilenet_v3_small: loaded all 240 trunk tensors") for line in lines)
+    assert any(line.endswith("input normalised with mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225)")
+               for line in lines)  # ImageNet's: the publisher's, recorded in the model's config
+    assert trainer.model.config.light_mean == (0.485, 0.456, 0.406)
+    assert trainer.model.config.heavy_mean == (0.45, 0.45, 0.45)  # tiny3d from scratch: vidgate's own
     expected = torch.load(weights["small"], weights_only=True)
     got = trainer.model.light.trunk.state_dict()
     assert all(torch.equal(got[k], expected[k]) for k in got)
@@ -73,3 +78,16 @@ def test_a_missing_file_is_bad_weights(dataset: Dataset, tmp_path: Path) -> None
     with pytest.raises(ModelError, match=r"--heavy-weights: weight file .* does not exist") as info:
         _trainer(dataset, tmp_path / "work", [], heavy_weights=str(tmp_path / "absent.pth"))
     assert info.value.code == "bad_weights"
+
+
+def test_a_vidgate_checkpoints_trunk_keeps_that_checkpoints_normalisation(dataset: Dataset, tmp_path: Path) -> None:
+    """A trunk taken from a vidgate checkpoint learned on inputs normalised as that checkpoint's config says."""
+    from models import ModelConfig, VidGate, save_checkpoint
+
+    source = ModelConfig(classes=("a", "b"), light="mobilenet_v3_small", heavy_mean=(0.5, 0.4, 0.3),
+                         heavy_std=(0.3, 0.2, 0.1), num_kernels=4)
+    path = save_checkpoint(VidGate(source), tmp_path / "earlier.safetensors")
+    lines: list[str] = []
+    trainer = _trainer(dataset, tmp_path / "work", lines, heavy_weights=str(path))
+    assert (trainer.model.config.heavy_mean, trainer.model.config.heavy_std) == ((0.5, 0.4, 0.3), (0.3, 0.2, 0.1))
+    assert trainer.pretrained["heavy"]["layout"].startswith("vidgate checkpoint")
