@@ -167,6 +167,7 @@ def bad_requests(bench: Bench, server: Server) -> dict[str, Any]:
         ("unknown job", 404, "not_found", lambda: _resp(c.get("/v1/jobs/no-such-job"))),
         ("job id of 500 characters", 404, "not_found", lambda: _resp(c.get("/v1/jobs/" + "a" * 500))),
         ("DELETE unknown job", 404, "not_found", lambda: _resp(c.delete("/v1/jobs/no-such-job"))),
+        ("cancel a finished job", 409, "job_finished", lambda: _resp(c.post(f"/v1/jobs/{finished}/cancel"))),
         ("snippet 999", 404, "not_found", lambda: _resp(c.get(f"/v1/jobs/{finished}/snippets/999/thumbnail"))),
         ("snippet -1", 404, "not_found", lambda: _resp(c.get(f"/v1/jobs/{finished}/snippets/-1/clip"))),
         ("snippet abc", 422, "validation_error", lambda: _resp(c.get(f"/v1/jobs/{finished}/snippets/abc/clip"))),
