@@ -40,7 +40,7 @@ import torch
 
 from models import SelectionRule, VidGate
 
-from .passes import DeviceSpan, StageTimer
+from .timing import DeviceSpan, StageTimer
 from .transforms import heavy_input, light_input
 
 T = TypeVar("T")

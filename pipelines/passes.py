@@ -1,4 +1,4 @@
-"""The two decoding passes of one video, and the stage timer they report into.
+"""The two decoding passes of one video (they report into a `pipelines.timing.StageTimer`).
 
 The light pass decodes one frame per snippet in the way its ``light_pass`` mode says (and, on long
 GOPs, finishes the snippets it passes through so the heavy pass never decodes them again); the heavy pass
@@ -8,10 +8,9 @@ decodes the selected snippets chunk by chunk, the next chunk while the current o
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,58 +18,12 @@ import torch
 from models import ModelConfig
 
 from .decoding import Decoder, TorchCodecDecoder, VideoInfo, centre_crop
+from .device_loop import DeviceLoop, Frames
 from .errors import Cancelled
 from .planning import Snippet, light_frames, passed_snippets
-
-if TYPE_CHECKING:
-    from .device_loop import DeviceLoop
+from .timing import StageTimer
 
 Progress = Callable[[str, float], None]  # (stage, fraction done) as a video moves through the stages
-# What a pass of the device loop took: seconds (CPU), or the CUDA events around it, read once they have passed.
-DeviceSpan = float | tuple[torch.cuda.Event, torch.cuda.Event]
-Frames = np.ndarray | torch.Tensor  # (..., H, W, 3) uint8: on the host, or on a GPU decoder's device
-
-
-class StageTimer:
-    """Seconds per stage of one video.
-
-    Host stages (probe, decoding, waiting for a decode) are wall time. The networks' stages (light, gate, heavy,
-    head, evidence) are the time of the device loop's passes that carried the video (`add_pass`): CUDA events
-    on a GPU, read in `resolve` once the video is done, so timing never synchronises the device; perf_counter
-    around the pass on the CPU. A pass shared by several videos counts in full for each of them.
-    """
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._events: list[tuple[str, torch.cuda.Event, torch.cuda.Event]] = []
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.add(name, time.perf_counter() - start)
-
-    def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
-
-    def add_pass(self, name: str, span: DeviceSpan) -> None:
-        if isinstance(span, tuple):
-            self._events.append((name, *span))
-        else:
-            self.add(name, span)
-
-    def resolve(self) -> dict[str, float]:
-        """The seconds, the device passes' included (waits for each pass's own end event, which a video's last
-        result has already passed)."""
-        for name, begin, end in self._events:
-            end.synchronize()
-            self.add(name, begin.elapsed_time(end) / 1000.0)
-        self._events.clear()
-        return self.seconds
-
-
 def host_frames(frames: Frames) -> np.ndarray:
     """Frames as a host array (for a `FrameSink`: frames a GPU decoder made come back for thumbnails only)."""
     return frames.cpu().numpy() if isinstance(frames, torch.Tensor) else frames

@@ -48,14 +48,15 @@ from .decoding import (
     probe,
     probe_isolated,
 )
-from .device_loop import DeviceLoop
+from .device_loop import DeviceLoop, Frames
 from .errors import ModelError, VidgateError
 from .evidence import HeadInput, HeadSink, evidence_terms
 from .options import LightPass, Options
-from .passes import Frames, Progress, StageTimer, cancel_check, heavy_pass_features, host_frames, light_pass_frames
+from .passes import Progress, cancel_check, heavy_pass_features, host_frames, light_pass_frames
 from .planning import Snippet, align_to_keyframes, light_frames, plan_snippets, plan_video, relative_times
 from .results import Decoding, Label, RecognitionResult, assemble, model_info, snippet_evidence
 from .selection import baseline_mask, gate_rule
+from .timing import StageTimer
 
 AUTO_FALLBACK = "fast"  # what ``auto`` runs where it does not align (docs/inference.md: the measured choice)
 # Receives decoded centre frames ``{snippet index: (H, W, 3) uint8}`` as the recognizer meets them, whole (aspect

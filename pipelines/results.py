@@ -142,7 +142,7 @@ def assemble(
         evidence: per snippet, its term in every class logit (`EVIDENCE_DESCRIPTION`); reported for the
             selected snippets and the returned labels. None: not asked for (every snippet's is None).
         flops: ``ComputeProfile.video`` of this run.
-        seconds: seconds per stage (`pipelines.passes.StageTimer`).
+        seconds: seconds per stage (`pipelines.timing.StageTimer`).
     """
     order = sorted(range(len(scores)), key=lambda i: -scores[i])[: min(top_k, len(scores))]
     spans = snippet_times(plan, info)

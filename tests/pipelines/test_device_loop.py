@@ -16,9 +16,9 @@ import torch
 from models import ModelConfig, SelectionRule, VidGate
 from pipelines.device_loop import DeviceLoop
 from pipelines.options import Options
-from pipelines.passes import StageTimer
 from pipelines.recognizer import Recognizer
 from pipelines.results import RecognitionResult
+from pipelines.timing import StageTimer
 
 from ..helpers import tiny_checkpoint, write_test_video
 

@@ -1,0 +1,5 @@
+"""``python -m service.cli``: the ``vidgate`` command."""
+
+from . import main
+
+main()
