@@ -25,13 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import broker, crashes, intake
+from . import broker, crashes, intake, margins, suite
 from .harness import Bench
 from .report import markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = ("bad_files", "bad_requests", "schemathesis", "memory", "load", "sigkill_redis", "reclaim_at_scale",
-             "sigkill_embedded", "poison_redis", "poison_embedded", "frozen", "broker")
+             "sigkill_embedded", "poison_redis", "poison_embedded", "frozen", "broker", "margins", "suite")
 # The short version CI runs: the intake scenarios on one server, a frozen worker, a 2 s Redis outage.
 # (SIGKILLed workers and poison videos are also covered by tests/service; the full run measures them.)
 QUICK = ("bad_files", "bad_requests", "schemathesis", "memory", "frozen", "broker")
@@ -54,6 +54,10 @@ def run(bench: Bench, names: tuple[str, ...], log: Callable[[str], None] = print
                     figures[name] = intake.load(bench)
                 elif name == "broker":
                     figures[name] = broker.outages(bench)
+                elif name == "margins":
+                    figures[name] = margins.margins(folder=bench.folder("margins"))
+                elif name == "suite":
+                    figures[name] = suite.suite(bench.folder("suite"))
                 else:
                     figures[name] = getattr(crashes, name)(bench)
             except Exception:
@@ -90,10 +94,17 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m bench.reliability" + (" --quick" if args.quick else "") + \
         (f" --only {args.only}" if args.only else "")
     machine = f"{platform.machine()}, {__import__('os').cpu_count()} cores"
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(markdown(figures, command=command, machine=machine, quick=args.quick))
     raw = args.json or (ROOT / "docs" / "results" / "reliability.json" if args.out == ROOT / "docs" / "reliability.md"
                         else args.out.with_suffix(".json"))
+    figures["runs"] = {name: {"command": command, "machine": machine} for name in names if name in figures}
+    if args.only and raw.exists():  # some scenarios again: the page keeps the other scenarios' last figures
+        kept = json.loads(raw.read_text())
+        kept_runs = kept.pop("runs", {name: {"command": kept.get("command", "python -m bench.reliability"),
+                                             "machine": kept.get("machine", "")} for name in SCENARIOS if name in kept})
+        figures = {**kept, **figures, "runs": {**kept_runs, **figures["runs"]},
+                   "seconds": kept.get("seconds", 0.0) + figures["seconds"]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(markdown(figures, command=command, machine=machine, quick=args.quick))
     raw.parent.mkdir(parents=True, exist_ok=True)
     raw.write_text(json.dumps(figures, indent=1, default=str))
     print(f"wrote {args.out} and {raw}")

@@ -15,12 +15,51 @@ def _reclaim(spread: dict[str, Any]) -> str:
     return f"median {spread['median']} s, max {spread['max']} s (n={spread['n']})"
 
 
+def _provenance(f: dict[str, Any], command: str, machine: str) -> str:
+    """Which run each scenario's figures come from (the page keeps a scenario's last run)."""
+    runs: dict[str, dict[str, str]] = f.get("runs") or {}
+    commands = sorted({(r["command"], r["machine"]) for r in runs.values()})
+    if len(commands) <= 1:
+        return f"Every figure below comes from one run of `{command}` ({machine}, {f['seconds']:.0f} s in all)."
+    return "The figures come from these runs: " + "; ".join(
+        f"`{c}` ({m}: {', '.join(sorted(n for n, r in runs.items() if (r['command'], r['machine']) == (c, m)))})"
+        for c, m in commands) + "."
+
+
+def _stability(margins: dict[str, Any] | None, suite: dict[str, Any] | None) -> list[str]:
+    """The sections on what makes the test suite hold on any machine of the kind."""
+    out: list[str] = []
+    if suite:
+        out += ["", "## The suite on other thread counts and hash seeds", "",
+                f"`python -m bench.reliability --only suite`: {suite['command']}, three times, each with another "
+                "`OMP_NUM_THREADS` (torch's threads) and `PYTHONHASHSEED`. Floating-point results of training differ "
+                "between thread counts and CPUs; the suite asserts contracts and exact behaviour, and the few bars on "
+                "what a toy training learns have the margins below.", "",
+                "| torch threads | hash seed | passed | failed | skipped | minutes | failed tests |",
+                "|---|---|---|---|---|---|---|"]
+        for r in suite["runs"]:
+            out.append(f"| {r['threads']} | {r['hash_seed']} | {r['passed']} | {r['failed']} | {r['skipped']} | "
+                       f"{r['seconds'] / 60:.1f} | {', '.join(r['failures']) or '—'} |")
+    if margins:
+        out += ["", "## Learned-figure margins", "",
+                "`python -m bench.reliability --only margins`: every assertion of the suite about what a toy training "
+                "learns (tests/models/test_head.py: each measures through a `*_figures` function), run over seeds "
+                f"{margins['seeds']} and torch threads {margins['threads']} "
+                f"({len(margins['seeds']) * len(margins['threads'])} runs each), on {margins['cpu']}; the test runs "
+                "seed 0.", "",
+                "| test | measurement | figure | bar | worst | best | held in every run |",
+                "|---|---|---|---|---|---|---|"]
+        for r in margins["rows"]:
+            out.append(f"| {r['test']} | `{r['measure']}` | {r['figure']} | {r['op']} {r['bar']:g} | "
+                       f"{r['worst']:.3f} | {r['best']:.3f} | {_yes(r['held'])} |")
+    return out
+
+
 def markdown(figures: dict[str, Any], *, command: str, machine: str, quick: bool) -> str:
     f = figures
     out = ["# Reliability", "",
            "Faults, floods and hostile files against real processes: `vidgate serve`, `vidgate worker`, a private",
-           "`redis-server` per scenario (never a shared one), real encoded videos. Every figure below comes from one",
-           f"run of `{command}` ({machine}, {f['seconds']:.0f} s in all).",
+           "`redis-server` per scenario (never a shared one), real encoded videos. " + _provenance(f, command, machine),
            ""]
     if quick:
         out += ["**Short version** (what CI runs): fewer jobs, kills and cases than the full run.", ""]
@@ -95,6 +134,17 @@ def markdown(figures: dict[str, Any], *, command: str, machine: str, quick: bool
                    f"{m['rss_before_mb']} → {m['rss_after_mb']} MB ({m['growth_pct']:+.1f} %, peak "
                    f"{m['rss_peak_mb']} MB); open files "
                    f"{m['open_files_before']} → {m['open_files_after']}; all 4xx: {_yes(m['all_4xx'])} |")
+    g = f.get("margins")
+    if g:
+        held = sum(r["held"] for r in g["rows"])
+        out.append(f"| learned-figure bars of the test suite, over seeds {g['seeds']} × torch threads {g['threads']} "
+                   f"| {held}/{len(g['rows'])} bars held in every run ({g['cpu']}) |")
+    u = f.get("suite")
+    if u:
+        runs = "; ".join(f"threads {r['threads']}, hash seed {r['hash_seed']}: {r['passed']} passed, {r['failed']} "
+                         f"failed, {r['skipped']} skipped in {r['seconds'] / 60:.1f} min" for r in u["runs"])
+        out.append(f"| the whole test suite three times | {runs} |")
+    out += _stability(g, u)
     out += ["", "## Bad files", "", "Each uploaded once to `POST /v1/jobs` (the API stores it as `jobs/{id}/input`, so "
             "a concat list naming `input` names itself).", "", "| file | what it is | HTTP | code | as expected |",
             "|---|---|---|---|---|"]
