@@ -50,7 +50,8 @@ def test_synth_train_evaluate_scores_every_setting(tiny_benchmark: Path, tmp_pat
     frames = {p.stem for p in (Path(str(checkpoint) + ".work") / "frames").iterdir()}
     assert len(frames) == len(dataset.split("train")) + len(dataset.split("val"))
     calibration = summary["calibration"]
-    assert calibration["val_accuracy"] >= calibration["val_dense_accuracy"] - TINY_TRAIN.threshold_tolerance
+    assert (calibration["val_confidence_loss_bound"] <= TINY_TRAIN.threshold_tolerance + 1e-6
+            or calibration["val_selected"] == 1.0)  # the rule holds, or every snippet (which always qualifies)
     _kept_the_best_gate_run(summary, checkpoint)
     from models.checkpoint import read_metadata
 
@@ -198,7 +199,8 @@ def test_a_work_folder_is_reused_only_for_its_own_recipe(tmp_path: Path) -> None
 @pytest.mark.slow
 def test_multi_label_trains_with_the_temporal_head_and_reports_map(tmp_path: Path) -> None:
     data = write_synthetic_dataset(tmp_path / "multi", SynthConfig(videos=16, classes=4, size=64, min_snippets=30,
-                                                                   max_snippets=32, multi_label=True, seed=2))
+                                                                   max_snippets=32, multi_label=True, seed=2,
+                                                                   segments=False))  # the heavy network's picks
     dataset = load_dataset(data)
     assert dataset.multi_label
     checkpoint = tmp_path / "multi.safetensors"

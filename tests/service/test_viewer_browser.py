@@ -306,26 +306,23 @@ def test_api_documentation_renders_offline(site: Site) -> None:
             expect(page.locator(selector).first).to_contain_text("vidgate", timeout=30_000)
 
 
-def test_the_job_list_cancels_an_unfinished_job_and_deletes_a_finished_one(tmp_path: Path) -> None:
-    """A server whose model is missing takes jobs and runs none: the job stays queued until the button acts."""
-    from playwright.sync_api import expect, sync_playwright
+def test_the_job_list_cancels_an_unfinished_job_and_deletes_a_finished_one(site: Site, tmp_path: Path) -> None:
+    """A server whose model is missing takes jobs and runs none: the job stays queued until the button acts.
+    (The module's browser drives it: one Playwright per thread.)"""
+    from playwright.sync_api import expect
 
     files = make_files(tmp_path / "files")
     settings = settings_for(tmp_path / "data", files, checkpoint=tmp_path / "missing.safetensors")
-    with server(settings, tmp_path / "server.log", ready=False) as (_, client), sync_playwright() as pw:
+    with server(settings, tmp_path / "server.log", ready=False) as (_, client):
         job_id = post_video(client, files.good).json()["id"]
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            session = _Page(Site(str(client.base_url), files.good, files.good, {}, browser), DESKTOP)
-            with session as page:
-                page.goto(f"{client.base_url}/")
-                row = page.locator(f"[data-testid=job-row]:has(a[href='/jobs/{job_id}'])")
-                expect(row).to_have_attribute("data-status", "queued", timeout=30_000)
-                row.get_by_test_id("job-cancel").click()
-                expect(row).to_have_attribute("data-status", "cancelled", timeout=30_000)
-                assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"  # cancelled, not removed
-                row.get_by_test_id("job-delete").click()
-                expect(row).to_have_count(0, timeout=30_000)
-                assert client.get(f"/v1/jobs/{job_id}").status_code == 404
-        finally:
-            browser.close()
+        session = _Page(site, DESKTOP, url=str(client.base_url))
+        with session as page:
+            page.goto(f"{client.base_url}/")
+            row = page.locator(f"[data-testid=job-row]:has(a[href='/jobs/{job_id}'])")
+            expect(row).to_have_attribute("data-status", "queued", timeout=30_000)
+            row.get_by_test_id("job-cancel").click()
+            expect(row).to_have_attribute("data-status", "cancelled", timeout=30_000)
+            assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"  # cancelled, not removed
+            row.get_by_test_id("job-delete").click()
+            expect(row).to_have_count(0, timeout=30_000)
+            assert client.get(f"/v1/jobs/{job_id}").status_code == 404
