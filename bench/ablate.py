@@ -248,8 +248,8 @@ def light_epochs(args: argparse.Namespace) -> str:
 
 
 CALIBRATION_RULES = {  # name → (band, precision)
-    "accuracy at the selection alone": (1.0, None),
-    "accuracy over a band of selections": (TrainConfig.threshold_band, None),
+    "loss bound at the selection alone": (1.0, None),
+    "loss bound over a band of selections": (TrainConfig.threshold_band, None),
     "band and precision (the default)": (TrainConfig.threshold_band, TrainConfig.threshold_precision),
 }
 
@@ -258,8 +258,8 @@ def calibration(args: argparse.Namespace) -> str:
     """Each calibration rule chooses a threshold on some videos; other videos show whether its promise held."""
     from models.checkpoint import load_checkpoint
     from pipelines.cache import cache_frames
+    from pipelines.training.calibration import choose_threshold, selection_curve
     from pipelines.training.features import video_features
-    from pipelines.training.gate import choose_threshold, selection_curve
     from pipelines.training.validation import validation_split
 
     torch.set_num_threads(2)
@@ -302,7 +302,8 @@ def calibration(args: argparse.Namespace) -> str:
     lines = [
         f"## Calibration: does the learned threshold's promise hold? ({args.name})", "",
         f"{_command(args, '--splits', str(args.splits))}: {len(val)} validation and {len(test)} test videos, "
-        f"{len(curve.thresholds)} candidate thresholds, tolerance {100 * tolerance:g} point. Real split: chosen on "
+        f"{len(curve.thresholds)} candidate thresholds, tolerance {100 * tolerance:g} points of confidence in the "
+        "true label (one-sided 95% bound). Real split: chosen on "
         "validation, held on test.", "",
         "| rule | threshold | validation selected / accuracy / dense | test selected / accuracy / dense | "
         "selection drift | accuracy − dense on test |",

@@ -43,7 +43,7 @@ class TrainConfig:
     Validation: the data set's ``val`` split, or (without one) ``val_fraction`` of ``train`` carved out
     stratified by label with ``seed`` (``pipelines.training.validation``). It picks every stage's best
     epoch, stops a stage after ``patience`` epochs without improvement, chooses among ``gate_runs`` gate
-    stages and calibrates the gate's threshold (``pipelines.training.gate.choose_threshold``). ``test`` is
+    stages and calibrates the gate's threshold (``pipelines.training.calibration.choose_threshold``). ``test`` is
     never decoded.
     """
 
@@ -87,11 +87,11 @@ class TrainConfig:
                                           "what order needs (0: off).", panel=STRUCTURE)
     heavy_snippets_per_video: int = _field(8, "Snippets per video per heavy epoch (three quarters the most salient, "
                                            "the rest at random).", panel=ADVANCED)
-    gate_epochs: int = _field(60, "Gate-stage epochs (validation keeps the best).")
+    gate_epochs: int = _field(40, "Gate-stage epochs (validation keeps the best).")
     gate_gradient: str = _field("selected", "How the task loss reaches the gate through the head's straight-through "
                                 "mask: selected (the selected snippets' gradient only) or all (every snippet's).",
                                 panel=ADVANCED)
-    gate_runs: int = _field(4, "Train the gate stage this many times, from seeds seed, seed + 1, ..., and keep one by "
+    gate_runs: int = _field(2, "Train the gate stage this many times, from seeds seed, seed + 1, ..., and keep one by "
                             "validation (one run without validation videos).")
     gate_run_tolerance: float = _field(0.03, "Of the gate runs within this of the best on validation (by score and by "
                                        "dense accuracy), keep the one whose threshold selects least (0: the best "
@@ -100,10 +100,11 @@ class TrainConfig:
                            panel=ADVANCED)
     # validation and calibration
     val_fraction: float = _field(0.15, "Share of train carved out for validation when the data set has no val split.")
-    threshold_tolerance: float = _field(0.01, "Calibration: the learned threshold's validation accuracy stays within "
-                                        "this of dense.", panel=ADVANCED)
-    threshold_band: float = _field(2.0, "Calibration: the tolerance holds at every selection from s / band to s · "
-                                   "band around the chosen selection s.", panel=ADVANCED)
+    threshold_tolerance: float = _field(0.02, "Calibration: the confidence in the true labels the learned threshold "
+                                        "loses against dense, one-sided 95% bound over the validation videos, is at "
+                                        "most this.", panel=ADVANCED)
+    threshold_band: float = _field(2.0, "Calibration: the tolerance holds at every selection from the chosen "
+                                   "selection s to s · band.", panel=ADVANCED)
     threshold_precision: float | None = _field(0.035, "Calibration: the chosen selection's mean over the validation "
                                                "videos is known to ± this (95%; None, from Python: no such "
                                                "condition).", panel=ADVANCED)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from models import VidGate
@@ -93,3 +94,26 @@ def init_kernels(ctx: Context) -> None:
     light = torch.cat([f["light"] for f in load_features(ctx, "train")])
     centres = kmeans(light, ctx.config.num_kernels, seed=ctx.config.seed)
     ctx.model.concepts.initialise(centres)
+
+
+def pad_batch(features: Features, indices: list[int]) -> tuple[torch.Tensor, ...]:
+    """Stack videos of different lengths: light (B, T, D), heavy (B, T, F), heavy logits (B, T, C), valid (B, T)."""
+    longest = max(features[i]["light"].shape[0] for i in indices)
+
+    def pad(name: str) -> torch.Tensor:
+        rows = [features[i][name] for i in indices]
+        return torch.stack([F.pad(r, (0, 0, 0, longest - r.shape[0])) for r in rows])
+
+    valid = torch.stack([torch.arange(longest) < features[i]["light"].shape[0] for i in indices])
+    return pad("light"), pad("heavy"), pad("heavy_logits"), valid
+
+
+def pad_rows(rows: list[torch.Tensor]) -> torch.Tensor:
+    """Per-snippet values of videos of different lengths ``(T_i,)`` stacked with zeros after each ``(B, T)``."""
+    longest = max(r.shape[0] for r in rows)
+    return torch.stack([F.pad(r, (0, longest - r.shape[0])) for r in rows])
+
+
+def correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Whether each video's top label is one of its labels ``(B,)`` (1/0, the targets' dtype)."""
+    return targets.gather(1, logits.argmax(1, keepdim=True)).squeeze(1)

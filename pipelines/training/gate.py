@@ -22,7 +22,6 @@ threshold saves (docs/training.md, "gate").
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 from typing import Any
 
@@ -30,31 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import SelectionRule, VidGate, batch_shaping_loss, beta_prior, centre_times, select_snippets, sparsity_loss
+from models import SelectionRule, VidGate, batch_shaping_loss, beta_prior, centre_times, sparsity_loss
 
+from .calibration import calibrate_threshold
 from .context import Context
-from .features import Features, init_kernels, load_features
+from .features import Features, correct, init_kernels, load_features, pad_batch, pad_rows
 from .instances import video_loss
 from .segments import snippet_coverage
 from .work import Stage
-
-
-def pad_batch(features: Features, indices: list[int]) -> tuple[torch.Tensor, ...]:
-    """Stack videos of different lengths: light (B, T, D), heavy (B, T, F), heavy logits (B, T, C), valid (B, T)."""
-    longest = max(features[i]["light"].shape[0] for i in indices)
-
-    def pad(name: str) -> torch.Tensor:
-        rows = [features[i][name] for i in indices]
-        return torch.stack([F.pad(r, (0, 0, 0, longest - r.shape[0])) for r in rows])
-
-    valid = torch.stack([torch.arange(longest) < features[i]["light"].shape[0] for i in indices])
-    return pad("light"), pad("heavy"), pad("heavy_logits"), valid
-
-
-def pad_rows(rows: list[torch.Tensor]) -> torch.Tensor:
-    """Per-snippet values of videos of different lengths ``(T_i,)`` stacked with zeros after each ``(B, T)``."""
-    longest = max(r.shape[0] for r in rows)
-    return torch.stack([F.pad(r, (0, longest - r.shape[0])) for r in rows])
 
 
 def salience_targets(heavy_logits: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor, budget: float,
@@ -85,10 +67,6 @@ def task_mask(mask: torch.Tensor, gradient: str) -> torch.Tensor:
     if gradient == "selected":
         return mask * (mask.detach() > 0.5).to(mask.dtype)
     return mask
-
-
-def _correct(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return targets.gather(1, logits.argmax(1, keepdim=True)).squeeze(1)
 
 
 def validation_score(figures: dict[str, Any]) -> float:
@@ -155,10 +133,10 @@ class GateTrainer:
         rules = {"threshold": None, "budget": SelectionRule(budget=self.config.target_budget)}
         for name, rule in rules.items():
             out = self.model.select(light, valid, rule)
-            result[f"{name}_accuracy"] = float(_correct(self.model.classify(heavy, out.mask, times), targets).mean())
+            result[f"{name}_accuracy"] = float(correct(self.model.classify(heavy, out.mask, times), targets).mean())
             result[f"{name}_selected"] = float((out.mask.sum(1) / valid.sum(1)).mean())
         dense = self.model.classify(heavy, valid.float(), times)
-        result["dense_accuracy"] = float(_correct(dense, targets).mean())
+        result["dense_accuracy"] = float(correct(dense, targets).mean())
         return result
 
     def fit(self, features: dict[str, Features] | None = None) -> dict[str, Any]:
@@ -292,103 +270,3 @@ def keep_run(figures: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
 def set_threshold(model: VidGate, threshold: float, rule: str) -> None:
     """Give ``model`` a calibrated learned threshold and the rule that chose it (saved in its checkpoint)."""
     model.config = dataclasses.replace(model.config, threshold=float(threshold), threshold_rule=rule)
-
-
-@dataclasses.dataclass(frozen=True)
-class SelectionCurve:
-    """What every candidate threshold does on a set of videos.
-
-    Attributes:
-        thresholds: candidate thresholds, high → low (the selection only grows). ``(G,)``
-        selected: fraction of each video's snippets selected at each threshold. ``(G, N)``
-        correct: whether each video's top label is one of its labels at each threshold. ``(G, N)``
-        dense: the same with every snippet. ``(N,)``
-    """
-
-    thresholds: torch.Tensor
-    selected: torch.Tensor
-    correct: torch.Tensor
-    dense: torch.Tensor
-
-
-@torch.no_grad()
-def selection_curve(
-    model: VidGate, features: Features, targets: torch.Tensor, candidates: int = 2000
-) -> SelectionCurve:
-    """Selection and correctness per video at every threshold where the selection changes (every
-    distinct gate score on ``features``; a ``candidates``-point quantile grid above that)."""
-    model.eval()
-    device = next(model.parameters()).device
-    light, heavy, _, valid = (t.to(device) for t in pad_batch(features, list(range(len(features)))))
-    targets, times = targets.to(device), centre_times(valid)
-    dense = _correct(model.classify(heavy, valid.float(), times), targets)
-    scores = model.select(light, valid, SelectionRule(budget=1.0)).gate_scores
-    values = scores[valid].float()
-    grid = values.sort(descending=True).values
-    if grid.numel() > candidates:
-        grid = torch.quantile(values, torch.linspace(1, 0, candidates, device=device))
-    thresholds = list(dict.fromkeys(grid.tolist()))  # distinct, high → low
-    selected, correct = [], []
-    for threshold in thresholds:
-        mask = select_snippets(scores, valid, SelectionRule(threshold=threshold)).to(heavy.dtype)
-        selected.append(mask.sum(1) / valid.sum(1))
-        correct.append(_correct(model.classify(heavy, mask, times), targets))
-    return SelectionCurve(torch.tensor(thresholds), torch.stack(selected).cpu(), torch.stack(correct).cpu(),
-                          dense.cpu())
-
-
-def choose_threshold(
-    curve: SelectionCurve, tolerance: float, band: float = 1.0, precision: float | None = None,
-    videos: list[int] | None = None,
-) -> dict[str, Any]:
-    """The learned threshold by a stated rule, on the curve's ``videos`` (default all): the smallest
-    mean selection ``s`` whose accuracy is within ``tolerance`` of dense at every selection from
-    ``s / band`` to ``s · band`` and, with ``precision`` set, whose mean is known to ``± precision``
-    (the 95% half-width ``1.96 · std / √n`` over the ``n`` videos).
-
-    ``band`` 1 asks for the accuracy at ``s`` alone; on a few dozen videos the smallest such
-    selection tends to sit at the edge of a cliff (one snippet fewer and accuracy drops), and videos
-    that were not looked at fall off it: the accuracy it promises does not hold. Asking the accuracy
-    to hold over a band of selections keeps the threshold off the edge. ``precision`` keeps it off a
-    pile-up of gate scores, where a threshold flips whole videos between few snippets and nearly
-    all, so the mean selection of other videos lands far from validation's. Selecting every snippet
-    (spread 0, dense accuracy) always meets the rule.
-    """
-    index = torch.tensor(videos) if videos is not None else torch.arange(curve.dense.numel())
-    n = index.numel()
-    selected = curve.selected[:, index]
-    mean, spread = selected.mean(1), selected.std(1, correction=0)
-    accuracy = curve.correct[:, index].mean(1)
-    dense = float(curve.dense[index].mean())
-    holds = accuracy >= dense - tolerance - 1e-9
-    halfwidth = 1.96 * spread / math.sqrt(n)
-    chosen = len(mean) - 1  # every snippet: meets the rule
-    for g in range(len(mean)):  # the selection only grows
-        if precision is not None and float(halfwidth[g]) > precision + 1e-9:
-            continue
-        s = float(mean[g])
-        inside = (mean >= s / band - 1e-9) & (mean <= s * band + 1e-9)
-        if bool(holds[inside].all()):
-            chosen = g
-            break
-    rule = (f"smallest validation selection with accuracy within {100 * tolerance:g} point"
-            f"{'' if tolerance == 0.01 else 's'} of dense")
-    if band != 1.0:
-        rule += f" at every selection from 1/{band:g} to {band:g}× it"
-    if precision is not None:
-        rule += f", its mean known to ±{100 * precision:g} points (95%)"
-    rule += f" ({n} validation videos)"
-    return {"threshold": float(curve.thresholds[chosen]), "rule": rule, "val_dense_accuracy": dense,
-            "val_accuracy": float(accuracy[chosen]), "val_selected": float(mean[chosen]),
-            "val_selected_std": float(spread[chosen]), "val_selected_halfwidth": float(halfwidth[chosen]),
-            "val_videos": n, "tolerance": tolerance, "band": band, "precision": precision}
-
-
-def calibrate_threshold(
-    model: VidGate, features: Features, targets: torch.Tensor, tolerance: float, band: float = 1.0,
-    precision: float | None = None,
-) -> dict[str, Any]:
-    """The learned threshold on validation videos by :func:`choose_threshold`'s rule: returns the
-    threshold, the rule in words, and the validation figures it promises (dense accuracy, accuracy
-    and mean selection at the threshold, the selection's spread across videos and its 95% half-width)."""
-    return choose_threshold(selection_curve(model, features, targets), tolerance, band, precision)

@@ -13,15 +13,15 @@ import torch
 
 from models import ModelConfig, SelectionRule, VidGate, centre_times, select_snippets
 from pipelines.datasets import Dataset, DatasetItem
-from pipelines.training.gate import (
+from pipelines.training.calibration import (
     SelectionCurve,
-    _correct,
     calibrate_threshold,
     choose_threshold,
-    keep_run,
-    pad_batch,
-    task_mask,
+    t95,
+    truth_confidence,
 )
+from pipelines.training.features import correct, pad_batch
+from pipelines.training.gate import keep_run, task_mask
 from pipelines.training.validation import RECORD, carve, validation_split
 
 
@@ -80,46 +80,79 @@ def test_calibrated_threshold_is_the_smallest_selection_that_meets_the_rule(
     result = calibrate_threshold(model, features, targets, tolerance, band, precision)
 
     light, heavy, _, valid = pad_batch(features, list(range(len(features))))
-    times = centre_times(valid)
-    rows = []  # (threshold, selected, accuracy, half-width) of every distinct selection, brute force
+    times, n = centre_times(valid), len(features)
+    rows = []  # (threshold, selected, accuracy, half-width, loss bound) of every distinct selection, brute force
     with torch.no_grad():
         scores = model.select(light, valid, SelectionRule(budget=1.0)).gate_scores
-        dense = float(_correct(model.classify(heavy, valid.float(), times), targets).mean())
+        logits = model.classify(heavy, valid.float(), times)
+        dense = float(correct(logits, targets).mean())
+        dense_truth = torch.softmax(logits, -1).mul(targets).sum(1)
         for threshold in torch.unique(scores[valid]).tolist():
             mask = select_snippets(scores, valid, SelectionRule(threshold=threshold)).float()
             per_video = (mask.sum(1) / valid.sum(1)).tolist()
-            accuracy = float(_correct(model.classify(heavy, mask, times), targets).mean())
-            rows.append((threshold, statistics.fmean(per_video), accuracy,
-                         1.96 * statistics.pstdev(per_video) / len(features) ** 0.5))
+            logits = model.classify(heavy, mask, times)
+            loss = (dense_truth - torch.softmax(logits, -1).mul(targets).sum(1)).tolist()
+            bound = statistics.fmean(loss) + t95(n - 1) * statistics.stdev(loss) / n ** 0.5
+            rows.append((threshold, statistics.fmean(per_video), float(correct(logits, targets).mean()),
+                         1.96 * statistics.pstdev(per_video) / n ** 0.5, bound))
 
     def meets(selected: float, halfwidth: float) -> bool:
-        inside = [a for _, s, a, _ in rows if selected / band - 1e-9 <= s <= selected * band + 1e-9]
+        inside = [b for _, s, _, _, b in rows if selected - 1e-9 <= s <= selected * band + 1e-9]
         precise = precision is None or halfwidth <= precision + 1e-9
-        return precise and all(a >= dense - tolerance - 1e-9 for a in inside)
+        return precise and all(b <= tolerance + 1e-6 for b in inside)
 
     (chosen,) = [r for r in rows if r[0] == result["threshold"]]
-    assert (chosen[1], chosen[2], chosen[3]) == pytest.approx(
-        (result["val_selected"], result["val_accuracy"], result["val_selected_halfwidth"]), abs=1e-6)
-    assert meets(chosen[1], chosen[3])
-    assert not any(meets(s, h) for _, s, _, h in rows if s < chosen[1] - 1e-9)  # nothing smaller does
+    assert chosen[1:] == pytest.approx((result["val_selected"], result["val_accuracy"],
+                                        result["val_selected_halfwidth"], result["val_confidence_loss_bound"]),
+                                       abs=1e-5)
+    assert chosen[1] == 1.0 or meets(chosen[1], chosen[3])  # every snippet always qualifies
+    assert not any(meets(s, h) for _, s, _, h, _ in rows if s < chosen[1] - 1e-9)  # nothing smaller does
     assert result["val_dense_accuracy"] == pytest.approx(dense)
-    assert "within" in result["rule"] and "12 validation videos" in result["rule"] and result["val_videos"] == 12
+    assert "12 validation videos" in result["rule"] and result["val_videos"] == 12
     assert ("known to" in result["rule"]) == (precision is not None)
-    assert ("every selection from" in result["rule"]) == (band != 1.0)
+    assert (f"up to {band:g}×" in result["rule"]) == (band != 1.0)
     if precision == 0.0:  # only a selection the same share of every video meets it: here, every snippet
         assert result["val_selected"] == 1.0 and result["val_accuracy"] == pytest.approx(dense)
 
 
+def _curve(selected: list[float], loss: list[list[float]]) -> SelectionCurve:
+    """A curve whose every video selects ``selected[g]`` at threshold ``g`` and loses ``loss[g][i]`` of its
+    dense confidence (dense confidence 1, every answer right)."""
+    g, n = len(selected), len(loss[0])
+    confidence = 1.0 - torch.tensor(loss)
+    return SelectionCurve(torch.linspace(0.9, 0.0, g), torch.tensor(selected)[:, None].repeat(1, n),
+                          torch.ones(g, n), confidence, torch.ones(n), torch.ones(n))
+
+
 def test_a_wider_band_keeps_the_threshold_off_the_edge_of_a_cliff() -> None:
-    """Accuracy drops below dense at the smallest selections and once more just above them: band 1
-    takes the edge, band 2 a selection whose neighbours hold too."""
-    selected = torch.tensor([0.05, 0.10, 0.15, 0.20, 0.40, 0.80, 1.0])[:, None].repeat(1, 4)
-    accuracy = [0.25, 1.0, 0.75, 1.0, 1.0, 1.0, 1.0]  # dense 1.0, tolerance 0: 0.10 holds, 0.15 does not
-    correct = torch.tensor([[1.0] * round(4 * a) + [0.0] * (4 - round(4 * a)) for a in accuracy])
-    curve = SelectionCurve(torch.linspace(0.9, 0.0, 7), selected, correct, torch.ones(4))
-    assert choose_threshold(curve, 0.0)["val_selected"] == pytest.approx(0.10)
-    assert choose_threshold(curve, 0.0, band=2.0)["val_selected"] == pytest.approx(0.40)  # 0.20–0.80 all hold
-    assert choose_threshold(curve, 0.0, band=2.0, videos=[0, 1])["val_videos"] == 2
+    """The confidence lost is small at 10% and 30% of the snippets but not at 20%: band 1 takes 10%, band 2
+    (every selection up to twice it holds) 30%."""
+    selected = [0.05, 0.10, 0.20, 0.30, 0.60, 1.0]
+    loss = [[0.5] * 8, [0.0] * 8, [0.3] * 8, [0.0] * 8, [0.0] * 8, [0.0] * 8]
+    assert choose_threshold(_curve(selected, loss), 0.02)["val_selected"] == pytest.approx(0.10)
+    assert choose_threshold(_curve(selected, loss), 0.02, band=2.0)["val_selected"] == pytest.approx(0.30)
+    assert choose_threshold(_curve(selected, loss), 0.02, band=2.0, videos=[0, 1])["val_videos"] == 2
+
+
+def test_the_bound_asks_more_of_fewer_videos_and_of_videos_that_disagree() -> None:
+    """The same mean loss of confidence (1 point at 25%) passes a 2-point tolerance on 40 videos that agree,
+    and fails it on 4 videos or on 40 that disagree (one loses 40 points, the others nothing)."""
+    selected = [0.25, 1.0]
+    agree = [[0.01] * 40, [0.0] * 40]
+    assert choose_threshold(_curve(selected, agree), 0.02)["val_selected"] == pytest.approx(0.25)
+    few = [[0.0, 0.0, 0.0, 0.04], [0.0] * 4]  # mean 1 point, sd 2 points, t(3) 2.35: bound 3.35 points
+    assert choose_threshold(_curve(selected, few), 0.02)["val_selected"] == 1.0
+    split = [[0.0] * 39 + [0.4], [0.0] * 40]  # mean 1 point, sd 6.3, t(39) 1.697: bound 2.7 points
+    assert choose_threshold(_curve(selected, split), 0.02)["val_selected"] == 1.0
+    assert t95(39) == pytest.approx(1.697) and t95(3) == pytest.approx(2.353) and t95(500) == pytest.approx(1.645)
+
+
+def test_truth_confidence_is_the_belief_in_the_right_answer() -> None:
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    single = truth_confidence(logits, torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]), multi_label=False)
+    assert single.tolist() == pytest.approx([torch.softmax(logits[0], 0)[0].item(), 1 / 3])
+    multi = truth_confidence(torch.tensor([[0.0, 10.0]]), torch.tensor([[1.0, 1.0]]), multi_label=True)
+    assert multi.item() == pytest.approx((0.5 + torch.sigmoid(torch.tensor(10.0)).item()) / 2)
 
 
 def test_gate_runs_tied_on_validation_keep_the_one_whose_threshold_selects_least() -> None:
