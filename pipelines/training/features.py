@@ -1,12 +1,15 @@
 """Stages 4 and 5: cache every snippet's light and heavy features, then initialise the concept kernels.
 
 With frozen trunks the features are cached before the heavy classifier trains (it learns on them), and
-:func:`add_heavy_logits` adds its per-snippet logits afterwards.
+:func:`add_heavy_logits` adds its per-snippet logits afterwards. The stages after read them through a
+:class:`FeatureStore`, one video's file when a batch needs it, so their memory does not grow with the data set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import overload
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +22,8 @@ from ..kmeans import kmeans
 from ..transforms import heavy_input, light_input
 from .context import Context
 
-Features = list[dict[str, torch.Tensor]]
+Features = Sequence[dict[str, torch.Tensor]]
+"""Per video: ``light`` (T, D), ``heavy`` (T, F), ``heavy_logits`` (T, C); a :class:`FeatureStore` or a list."""
 
 
 @torch.no_grad()
@@ -84,9 +88,30 @@ def video_features(model: VidGate, video: CachedVideo, device: torch.device) -> 
     return light, heavy
 
 
-def load_features(ctx: Context, split: str) -> Features:
+class FeatureStore(Sequence[dict[str, torch.Tensor]]):
+    """The cached features of some videos, read-only: each access loads that video's file (memory-mapped)
+    and keeps nothing, so only what the caller holds on to, a batch, is in memory."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]: ...
+    @overload
+    def __getitem__(self, index: slice) -> FeatureStore: ...
+    def __getitem__(self, index: int | slice) -> dict[str, torch.Tensor] | FeatureStore:
+        if isinstance(index, slice):
+            return FeatureStore(self.paths[index])
+        return dict(torch.load(self.paths[index], mmap=True, weights_only=True))
+
+
+def load_features(ctx: Context, split: str) -> FeatureStore:
+    """The cached features of ``split``'s videos, in the order of ``ctx.videos[split]``, read on access."""
     folder = ctx.work / "features"
-    return [torch.load(folder / f"{v.frames_file.stem}.pt", weights_only=True) for v in ctx.videos[split]]
+    return FeatureStore([folder / f"{v.frames_file.stem}.pt" for v in ctx.videos[split]])
 
 
 def init_kernels(ctx: Context) -> None:
@@ -98,13 +123,13 @@ def init_kernels(ctx: Context) -> None:
 
 def pad_batch(features: Features, indices: list[int]) -> tuple[torch.Tensor, ...]:
     """Stack videos of different lengths: light (B, T, D), heavy (B, T, F), heavy logits (B, T, C), valid (B, T)."""
-    longest = max(features[i]["light"].shape[0] for i in indices)
+    videos = [features[i] for i in indices]  # each read once
+    longest = max(v["light"].shape[0] for v in videos)
 
     def pad(name: str) -> torch.Tensor:
-        rows = [features[i][name] for i in indices]
-        return torch.stack([F.pad(r, (0, 0, 0, longest - r.shape[0])) for r in rows])
+        return torch.stack([F.pad(v[name], (0, 0, 0, longest - v[name].shape[0])) for v in videos])
 
-    valid = torch.stack([torch.arange(longest) < features[i]["light"].shape[0] for i in indices])
+    valid = torch.stack([torch.arange(longest) < v["light"].shape[0] for v in videos])
     return pad("light"), pad("heavy"), pad("heavy_logits"), valid
 
 

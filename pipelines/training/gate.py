@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections import defaultdict
 from typing import Any
 
 import torch
@@ -122,26 +123,27 @@ class GateTrainer:
         return loss
 
     @torch.no_grad()
-    def evaluate(self, features: Features, targets: torch.Tensor) -> dict[str, float]:
-        """Accuracy dense / gated at the learned threshold / at the target budget, and selection."""
+    def evaluate(self, features: Features, targets: torch.Tensor, batch: int = 64) -> dict[str, float]:
+        """Accuracy dense / gated at the learned threshold / at the target budget, and selection; ``batch``
+        videos at a time (padding changes no video's figures)."""
         if not features:
             return {}
         self.model.eval()
-        light, heavy, _, valid = (t.to(self.device) for t in pad_batch(features, list(range(len(features)))))
-        targets, times = targets.to(self.device), centre_times(valid)
-        result: dict[str, float] = {}
         rules = {"threshold": None, "budget": SelectionRule(budget=self.config.target_budget)}
-        for name, rule in rules.items():
-            out = self.model.select(light, valid, rule)
-            result[f"{name}_accuracy"] = float(correct(self.model.classify(heavy, out.mask, times), targets).mean())
-            result[f"{name}_selected"] = float((out.mask.sum(1) / valid.sum(1)).mean())
-        dense = self.model.classify(heavy, valid.float(), times)
-        result["dense_accuracy"] = float(correct(dense, targets).mean())
-        return result
+        per_video: dict[str, list[torch.Tensor]] = defaultdict(list)  # (B,) per batch
+        for start in range(0, len(features), batch):
+            index = list(range(start, min(len(features), start + batch)))
+            light, heavy, _, valid = (t.to(self.device) for t in pad_batch(features, index))
+            wanted, times = targets[index].to(self.device), centre_times(valid)
+            for name, rule in rules.items():
+                out = self.model.select(light, valid, rule)
+                per_video[f"{name}_accuracy"].append(correct(self.model.classify(heavy, out.mask, times), wanted))
+                per_video[f"{name}_selected"].append(out.mask.sum(1) / valid.sum(1))
+            per_video["dense_accuracy"].append(correct(self.model.classify(heavy, valid.float(), times), wanted))
+        return {k: float(torch.cat(v).float().mean()) for k, v in per_video.items()}
 
-    def fit(self, features: dict[str, Features] | None = None) -> dict[str, Any]:
-        """Train (or resume, or load when done) the stage; ``features``: the cached features per split, when
-        the caller has them loaded already."""
+    def fit(self) -> dict[str, Any]:
+        """Train (or resume, or load when done) the stage on the cached features, read a batch at a time."""
         ctx = self.ctx
         stage = Stage(ctx.work, self.stage)
         if stage.done():
@@ -151,7 +153,7 @@ class GateTrainer:
             if "threshold" in calibration:
                 set_threshold(self.model, calibration["threshold"], calibration["rule"])
             return dict(state["summary"])
-        features = features or {s: load_features(ctx, s) for s in ctx.videos}
+        features: dict[str, Features] = {s: load_features(ctx, s) for s in ctx.videos}
         self.model.to(self.device)
         optimiser = torch.optim.AdamW(
             self.trained.parameters(), lr=self.config.lr, weight_decay=self.config.weight_decay
@@ -220,7 +222,6 @@ def train_gate(ctx: Context) -> dict[str, Any]:
             init_kernels(ctx)
         return GateTrainer(ctx).fit()
     parts = ("concepts", "gate", "head")
-    features = {s: load_features(ctx, s) for s in ctx.videos}  # once for all runs
     figures: list[dict[str, Any]] = []
     for run in range(1, runs + 1):
         seed = ctx.config.seed + run - 1
@@ -234,7 +235,7 @@ def train_gate(ctx: Context) -> dict[str, Any]:
             del fresh
             init_kernels(run_ctx)
             torch.manual_seed(seed)
-        summary = GateTrainer(run_ctx, stage=name).fit(features)
+        summary = GateTrainer(run_ctx, stage=name).fit()
         figures.append({"run": run, "seed": seed, "gate_epoch": summary["gate_epoch"],
                         "val_dense_accuracy": summary["val_dense_accuracy"],
                         "val_budget_accuracy": summary["val_budget_accuracy"],

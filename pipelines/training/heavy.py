@@ -139,7 +139,7 @@ def train_heavy_classifier(ctx: Context) -> None:
         add_heavy_logits(ctx)
         return
     c, device, multi = ctx.config, ctx.device, ctx.model_config.multi_label
-    heavy = {split: [f["heavy"] for f in load_features(ctx, split)] for split in ("train", "val")}  # (T_i, F) each
+    features = {split: load_features(ctx, split) for split in ("train", "val")}
     torch.manual_seed(c.seed + 100)
     fc = nn.Linear(ctx.model.heavy.num_features, ctx.model_config.num_classes).to(device)
     optimiser = torch.optim.AdamW(fc.parameters(), lr=c.lr, weight_decay=c.weight_decay)
@@ -147,15 +147,16 @@ def train_heavy_classifier(ctx: Context) -> None:
 
     @torch.no_grad()
     def score() -> float | None:
-        if not heavy["val"]:
+        if not features["val"]:
             return None
-        scores = [video_scores(fc(x.to(device)), multi).cpu() for x in heavy["val"]]
+        scores = [video_scores(fc(f["heavy"].to(device)), multi).cpu() for f in features["val"]]
         return validation_score(torch.stack(scores), ctx.targets["val"])
 
     for epoch in ctx.bar(range(start, c.heavy_epochs), "heavy classifier", c.heavy_epochs - start):
         for batch in ctx.batches("train", True, epoch):
-            x = torch.cat([heavy["train"][i] for i in batch]).to(device)  # (ΣT, F)
-            bags = [heavy["train"][i].shape[0] for i in batch]
+            heavy = [features["train"][i]["heavy"] for i in batch]  # (T_i, F) each
+            x = torch.cat(heavy).to(device)  # (ΣT, F)
+            bags = [h.shape[0] for h in heavy]
             loss = instance_loss(fc(x), ctx.targets["train"][batch].to(device), bags, multi)
             optimiser.zero_grad()
             torch.autograd.backward(loss)
