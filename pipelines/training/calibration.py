@@ -81,20 +81,25 @@ def selection_curve(model: VidGate, features: Features, targets: torch.Tensor, c
     model.eval()
     device = next(model.parameters()).device
     multi = model.config.multi_label
-    scores_of, parts = [], []
-    for start in range(0, len(features), batch):
-        index = list(range(start, min(len(features), start + batch)))
+    batches = [list(range(start, min(len(features), start + batch))) for start in range(0, len(features), batch)]
+
+    def read(index: list[int]) -> tuple[torch.Tensor, ...]:
         light, heavy, _, valid = (t.to(device) for t in pad_batch(features, index))
-        scores = model.select(light, valid, SelectionRule(budget=1.0)).gate_scores
+        return light, heavy, valid, model.select(light, valid, SelectionRule(budget=1.0)).gate_scores
+
+    scores_of = []  # first pass: the gate scores alone (one batch of features in memory at a time)
+    for index in batches:
+        _, _, valid, scores = read(index)
         scores_of.append(scores[valid].float())
-        parts.append((light, heavy, valid, scores, targets[index].to(device)))
     values = torch.cat(scores_of)
     grid = values.sort(descending=True).values
     if grid.numel() > candidates:
         grid = torch.quantile(values, torch.linspace(1, 0, candidates, device=values.device))
     thresholds = list(dict.fromkeys(grid.tolist()))  # distinct, high → low
     selected, right, confidence, dense, dense_confidence = [], [], [], [], []
-    for _, heavy, valid, scores, wanted in parts:
+    for index in batches:  # second pass: every threshold on each batch, read again
+        _, heavy, valid, scores = read(index)
+        wanted = targets[index].to(device)
         times = centre_times(valid)
         logits = model.classify(heavy, valid.float(), times)
         dense.append(correct(logits, wanted))
