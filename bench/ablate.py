@@ -7,6 +7,7 @@
     python -m bench.ablate --knob calibration     # the threshold rules on one model's held-out videos
     python -m bench.ablate --knob light-pass      # every light pass at a 25% budget (docs/benchmarks.md)
     python -m bench.ablate --knob seed --seeds 0,1,2           # full trainings with other seeds
+    python -m bench.ablate --knob segments        # the defaults trained without segments.csv, against with
 
 ``--data DATA --work CK.work --name NAME`` point a knob at any finished training run (its data set and
 its work folder; the defaults are the run each knob's docs note names: the demo run of ``bench.demo``,
@@ -438,6 +439,46 @@ def seed(args: argparse.Namespace) -> str:
     ])
 
 
+def segments(args: argparse.Namespace) -> str:
+    """A finished run of the defaults on a data set with segments.csv, against the defaults trained from scratch
+    on the same videos without it (a copy of the data set, videos hard-linked); both scored on the test split
+    against the segments."""
+    import os
+    import shutil
+
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    kept = args.scratch / "reports.json"
+    runs: dict[str, Any] = json.loads(kept.read_text()) if kept.exists() else {}
+    scored = load_dataset(args.data)  # the segments score both
+    if "with segments.csv" not in runs:
+        checkpoint = args.work.with_name(args.work.name.removesuffix(".work"))
+        summary = json.loads((args.work / "summary.json").read_text())
+        runs["with segments.csv"] = {"train_s": summary["seconds"]["total"], "machine": machine(),
+                                     "report": evaluate(Recognizer(checkpoint, isolate=False), scored)}
+        kept.write_text(json.dumps(runs))
+    if "without" not in runs:
+        bare = args.scratch / "data"
+        if not (bare / "annotations.csv").exists():
+            shutil.rmtree(bare, ignore_errors=True)
+            shutil.copytree(args.data, bare, copy_function=os.link,
+                            ignore=shutil.ignore_patterns("segments.csv"))
+        checkpoint = args.scratch / "without.safetensors"
+        _, train_s = train_run(bare, checkpoint, TrainConfig())
+        runs["without"] = {"train_s": train_s, "machine": machine(),
+                           "report": evaluate(Recognizer(checkpoint, isolate=False), scored)}
+        kept.write_text(json.dumps(runs))
+    reports = {name: run["report"] for name, run in runs.items()}
+    minutes = ", ".join(f"{name} {run['train_s'] / 60:.1f} min" for name, run in runs.items())
+    return "\n".join([
+        f"## Timed annotations: training with and without segments.csv ({args.name})", "",
+        f"`python -m bench.ablate --knob segments --name {args.name}` on "
+        f"{'; '.join(sorted({r['machine'] for r in runs.values()}))}: the defaults ({minutes} of training), "
+        f"{reports['without']['videos']} test videos; relevant recall is the share of the annotated events the "
+        "selected snippets show (both scored against segments.csv).", "",
+        *_setting_table(reports, "training"),
+    ])
+
+
 KNOBS: dict[str, tuple[Callable[[argparse.Namespace], str], tuple[Path, Path], str]] = {
     # knob → (what it runs, default data set and work folder, default --name)
     "head": (head, DEMO, "demo"),
@@ -447,6 +488,7 @@ KNOBS: dict[str, tuple[Callable[[argparse.Namespace], str], tuple[Path, Path], s
     "calibration": (calibration, UNSEEN, "unseen"),
     "light-pass": (light_pass, UNSEEN, "unseen"),
     "seed": (seed, DEMO, "demo"),
+    "segments": (segments, ORDER_COUNT, "order-count"),
 }
 
 
