@@ -114,10 +114,32 @@ def load_features(ctx: Context, split: str) -> FeatureStore:
     return FeatureStore([folder / f"{v.frames_file.stem}.pt" for v in ctx.videos[split]])
 
 
+KMEANS_POINTS = 65_536
+"""At most this many light features enter the kernels' k-means (a few hundred videos give them all)."""
+
+
+def kmeans_points(features: Features, seed: int, limit: int = KMEANS_POINTS) -> torch.Tensor:
+    """The training light features k-means clusters, ``(N, D)`` with ``N`` ≤ ``limit``: every snippet while
+    they fit, else ``limit`` snippets drawn uniformly with ``seed``; one video's features are read at a time."""
+    counts = [video["light"].shape[0] for video in features]  # memory-mapped: reads no values
+    total = sum(counts)
+    if total <= limit:
+        return torch.cat([video["light"] for video in features])
+    chosen = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:limit].sort().values
+    rows, offset = [], 0
+    for video, count in zip(features, counts, strict=True):
+        picked = chosen[(chosen >= offset) & (chosen < offset + count)] - offset
+        if len(picked):
+            rows.append(video["light"][picked])
+        offset += count
+    return torch.cat(rows)
+
+
 def init_kernels(ctx: Context) -> None:
-    """k-means over the training split's light features initialises the concept kernels."""
-    light = torch.cat([f["light"] for f in load_features(ctx, "train")])
-    centres = kmeans(light, ctx.config.num_kernels, seed=ctx.config.seed)
+    """k-means over the training split's light features (at most :data:`KMEANS_POINTS`) initialises the
+    concept kernels."""
+    points = kmeans_points(load_features(ctx, "train"), ctx.config.seed)
+    centres = kmeans(points, ctx.config.num_kernels, seed=ctx.config.seed)
     ctx.model.concepts.initialise(centres)
 
 

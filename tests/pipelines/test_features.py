@@ -1,4 +1,4 @@
-"""The cached features: read from disk a video at a time, and the gate stage's evaluation in batches."""
+"""The cached features: read from disk a video at a time, the gate stage's evaluation in batches, the k-means sample."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from models import ModelConfig, SelectionRule, VidGate
 from pipelines.training import TrainConfig
-from pipelines.training.features import FeatureStore, pad_batch
+from pipelines.training.features import FeatureStore, kmeans_points, pad_batch
 from pipelines.training.gate import GateTrainer, set_threshold
 
 LENGTHS = (6, 9, 12, 7, 10, 8, 11)
@@ -69,3 +69,20 @@ def test_gate_evaluation_in_batches_equals_one_batch(tmp_path: Path, head: str) 
     assert 0 < whole["threshold_selected"] < 1
     for batch in (1, 2, 3):
         assert trainer.evaluate(features, targets, batch=batch) == pytest.approx(whole, abs=1e-6)
+
+
+def test_kmeans_points_take_every_snippet_while_they_fit_else_a_seeded_uniform_draw(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    features = _features(4, 5, 3)
+    store = _store(features, tmp_path)
+    every = torch.cat([video["light"] for video in features])
+    assert torch.equal(kmeans_points(store, seed=0, limit=len(every)), every)
+
+    limit = len(every) // 3
+    drawn = kmeans_points(store, seed=0, limit=limit)
+    assert drawn.shape == (limit, every.shape[1])
+    assert torch.equal(drawn, kmeans_points(store, seed=0, limit=limit))  # the seed decides
+    assert not torch.equal(drawn, kmeans_points(store, seed=1, limit=limit))
+    rows = {tuple(row.tolist()) for row in every}
+    assert all(tuple(row.tolist()) in rows for row in drawn)  # training features, none twice
+    assert len({tuple(row.tolist()) for row in drawn}) == limit
