@@ -12,7 +12,8 @@ Every setting runs on the same file in the same process, interleaved, `--repeats
 reported), with the product's defaults: the demo model, decoding isolated in a child process. ``--heavy`` swaps in a
 full-size backbone (randomly initialised: only its cost matters here) behind a mobilenet_v3_small light
 encoder, compared dense vs fixed budgets. Writes the "e2e" section of docs/benchmarks.md (``e2e-cuda``,
-``e2e-<heavy>``… for other devices and models).
+``e2e-<heavy>``… for other devices and models); ``--evidence`` the "e2e-evidence-N" section of
+docs/inference.md.
 """
 
 from __future__ import annotations
@@ -233,7 +234,7 @@ def evidence_cost(args: argparse.Namespace) -> None:
         "|---|---|---|---|---|---|---|",
         *rows,
     ]
-    write_section(f"e2e-evidence-{args.classes}", "\n".join(lines))
+    write_section(f"e2e-evidence-{args.classes}", "\n".join(lines), path=ROOT / "docs" / "inference.md")
     print("\n".join(lines))
 
 

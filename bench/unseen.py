@@ -6,6 +6,7 @@
     python -m bench.unseen --reuse             # write the section again from the last run (no training)
     python -m bench.unseen --stages WORK       # only the gate stage trains, on an earlier run's other stages
     python -m bench.unseen --stages WORK --train "--gate-gradient all"   # ... with another gate-stage option
+    python -m bench.unseen --set small --frozen   # the small-data recipe's training time: 100 videos of 1 min
 
 Each set is generated once with ``vidgate synth``'s code and made unlike the demo's, on which the
 defaults were chosen:
@@ -16,7 +17,13 @@ defaults were chosen:
   apart in either order, count pairs show one event once or three times, the others differ in one
   event's motion direction (``--multi-label``: half the videos show a second class).
 
-Then it runs exactly ``vidgate train DATASET --out CK`` (plus ``--train``'s options, stated in the section)
+``small`` is 100 videos of about a minute, the size the small-data recipe is for: ``--frozen`` times
+``vidgate train --freeze-trunks`` with mobilenet_v3_small and x3d_xs weight files in their publishers'
+layouts, holding random values (no published weights can be fetched here), so it measures the recipe's
+training time, not what real weights make it learn, and writes the "small-frozen" section of
+docs/own-footage.md.
+
+Otherwise it runs exactly ``vidgate train DATASET --out CK`` (plus ``--train``'s options, stated in the section)
 and ``vidgate evaluate CK DATASET``, timed (generating is not), and writes the set's section of
 docs/benchmarks.md; the full evaluation lands in WORK/evaluation/. With ``--stages`` (a copy of an
 earlier run's work folder) only the gate stage trains, on that run's frames, light and heavy stages and
@@ -49,7 +56,10 @@ SETS = {
     # overlaps a planned snippet; order pairs two events at least 20 s apart.
     "order-count": SynthConfig(videos=300, seed=33, classes=6, order_classes=4, count_classes=4, min_gap_s=20.0,
                                size=128, fps=15.0, snippet_frames=24, min_snippets=37, max_snippets=93),
+    "small": SynthConfig(videos=100, seed=21, size=128, min_snippets=84, max_snippets=96),
 }
+FROZEN = ("--freeze-trunks", "--light", "mobilenet_v3_small", "--heavy", "x3d_xs", "--light-size", "112",
+          "--heavy-size", "112")
 SETTINGS = ("dense", "uniform 25%", "gated 10%", "gated 25%", "gated 50%", "gated threshold")
 
 
@@ -79,12 +89,17 @@ def main() -> None:
                                                              "training summary and timings")
     parser.add_argument("--stages", type=Path, default=None,
                         help="an earlier run's work folder (a copy): only the gate stage trains, on its stages")
+    parser.add_argument("--frozen", action="store_true", help="time the small-data recipe (--freeze-trunks) on "
+                        "publisher-layout weight files of random values; no evaluation")
     args = parser.parse_args()
     config = dataclasses.replace(SETS[args.name], videos=args.videos or SETS[args.name].videos,
                                  multi_label=args.multi_label)
     section = args.name + ("-multi" if args.multi_label else "")
     work = args.work or ROOT / "data" / section
     data, checkpoint, out = work / "data", work / "model.safetensors", work / "evaluation"
+    if args.frozen:
+        frozen_recipe(args.name, config, work)
+        return
     if not args.reuse:
         if not (data / "annotations.csv").exists():
             write_synthetic_dataset(data, config, workers=2)
@@ -112,6 +127,54 @@ def main() -> None:
     text = "\n".join(_section(args.name, config, report, summary, seconds))
     write_section(section, text)
     print(text)
+
+
+def _publisher_files(folder: Path) -> tuple[Path, Path]:
+    """mobilenet_v3_small and x3d_xs as their publishers save them (torchvision's state dict, pytorchvideo's
+    ``.pyth``), with random values."""
+    import warnings
+
+    import torch
+    from torchvision import models as tvm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from pytorchvideo.models import hub
+    folder.mkdir(parents=True, exist_ok=True)
+    light, heavy = folder / "mobilenet_v3_small-047dcff4.pth", folder / "X3D_XS.pyth"
+    torch.manual_seed(0)
+    torch.save(tvm.mobilenet_v3_small(weights=None).state_dict(), light)
+    torch.save({"epoch": 196, "model_state": hub.x3d_xs(pretrained=False).state_dict()}, heavy)
+    return light, heavy
+
+
+def frozen_recipe(name: str, config: SynthConfig, work: Path) -> None:
+    """Time ``vidgate train --freeze-trunks`` from scratch on the set; write its section of docs/own-footage.md."""
+    data, checkpoint = work / "data", work / "model-frozen.safetensors"
+    if not (data / "annotations.csv").exists():
+        write_synthetic_dataset(data, config, workers=2)
+    shutil.rmtree(work / "model-frozen.safetensors.work", ignore_errors=True)
+    checkpoint.unlink(missing_ok=True)
+    light, heavy = _publisher_files(work / "weights")
+    options = (*FROZEN[:3], "--light-weights", str(light), *FROZEN[3:5], "--heavy-weights", str(heavy), *FROZEN[5:])
+    seconds = _vidgate("train", str(data), "--out", str(checkpoint), *options)
+    from models.checkpoint import read_metadata
+
+    summary = read_metadata(checkpoint)["extra"]["training"]
+    shown_options = " ".join(FROZEN[:3]) + f" --light-weights {light.name} " + " ".join(FROZEN[3:5]) + \
+        f" --heavy-weights {heavy.name} " + " ".join(FROZEN[5:])
+    lines = [
+        f"#### The small-data recipe's training time: {config.videos} videos of about a minute",
+        "",
+        f"`python -m bench.unseen --set {name} --frozen` on {machine()}. Data: `vidgate synth` with "
+        f"{_describe(config)}, seed {config.seed}. Training: `vidgate train DATA --out CK {shown_options}`, from "
+        f"scratch: **{seconds / 60:.1f} min**{_stages(summary)}, {seconds / config.videos:.1f} s per video (target "
+        "≤ 15 min for 100 videos of a minute). The weight files hold the publishers' architectures with random "
+        "values, saved in their layouts: no published weights can be fetched here, so this times the recipe; "
+        "what it learns depends on the real weights and is not measured.",
+    ]
+    write_section(f"{name}-frozen", "\n".join(lines), path=ROOT / "docs" / "own-footage.md")
+    print("\n".join(lines))
 
 
 def _fields(options: str) -> dict[str, Any]:
