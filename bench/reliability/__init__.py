@@ -101,8 +101,12 @@ def main(argv: list[str] | None = None) -> None:
         kept = json.loads(raw.read_text())
         kept_runs = kept.pop("runs", {name: {"command": kept.get("command", "python -m bench.reliability"),
                                              "machine": kept.get("machine", "")} for name in SCENARIOS if name in kept})
+        errors = {**{k: v for k, v in kept.pop("errors", {}).items() if k not in names}, **figures.get("errors", {})}
         figures = {**kept, **figures, "runs": {**kept_runs, **figures["runs"]},
                    "seconds": kept.get("seconds", 0.0) + figures["seconds"]}
+        figures.pop("errors", None)
+        if errors:  # a scenario run again keeps only its new error, if any
+            figures["errors"] = errors
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(markdown(figures, command=command, machine=machine, quick=args.quick))
     raw.parent.mkdir(parents=True, exist_ok=True)
