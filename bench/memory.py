@@ -137,8 +137,9 @@ def training_scale(small: int, large: int) -> None:
           + " | ".join(f"{r['seconds'].get(stage, 0.0) / r['videos']:.3f}" for stage in STAGES) + " |" for r in rows],
         "",
         f"Peak RSS {large:,} / {small:,} videos: {rows[1]['peak'] / rows[0]['peak']:.2f} (target ≤ 1.3). The stages "
-        "read one batch of frames or cached features at a time, and the kernels' k-means a bounded sample, so "
-        "memory does not grow with the data set; time and disk grow with it.",
+        "read one batch of frames or cached features at a time, the kernels' k-means a bounded sample, and glibc's "
+        "mmap threshold is fixed ([training.md](training.md#stages)), so the memory does not grow with the data "
+        "set; time and disk grow with it.",
     ]
     write_section("training-scale", "\n".join(lines), path=ROOT / "docs" / "own-footage.md")
     print("\n".join(lines))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import json
 import random
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +29,26 @@ from .heavy import train_heavy, train_heavy_classifier
 from .light import train_light
 from .weights import load_trunk_weights
 from .work import NOT_RECIPE, check_work_folder, dataset_fingerprint
+
+MMAP_THRESHOLD = 16 << 20
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
+    """Keep glibc's allocator from fragmenting its heap as a training runs (Linux; elsewhere nothing happens).
+
+    glibc raises its mmap threshold each time a large block is freed; past that, blocks of the sizes a
+    training allocates (batches of varying length) come from the heap and fragment it, and the peak memory
+    grows with the number of batches, so with the data set. A fixed threshold keeps every block of
+    ``size`` bytes and more in its own mapping, returned when freed. True when it was set.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, size))
+    except (OSError, AttributeError):  # not glibc
+        return False
 
 
 class Trainer:
@@ -118,6 +140,7 @@ class Trainer:
 
     def run(self, out: Path) -> dict[str, Any]:
         ctx = self.ctx
+        fix_mmap_threshold()
         ctx.log(f"training on {ctx.device}; work folder {ctx.work}")
         seconds: dict[str, float] = {}
 

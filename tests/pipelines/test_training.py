@@ -288,3 +288,30 @@ def test_the_heavy_stage_sequence_objective_reads_order_and_reaches_the_encoder(
     # bags of different lengths pad and mask: one video of three instances, one of one
     logits = net.sequence_logits(net.encoder(x[:4]), times, [3, 1])
     assert logits.shape == (2, 2) and torch.isfinite(logits).all()
+
+
+_FREED_BLOCK = """
+import sys, numpy as np
+from pipelines.training.trainer import fix_mmap_threshold
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096
+if sys.argv[1] == "fixed":
+    assert fix_mmap_threshold()
+big = np.ones(30 << 20, np.uint8); del big      # glibc alone now raises its threshold past 30 MiB
+block = np.ones(20 << 20, np.uint8)
+held = rss(); del block
+print(held - rss())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
+def test_training_returns_a_freed_large_block_to_the_system() -> None:
+    """A training fixes glibc's mmap threshold, so blocks of 16 MiB and more are unmapped when freed however
+    large the blocks freed before them: the heap does not grow with the number of batches."""
+    def returned(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", _FREED_BLOCK, mode], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parents[2])
+        return int(done.stdout)
+
+    assert returned("fixed") >= 18 << 20
+    assert returned("default") < 4 << 20  # what the fix is for: glibc alone keeps the block
