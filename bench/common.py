@@ -79,7 +79,19 @@ def gate_runs_note(training: dict[str, Any], subject: str = "The gate stage") ->
             f"run {kept['run']} (seed {kept['seed']}).")
 
 
-# --- partial trainings -------------------------------------------------------------------------------------
+# --- trainings ---------------------------------------------------------------------------------------------
+
+
+def fresh_run(data: Path, config: Any, checkpoint: Path) -> None:
+    """Before a timed training from scratch: the data set ``config`` (a ``SynthConfig``) generated into ``data``
+    unless it is there, and no earlier ``checkpoint`` or work folder of it left to resume from."""
+    from pipelines.synth import write_synthetic_dataset
+
+    if not (data / "annotations.csv").exists():
+        shutil.rmtree(data, ignore_errors=True)
+        write_synthetic_dataset(data, config, workers=2)
+    shutil.rmtree(checkpoint.with_name(checkpoint.name + ".work"), ignore_errors=True)
+    checkpoint.unlink(missing_ok=True)
 
 
 def train_run(data: Path, checkpoint: Path, config: Any, seed_from: Path | None = None

@@ -13,6 +13,7 @@ each stage's seconds per video and the disk the data set and the training's work
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -23,9 +24,9 @@ from typing import Any
 
 import psutil
 
-from pipelines.synth import SynthConfig, write_synthetic_dataset
+from pipelines.synth import SynthConfig
 
-from .common import machine, write_section
+from .common import fresh_run, machine, write_section
 from .e2e import make_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,11 +101,7 @@ def _train_once(videos: int) -> dict[str, Any]:
     """Generate ``videos`` videos (once), train on them from scratch: peak RSS, disk and seconds per stage."""
     work = ROOT / "data" / "bench" / f"scale-{videos}"
     data, checkpoint = work / "data", work / "model.safetensors"
-    if not (data / "annotations.csv").exists():
-        shutil.rmtree(data, ignore_errors=True)
-        write_synthetic_dataset(data, SynthConfig(**{**SCALE_SET.__dict__, "videos": videos}), workers=2)
-    shutil.rmtree(work / "model.safetensors.work", ignore_errors=True)
-    checkpoint.unlink(missing_ok=True)
+    fresh_run(data, dataclasses.replace(SCALE_SET, videos=videos), checkpoint)
     peak, wall, code = peak_rss([sys.executable, "-m", "service.cli", "train", str(data), "--out", str(checkpoint),
                                  *SCALE_TRAIN], interval=0.1)
     if code != 0:

@@ -37,16 +37,15 @@ import dataclasses
 import json
 import math
 import shlex
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from pipelines.synth import SynthConfig, write_synthetic_dataset
+from pipelines.synth import SynthConfig
 
-from .common import ROOT, gate_runs_note, machine, shown, write_section
+from .common import ROOT, fresh_run, gate_runs_note, machine, shown, write_section
 
 SETS = {
     "unseen": SynthConfig(videos=240, seed=11, classes=12, size=144, fps=25.0, snippet_frames=24, min_snippets=31,
@@ -58,8 +57,6 @@ SETS = {
                                size=128, fps=15.0, snippet_frames=24, min_snippets=37, max_snippets=93),
     "small": SynthConfig(videos=100, seed=21, size=128, min_snippets=84, max_snippets=96),
 }
-FROZEN = ("--freeze-trunks", "--light", "mobilenet_v3_small", "--heavy", "x3d_xs", "--light-size", "112",
-          "--heavy-size", "112")
 SETTINGS = ("dense", "uniform 25%", "gated 10%", "gated 25%", "gated 50%", "gated threshold")
 
 
@@ -101,10 +98,7 @@ def main() -> None:
         frozen_recipe(args.name, config, work)
         return
     if not args.reuse:
-        if not (data / "annotations.csv").exists():
-            write_synthetic_dataset(data, config, workers=2)
-        for stale in (checkpoint, work / "model.safetensors.work"):  # train from scratch, not from a cache
-            shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+        fresh_run(data, config, checkpoint)  # train from scratch, not from a cache
         seconds: dict[str, Any] = {"command": _command(args, work), "train_options": args.train}
         if args.stages:  # the defaults, gate stage only (train_run copies the stages and records the recipe)
             from pipelines.training import TrainConfig
@@ -148,21 +142,22 @@ def _publisher_files(folder: Path) -> tuple[Path, Path]:
     return light, heavy
 
 
+def _frozen_options(light: str, heavy: str) -> list[str]:
+    """The small-data recipe's `vidgate train` options on the weight files ``light`` and ``heavy``."""
+    return ["--freeze-trunks", "--light", "mobilenet_v3_small", "--light-weights", light, "--heavy", "x3d_xs",
+            "--heavy-weights", heavy, "--light-size", "112", "--heavy-size", "112"]
+
+
 def frozen_recipe(name: str, config: SynthConfig, work: Path) -> None:
     """Time ``vidgate train --freeze-trunks`` from scratch on the set; write its section of docs/own-footage.md."""
     data, checkpoint = work / "data", work / "model-frozen.safetensors"
-    if not (data / "annotations.csv").exists():
-        write_synthetic_dataset(data, config, workers=2)
-    shutil.rmtree(work / "model-frozen.safetensors.work", ignore_errors=True)
-    checkpoint.unlink(missing_ok=True)
+    fresh_run(data, config, checkpoint)
     light, heavy = _publisher_files(work / "weights")
-    options = (*FROZEN[:3], "--light-weights", str(light), *FROZEN[3:5], "--heavy-weights", str(heavy), *FROZEN[5:])
-    seconds = _vidgate("train", str(data), "--out", str(checkpoint), *options)
+    seconds = _vidgate("train", str(data), "--out", str(checkpoint), *_frozen_options(str(light), str(heavy)))
     from models.checkpoint import read_metadata
 
     summary = read_metadata(checkpoint)["extra"]["training"]
-    shown_options = " ".join(FROZEN[:3]) + f" --light-weights {light.name} " + " ".join(FROZEN[3:5]) + \
-        f" --heavy-weights {heavy.name} " + " ".join(FROZEN[5:])
+    shown_options = " ".join(_frozen_options(light.name, heavy.name))
     lines = [
         f"#### The small-data recipe's training time: {config.videos} videos of about a minute",
         "",
