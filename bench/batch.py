@@ -5,13 +5,15 @@ minute with 1 vs 2 local worker processes, and local vs server mode.
     python -m bench.batch --device cuda --videos 60 --gop 250 --heavy x3d_m --decoder torchcodec-cuda
     python -m bench.batch --footage --videos 20              # the CPU (device auto), the demo model
     python -m bench.batch --device cpu --videos 4 --no-write  # a quick check of the bench itself
+    python -m bench.batch --footage --videos 20 --against REV # ... and the code at git revision REV beside it
     python -m bench.batch --videos 100                        # small synthetic videos: workers, server mode
 
 ``--device`` (or ``--footage``): 5-minute 640×360 files, `vidgate batch` local mode dense, gated at 25% and at
 the learned threshold, each video's stage times (median and slowest), and on CUDA the GPU's utilisation and
 the full-decode ceiling on the GPU (`nvdec_ceiling`); ``--device cuda`` without a CUDA device stops with a
 message. Without it: N small synthetic videos (data/bench/batch/) run three ways. Each writes its section of
-docs/benchmarks.md (``--no-write``: print it only).
+docs/benchmarks.md (``--no-write``: print it only); ``--against REV`` also times dense and gated 25% with the
+code at git revision REV beside this code's and writes that comparison into docs/batch.md.
 """
 
 from __future__ import annotations
@@ -173,9 +175,84 @@ def nvdec_ceiling(files: list[Path], device: torch.device, streams: tuple[int, .
     return rows, None
 
 
+# One `vidgate batch` (local mode, the tree's own defaults and demo model) in a child process of the tree given:
+# the same calls in the code before and after a change, so that both are timed the same way.
+_CHILD_BATCH = """
+import json, sys
+from pathlib import Path
+from models import DEMO_CHECKPOINT
+from pipelines.options import parse_options
+from service.batch.runner import BatchPlan, run_batch
+from service.config import Settings
+folder, results, options = sys.argv[1], Path(sys.argv[2]), json.loads(sys.argv[3])
+plan = BatchPlan(options=parse_options(options), settings=Settings(), checkpoint=DEMO_CHECKPOINT)
+summary = run_batch([folder], results, plan)
+print(json.dumps({"total": summary.total, "ok": summary.ok, "seconds": summary.seconds}))
+"""
+
+
+def code_at(rev: str) -> tuple[Path, str]:
+    """The project's files at git revision ``rev`` (``git archive``, kept in data/bench/code-SHA/): (folder, sha)."""
+    sha = subprocess.run(["git", "rev-parse", "--short", f"{rev}^{{commit}}"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    tree = ROOT / "data" / "bench" / f"code-{sha}"
+    if not (tree / "pyproject.toml").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        tree.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree, sha
+
+
+def against(rev: str, folder: Path, choices: dict[str, dict[str, Any]], rounds: int = 2) -> list[str]:
+    """`vidgate batch` of ``folder`` with the code at ``rev`` and with this code, each setting of ``choices`` in
+    a child process of each tree (its own defaults and demo model), ``rounds`` times in alternating order (the
+    earlier code first, then this code first): lines of a section, each tree's mean seconds per setting."""
+    old, sha = code_at(rev)
+    trees = {f"before ({sha})": old, "now": ROOT}
+    seconds: dict[tuple[str, str], list[float]] = {}
+    failed: list[str] = []
+    totals: list[int] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(rounds):
+            for label, options in choices.items():
+                for name in (list(trees) if round_ % 2 == 0 else list(trees)[::-1]):
+                    results = Path(tmp) / f"{round_}-{len(seconds)}-{name.split()[0]}.jsonl"
+                    done = subprocess.run([sys.executable, "-c", _CHILD_BATCH, str(folder), str(results),
+                                           json.dumps(options)], cwd=trees[name], check=True, capture_output=True,
+                                          text=True, env={**os.environ, "PYTHONPATH": str(trees[name])})
+                    summary = json.loads(done.stdout.strip().splitlines()[-1])
+                    if summary["ok"] != summary["total"]:
+                        failed.append(f"{name}, {label}: {summary['total'] - summary['ok']} of {summary['total']}")
+                    seconds.setdefault((name, label), []).append(summary["seconds"])
+                    totals.append(summary["total"])
+                    print(name, label, f"{summary['seconds']:.1f} s", flush=True)
+    videos = max(totals)
+    mean = {key: statistics.fmean(values) for key, values in seconds.items()}
+    labels = list(choices)
+    rows = [f"| {name} | " + " | ".join(f"{mean[name, label]:.1f} / {3600 * videos / mean[name, label]:.0f}"
+                                         for label in labels)
+            + f" | {mean[name, labels[0]] / mean[name, labels[-1]]:.2f}× |" for name in trees]
+    now, before = (mean["now", labels[-1]], mean[f"before ({sha})", labels[-1]])
+    return [
+        f"The code before and after, side by side: `vidgate batch` of the same {videos} files in a child process "
+        f"of each tree ({sha if rev == sha else f'{rev} = {sha}'}, from `git archive`; each with its own defaults "
+        "and demo model), "
+        f"{rounds} round{'s' if rounds > 1 else ''} in alternating order, mean seconds / videos per hour:",
+        "",
+        "| code | " + " | ".join(labels) + f" | {labels[-1]} vs {labels[0]} |",
+        "|---|" + "---|" * (len(labels) + 1),
+        *rows,
+        "",
+        f"{labels[-1].capitalize()} now runs at {before / now:.2f}× the videos per hour of the earlier code."
+        + (f" Failed videos: {'; '.join(failed)}." if failed else ""),
+    ]
+
+
 def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str | None = None, size: int = 224,
                   frames: int = 16, device: str = "auto", decoders: int | None = None, threads: int | None = None,
-                  decoder: str | None = None, streams: tuple[int, ...] = (1, 4, 8, 16), write: bool = True) -> None:
+                  decoder: str | None = None, streams: tuple[int, ...] = (1, 4, 8, 16), write: bool = True,
+                  before: str | None = None) -> None:
     """Videos per hour on 5-minute 640×360 files, dense, gated at 25% and at the learned threshold, one model
     process (`vidgate batch` local mode) with the videos in flight its settings give (`Settings.in_flight`).
 
@@ -184,6 +261,8 @@ def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str 
     full-size heavy backbone with random weights (`bench.e2e.random_model`), written to a temporary checkpoint:
     the batch runner loads it as it loads any model. ``device``, ``decoders``, ``threads`` and ``decoder``
     are the `Settings` fields of those names (default: theirs). ``write`` False prints the section only.
+    ``before`` (a git revision): dense and gated 25% with that revision's code beside this code's (`against`), in
+    a section of docs/batch.md.
     """
     from models import save_checkpoint
     from pipelines.decoding import choose_backend
@@ -280,12 +359,21 @@ def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str 
             "",
             f"Gated 25% against the best of them ({best:.0f} videos per hour): {per_hour['gated 25%'] / best:.2f}×.",
         ]
-    else:
+    elif cuda:
         lines.append(f"The full-decode ceiling on the GPU was not measured: {why_not}.")
     text = "\n".join(lines)
     if write:
         write_section(section, text)
     print(text)
+    if before:  # docs/batch.md: what a change to the product did to `vidgate batch`
+        compared = "\n".join([
+            f"## Throughput against the earlier code ({resolved.type.upper()})", "",
+            f"`python -m bench.batch {' '.join(sys.argv[1:])}` on {machine()}, the files of the section "
+            f"[{section}](benchmarks.md). "
+            + "\n".join(against(before, folder, {label: choices[label] for label in ("dense", "gated 25%")}))])
+        if write:
+            write_section(f"batch-against-{resolved.type}", compared, path=ROOT / "docs" / "batch.md")
+        print(compared)
 
 
 def main() -> None:
@@ -312,11 +400,13 @@ def main() -> None:
                         help="files decoding at once for the GPU's full-decode ceiling (CUDA only)")
     parser.add_argument("--no-write", dest="write", action="store_false",
                         help="print the section, leave docs/benchmarks.md as it is")
+    parser.add_argument("--against", metavar="REV", help="with --footage: also dense and gated 25%% with the code at "
+                        "git revision REV, beside this code's, each in a child process (its defaults, its demo model)")
     args = parser.parse_args()
     if args.footage or args.device is not None:
         footage_batch(args.videos, gops=tuple(args.gop), heavy=args.heavy, size=args.size, frames=args.frames,
                       device=args.device or "auto", decoders=args.decoders, threads=args.threads, decoder=args.decoder,
-                      streams=tuple(args.streams), write=args.write)
+                      streams=tuple(args.streams), write=args.write, before=args.against)
         return
     data = ROOT / "data" / "bench" / f"batch-{args.videos}"
     if not (data / "annotations.csv").exists():
