@@ -8,6 +8,7 @@
     python -m bench.ablate --knob light-pass      # every light pass at a 25% budget (docs/benchmarks.md)
     python -m bench.ablate --knob seed --seeds 0,1,2           # full trainings with other seeds
     python -m bench.ablate --knob segments        # what the gate learns from segments.csv, and training without it
+    python -m bench.ablate --knob trunks          # frozen pretrained trunks vs training them, on a small set
 
 ``--data DATA --work CK.work --name NAME`` point a knob at any finished training run (its data set and
 its work folder; the defaults are the run each knob's docs note names: the demo run of ``bench.demo``,
@@ -496,6 +497,49 @@ def segments(args: argparse.Namespace) -> str:
     ])
 
 
+def trunks(args: argparse.Namespace) -> str:
+    """The small-data recipe against training the trunks, on a small set (bench.unseen's ``small``: 100 videos
+    of about a minute) with trunks pretrained on another data set (the finished run's checkpoint, ``--work``):
+    the defaults from scratch; the pretrained trunks as weight files, the heavy one trained on the set; and
+    the same files frozen (``--freeze-trunks``). Timed, each scored on the small set's test split."""
+    from .common import fresh_run
+    from .unseen import SETS
+
+    pretrained = args.work.with_name(args.work.name.removesuffix(".work"))
+    files = TrainConfig(light="tiny2d", light_weights=str(pretrained), heavy="tiny3d", heavy_weights=str(pretrained))
+    arms = {
+        "from scratch (the defaults)": TrainConfig(),
+        "pretrained trunks, heavy trained": files,
+        "pretrained trunks, frozen (--freeze-trunks)": dataclasses.replace(files, freeze_trunks=True),
+    }
+    data = args.scratch / "data"
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    kept = args.scratch / "reports.json"
+    runs: dict[str, Any] = json.loads(kept.read_text()) if kept.exists() else {}
+    for name, config in arms.items():
+        if name in runs:
+            continue
+        checkpoint = args.scratch / f"arm{len(runs)}.safetensors"
+        fresh_run(data, SETS["small"], checkpoint)
+        _, train_s = train_run(data, checkpoint, config)
+        runs[name] = {"train_s": train_s, "machine": machine(),
+                      "report": evaluate(Recognizer(checkpoint, isolate=False), load_dataset(data))}
+        kept.write_text(json.dumps(runs))
+    reports = {name: run["report"] for name, run in runs.items()}
+    minutes = ", ".join(f"{name} {run['train_s'] / 60:.1f} min" for name, run in runs.items())
+    small = SETS["small"]
+    return "\n".join([
+        f"#### Frozen or trained trunks on a small set ({args.name})", "",
+        f"`python -m bench.ablate --knob trunks` on {'; '.join(sorted({r['machine'] for r in runs.values()}))}. "
+        f"Data: `vidgate synth` with {small.videos} videos of about a minute, {small.size}×{small.size} px, seed "
+        f"{small.seed} ({reports[next(iter(reports))]['videos']} test videos). Pretrained trunks: the tiny2d and "
+        f"tiny3d trunks of `{shown(pretrained)}` (`--light-weights` / `--heavy-weights`), trained on the "
+        f"{args.name} set: other classes (direction, order and count) and other videos, the same kind of "
+        f"footage. Training time: {minutes}.", "",
+        *_setting_table(reports, "training"),
+    ])
+
+
 KNOBS: dict[str, tuple[Callable[[argparse.Namespace], str], tuple[Path, Path], str]] = {
     # knob → (what it runs, default data set and work folder, default --name)
     "head": (head, DEMO, "demo"),
@@ -506,6 +550,7 @@ KNOBS: dict[str, tuple[Callable[[argparse.Namespace], str], tuple[Path, Path], s
     "light-pass": (light_pass, UNSEEN, "unseen"),
     "seed": (seed, DEMO, "demo"),
     "segments": (segments, ORDER_COUNT, "order-count"),
+    "trunks": (trunks, ORDER_COUNT, "order-count"),
 }
 
 
