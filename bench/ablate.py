@@ -75,6 +75,11 @@ def _command(args: argparse.Namespace, *extra: str) -> str:
                      shown(args.work), "--name", args.name, *extra]) + f"` on {machine()}"
 
 
+def _out(args: argparse.Namespace) -> str:
+    """The ``--out`` a section's command needs to write it where it stands (none for the default page)."""
+    return f" --out {shown(args.out)}" if args.out else ""
+
+
 def head(args: argparse.Namespace) -> str:
     """Each head trains the gate stage on the same light and heavy stages; both evaluated on test."""
     reports: dict[str, dict[str, Any]] = {}
@@ -513,7 +518,7 @@ def segments(args: argparse.Namespace) -> str:
     inside, annotated, same, videos = annotated_in_heavy_top(args.data, args.work)
     return "\n".join([
         f"#### Timed annotations: training with and without segments.csv ({args.name})", "",
-        f"`python -m bench.ablate --knob segments --name {args.name}` on "
+        f"`python -m bench.ablate --knob segments --name {args.name}{_out(args)}` on "
         f"{'; '.join(sorted({r['machine'] for r in runs.values()}))}, "
         f"{reports['without segments.csv']['videos']} test videos. The first three rows share the light and "
         "heavy stages, which chose their training snippets where segments.csv says events are; only the gate "
@@ -562,7 +567,8 @@ def trunks(args: argparse.Namespace) -> str:
     small = SETS["small"]
     return "\n".join([
         f"#### Frozen or trained trunks on a small set ({args.name})", "",
-        f"`python -m bench.ablate --knob trunks` on {'; '.join(sorted({r['machine'] for r in runs.values()}))}. "
+        f"`python -m bench.ablate --knob trunks{_out(args)}` on "
+        f"{'; '.join(sorted({r['machine'] for r in runs.values()}))}. "
         f"Data: `vidgate synth` with {small.videos} videos of about a minute, {small.size}×{small.size} px, seed "
         f"{small.seed} ({reports[next(iter(reports))]['videos']} test videos). Pretrained trunks: the tiny2d and "
         f"tiny3d trunks of `{shown(pretrained)}` (`--light-weights` / `--heavy-weights`), trained on the "

@@ -335,15 +335,13 @@ def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str 
         f"{settings.decoders} decoding child(ren), {in_flight} videos in flight (their passes batched by the "
         f"device loop), the settings side by side in one run"
         + (" (before the timed runs, each setting ran once on 2 of the files, untimed: CUDA's first use in a "
-           "process)." if cuda else "."),
+           "process)." if cuda else ".") + " " + stage_line(stages),
         "",
         "| setting | videos | ok | seconds | videos per hour | vs dense | GPU utilisation |",
         "|---|---|---|---|---|---|---|",
         *[f"| {label} | {n} | {ok} | {seconds:.1f} | {per_hour[label]:.0f} | "
           f"{per_hour[label] / per_hour['dense']:.2f}× | {'—' if gpu is None else f'{gpu:.0f}%'} |"
           for label, n, ok, seconds, gpu in rows],
-        "",
-        stage_line(stages),
         "",
     ]
     if ceiling:

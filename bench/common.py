@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "docs" / "benchmarks.md"
 _HEADER = (
     "# Benchmarks\n\n"
-    "Every figure here was written by a script in `bench/`; each section names the command that\n"
-    "reproduces it and the machine it ran on. Timings are ratios measured side by side in one run.\n"
+    "Every figure here was written by a script in `bench/`; each section names the command that reproduces it "
+    "and the machine it ran on. Timings are ratios measured side by side in one run.\n"
 )
 CLIPS = ("bikes.mp4", "carphone_pristine.mp4")
 
