@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -84,6 +85,12 @@ def _remux(source: Path, target: Path, *, title: str) -> None:
 
 
 STAGES = ("decode", "decode_wait", "light", "gate", "heavy", "head", "total")
+
+
+def anchor(heading: str) -> str:
+    """The fragment a markdown renderer gives ``heading`` (GitHub's: lower case, punctuation dropped, spaces
+    to hyphens)."""
+    return re.sub(r"[^\w\- ]", "", heading.lstrip("#").strip().lower()).replace(" ", "-")
 
 
 def stage_line(stages: dict[str, dict[str, dict[str, float]]]) -> str:
@@ -366,8 +373,8 @@ def footage_batch(videos: int, *, gops: tuple[int, ...] = (250, 60), heavy: str 
     if before:  # docs/batch.md: what a change to the product did to `vidgate batch`
         compared = "\n".join([
             f"## Throughput against the earlier code ({resolved.type.upper()})", "",
-            f"`python -m bench.batch {' '.join(sys.argv[1:])}` on {machine()}, the files of the section "
-            f"[{section}](benchmarks.md). "
+            f"`python -m bench.batch {' '.join(sys.argv[1:])}` on {machine()}, the files of "
+            f"[{lines[0].removeprefix('## ')}](benchmarks.md#{anchor(lines[0])}). "
             + "\n".join(against(before, folder, {label: choices[label] for label in ("dense", "gated 25%")}))])
         if write:
             write_section(f"batch-against-{resolved.type}", compared, path=ROOT / "docs" / "batch.md")
