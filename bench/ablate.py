@@ -445,6 +445,31 @@ def seed(args: argparse.Namespace) -> str:
     ])
 
 
+class KeptRuns(dict[str, Any]):
+    """A knob's finished runs by name, kept in ``scratch/reports.json`` so that an interrupted knob resumes
+    after its last finished run: each run's training seconds, machine and `vidgate evaluate` report."""
+
+    def __init__(self, scratch: Path) -> None:
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.path = scratch / "reports.json"
+        super().__init__(json.loads(self.path.read_text()) if self.path.exists() else {})
+
+    def keep(self, name: str, checkpoint: Path, train_s: float, scored: Any) -> None:
+        """Evaluate ``checkpoint`` on ``scored`` (a data set) and keep it as run ``name``."""
+        self[name] = {"train_s": train_s, "machine": machine(),
+                      "report": evaluate(Recognizer(checkpoint, isolate=False), scored)}
+        self.path.write_text(json.dumps(self))
+
+    def reports(self) -> dict[str, dict[str, Any]]:
+        return {name: run["report"] for name, run in self.items()}
+
+    def machines(self) -> str:
+        return "; ".join(sorted({run["machine"] for run in self.values()}))
+
+    def minutes(self) -> str:
+        return ", ".join(f"{name} {run['train_s'] / 60:.1f} min" for name, run in self.items())
+
+
 def annotated_in_heavy_top(data: Path, work: Path) -> tuple[int, int, int, int]:
     """On a finished run's training videos: how many of the snippets segments.csv marks are among the heavy
     network's most salient (the gate's salience targets without segments), and on how many videos the targets
@@ -483,27 +508,19 @@ def segments(args: argparse.Namespace) -> str:
     import os
     import shutil
 
-    args.scratch.mkdir(parents=True, exist_ok=True)
-    kept = args.scratch / "reports.json"
-    runs: dict[str, Any] = json.loads(kept.read_text()) if kept.exists() else {}
+    runs = KeptRuns(args.scratch)
     scored = load_dataset(args.data)  # the segments score every run
-
-    def keep(name: str, checkpoint: Path, train_s: float) -> None:
-        runs[name] = {"train_s": train_s, "machine": machine(),
-                      "report": evaluate(Recognizer(checkpoint, isolate=False), scored)}
-        kept.write_text(json.dumps(runs))
-
     if "gate targets both (default)" not in runs:
         summary = json.loads((args.work / "summary.json").read_text())
-        keep("gate targets both (default)", args.work.with_name(args.work.name.removesuffix(".work")),
-             summary["seconds"]["total"])
+        runs.keep("gate targets both (default)", args.work.with_name(args.work.name.removesuffix(".work")),
+                  summary["seconds"]["total"], scored)
     for targets in ("segments", "heavy"):  # the gate stage alone, on the finished run's other stages
         name = f"gate targets {targets}"
         if name not in runs:
             checkpoint = args.scratch / f"{targets}.safetensors"
             _, train_s = train_run(args.data, checkpoint, recipe_of(args.work, segment_targets=targets),
                                    seed_from=args.work)
-            keep(name, checkpoint, train_s)
+            runs.keep(name, checkpoint, train_s, scored)
     if "without segments.csv" not in runs:
         bare = args.scratch / "data"
         if not (bare / "annotations.csv").exists():
@@ -512,20 +529,18 @@ def segments(args: argparse.Namespace) -> str:
                             ignore=shutil.ignore_patterns("segments.csv"))
         checkpoint = args.scratch / "without.safetensors"
         _, train_s = train_run(bare, checkpoint, TrainConfig())
-        keep("without segments.csv", checkpoint, train_s)
-    reports = {name: run["report"] for name, run in runs.items()}
-    minutes = ", ".join(f"{name} {run['train_s'] / 60:.1f} min" for name, run in runs.items())
+        runs.keep("without segments.csv", checkpoint, train_s, scored)
+    reports = runs.reports()
     inside, annotated, same, videos = annotated_in_heavy_top(args.data, args.work)
     return "\n".join([
         f"#### Timed annotations: training with and without segments.csv ({args.name})", "",
-        f"`python -m bench.ablate --knob segments --name {args.name}{_out(args)}` on "
-        f"{'; '.join(sorted({r['machine'] for r in runs.values()}))}, "
+        f"`python -m bench.ablate --knob segments --name {args.name}{_out(args)}` on {runs.machines()}, "
         f"{reports['without segments.csv']['videos']} test videos. The first three rows share the light and "
         "heavy stages, which chose their training snippets where segments.csv says events are; only the gate "
         "stage differs, in what its salience term pulls toward: the annotated snippets or the heavy network's "
         "most salient (both, the default), the annotated ones alone, the heavy network's alone. The last row "
         "is the defaults trained from scratch without segments.csv. Training time: "
-        f"{minutes} (the middle two: the gate stage alone). Relevant recall is the share of the annotated "
+        f"{runs.minutes()} (the middle two: the gate stage alone). Relevant recall is the share of the annotated "
         "events the selected snippets show (every row scored against segments.csv).", "",
         *_setting_table(reports, "training"), "",
         f"Of the {annotated} training snippets segments.csv marks, {inside} are among the heavy network's most "
@@ -550,30 +565,24 @@ def trunks(args: argparse.Namespace) -> str:
         "pretrained trunks, frozen (--freeze-trunks)": dataclasses.replace(files, freeze_trunks=True),
     }
     data = args.scratch / "data"
-    args.scratch.mkdir(parents=True, exist_ok=True)
-    kept = args.scratch / "reports.json"
-    runs: dict[str, Any] = json.loads(kept.read_text()) if kept.exists() else {}
+    runs = KeptRuns(args.scratch)
     for name, config in arms.items():
         if name in runs:
             continue
         checkpoint = args.scratch / f"arm{len(runs)}.safetensors"
         fresh_run(data, SETS["small"], checkpoint)
         _, train_s = train_run(data, checkpoint, config)
-        runs[name] = {"train_s": train_s, "machine": machine(),
-                      "report": evaluate(Recognizer(checkpoint, isolate=False), load_dataset(data))}
-        kept.write_text(json.dumps(runs))
-    reports = {name: run["report"] for name, run in runs.items()}
-    minutes = ", ".join(f"{name} {run['train_s'] / 60:.1f} min" for name, run in runs.items())
+        runs.keep(name, checkpoint, train_s, load_dataset(data))
+    reports = runs.reports()
     small = SETS["small"]
     return "\n".join([
         f"#### Frozen or trained trunks on a small set ({args.name})", "",
-        f"`python -m bench.ablate --knob trunks{_out(args)}` on "
-        f"{'; '.join(sorted({r['machine'] for r in runs.values()}))}. "
+        f"`python -m bench.ablate --knob trunks{_out(args)}` on {runs.machines()}. "
         f"Data: `vidgate synth` with {small.videos} videos of about a minute, {small.size}×{small.size} px, seed "
         f"{small.seed} ({reports[next(iter(reports))]['videos']} test videos). Pretrained trunks: the tiny2d and "
         f"tiny3d trunks of `{shown(pretrained)}` (`--light-weights` / `--heavy-weights`), trained on the "
         f"{args.name} set: other classes (direction, order and count) and other videos, the same kind of "
-        f"footage. Training time: {minutes}.", "",
+        f"footage. Training time: {runs.minutes()}.", "",
         *_setting_table(reports, "training"),
     ])
 
