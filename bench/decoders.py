@@ -3,6 +3,7 @@
     python -m bench.decoders                 # 5-minute 640×360 30 fps H.264 video, GOP 300, B-frames
     python -m bench.decoders --seconds 60    # a quicker run on a 1-minute video
     python -m bench.decoders --children      # where an isolated decoder's child comes from (docs/decoding.md)
+    python -m bench.decoders --codec-threads # pool children's codec threads on real footage (docs/decoding.md)
 
 The access pattern is the recognizer's: 64 centre frames spread over the whole video (ascending),
 then 8 selected 8-frame snippets, all at size 112. Each backend runs it ``--repeats`` times,
@@ -13,6 +14,12 @@ equal to a plain sequential PyAV decode; a full sequential decode is timed for s
 server, a started child of a `DecoderPool`, a freshly spawned interpreter; for a probe and for the access
 pattern, the latency and the CPU of the caller, the child and the fork server together. It writes the
 "children" section of docs/decoding.md.
+
+``--codec-threads`` decodes what the recognizer asks of a 5-minute real-footage file (the demo model's plan:
+dense, every snippet; gated 25%, the light pass's frames and every fourth snippet) with two pool children
+decoding two videos at once, as a 2-core worker does, their codecs on one thread each and on FFmpeg's choice:
+seconds per video and the children's CPU seconds per video. It writes the "codec-threads" section of
+docs/decoding.md.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import av
@@ -31,9 +39,9 @@ import numpy as np
 from pipelines.decoding import BACKENDS, DecoderPool, IsolatedDecoder, VideoInfo, isolation, open_decoder, probe
 from pipelines.decoding.backends import Decoder
 from pipelines.encoding import write_video
-from pipelines.planning import plan_snippets
+from pipelines.planning import Snippet, align_to_keyframes, light_frames, plan_snippets
 
-from .common import ROOT, machine, write_section
+from .common import ROOT, machine, make_footage, write_section
 
 
 def bench_frames(count: int, height: int, width: int) -> Iterator[np.ndarray]:
@@ -157,6 +165,57 @@ def children(path: Path, info: VideoInfo, size: int, repeats: int) -> str:
     return "\n".join(lines)
 
 
+CHOICE = "FFmpeg's choice"
+
+
+def _frames(snippets: list[Snippet]) -> list[int]:
+    return [f for s in snippets for f in s.frame_indices(8)]
+
+
+def codec_threads(files: list[Path], size: int, repeats: int) -> str:
+    """The "codec-threads" section: the recognizer's requests for each file, dense and gated 25%, two videos at
+    once through a pool of two children, whose codecs run on 1 thread and on FFmpeg's choice (0)."""
+    requests: dict[Path, dict[str, list[list[int]]]] = {}
+    for path in files:
+        info = probe(path)
+        plan = (align_to_keyframes(info.num_frames, info.fps, info.keyframes or [], snippet_frames=8, max_snippets=64)
+                or plan_snippets(info.num_frames, info.fps, num_snippets=64))
+        requests[path] = {"dense": [_frames(plan[i : i + 16]) for i in range(0, len(plan), 16)],
+                          "gated 25%": [light_frames(plan, info.keyframes), _frames(plan[::4])]}
+    results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+    for _ in range(repeats):  # interleaved: drift on a shared machine hits every setting alike
+        for threads in (1, 0):
+            with DecoderPool(2, codec_threads=threads) as pool:
+                for setting in ("dense", "gated 25%"):
+                    def one(path: Path, setting: str = setting, pool: DecoderPool = pool) -> float:
+                        with IsolatedDecoder(path, "pyav", timeout_s=600, pool=pool) as decoder:
+                            decoder.info  # noqa: B018  (probed: not what the codec threads change)
+                            before = _cpu_s(decoder.pid)
+                            for request in requests[path][setting]:
+                                decoder.frames(request, size=size)
+                            return _cpu_s(decoder.pid) - before
+                    start = time.perf_counter()
+                    with ThreadPoolExecutor(max_workers=2) as videos:
+                        cpu = sum(videos.map(one, files))
+                    results.setdefault((setting, threads), []).append(
+                        ((time.perf_counter() - start) / len(files), cpu / len(files)))
+    lines = [
+        f"`python -m bench.decoders --codec-threads --repeats {repeats}` — {len(files)} five-minute 640×360 files of "
+        f"looped real footage (keyframe intervals 60 and 250), each video's requests as the recognizer makes them "
+        f"for the demo model (dense: 64 snippets × 8 frames; gated 25%: the light pass's frames, then 16 "
+        f"snippets), at size {size}, two videos at once through a pool of two children, {repeats} interleaved "
+        "repeats (median): wall seconds per video, and the children's CPU seconds per video (10 ms ticks).",
+        "",
+        "| requests | codec threads | seconds per video | CPU seconds per video |",
+        "|---|---|---|---|",
+        *[f"| {setting} | {threads or CHOICE} | {statistics.median(v[0] for v in values):.3f} | "
+          f"{statistics.median(v[1] for v in values):.3f} |" for (setting, threads), values in sorted(results.items())],
+        "",
+        f"Machine: {machine()}, {os.cpu_count()} cores.",
+    ]
+    return "\n".join(lines)
+
+
 def _opener(path: Path, name: str, info: VideoInfo) -> Callable[[], Decoder]:
     return lambda: open_decoder(path, name, info=info)
 
@@ -175,7 +234,16 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     parser.add_argument("--children", action="store_true", help="compare where isolated decoders' children come "
                         "from (fork server, pool, spawn); writes docs/decoding.md's section")
+    parser.add_argument("--codec-threads", action="store_true", help="pool children's codec threads, one against "
+                        "FFmpeg's choice, on real footage; writes docs/decoding.md's section")
     args = parser.parse_args()
+    if args.codec_threads:
+        files = [make_footage(300, gop) for gop in (60, 250)]
+        markdown = codec_threads(files * 2, args.size, args.repeats)
+        print(markdown)
+        if not args.no_write:
+            write_section("codec-threads", markdown, ROOT / "docs" / "decoding.md")
+        return
 
     with tempfile.TemporaryDirectory(prefix="vidgate-bench-") as tmp:
         path = args.video

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -11,13 +10,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.checkpoint import DEMO_CHECKPOINT
+from pipelines.decoding.isolation import cores
 
 GPU_DECODING_IN_FLIGHT = 16  # videos in flight per process when the GPU decodes them (Settings.in_flight)
-
-
-def cores() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class Settings(BaseSettings):

@@ -31,11 +31,11 @@ def serve(fd: int) -> None:
             return
         if message[0] != "open":
             return  # "exit", or a request for a video that is not open
-        _, path, backend, info, memory_limit_bytes, limits, max_open_files, probe_only = message
+        _, path, backend, info, memory_limit_bytes, limits, max_open_files, probe_only, threads = message
         if not limited:
             _limit(memory_limit_bytes, max_open_files)
             limited = True
-        if not _serve(conn, path, backend, info, memory_limit_bytes, limits, probe_only):
+        if not _serve(conn, path, backend, info, memory_limit_bytes, limits, probe_only, threads):
             return
 
 
@@ -51,16 +51,16 @@ def _limit(memory_limit_bytes: int | None, max_open_files: int | None) -> None:
 
 
 def _serve(conn: multiprocessing.connection.Connection, path: str, backend: str, info: VideoInfo | None,
-           memory_limit_bytes: int | None, limits: dict[str, Any], probe_only: bool) -> bool:
-    """Probe (unless the caller knows the video), open the backend and answer requests for one video; True
-    when closed on request (serve another)."""
+           memory_limit_bytes: int | None, limits: dict[str, Any], probe_only: bool, threads: int) -> bool:
+    """Probe (unless the caller knows the video), open the backend (``threads``: its codec threads, see
+    `open_decoder`) and answer requests for one video; True when closed on request (serve another)."""
     try:
         if info is None:
             info = probe(path, **limits)
         if probe_only:
             conn.send(("ready", info))
             return _closed(conn)
-        decoder = open_decoder(path, backend, info=info)
+        decoder = open_decoder(path, backend, info=info, threads=threads)
     except MemoryError as exc:
         _reply_error(conn, "DecodeError", "decoder_out_of_memory",
                      f"{Path(path).name}: probing ran out of memory (limit {memory_limit_bytes} bytes): {exc}",

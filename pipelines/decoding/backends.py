@@ -155,8 +155,8 @@ class PyAVDecoder(Decoder):
         return self._keyframes(actual, size), actual
 
     def _keyframes(self, keyframes: list[int], size: int | None, crop: bool = True) -> np.ndarray:
-        """Keyframes only, in one forward pass: the codec is handed keyframes and nothing else, back to back
-        (no seek, no drain between them: its frame threads stay busy), and drained once at the end."""
+        """Keyframes only: a seek to each, its one packet handed to the codec, and the codec drained. Demuxing
+        forward through the packets between them instead costs more than the seeks (docs/decoding.md)."""
         skippable = np.ones(self._table.num_frames, dtype=bool)
         skippable[keyframes] = False  # a keyframe depends on nothing: the ones not asked for are left out too
         try:
@@ -183,10 +183,8 @@ class PyAVDecoder(Decoder):
                 # codec instead of feeding it look-ahead frames that would be thrown away. The last target of
                 # a request is not drained (unless only keyframes are wanted): the next request may go on
                 # forward from it.
-                if keyframes_only:
-                    last_of_run = j + 1 == len(order)
-                else:
-                    last_of_run = j + 1 < len(order) and self._table.keyframe_before(order[j + 1]) > target
+                last_of_run = keyframes_only or (j + 1 < len(order)
+                                                 and self._table.keyframe_before(order[j + 1]) > target)
                 self._drain_at = self._last_packet(target) if last_of_run else None
                 frame = self._frame(target, keyframes_only)
                 out[rows == j] = self._to_array(frame, size, crop)
@@ -208,11 +206,10 @@ class PyAVDecoder(Decoder):
     def _frame(self, target: int, keyframes_only: bool) -> av.VideoFrame:
         """Decode up to frame ``target``: forward from the current position, or after a seek."""
         keyframe = self._table.keyframe_before(target)
-        if keyframes_only:  # every other frame is left out: go forward unless the target is behind
-            if self._decoded is None or target <= self._position:
-                self._seek(keyframe)
-        elif (self._decoded is None or target <= self._position or keyframe > self._position
-                or target in self._skipped):  # a frame left out on the way can only come back from its keyframe
+        # A keyframe wanted alone is sought straight away; a frame left out on the way can only come back from
+        # its keyframe.
+        if (keyframes_only or self._decoded is None or target <= self._position or keyframe > self._position
+                or target in self._skipped):
             self._seek(keyframe)
         for attempt in range(4):
             assert self._decoded is not None
@@ -449,15 +446,20 @@ def resolve_backend(backend: str) -> DecoderFactory:
     raise OptionsError(f"unknown decoder backend {backend!r}; available: {', '.join(sorted(BACKENDS))}")
 
 
-def open_decoder(path: str | Path, backend: str = "pyav", info: VideoInfo | None = None) -> Decoder:
+def open_decoder(path: str | Path, backend: str = "pyav", info: VideoInfo | None = None, *,
+                 threads: int = 0) -> Decoder:
     """Open ``path`` with a backend from :data:`BACKENDS` (or an import path ``module:Class``).
 
     Args:
         path: the video file.
         backend: backend name or ``module:Class``; the class is called as ``Class(path, info)``.
         info: the result of :func:`probe` if already known (else the backend probes).
+        threads: codec threads of the ``pyav`` backend (0: FFmpeg's choice); other backends choose their own.
     """
-    return resolve_backend(backend)(Path(path), info)
+    factory = resolve_backend(backend)
+    if factory is PyAVDecoder:
+        return PyAVDecoder(Path(path), info, threads=threads)
+    return factory(Path(path), info)
 
 
 def _scaled(width: int, height: int, size: int) -> tuple[int, int]:

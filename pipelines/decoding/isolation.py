@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing.connection
+import os
 import signal
 import socket
 import subprocess
@@ -81,28 +82,48 @@ class _Child:
         _kill(self.process, self.conn)
 
 
+def cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 class DecoderPool:
     """Decoding children started ahead of time and reused across videos.
 
+    The pool keeps ``size`` children, busy and idle together: a video takes an idle one and hands it back when
+    it closes, so as many videos at once as ``size`` never wait for a start, and a child is replaced only when
+    it dies or wears out. A video beyond ``size`` at once gets a child of its own, stopped when it closes.
+
     Args:
-        size: children kept started and idle (at least one per spare core is a good start).
+        size: children kept (one per video decoding at once; one per core is a good start).
         memory_limit_bytes: address-space limit of every child (None: unlimited).
         max_uses: videos a child serves before it is replaced (bounds what a leaking decoder can hold).
+        codec_threads: each child's codec threads (``pyav``); default: the cores shared out among the
+            children, at least one. The children decode videos side by side: a child's own frame threads
+            would only compete with them for the cores, and each seek drains them (docs/decoding.md).
     """
 
-    def __init__(self, size: int = 1, *, memory_limit_bytes: int | None = 4 << 30, max_uses: int = 50) -> None:
+    def __init__(self, size: int = 1, *, memory_limit_bytes: int | None = 4 << 30, max_uses: int = 50,
+                 codec_threads: int | None = None) -> None:
         self.size = max(1, size)
         self.memory_limit_bytes = memory_limit_bytes
         self.max_uses = max_uses
+        self.codec_threads = max(1, cores() // self.size) if codec_threads is None else codec_threads
+        self.started = 0  # children started so far
         self._idle: list[_Child] = []
+        self._busy = 0  # children handed out and not yet given back
         self._lock = threading.Lock()
         self._closed = False
         self._fill()
 
+    def _start(self) -> _Child:
+        self.started += 1
+        return _Child()
+
     def _fill(self) -> None:
         with self._lock:
-            while not self._closed and len(self._idle) < self.size:
-                self._idle.append(_Child())
+            while not self._closed and len(self._idle) + self._busy < self.size:
+                self._idle.append(self._start())
 
     def acquire(self) -> _Child:
         """An idle started child, or a new one when all are busy (more videos at once than ``size``)."""
@@ -111,17 +132,20 @@ class DecoderPool:
                 raise OptionsError("the decoder pool is closed")
             while self._idle and not self._idle[0].alive():
                 self._idle.pop(0).kill()
-            return self._idle.pop(0) if self._idle else _Child()
+            self._busy += 1
+            return self._idle.pop(0) if self._idle else self._start()
 
     def release(self, child: _Child) -> None:
-        """Take back a child whose video was closed cleanly; extra or worn-out ones are stopped."""
+        """Take back a child whose video was closed (or that died); extra, dead or worn-out ones are stopped."""
         with self._lock:
-            keep = not self._closed and child.alive() and child.uses < self.max_uses and len(self._idle) < self.size
+            self._busy -= 1
+            keep = (not self._closed and child.alive() and child.uses < self.max_uses
+                    and len(self._idle) + self._busy < self.size)
             if keep:
                 self._idle.append(child)
         if not keep:
             _ask_to_exit(child)
-        self._fill()  # a worn-out child's replacement starts now, off the next video's critical path
+        self._fill()  # a dead or worn-out child's replacement starts now, off the next video's critical path
 
     def close(self) -> None:
         with self._lock:
@@ -224,7 +248,7 @@ class IsolatedDecoder(Decoder):
         child.uses += 1
         self._child = child
         child.conn.send(("open", str(self.path), self.backend, self._info, self.memory_limit_bytes, self.limits,
-                         self.max_open_files, self._probe_only))
+                         self.max_open_files, self._probe_only, self.pool.codec_threads if self.pool else 0))
         reply = self._receive(time.monotonic() + self.timeout_s, "opening the video")
         self._info = reply[1]
 

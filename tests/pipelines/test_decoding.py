@@ -249,6 +249,7 @@ def test_pyav_keyframe_mode_decodes_only_keyframes(long_gop_video: Path) -> None
     with PyAVDecoder(long_gop_video, threads=COUNTED_THREADS) as decoder:
         decoder.keyframe_near([10, 120, 260, 299])
         assert decoder.decoded_frames <= 2 + 2  # keyframes 0 and 250, and at most a frame of slack each
+        assert decoder.seeks == 2  # straight to each, nothing between them demuxed
 
 
 @pytest.fixture(scope="module")
@@ -484,6 +485,56 @@ def test_decoder_pool_reuses_children_across_videos(long_gop_video: Path, vfr_vi
         with IsolatedDecoder(long_gop_video, "pyav", timeout_s=20, pool=pool) as third:
             assert np.array_equal(third.frames([299])[0], reference[299])
             assert third.pid not in (None, pid)  # a dead child is never handed out
+
+
+def test_decoder_pool_keeps_size_children_in_all(long_gop_video: Path) -> None:
+    """Videos that come and go as many at once as the pool's size never start a child: the pool keeps ``size``
+    children, busy and idle together (not ``size`` idle ones beside the busy ones, which started a child and
+    stopped another every few videos). A video beyond the size gets a child of its own, stopped at its close."""
+    from pipelines.decoding import DecoderPool
+
+    def open_video() -> IsolatedDecoder:
+        decoder = IsolatedDecoder(long_gop_video, "pyav", timeout_s=20, pool=pool)
+        assert decoder.frames([7]).shape[0] == 1
+        return decoder
+
+    with DecoderPool(2, memory_limit_bytes=1 << 30) as pool:
+        assert pool.started == 2
+        for _ in range(3):  # two at once, closed in either order
+            first, second = open_video(), open_video()
+            first.close()
+            second.close()
+            third = open_video()  # one alone, while a second one opens and closes
+            open_video().close()
+            third.close()
+        assert pool.started == 2
+        extra = [open_video() for _ in range(3)]
+        assert pool.started == 3
+        pids = {decoder.pid for decoder in extra}
+        for decoder in extra:
+            decoder.close()
+        kept = [open_video(), open_video()]
+        assert {decoder.pid for decoder in kept} < pids and pool.started == 3  # two kept, the third stopped
+        for decoder in kept:
+            decoder.close()
+
+
+def test_pool_children_decode_with_the_codec_threads_the_pool_gives_them(long_gop_video: Path) -> None:
+    """By default the cores are shared out among the children (one codec thread each when there are as many
+    children as cores); the number reaches the child's codec (its frame threads are threads of the child)."""
+    from pipelines.decoding import DecoderPool
+    from pipelines.decoding.isolation import cores
+
+    with DecoderPool(2) as shared:
+        assert shared.codec_threads == max(1, cores() // 2)
+
+    def threads_after_decoding(codec_threads: int) -> int:
+        with (DecoderPool(1, codec_threads=codec_threads) as pool,
+              IsolatedDecoder(long_gop_video, "pyav", timeout_s=20, pool=pool) as decoder):
+            assert decoder.frames([5, 60]).shape[0] == 2
+            return len(os.listdir(f"/proc/{decoder.pid}/task"))
+
+    assert threads_after_decoding(4) - threads_after_decoding(1) >= 3
 
 
 def test_auto_backend_is_pyav_without_a_gpu() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import GPU_DECODING_IN_FLIGHT, Settings, cores
+from pipelines.decoding.isolation import cores
+from service.config import GPU_DECODING_IN_FLIGHT, Settings
 
 
 def test_videos_in_flight_follow_the_device_and_the_decoder() -> None:
