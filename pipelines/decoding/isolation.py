@@ -132,8 +132,9 @@ class DecoderPool:
                 raise OptionsError("the decoder pool is closed")
             while self._idle and not self._idle[0].alive():
                 self._idle.pop(0).kill()
+            child = self._idle.pop(0) if self._idle else self._start()
             self._busy += 1
-            return self._idle.pop(0) if self._idle else self._start()
+            return child
 
     def release(self, child: _Child) -> None:
         """Take back a child whose video was closed (or that died); extra, dead or worn-out ones are stopped."""
