@@ -125,6 +125,8 @@ class PyAVDecoder(Decoder):
         self._skippable: np.ndarray | None = None  # frames not to hand to the codec in this request
         self._skipped: set[int] = set()  # frames left out since the last seek
         self._drain_at: int | None = None  # decode position after which the codec is drained (end of a run)
+        self._first_packet: int | None = None  # decode position of the keyframe sought last (earlier: left out)
+        self._awaiting_keyframe = False  # after a seek, until the first keyframe packet (none before it decodes)
         self._undeblocked: PyAVDecoder | None = None  # a second reader for ``deblock=False`` requests
         self._keyset = set(self._table.keyframes.tolist())
         self._own_decoded = 0
@@ -156,9 +158,10 @@ class PyAVDecoder(Decoder):
 
     def _keyframes(self, keyframes: list[int], size: int | None, crop: bool = True) -> np.ndarray:
         """Keyframes only: a seek to each, its one packet handed to the codec, and the codec drained. Demuxing
-        forward through the packets between them instead costs more than the seeks (docs/decoding.md)."""
-        skippable = np.ones(self._table.num_frames, dtype=bool)
-        skippable[keyframes] = False  # a keyframe depends on nothing: the ones not asked for are left out too
+        forward through the packets between them instead costs more than the seeks (docs/decoding.md). A keyframe
+        depends on nothing: every packet but the sought one's is left out, so a seek that lands a keyframe early
+        (an MP4 edit list) decodes nothing more, and one that lands late (MPEG-TS) retries from an earlier one."""
+        skippable = np.ones(self._table.num_frames, dtype=bool)  # `_gather` lets each target through in turn
         try:
             return self._gather(keyframes, size, keyframes_only=True, skippable=skippable, crop=crop)
         finally:
@@ -185,6 +188,10 @@ class PyAVDecoder(Decoder):
                 # forward from it.
                 last_of_run = keyframes_only or (j + 1 < len(order)
                                                  and self._table.keyframe_before(order[j + 1]) > target)
+                if keyframes_only:
+                    assert skippable is not None
+                    skippable[order[j - 1] if j else target] = True
+                    skippable[target] = False
                 self._drain_at = self._last_packet(target) if last_of_run else None
                 frame = self._frame(target, keyframes_only)
                 out[rows == j] = self._to_array(frame, size, crop)
@@ -210,7 +217,8 @@ class PyAVDecoder(Decoder):
         # its keyframe.
         if (keyframes_only or self._decoded is None or target <= self._position or keyframe > self._position
                 or target in self._skipped):
-            self._seek(keyframe)
+            self._seek(keyframe, exact_from=keyframe)
+        sought = keyframe
         for attempt in range(4):
             assert self._decoded is not None
             for frame in self._decoded:
@@ -222,13 +230,18 @@ class PyAVDecoder(Decoder):
                 self._position = index
                 if index == target:
                     return frame
-            # Retry from an earlier keyframe, finally from the very start of the file.
+            # Retry from an earlier keyframe (the first time still as if it landed on the one sought), finally
+            # from the very start of the file.
             keyframe = self._table.keyframe_before(keyframe - 1) if keyframe > 0 else 0
-            self._seek(keyframe, to_start=keyframe == 0 or attempt >= 2)
+            self._seek(keyframe, to_start=keyframe == 0 or attempt >= 2, exact_from=None if attempt else sought)
         raise DecodeError(f"{self.path.name}: frame {target} was not produced by the decoder",
                           code="decode_failed")
 
-    def _seek(self, keyframe: int, *, to_start: bool = False) -> None:
+    def _seek(self, keyframe: int, *, to_start: bool = False, exact_from: int | None = None) -> None:
+        """Seek to ``keyframe`` (``to_start``: to the start of the file). With ``exact_from`` (a keyframe at or after
+        it), decode as if the seek had landed exactly on that keyframe: a demuxer may land before it (an MP4 edit
+        list: a GOP early) or just after it (MPEG-TS: at a frame that cannot be decoded without it), so packets
+        before it in the file, and any before the first keyframe's, are left out."""
         try:
             if to_start:
                 self._container.seek(0, backward=True, any_frame=False)
@@ -242,15 +255,28 @@ class PyAVDecoder(Decoder):
         self.seeks += 1
         self._skipped.clear()
         self._position = keyframe - 1
+        self._first_packet = None if exact_from is None else self._decode_position(exact_from)
+        self._awaiting_keyframe = exact_from is not None
         self._decoded = self._decode()
+
+    def _decode_position(self, index: int) -> int | None:
+        order = self._table.decode_order
+        return int(order[index]) if order.shape[0] == self._table.num_frames else None
 
     def _decode(self) -> Iterator[av.VideoFrame]:
         try:
             for packet in self._container.demux(self._stream):
                 index = self._table.index_of(packet.pts) if packet.size else None
-                if index is not None and self._skippable is not None and self._skippable[index]:
+                if index is not None and ((self._skippable is not None and self._skippable[index])
+                                          or self._before_seek_point(index)):
                     self._skipped.add(index)
-                    continue  # nothing refers to this frame and nobody asked for it
+                    continue  # nothing refers to this frame and nobody asked for it, or it precedes the keyframe
+                if self._awaiting_keyframe and packet.size:
+                    if not packet.is_keyframe:
+                        if index is not None:
+                            self._skipped.add(index)
+                        continue  # landed past the keyframe: nothing decodes before the next one
+                    self._awaiting_keyframe = False
                 self._own_decoded += packet.size > 0
                 yield from packet.decode()
                 drain = self._drain_at
@@ -259,6 +285,10 @@ class PyAVDecoder(Decoder):
                     return  # request seeks, which resets the codec
         except av.error.FFmpegError as exc:
             raise DecodeError(f"{self.path.name}: decoding failed: {exc.strerror}", code="decode_failed") from exc
+
+    def _before_seek_point(self, index: int) -> bool:
+        first = self._first_packet
+        return first is not None and int(self._table.decode_order[index]) < first
 
     def _whole(self, size: int | None) -> tuple[int, int]:
         """Height and width of a whole upright frame, its shorter side ``size`` (None: as displayed)."""

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from pipelines.artifacts import clip, clip_range, thumbnail
-from pipelines.decoding import FrameTable, VideoInfo, frame_times, probe
+from pipelines.decoding import FrameTable, PyAVDecoder, VideoInfo, frame_times, probe
 from pipelines.options import Options
 from pipelines.planning import plan_snippets, snippet_times
 from pipelines.recognizer import Recognizer
@@ -109,6 +109,35 @@ def test_the_file_is_what_it_claims(timed: TimedVideo) -> None:
         assert timed.shown[0] > 0
     gaps = np.diff(relative)
     assert gaps.max() > 2 * gaps.min()  # variable frame rate: index / fps would be wrong
+
+
+def test_keyframes_asked_alone_are_the_frames_they_are_in_any_container(timed: TimedVideo) -> None:
+    """A request made only of keyframes (the aligned light pass, `keyframe_near`) seeks to each one: on an MPEG-TS
+    starting at 10 s and through an MP4's edit list too, each comes back as the frame it is, in any order."""
+    info = probe(timed.path)
+    keys = list(info.keyframes or ())
+    assert len(keys) >= 3
+    asked = keys[::-1] + keys[:2]  # descending, then repeats
+    with PyAVDecoder(timed.path, info) as decoder:
+        frames = decoder.frames(asked)
+        # the keyframes and nothing between them (but the frames an edit list hides: they have no index to go by)
+        assert len(keys) <= decoder.decoded_frames <= len(keys) + timed.shown[0]
+        near, actual = decoder.keyframe_near([k + 1 for k in keys[:-1]])
+    assert [read_code(frame) for frame in frames] == [timed.shown[k] for k in asked]
+    assert actual == keys[:-1] and [read_code(frame) for frame in near] == [timed.shown[k] for k in keys[:-1]]
+
+
+def test_a_snippet_after_a_seek_decodes_its_own_gop_only_in_any_container(timed: TimedVideo) -> None:
+    """Demuxers land near a keyframe, not on it: an MP4 with an edit list a GOP early, an MPEG-TS just past it
+    (where nothing decodes until the next keyframe). Either way the decoder hands the codec what an exact seek
+    would: a snippet's 4 frames after a keyframe cost at most a few frames more (B-frame look-ahead; on MPEG-TS
+    the keyframe it landed past), not a GOP (30 frames) more, and are the frames they are."""
+    info = probe(timed.path)
+    for key in list(info.keyframes or ())[2:4]:
+        with PyAVDecoder(timed.path, info, threads=1) as decoder:  # frame threads would take in look-ahead frames
+            frames = decoder.frames(range(key, key + 4))
+            assert decoder.decoded_frames <= 4 + 6, (key, decoder.decoded_frames)
+        assert [read_code(frame) for frame in frames] == list(timed.shown[key : key + 4])
 
 
 def test_snippets_thumbnails_and_clips_lie_in_their_reported_times(
