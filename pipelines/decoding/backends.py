@@ -256,7 +256,7 @@ class PyAVDecoder(Decoder):
         self._skipped.clear()
         self._position = keyframe - 1
         self._first_packet = None if exact_from is None else self._decode_position(exact_from)
-        self._awaiting_keyframe = exact_from is not None
+        self._awaiting_keyframe = exact_from in self._keyset  # a stream without keyframe flags: nothing to await
         self._decoded = self._decode()
 
     def _decode_position(self, index: int) -> int | None:
