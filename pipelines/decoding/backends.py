@@ -184,13 +184,14 @@ class PyAVDecoder(Decoder):
             for j, target in enumerate(order):
                 # The next target lies beyond a keyframe (a seek): once this one's packets are in, drain the
                 # codec instead of feeding it look-ahead frames that would be thrown away. The last target of
-                # a request is not drained (unless only keyframes are wanted): the next request may go on
-                # forward from it.
+                # a request is not drained: the next request may go on forward from it. Keyframes wanted alone
+                # are each sought, let through alone and drained.
                 last_of_run = keyframes_only or (j + 1 < len(order)
                                                  and self._table.keyframe_before(order[j + 1]) > target)
                 if keyframes_only:
                     assert skippable is not None
-                    skippable[order[j - 1] if j else target] = True
+                    if j:
+                        skippable[order[j - 1]] = True
                     skippable[target] = False
                 self._drain_at = self._last_packet(target) if last_of_run else None
                 frame = self._frame(target, keyframes_only)
