@@ -39,7 +39,7 @@ import numpy as np
 from pipelines.decoding import BACKENDS, DecoderPool, IsolatedDecoder, VideoInfo, isolation, open_decoder, probe
 from pipelines.decoding.backends import Decoder
 from pipelines.encoding import write_video
-from pipelines.planning import Snippet, align_to_keyframes, light_frames, plan_snippets
+from pipelines.planning import Snippet, light_frames, plan_snippets
 
 from .common import ROOT, machine, make_footage, write_section
 
@@ -168,20 +168,26 @@ def children(path: Path, info: VideoInfo, size: int, repeats: int) -> str:
 CHOICE = "FFmpeg's choice"
 
 
-def _frames(snippets: list[Snippet]) -> list[int]:
-    return [f for s in snippets for f in s.frame_indices(8)]
-
-
 def codec_threads(files: list[Path], size: int, repeats: int) -> str:
     """The "codec-threads" section: the recognizer's requests for each file, dense and gated 25%, two videos at
     once through a pool of two children, whose codecs run on 1 thread and on FFmpeg's choice (0)."""
-    requests: dict[Path, dict[str, list[list[int]]]] = {}
-    for path in files:
-        info = probe(path)
-        plan = (align_to_keyframes(info.num_frames, info.fps, info.keyframes or [], snippet_frames=8, max_snippets=64)
-                or plan_snippets(info.num_frames, info.fps, num_snippets=64))
-        requests[path] = {"dense": [_frames(plan[i : i + 16]) for i in range(0, len(plan), 16)],
-                          "gated 25%": [light_frames(plan, info.keyframes), _frames(plan[::4])]}
+    from models import DEMO_CHECKPOINT
+    from pipelines.recognizer import Recognizer
+
+    requests: dict[Path, dict[str, list[tuple[list[int], bool]]]] = {}  # (frames, deblock) per request
+    with Recognizer(DEMO_CHECKPOINT, isolate=False) as recognizer:
+        length = recognizer.config.snippet_frames
+        for path in files:
+            info = probe(path)
+            plan, light_pass = recognizer.plan_for(info)  # the plan and light pass the recognizer picks (auto)
+            light = (light_frames(plan, info.keyframes) if light_pass == "aligned"
+                     else [s.centre_frame for s in plan])  # else ``fast``: the centre frames, deblocking off
+
+            def snippets(chosen: list[Snippet]) -> tuple[list[int], bool]:
+                return [f for s in chosen for f in s.frame_indices(length)], True
+
+            requests[path] = {"dense": [snippets(plan[i : i + 16]) for i in range(0, len(plan), 16)],
+                              "gated 25%": [(light, light_pass == "aligned"), snippets(plan[::4])]}
     results: dict[tuple[str, int], list[tuple[float, float]]] = {}
     for _ in range(repeats):  # interleaved: drift on a shared machine hits every setting alike
         for threads in (1, 0):
@@ -191,8 +197,8 @@ def codec_threads(files: list[Path], size: int, repeats: int) -> str:
                         with IsolatedDecoder(path, "pyav", timeout_s=600, pool=pool) as decoder:
                             decoder.info  # noqa: B018  (probed: not what the codec threads change)
                             before = _cpu_s(decoder.pid)
-                            for request in requests[path][setting]:
-                                decoder.frames(request, size=size)
+                            for frames, deblock in requests[path][setting]:
+                                decoder.frames(frames, size=size, deblock=deblock)
                             return _cpu_s(decoder.pid) - before
                     start = time.perf_counter()
                     with ThreadPoolExecutor(max_workers=2) as videos:
@@ -202,9 +208,10 @@ def codec_threads(files: list[Path], size: int, repeats: int) -> str:
     lines = [
         f"`python -m bench.decoders --codec-threads --repeats {repeats}` — {len(files)} five-minute 640×360 files of "
         f"looped real footage (keyframe intervals 60 and 250), each video's requests as the recognizer makes them "
-        f"for the demo model (dense: 64 snippets × 8 frames; gated 25%: the light pass's frames, then 16 "
-        f"snippets), at size {size}, two videos at once through a pool of two children, {repeats} interleaved "
-        "repeats (median): wall seconds per video, and the children's CPU seconds per video (10 ms ticks).",
+        f"for the demo model (its plan and light pass; dense: every snippet; gated 25%: the light pass's frames, "
+        f"then every fourth snippet), at size {size}, two videos at once through a pool of two children, "
+        f"{repeats} interleaved repeats (median): wall seconds per video, and the children's CPU seconds per "
+        "video (10 ms ticks).",
         "",
         "| requests | codec threads | seconds per video | CPU seconds per video |",
         "|---|---|---|---|",
