@@ -346,9 +346,8 @@ class DeviceLoop:
                ) -> list[tuple[Any, torch.cuda.Event | None]]:
         config = self.model.config
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.cuda else nullcontext()
-        inputs = torch.cat([heavy_input(r.payload, config) for r in batch])  # (ΣS, 3, L, H, W)
-
-        def encode() -> torch.Tensor:
+        def encode() -> torch.Tensor:  # the whole pass, its input's conversion included (as the light pass's)
+            inputs = torch.cat([heavy_input(r.payload, config) for r in batch])  # (ΣS, 3, L, H, W)
             with autocast:
                 return self.model.encode_snippets(inputs).float()  # (ΣS, F)
 
@@ -361,7 +360,7 @@ class DeviceLoop:
             start = time.perf_counter()
             value = fn()
             return value, time.perf_counter() - start
-        begin, end = _event(timing=True), _event(timing=True)
+        begin, end = _event(timing=True), _event(timing=True, host_waits=True)
         begin.record(self._stream)
         value = fn()
         end.record(self._stream)
@@ -373,7 +372,7 @@ class DeviceLoop:
             return tuple(t.cpu() for t in tensors), None
         copies = tuple(torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
                        for t in tensors)
-        ready = _event()
+        ready = _event(host_waits=True)
         ready.record(self._stream)
         return copies, ready
 
@@ -388,8 +387,10 @@ def _new_stream(device: torch.device) -> torch.cuda.Stream:
     return torch.cuda.Stream(device)  # type: ignore[no-untyped-call]
 
 
-def _event(*, timing: bool = False) -> torch.cuda.Event:
-    return torch.cuda.Event(enable_timing=timing)  # type: ignore[no-untyped-call]
+def _event(*, timing: bool = False, host_waits: bool = False) -> torch.cuda.Event:
+    """``host_waits``: a host thread will wait for it, asleep (a non-blocking event's wait spins a core, which
+    the decoding children need)."""
+    return torch.cuda.Event(enable_timing=timing, blocking=host_waits)  # type: ignore[no-untyped-call]
 
 
 def _serve(ref: weakref.ReferenceType[DeviceLoop], queue: _Queue) -> None:

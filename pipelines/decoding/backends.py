@@ -391,6 +391,8 @@ class TorchCodecDecoder(Decoder):
             self._decoder = VideoDecoder(str(self.path), seek_mode="exact", dimension_order="NCHW", device=device)
         except RuntimeError as exc:  # no GPU, or this FFmpeg build has no NVDEC
             raise OptionsError(f"decoder backend 'torchcodec' cannot decode on {device}: {exc}") from exc
+        except ValueError as exc:  # a stream or its metadata torchcodec cannot use
+            raise DecodeError(f"{self.path.name}: torchcodec cannot open it: {exc}", code="decode_failed") from exc
         self._turns_upright = hasattr(self._decoder.metadata, "rotation")
         self.device = device
         self.on_device = on_device and device.startswith("cuda")
@@ -404,7 +406,6 @@ class TorchCodecDecoder(Decoder):
         thread's current CUDA stream (torchcodec converts its frames there): the device loop orders its reads
         after that stream's work, never the host."""
         import torch
-        import torch.nn.functional as F
 
         wanted = self._checked(indices)
         if not wanted:
@@ -412,13 +413,11 @@ class TorchCodecDecoder(Decoder):
                 tuple(reversed(_scaled(self.info.width, self.info.height, size)))
             return torch.empty((0, *side, 3), dtype=torch.uint8, device=self.device)
         targets, rows = np.unique(np.asarray(wanted, dtype=np.int64), return_inverse=True)
-        batch = self._decoder.get_frames_at(indices=targets.tolist()).data  # (U, 3, h, w) uint8
-        if size:
-            height, width = batch.shape[-2:]
-            new_w, new_h = _scaled(width, height, size)
-            batch = F.interpolate(batch.float(), size=(new_h, new_w), mode="bilinear", antialias=True,
-                                  align_corners=False).round().clamp(0, 255).to(torch.uint8)
-        frames = batch.permute(0, 2, 3, 1)  # (U, h, w, 3)
+        # A slice at a time: whole frames in float (and the resize's own copy) for every target at once would
+        # take gigabytes of device memory at HD sizes.
+        parts = [self._slice(targets[i : i + self.SLICE].tolist(), size)
+                 for i in range(0, len(targets), self.SLICE)]
+        frames = (parts[0] if len(parts) == 1 else torch.cat(parts)).permute(0, 2, 3, 1)  # (U, h, w, 3)
         if not self._turns_upright and self.info.rotation:  # np.rot90's turn, as `_upright`
             frames = torch.rot90(frames, k=-(self.info.rotation // 90), dims=(1, 2))
         if size and crop:  # the upright frame's centre
@@ -426,6 +425,30 @@ class TorchCodecDecoder(Decoder):
         if len(targets) != len(wanted) or (rows != np.arange(len(rows))).any():
             frames = frames[torch.as_tensor(rows, device=frames.device)]
         out: torch.Tensor = frames.contiguous()
+        return out
+
+    SLICE = 32  # frames decoded and resized together
+
+    def _slice(self, targets: list[int], size: int | None) -> torch.Tensor:
+        """``targets`` decoded, resized so that the shorter side is ``size``: ``(n, 3, h, w) uint8``. torchcodec's
+        failures (a broken packet, a frame count below the probe's, the device's memory) are this video's
+        `DecodeError`, as the isolated decoders' are."""
+        import torch
+        import torch.nn.functional as F
+
+        try:
+            batch = self._decoder.get_frames_at(indices=targets).data  # (n, 3, h, w) uint8
+            if size:
+                height, width = batch.shape[-2:]
+                new_w, new_h = _scaled(width, height, size)
+                batch = F.interpolate(batch.float(), size=(new_h, new_w), mode="bilinear", antialias=True,
+                                      align_corners=False).round().clamp(0, 255).to(torch.uint8)
+        except torch.OutOfMemoryError as exc:
+            raise DecodeError(f"{self.path.name}: out of device memory while decoding: {exc}",
+                              code="decoder_out_of_memory") from exc
+        except (RuntimeError, ValueError, IndexError) as exc:
+            raise DecodeError(f"{self.path.name}: torchcodec failed: {exc}", code="decode_failed") from exc
+        out: torch.Tensor = batch
         return out
 
     def close(self) -> None:

@@ -53,7 +53,7 @@ def heavy_classifier(ctx: Context) -> nn.Linear | None:
     if not path.exists():
         return None
     fc = nn.Linear(ctx.model.heavy.num_features, ctx.model_config.num_classes)
-    fc.load_state_dict(torch.load(path, weights_only=True))
+    fc.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return fc.to(ctx.device)
 
 

@@ -68,7 +68,7 @@ def light_classifier(ctx: Context) -> MilClassifier | None:
     if not (ctx.work / "light_fc.pt").exists():
         return None
     net = MilClassifier(ctx.model.light, ctx.model.light.num_features, ctx.model_config.num_classes)
-    net.fc.load_state_dict(torch.load(ctx.work / "light_fc.pt", weights_only=True))
+    net.fc.load_state_dict(torch.load(ctx.work / "light_fc.pt", map_location="cpu", weights_only=True))
     return net.to(ctx.device)
 
 

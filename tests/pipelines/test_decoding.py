@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -410,6 +411,34 @@ def test_torchcodec_without_ffmpeg_libraries_is_a_clear_options_error(
     monkeypatch.setitem(sys.modules, "torchcodec.decoders", None)  # the import fails as without FFmpeg
     with pytest.raises(OptionsError, match=r"torchcodec.*FFmpeg"):
         TorchCodecDecoder(long_gop_video)
+
+
+@pytest.mark.skipif("torchcodec" not in BACKENDS, reason="torchcodec is not installed")
+def test_torchcodec_decodes_a_slice_at_a_time_the_same_frames(long_gop_video: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames are decoded and resized `TorchCodecDecoder.SLICE` at a time (whole frames for every target at once
+    would not fit a GPU at HD sizes): slices change no frame, nor the order or repeats asked for."""
+    from pipelines.decoding.backends import TorchCodecDecoder
+
+    wanted = [250, 3, 3, 17, 299, 0, 120, 121, 122, 249]
+    with open_decoder(long_gop_video, "torchcodec") as decoder:
+        whole = decoder.frames(wanted, size=32)
+    monkeypatch.setattr(TorchCodecDecoder, "SLICE", 3)
+    with open_decoder(long_gop_video, "torchcodec") as decoder:
+        sliced = decoder.frames(wanted, size=32)
+    assert sliced.shape == (len(wanted), 32, 32, 3)
+    assert np.array_equal(sliced, whole)
+
+
+@pytest.mark.skipif("torchcodec" not in BACKENDS, reason="torchcodec is not installed")
+def test_torchcodec_failure_is_the_videos_decode_error(long_gop_video: Path) -> None:
+    """A frame torchcodec cannot produce (here: one past its count, which the probe claimed) fails the video with
+    `decode_failed`, as a decoding child's failure does, never as an internal error."""
+    info = probe(long_gop_video)
+    claimed = dataclasses.replace(info, num_frames=info.num_frames + 5)
+    with open_decoder(long_gop_video, "torchcodec", info=claimed) as decoder, pytest.raises(DecodeError) as caught:
+        decoder.frames([info.num_frames + 2])
+    assert caught.value.code == "decode_failed"
 
 
 # ---- decode cost ----------------------------------------------------------------------------------
