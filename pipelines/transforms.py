@@ -18,9 +18,12 @@ from models import ModelConfig
 
 
 def to_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """``(..., H, W, 3) uint8`` → ``(..., 3, H, W) float`` in [0, 1], on the frames' device."""
-    t = torch.as_tensor(np.array(frames, copy=True)) if isinstance(frames, np.ndarray) else frames
-    return t.movedim(-1, -3).float().div_(255.0)
+    """``(..., H, W, 3) uint8`` → ``(..., 3, H, W) float`` in [0, 1], on the frames' device: a new tensor, its
+    memory in the frames' order (channels last), which the networks' convolutions run fastest on."""
+    if isinstance(frames, np.ndarray):  # read as it is: the float conversion below is the one copy
+        contiguous = np.ascontiguousarray(frames)
+        frames = torch.from_numpy(contiguous if contiguous.flags.writeable else contiguous.copy())
+    return frames.movedim(-1, -3).float().div_(255.0)
 
 
 @lru_cache(maxsize=16)
@@ -30,11 +33,13 @@ def _statistics(mean: tuple[float, ...], std: tuple[float, ...], device: torch.d
     return (torch.tensor(mean, device=device).view(3, 1, 1), torch.tensor(std, device=device).view(3, 1, 1))
 
 
-def normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+def normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], *, in_place: bool = False
+              ) -> torch.Tensor:
     """Normalise ``(..., 3, H, W)`` floats in [0, 1] with a network's per-channel ``mean`` and ``std`` (each network
-    its own: its weights' publisher's, `ModelConfig.light_mean` / ``heavy_mean``)."""
+    its own: its weights' publisher's, `ModelConfig.light_mean` / ``heavy_mean``). ``in_place``: into ``x`` itself
+    (the same numbers, no new tensors), for an ``x`` nobody else holds."""
     m, s = _statistics(tuple(mean), tuple(std), x.device)
-    return (x - m) / s
+    return x.sub_(m).div_(s) if in_place else (x - m) / s
 
 
 def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -46,7 +51,8 @@ def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def light_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
     """Centre frames ``(N, H, W, 3) uint8`` → light encoder input ``(N, 3, S, S)``."""
-    return normalise(resize_square(to_tensor(frames), config.light_size), config.light_mean, config.light_std)
+    return normalise(resize_square(to_tensor(frames), config.light_size), config.light_mean, config.light_std,
+                     in_place=True)
 
 
 def heavy_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
@@ -55,7 +61,7 @@ def heavy_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch
     s, length = x.shape[:2]
     x = resize_square(x.flatten(0, 1), config.heavy_size)
     x = x.reshape(s, length, *x.shape[1:])  # (S, L, 3, S', S')
-    return normalise(x, config.heavy_mean, config.heavy_std).transpose(1, 2)  # (S, 3, L, H, W)
+    return normalise(x, config.heavy_mean, config.heavy_std, in_place=True).transpose(1, 2)  # (S, 3, L, H, W)
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, *, max_shift: float = 0.1) -> torch.Tensor:
