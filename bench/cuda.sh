@@ -13,9 +13,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BINARY="av pydantic-core"
-PURE="pydantic pydantic-settings python-dotenv annotated-types typing-inspection iopath yacs termcolor fvcore
-      pytorchvideo redis scikit-video"
+# What the bench imports, with what those need, less what such an image holds.
+BINARY="av pydantic-core pyyaml"
+PURE="pydantic pydantic-settings python-dotenv annotated-types typing-inspection pytorchvideo fvcore iopath yacs
+      termcolor tabulate portalocker parameterized redis scikit-video"
 BATCH=(--device cuda --videos 60 --gop 250 --heavy x3d_m --size 224 --frames 16)
 
 pinned() {  # NAME==VERSION for each name, as installed in .venv
