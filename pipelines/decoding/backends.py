@@ -465,6 +465,7 @@ if importlib.util.find_spec("decord") is not None:
 if importlib.util.find_spec("torchcodec") is not None:
     BACKENDS["torchcodec"] = TorchCodecDecoder
     BACKENDS["torchcodec-cuda"] = _torchcodec_cuda
+OPTIONAL_BACKENDS = {"decord": "decord", "torchcodec": "torchcodec", "torchcodec-cuda": "torchcodec"}  # name: extra
 
 
 def gpu_decoding_works() -> bool:
@@ -497,6 +498,9 @@ def resolve_backend(backend: str) -> DecoderFactory:
         except (ImportError, AttributeError) as exc:
             raise OptionsError(f"decoder backend {backend!r} cannot be imported: {exc}") from exc
         return factory
+    if backend in OPTIONAL_BACKENDS:
+        raise OptionsError(f"decoder backend {backend!r} needs the optional package: "
+                           f"pip install 'vidgate[{OPTIONAL_BACKENDS[backend]}]' (not installed here)")
     raise OptionsError(f"unknown decoder backend {backend!r}; available: {', '.join(sorted(BACKENDS))}")
 
 

@@ -59,3 +59,21 @@ def test_the_decord_backend_without_decord_is_a_bad_option(monkeypatch: pytest.M
     monkeypatch.setitem(sys.modules, "decord", None)
     with pytest.raises(OptionsError, match=r"pip install 'vidgate\[decord\]'"):
         open_decoder(video, "decord")
+
+
+@pytest.mark.parametrize(("backend", "extra"), [("decord", "decord"), ("torchcodec", "torchcodec"),
+                                                ("torchcodec-cuda", "torchcodec")])
+def test_an_optional_backend_not_installed_names_its_extra(backend: str, extra: str, monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    """Where the package is not installed at all, its backend is not registered: asking for it by name still
+    says what to install, not that the name is unknown."""
+    from pipelines.decoding import BACKENDS, open_decoder
+    from pipelines.errors import OptionsError
+
+    from ..helpers import write_test_video
+
+    video = write_test_video(tmp_path / "clip.mp4", frames=16)
+    monkeypatch.delitem(BACKENDS, backend, raising=False)
+    hint = rf"'{backend}' needs the optional package: pip install 'vidgate\[{extra}\]'"
+    with pytest.raises(OptionsError, match=hint):
+        open_decoder(video, backend)
