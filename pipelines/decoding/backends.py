@@ -443,7 +443,7 @@ class TorchCodecDecoder(Decoder):
                 new_w, new_h = _scaled(width, height, size)
                 batch = F.interpolate(batch.float(), size=(new_h, new_w), mode="bilinear", antialias=True,
                                       align_corners=False).round().clamp(0, 255).to(torch.uint8)
-        except torch.OutOfMemoryError as exc:
+        except torch.cuda.OutOfMemoryError as exc:  # the name every torch from 2.4 has
             raise DecodeError(f"{self.path.name}: out of device memory while decoding: {exc}",
                               code="decoder_out_of_memory") from exc
         except (RuntimeError, ValueError, IndexError) as exc:
