@@ -49,7 +49,7 @@ from .decoding import (
     probe_isolated,
 )
 from .device_loop import DeviceLoop, Frames
-from .errors import ModelError, VidgateError
+from .errors import ModelError, OptionsError, VidgateError
 from .evidence import HeadInput, HeadSink, evidence_terms
 from .options import LightPass, Options
 from .passes import Progress, cancel_check, heavy_pass_features, host_frames, light_pass_frames
@@ -152,6 +152,9 @@ class Recognizer:
         self.config = self.model.config
         self.profile = ComputeProfile(self.model)
         self.backend = choose_backend(backend, device=self.device.type)
+        if self.backend == "torchcodec-cuda" and self.device.type != "cuda":
+            raise OptionsError(f"decoder backend 'torchcodec-cuda' decodes onto the GPU the model runs on; this model "
+                               f"runs on {self.device.type}: use 'pyav' (or 'torchcodec' on the CPU)")
         self.isolate = isolate
         self.decode_timeout_s = decode_timeout_s
         self.decode_memory_bytes = decode_memory_bytes

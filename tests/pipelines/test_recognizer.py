@@ -101,6 +101,13 @@ def test_bad_options_and_bad_input(recognizer: Recognizer, tmp_path: Path) -> No
     assert info.value.code == "not_a_video"
 
 
+def test_gpu_decoding_for_a_model_off_the_gpu_is_a_bad_option(tmp_path: Path) -> None:
+    """``torchcodec-cuda`` decodes onto the model's GPU; with the model elsewhere it would decode on a GPU in a
+    memory-limited child only to copy every frame back: refused up front, whatever is installed."""
+    with pytest.raises(OptionsError, match=r"'torchcodec-cuda'.*runs on cpu"):
+        Recognizer(tiny_checkpoint(tmp_path / "tiny.safetensors"), device="cpu", backend="torchcodec-cuda")
+
+
 def test_video_shorter_than_one_snippet(recognizer: Recognizer, tmp_path: Path) -> None:
     short = write_test_video(tmp_path / "short.mp4", frames=5, fps=10)
     result = recognizer.recognize(short, Options())
