@@ -171,6 +171,9 @@ class Recognizer:
         # Threads that decode a video's next heavy chunk while its current one is in the device loop.
         self._prefetch = ThreadPoolExecutor(max_workers=max(4, decoders + 2), thread_name_prefix="vidgate-decode")
         self.loop = DeviceLoop(self.model, self.device, max_snippets=4 * heavy_batch)
+        # The per-frame and per-snippet FLOP counts, now: a process's first count also imports torch's compiler
+        # stack (about a second on 2 cores), a start-up cost the first video's timings should not carry.
+        self.loop.call(lambda: (self.profile.light_per_frame(), self.profile.heavy_per_snippet()))
         self._closed = False
 
     def __enter__(self) -> Recognizer:
