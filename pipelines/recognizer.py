@@ -165,7 +165,7 @@ class Recognizer:
         self.retain_passed = retain_passed
         self.decoders = decoders
         # GPU decoding on the model's device decodes in this process: no decoding children to keep.
-        self.decodes_on_device = self.backend == "torchcodec-cuda" and self.device.type == "cuda"
+        self.decodes_on_device = self.backend == "torchcodec-cuda"  # (refused above off the GPU)
         pooled = isolate and decoders and not self.decodes_on_device
         self._pool = DecoderPool(decoders, memory_limit_bytes=decode_memory_bytes) if pooled else None
         # Threads that decode a video's next heavy chunk while its current one is in the device loop.
@@ -173,8 +173,12 @@ class Recognizer:
         self.loop = DeviceLoop(self.model, self.device, max_snippets=4 * heavy_batch)
         # The per-frame and per-snippet FLOP counts, now: a process's first count also imports torch's compiler
         # stack (about a second on 2 cores), a start-up cost the first video's timings should not carry.
-        self.loop.call(lambda: (self.profile.light_per_frame(), self.profile.heavy_per_snippet()))
         self._closed = False
+        try:
+            self.loop.call(lambda: (self.profile.light_per_frame(), self.profile.heavy_per_snippet()))
+        except BaseException:
+            self.close()  # the decoding children and the loop thread are already running
+            raise
 
     def __enter__(self) -> Recognizer:
         return self

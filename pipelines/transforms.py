@@ -20,10 +20,10 @@ from models import ModelConfig
 def to_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
     """``(..., H, W, 3) uint8`` → ``(..., 3, H, W) float`` in [0, 1], on the frames' device: a new tensor, its
     memory in the frames' order (channels last), which the networks' convolutions run fastest on."""
-    if isinstance(frames, np.ndarray):  # read as it is: the float conversion below is the one copy
+    if isinstance(frames, np.ndarray):  # read as it is: the float copy below is the one copy
         contiguous = np.ascontiguousarray(frames)
         frames = torch.from_numpy(contiguous if contiguous.flags.writeable else contiguous.copy())
-    return frames.movedim(-1, -3).float().div_(255.0)
+    return frames.movedim(-1, -3).to(torch.float32, copy=True).div_(255.0)  # a copy even of float frames
 
 
 @lru_cache(maxsize=16)

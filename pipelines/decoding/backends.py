@@ -431,23 +431,27 @@ class TorchCodecDecoder(Decoder):
 
     def _slice(self, targets: list[int], size: int | None) -> torch.Tensor:
         """``targets`` decoded, resized so that the shorter side is ``size``: ``(n, 3, h, w) uint8``. torchcodec's
-        failures (a broken packet, a frame count below the probe's, the device's memory) are this video's
-        `DecodeError`, as the isolated decoders' are."""
+        failures to decode the file (a broken packet, a frame count below the probe's) are this video's
+        `DecodeError`, as the isolated decoders' are. The device's own (out of memory, a CUDA error) are not the
+        file's: they stay what they are, and the attempt fails as any internal error does (a queue worker's job
+        is delivered again)."""
         import torch
         import torch.nn.functional as F
 
+        # torch.cuda.OutOfMemoryError: the name every torch from 2.4 has; AcceleratorError came later.
+        device_errors = (torch.cuda.OutOfMemoryError, *((torch.AcceleratorError,)
+                                                        if hasattr(torch, "AcceleratorError") else ()))
         try:
             batch = self._decoder.get_frames_at(indices=targets).data  # (n, 3, h, w) uint8
-            if size:
-                height, width = batch.shape[-2:]
-                new_w, new_h = _scaled(width, height, size)
-                batch = F.interpolate(batch.float(), size=(new_h, new_w), mode="bilinear", antialias=True,
-                                      align_corners=False).round().clamp(0, 255).to(torch.uint8)
-        except torch.cuda.OutOfMemoryError as exc:  # the name every torch from 2.4 has
-            raise DecodeError(f"{self.path.name}: out of device memory while decoding: {exc}",
-                              code="decoder_out_of_memory") from exc
+        except device_errors:
+            raise
         except (RuntimeError, ValueError, IndexError) as exc:
             raise DecodeError(f"{self.path.name}: torchcodec failed: {exc}", code="decode_failed") from exc
+        if size:
+            height, width = batch.shape[-2:]
+            new_w, new_h = _scaled(width, height, size)
+            batch = F.interpolate(batch.float(), size=(new_h, new_w), mode="bilinear", antialias=True,
+                                  align_corners=False).round().clamp(0, 255).to(torch.uint8)
         out: torch.Tensor = batch
         return out
 

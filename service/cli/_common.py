@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pipelines.errors import VidgateError
+from pipelines.errors import OptionsError, VidgateError
 from pipelines.options import OPTION_NAMES, Options, parse_options
 from pipelines.training.config import TrainConfig
 
@@ -100,6 +100,6 @@ def _recognizer(checkpoint: Path | None, *, debug: bool = False, isolate: bool =
     try:
         return open_recognizer(get_settings(), checkpoint=checkpoint, isolate=isolate)
     except VidgateError as exc:
-        raise _fail(exc.message, EXIT_MODEL, debug=debug) from None
+        raise _fail(exc.message, EXIT_USAGE if isinstance(exc, OptionsError) else EXIT_MODEL, debug=debug) from None
 
 

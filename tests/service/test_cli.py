@@ -110,6 +110,10 @@ def test_limits_and_bad_options_and_bad_checkpoint(files: dict[str, Path], tmp_p
     no_model = _run("classify", str(files["good"]), "--checkpoint", str(broken))
     assert no_model.returncode == 3 and "corrupt or truncated" in no_model.stderr
     assert "Traceback" not in no_model.stderr
+    gpu_decoding = _run("classify", str(files["good"]), "--checkpoint", str(files["checkpoint"]),
+                        env={"VIDGATE_DEVICE": "cpu", "VIDGATE_DECODER": "torchcodec-cuda"})  # a model off the GPU
+    assert gpu_decoding.returncode == 2 and "'torchcodec-cuda'" in gpu_decoding.stderr
+    assert "Traceback" not in gpu_decoding.stderr
 
 
 def test_settings_default_to_the_shipped_model_without_importing_torch() -> None:
