@@ -11,11 +11,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The script from a copy of the tree's bench/ in ``tmp_path`` (it works from the tree it sits in)."""
+    """The script from a copy of the tree's bench/ in ``tmp_path`` (it works from the tree it sits in), called by a
+    path relative to a folder other than the tree's root, as people type it."""
     (tmp_path / "bench").mkdir(exist_ok=True)
     shutil.copy(ROOT / "bench" / "cuda.sh", tmp_path / "bench" / "cuda.sh")
-    return subprocess.run(["bash", str(tmp_path / "bench" / "cuda.sh"), *args], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(["bash", "./cuda.sh", *args], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, cwd=tmp_path / "bench")
 
 
 def test_without_a_command_it_shows_how_to_use_it(tmp_path: Path) -> None:
