@@ -183,6 +183,10 @@ def _pyav_reader(device: torch.device) -> Callable[[Path], int]:
     return decode_all
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
 # The readers that decode on the GPU, the product's own first; frames stay in the device's memory.
 NVDEC_READERS = {"torchcodec on CUDA": _torchcodec_reader, "PyAV with FFmpeg's NVDEC hwaccel": _pyav_reader}
 
@@ -199,7 +203,7 @@ def nvdec_ceiling(files: list[Path], device: torch.device, streams: tuple[int, .
             decode_all = reader(device)
             decode_all(files[0])  # warm: NVDEC's and the reader's first use in the process
         except Exception as exc:  # not installed, no NVDEC in its FFmpeg, no driver: say which
-            why.append(f"{name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+            why.append(f"{name}: {_first_line(exc)}")
             continue
         rows: list[tuple[int, int, float, int]] = []
         for k in streams:
@@ -209,7 +213,7 @@ def nvdec_ceiling(files: list[Path], device: torch.device, streams: tuple[int, .
                 with ThreadPoolExecutor(max_workers=k) as pool:
                     frames = sum(pool.map(decode_all, chosen))
             except Exception as exc:  # e.g. out of NVDEC sessions: the rows so far stand
-                return rows, name, f"{k} files at once failed: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+                return rows, name, f"{k} files at once failed: {_first_line(exc)}"
             rows.append((k, len(chosen), time.perf_counter() - start, frames))
         return rows, name, None
     return [], "", "; ".join(why)

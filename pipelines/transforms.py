@@ -33,13 +33,12 @@ def _statistics(mean: tuple[float, ...], std: tuple[float, ...], device: torch.d
     return (torch.tensor(mean, device=device).view(3, 1, 1), torch.tensor(std, device=device).view(3, 1, 1))
 
 
-def normalise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...], *, in_place: bool = False
-              ) -> torch.Tensor:
+def normalise_(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     """Normalise ``(..., 3, H, W)`` floats in [0, 1] with a network's per-channel ``mean`` and ``std`` (each network
-    its own: its weights' publisher's, `ModelConfig.light_mean` / ``heavy_mean``). ``in_place``: into ``x`` itself
-    (the same numbers, no new tensors), for an ``x`` nobody else holds."""
+    its own: its weights' publisher's, `ModelConfig.light_mean` / ``heavy_mean``), in place (torch's trailing ``_``):
+    ``x`` is the caller's own new tensor (`to_tensor`'s), and no new tensor is made."""
     m, s = _statistics(tuple(mean), tuple(std), x.device)
-    return x.sub_(m).div_(s) if in_place else (x - m) / s
+    return x.sub_(m).div_(s)
 
 
 def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
@@ -51,8 +50,7 @@ def resize_square(x: torch.Tensor, size: int) -> torch.Tensor:
 
 def light_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
     """Centre frames ``(N, H, W, 3) uint8`` → light encoder input ``(N, 3, S, S)``."""
-    return normalise(resize_square(to_tensor(frames), config.light_size), config.light_mean, config.light_std,
-                     in_place=True)
+    return normalise_(resize_square(to_tensor(frames), config.light_size), config.light_mean, config.light_std)
 
 
 def heavy_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch.Tensor:
@@ -61,7 +59,7 @@ def heavy_input(frames: np.ndarray | torch.Tensor, config: ModelConfig) -> torch
     s, length = x.shape[:2]
     x = resize_square(x.flatten(0, 1), config.heavy_size)
     x = x.reshape(s, length, *x.shape[1:])  # (S, L, 3, S', S')
-    return normalise(x, config.heavy_mean, config.heavy_std, in_place=True).transpose(1, 2)  # (S, 3, L, H, W)
+    return normalise_(x, config.heavy_mean, config.heavy_std).transpose(1, 2)  # (S, 3, L, H, W)
 
 
 def augment(x: torch.Tensor, generator: torch.Generator, *, max_shift: float = 0.1) -> torch.Tensor:

@@ -463,13 +463,15 @@ def _torchcodec_cuda(path: Path, info: VideoInfo | None) -> Decoder:
     return TorchCodecDecoder(path, info, device="cuda")
 
 
-BACKENDS: dict[str, DecoderFactory] = {"pyav": PyAVDecoder}
-if importlib.util.find_spec("decord") is not None:
-    BACKENDS["decord"] = DecordDecoder
-if importlib.util.find_spec("torchcodec") is not None:
-    BACKENDS["torchcodec"] = TorchCodecDecoder
-    BACKENDS["torchcodec-cuda"] = _torchcodec_cuda
-OPTIONAL_BACKENDS = {"decord": "decord", "torchcodec": "torchcodec", "torchcodec-cuda": "torchcodec"}  # name: extra
+# Backends of an optional package: name → (the package, which is also its extra's name; the factory).
+OPTIONAL_BACKENDS: dict[str, tuple[str, DecoderFactory]] = {
+    "decord": ("decord", DecordDecoder),
+    "torchcodec": ("torchcodec", TorchCodecDecoder),
+    "torchcodec-cuda": ("torchcodec", _torchcodec_cuda),
+}
+BACKENDS: dict[str, DecoderFactory] = {"pyav": PyAVDecoder} | {
+    name: factory for name, (package, factory) in OPTIONAL_BACKENDS.items()
+    if importlib.util.find_spec(package) is not None}
 
 
 def gpu_decoding_works() -> bool:
@@ -504,7 +506,7 @@ def resolve_backend(backend: str) -> DecoderFactory:
         return factory
     if backend in OPTIONAL_BACKENDS:
         raise OptionsError(f"decoder backend {backend!r} needs the optional package: "
-                           f"pip install 'vidgate[{OPTIONAL_BACKENDS[backend]}]' (not installed here)")
+                           f"pip install 'vidgate[{OPTIONAL_BACKENDS[backend][0]}]' (not installed here)")
     raise OptionsError(f"unknown decoder backend {backend!r}; available: {', '.join(sorted(BACKENDS))}")
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from pipelines.errors import OptionsError, VidgateError
+from pipelines.errors import VidgateError
 from pipelines.options import OPTION_NAMES, Options, parse_options
 from pipelines.training.config import TrainConfig
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pipelines.recognizer import Recognizer
 
 from ..config import get_settings
-from ..errors import EXIT_MODEL, EXIT_USAGE
+from ..errors import ERRORS, EXIT_MODEL, EXIT_USAGE
 
 app = typer.Typer(
     help="vidgate: long-range activity recognition that looks only at the snippets that matter.",
@@ -100,6 +100,7 @@ def _recognizer(checkpoint: Path | None, *, debug: bool = False, isolate: bool =
     try:
         return open_recognizer(get_settings(), checkpoint=checkpoint, isolate=isolate)
     except VidgateError as exc:
-        raise _fail(exc.message, EXIT_USAGE if isinstance(exc, OptionsError) else EXIT_MODEL, debug=debug) from None
+        entry = ERRORS.get(exc.code)  # the table's exit code (bad_options: 2); the model's failure otherwise
+        raise _fail(exc.message, entry.exit if entry and entry.exit is not None else EXIT_MODEL, debug=debug) from None
 
 
